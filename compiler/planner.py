@@ -1,0 +1,95 @@
+"""Checked program and graph to plan: the runtime's view of a flow, content-hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from flowc import __version__
+
+from . import types as t
+from .plan import (
+    ControlCondition, Dependency, FlowImport, FlowMeta, InputSpec, OutputSpec, Plan, PlanNode,
+    SkillPin, SopDocument, SopImport, SourceSpan, plan_hash,
+)
+
+__all__ = ["build_plan"]
+
+
+def _span(source, span) -> SourceSpan:
+    s, e = source.position(span.start), source.position(span.end)
+    return SourceSpan(line=s.line, column=s.column, end_line=e.line, end_column=e.column)
+
+
+def _rel(path: Path, base: Path) -> str:
+    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    path = Path(path).resolve()
+    try:
+        return "stdlib:" + path.relative_to(STDLIB_SKILLS_DIR.resolve()).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path, base)).as_posix()
+
+
+def build_plan(result, compiler) -> Plan:
+    prog, graph = result.program, result.graph
+    base = prog.base_dir
+    src = prog.source
+    sops = [
+        SopImport(alias=alias, path=_rel(lib.path, base), folder=lib.is_folder, documents=[
+            SopDocument(name=e.name, path=_rel(e.path, base), sha256=e.sha256, size=e.size)
+            for e in sorted(lib.entries.values(), key=lambda e: e.name)
+        ])
+        for alias, lib in sorted(prog.sops.items())
+    ]
+    skills = []
+    for alias, use in sorted(prog.skills.items()):
+        sv = use.version
+        skills.append(SkillPin(
+            alias=alias, name=sv.name, requested=str(use.decl.spec.value), version=sv.version,
+            sha256=sv.sha256, location=_rel(sv.folder, base), description=sv.description,
+            inputs={k: {"schema": t.json_schema(ty), "required": req}
+                    for k, (ty, req) in sorted(use.inputs.items())},
+            output=t.json_schema(use.output), effects=[str(e) for e in sv.effects],
+            entry=sv.entry,
+        ))
+    flows = []
+    for alias, use in sorted(prog.flows.items()):
+        sub = compiler._flows.get(use.path.resolve()) if use.path else None
+        if sub is None or sub.plan is None:  # pragma: no cover - errors stop planning earlier
+            continue
+        flows.append(FlowImport(alias=alias, path=_rel(use.path, base), plan=sub.plan))
+    order = {name: i for i, name in enumerate(graph.order)}
+    nodes = []
+    for name in graph.order:
+        info = prog.nodes[name]
+        deps = [Dependency(name=d, kind="node" if d in prog.nodes else "input", required=r)
+                for d, r in sorted(info.deps.items())]
+        control = [ControlCondition(node=c.node or None, outcomes=list(c.outcomes),
+                                    group=c.group, values=list(c.values), subject=c.subject)
+                   for c in info.control]
+        nodes.append(PlanNode(
+            id=name, kind=info.kind, position=order[name], source_index=info.index,
+            span=_span(src, info.decl.span), deps=deps, control=control, when=info.when,
+            effect=info.effect, outcomes=list(info.outcomes), options=info.options,
+            config=info.config, output_schema=t.json_schema(info.type),
+        ))
+    inputs = [InputSpec(name=i.name, schema=t.json_schema(i.type),
+                        required=i.decl.default is None and not t.is_optional(i.type),
+                        default=i.default)
+              for i in prog.inputs.values()]
+    outputs = [OutputSpec(name=o.name, schema=t.json_schema(o.type), value=o.value,
+                          span=_span(src, o.decl.span))
+               for o in prog.outputs.values()]
+    meta = FlowMeta(
+        name=prog.name, version=prog.version, description=prog.description, mode=prog.mode,
+        triggers=prog.triggers, source=Path(src.path).name,
+        source_sha256=hashlib.sha256(src.text.encode("utf-8")).hexdigest(),
+    )
+    plan = Plan(
+        compiler=f"flowc {__version__}", flow=meta, policy=dict(prog.policy),
+        types={k: t.json_schema(v) for k, v in sorted(prog.types.items())},
+        inputs=inputs, outputs=outputs, sops=sops, skills=skills, flows=flows, nodes=nodes,
+    )
+    return plan.model_copy(update={"hash": plan_hash(plan.to_data())})

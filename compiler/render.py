@@ -1,0 +1,191 @@
+"""Diagnostics out: text with source excerpts and carets, JSON, SARIF 2.1.0, GitHub annotations.
+
+Text rendering builds plain lines with style tags; colour comes from rich only when the
+output is a terminal, and rich is imported only when there is something to print.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .codes import CODES
+from .diagnostics import Diagnostic
+
+__all__ = ["render_text", "render_json", "render_sarif", "render_github", "summary_line"]
+
+_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+
+
+def _excerpt_rows(d: Diagnostic) -> list[tuple[int, int, int, str, str]]:
+    """(line, col_start, col_end, marker, label) for the primary span and same-file related."""
+    rows = []
+    src = d.source
+
+    def add(span, marker, label):
+        s_pos = src.position(span.start)
+        e_pos = src.position(max(span.end, span.start))
+        line_len = len(src.line_text(s_pos.line))
+        end_col = e_pos.column if e_pos.line == s_pos.line else line_len + 1
+        end_col = max(end_col, s_pos.column + 1)
+        rows.append((s_pos.line, s_pos.column, end_col, marker, label))
+
+    add(d.span, "^", d.label)
+    for r in d.related:
+        if r.source is src or r.source.path == src.path:
+            add(r.span, "-", r.label)
+    return rows
+
+
+def _render_one(d: Diagnostic) -> list[tuple[str, str]]:
+    """Segments (text, style) for one diagnostic, newline-terminated lines."""
+    out: list[tuple[str, str]] = []
+    sev = d.severity
+    out.append((f"{sev}[{d.code}]", _STYLE[sev]))
+    out.append((f": {d.message}\n", "bold"))
+    pos = d.start
+    rows = _excerpt_rows(d)
+    width = len(str(max(r[0] for r in rows)))
+    pad = " " * width
+    out.append((f"{pad}--> ", "bold blue"))
+    out.append((f"{d.source.path}:{pos.line}:{pos.column}\n", ""))
+    if d.source.text:
+        out.append((f"{pad} |\n", "bold blue"))
+        by_line: dict[int, list] = {}
+        for row in rows:
+            by_line.setdefault(row[0], []).append(row)
+        prev = None
+        for line in sorted(by_line):
+            if prev is not None and line > prev + 1:
+                out.append(("...\n", "bold blue"))
+            text = d.source.line_text(line).replace("\t", " ")
+            out.append((f"{line:>{width}} | ", "bold blue"))
+            out.append((text + "\n", ""))
+            for _, c0, c1, marker, label in sorted(by_line[line], key=lambda r: r[1]):
+                out.append((f"{pad} | ", "bold blue"))
+                style = _STYLE[sev] if marker == "^" else "bold blue"
+                out.append((" " * (c0 - 1) + marker * (c1 - c0) + (f" {label}" if label else "")
+                            + "\n", style))
+            prev = line
+        out.append((f"{pad} |\n", "bold blue"))
+    for r in d.related:
+        if not (r.source is d.source or r.source.path == d.source.path):
+            rp = r.source.position(r.span.start)
+            out.append((f"{pad} ::: ", "bold blue"))
+            out.append((f"{r.source.path}:{rp.line}:{rp.column}: {r.label}\n", ""))
+    if d.help:
+        out.append((f"{pad} = ", "bold blue"))
+        out.append(("help", "bold"))
+        out.append((f": {d.help}\n", ""))
+    for note in d.notes:
+        out.append((f"{pad} = ", "bold blue"))
+        out.append(("note", "bold"))
+        out.append((f": {note}\n", ""))
+    return out
+
+
+def summary_line(diags: list[Diagnostic], files: int) -> str:
+    e = sum(1 for d in diags if d.severity == "error")
+    w = sum(1 for d in diags if d.severity == "warning")
+    noun = "file" if files == 1 else "files"
+    if not e and not w:
+        return f"checked {files} {noun}: no problems"
+    parts = []
+    if e:
+        parts.append(f"{e} error{'s' if e != 1 else ''}")
+    if w:
+        parts.append(f"{w} warning{'s' if w != 1 else ''}")
+    return f"checked {files} {noun}: " + ", ".join(parts)
+
+
+def render_text(diags: list[Diagnostic], *, color: bool = False) -> str:
+    """The human form: one block per diagnostic, separated by blank lines."""
+    segments: list[tuple[str, str]] = []
+    for i, d in enumerate(diags):
+        if i:
+            segments.append(("\n", ""))
+        segments.extend(_render_one(d))
+    if not color:
+        return "".join(text for text, _ in segments)
+    from rich.console import Console
+    from rich.text import Text
+
+    t = Text()
+    for text, style in segments:
+        t.append(text, style=style or None)
+    console = Console(force_terminal=True, color_system="standard", width=10_000,
+                      highlight=False, soft_wrap=True)
+    with console.capture() as cap:
+        console.print(t, end="")
+    return cap.get()
+
+
+def render_json(diags: list[Diagnostic]) -> str:
+    return json.dumps([d.to_dict() for d in diags], indent=2, ensure_ascii=False) + "\n"
+
+
+def render_sarif(diags: list[Diagnostic], version: str) -> str:
+    used = sorted({d.code for d in diags})
+    rules = [
+        {
+            "id": c,
+            "name": CODES[c].title.title().replace(" ", "").replace("-", ""),
+            "shortDescription": {"text": CODES[c].title},
+            "fullDescription": {"text": CODES[c].explanation},
+            "defaultConfiguration": {"level": _sarif_level(CODES[c].severity)},
+            "helpUri": f"docs/diagnostics.md#{c.lower()}",
+        }
+        for c in used
+    ]
+    index = {c: i for i, c in enumerate(used)}
+    results = []
+    for d in diags:
+        s, e = d.start, d.end
+        msg = d.message + (f"\nhelp: {d.help}" if d.help else "")
+        results.append({
+            "ruleId": d.code,
+            "ruleIndex": index[d.code],
+            "level": _sarif_level(d.severity),
+            "message": {"text": msg},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": d.source.path.replace("\\", "/")},
+                    "region": {"startLine": s.line, "startColumn": s.column,
+                               "endLine": e.line, "endColumn": e.column},
+                }
+            }],
+        })
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "flowc", "version": version,
+                                "informationUri": "https://example.invalid/flowc",
+                                "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _sarif_level(sev: str) -> str:
+    return {"error": "error", "warning": "warning", "info": "note"}[sev]
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def render_github(diags: list[Diagnostic]) -> str:
+    """GitHub Actions workflow commands, one annotation per diagnostic."""
+    lines = []
+    for d in diags:
+        s, e = d.start, d.end
+        kind = {"error": "error", "warning": "warning", "info": "notice"}[d.severity]
+        props = (f"file={_gh_escape(d.source.path, True)},line={s.line},col={s.column},"
+                 f"endLine={e.line},endColumn={e.column},title={_gh_escape(d.code, True)}")
+        msg = d.message + (f" (help: {d.help})" if d.help else "")
+        lines.append(f"::{kind} {props}::{_gh_escape(msg)}")
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -1,0 +1,27 @@
+"""F0302: nodes that can never run, found by propagating 'can run' from START.
+
+A node can run when every required input can, when each of its control conditions can be
+met by at least one of its alternatives, and when its `when` condition is not constant
+false. Nodes on a cycle are reported by the cycle rule, not again here.
+"""
+
+from __future__ import annotations
+
+
+def check_reachability(fg, program, diags) -> None:
+    for name, info in program.nodes.items():
+        if name in fg.cyclic or "n:" + name in fg.can_run:
+            continue
+        blockers = []
+        for u, _, d in fg.g.in_edges("n:" + name, data=True):
+            if u not in fg.can_run:
+                blockers.append(u.split(":")[1] if ":" in u else u)
+        if info.when == {"lit": False}:
+            why = "its `when` condition is always false"
+        elif blockers:
+            why = "it waits for " + ", ".join(f"`{b}`" for b in sorted(set(blockers))) + \
+                ", which can never run"
+        else:
+            why = "nothing leads to it"
+        diags.add("F0302", program.source, info.span, f"node `{name}` can never run",
+                  label=why, help="remove the node, or fix what it waits for")

@@ -1,0 +1,293 @@
+"""The `flowc` command line: a thin shell over the compiler's API.
+
+Exit codes: 0 success; 1 the flow has errors (or `fmt --check` would change a file);
+2 a usage problem (bad option, missing file); 3 an internal error (a bug in flowc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from flowc import __version__
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, not a usage dump
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _flow_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(path.rglob("*.flow"))
+            if not found:
+                raise UsageError(f"no .flow files under `{p}`")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"`{p}` does not exist")
+    return files
+
+
+def _use_color(choice: str, stream) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _print_diagnostics(diags, fmt: str, files: int, color: str) -> None:
+    from flowc.compiler import render
+
+    if fmt == "json":
+        sys.stdout.write(render.render_json(diags))
+    elif fmt == "sarif":
+        sys.stdout.write(render.render_sarif(diags, __version__))
+    elif fmt == "github":
+        sys.stdout.write(render.render_github(diags))
+    else:
+        if diags:
+            sys.stdout.write(render.render_text(diags, color=_use_color(color, sys.stdout)))
+            sys.stdout.write("\n")
+        print(render.summary_line(diags, files))
+
+
+def _check_all(files: list[Path], skill_dirs, plan: bool = False):
+    from flowc.compiler.api import Compiler
+
+    compiler = Compiler([Path(d) for d in skill_dirs])
+    results = [compiler.check_path(f, plan=plan) for f in files]
+    seen, diags = set(), []
+    for r in results:
+        for d in r.diagnostics.sorted():
+            key = (d.source.path, d.span, d.code, d.message)
+            if key not in seen:
+                seen.add(key)
+                diags.append(d)
+    return results, diags
+
+
+def cmd_check(args) -> int:
+    files = _flow_files(args.paths)
+    _results, diags = _check_all(files, args.skills)
+    if args.werror:
+        for d in diags:
+            if d.severity == "warning":
+                d.severity = "error"
+    _print_diagnostics(diags, args.format, len(files), args.color)
+    return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
+
+
+def _plan_summary(plan) -> str:
+    lines = [f"plan {plan.flow.name} {plan.flow.version or ''}".rstrip(),
+             f"  hash    {plan.hash}",
+             f"  inputs  {', '.join(i.name for i in plan.inputs) or '-'}",
+             f"  outputs {', '.join(o.name for o in plan.outputs) or '-'}"]
+    if plan.sops:
+        docs = sum(len(s.documents) for s in plan.sops)
+        lines.append(f"  sops    {', '.join(s.alias for s in plan.sops)} ({docs} documents)")
+    if plan.skills:
+        lines.append("  skills  " + ", ".join(f"{s.name}@{s.version} ({s.sha256[:12]})"
+                                               for s in plan.skills))
+    if plan.flows:
+        lines.append("  flows   " + ", ".join(f"{f.alias} ({f.plan.hash[:12]})" for f in plan.flows))
+    lines.append(f"  nodes   {len(plan.nodes)} in order:")
+    for n in plan.nodes:
+        extra = []
+        if n.control:
+            extra.append("after " + ", ".join(
+                (f"{c.node}.{'|'.join(c.outcomes)}" if c.node and c.outcomes else
+                 (c.node or "match " + "|".join(c.values))) for c in n.control))
+        if n.when is not None:
+            extra.append("when ...")
+        if n.effect:
+            extra.append(f"effect {n.effect}")
+        lines.append(f"    {n.position + 1:>3}. {n.id} ({n.kind})" +
+                     (f"  [{'; '.join(extra)}]" if extra else ""))
+    return "\n".join(lines) + "\n"
+
+
+def cmd_compile(args) -> int:
+    files = _flow_files([args.file])
+    results, diags = _check_all(files, args.skills, plan=True)
+    result = results[0]
+    errors = [d for d in diags if d.severity == "error"]
+    if diags:
+        from flowc.compiler import render
+
+        sys.stderr.write(render.render_text(diags, color=_use_color(args.color, sys.stderr)))
+        sys.stderr.write("\n")
+    if errors or result.plan is None:
+        print(f"flowc: not compiled: {len(errors)} error(s) in {args.file}", file=sys.stderr)
+        return EXIT_ERRORS
+    text = result.plan.to_json()
+    if args.output and args.output != "-":
+        out = Path(args.output)
+        if out.parent and not out.parent.exists():
+            raise UsageError(f"folder `{out.parent}` does not exist")
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        print(f"wrote {out} ({len(result.plan.nodes)} nodes, hash {result.plan.hash[:16]})",
+              file=sys.stderr)
+    else:
+        if not args.summary:
+            sys.stdout.write(text)
+    if args.summary:
+        sys.stdout.write(_plan_summary(result.plan))
+    return EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from flowc.compiler.formatter import format_source
+
+    files = _flow_files(args.paths)
+    changed, broken = [], []
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        out = format_source(text, str(f))
+        if out is None:
+            broken.append(f)
+            continue
+        if out != text:
+            changed.append(f)
+            if not args.check:
+                f.write_text(out, encoding="utf-8")
+    for f in broken:
+        print(f"{f}: has syntax errors, not formatted (run `flowc check {f}`)", file=sys.stderr)
+    verb = "would reformat" if args.check else "reformatted"
+    for f in changed:
+        print(f"{verb} {f}")
+    print(f"{len(changed)} file(s) {verb}, {len(files) - len(changed) - len(broken)} unchanged"
+          + (f", {len(broken)} with syntax errors" if broken else ""))
+    if broken or (args.check and changed):
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    from flowc.compiler.graph_export import to_dot, to_mermaid
+
+    files = _flow_files([args.file])
+    results, diags = _check_all(files, args.skills)
+    r = results[0]
+    if r.graph is None:
+        from flowc.compiler import render
+
+        sys.stderr.write(render.render_text(diags, color=_use_color(args.color, sys.stderr)))
+        print(f"flowc: no graph: {args.file} has syntax errors", file=sys.stderr)
+        return EXIT_ERRORS
+    text = to_mermaid(r.graph, r.program) if args.format == "mermaid" else \
+        to_dot(r.graph, r.program)
+    sys.stdout.write(text)
+    return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from flowc.compiler.codes import CODES
+
+    code = args.code.upper()
+    if code not in CODES:
+        raise UsageError(f"unknown diagnostic code `{args.code}`; codes run F0001-F0311")
+    c = CODES[code]
+    print(f"{c.code} ({c.severity}): {c.title}\n\n{c.explanation}")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from flowc.compiler.plan import Plan
+
+    print(json.dumps(Plan.model_json_schema(by_alias=True), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="flowc", description="Check, compile and format .flow workflows.")
+    p.add_argument("--version", action="version", version=f"flowc {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp, color=True):
+        sp.add_argument("--skills", action="append", default=[], metavar="DIR",
+                        help="an extra skill registry folder (may be repeated)")
+        if color:
+            sp.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    sp = sub.add_parser("check", help="check flows and report problems")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help=".flow files or folders")
+    sp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    sp.add_argument("--werror", action="store_true", help="treat warnings as errors")
+    common(sp)
+    sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("compile", help="compile a flow into a plan (JSON)")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("-o", "--output", metavar="PLAN", help="write the plan here (default: stdout)")
+    sp.add_argument("--summary", action="store_true", help="print a summary of the plan")
+    common(sp)
+    sp.set_defaults(func=cmd_compile)
+
+    sp = sub.add_parser("fmt", help="format flows canonically")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file "
+                    "would be reformatted")
+    sp.set_defaults(func=cmd_fmt)
+
+    sp = sub.add_parser("graph", help="print a flow's graph")
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    common(sp)
+    sp.set_defaults(func=cmd_graph)
+
+    sp = sub.add_parser("explain", help="explain a diagnostic code")
+    sp.add_argument("code", metavar="CODE")
+    sp.set_defaults(func=cmd_explain)
+
+    sp = sub.add_parser("schema", help="print the plan's JSON Schema")
+    sp.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return args.func(args)
+    except UsageError as e:
+        print(f"flowc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("flowc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as e:
+        print(f"flowc: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # a bug in flowc, reported as one
+        if os.environ.get("FLOWC_DEBUG"):
+            raise
+        print(f"flowc: internal error: {type(e).__name__}: {e}\n"
+              "This is a bug in flowc, not in your flow. Please report it with the flow that "
+              "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
+        return EXIT_INTERNAL
