@@ -31,7 +31,7 @@ def _span() -> Span:
     return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Name:
     value: str
     span: Span = _span()
@@ -40,7 +40,7 @@ class Name:
 # ---- types --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NamedType:
     """`str`, `Client`, `list<str>`, `map<int>`, `file<csv>`."""
 
@@ -49,7 +49,7 @@ class NamedType:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EnumType:
     """An inline `enum { a, b }`."""
 
@@ -57,7 +57,7 @@ class EnumType:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OptionalType:
     """`T?`: a value that may be missing (null)."""
 
@@ -71,7 +71,7 @@ TypeExpr = Union[NamedType, EnumType, OptionalType]
 # ---- expressions --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ref:
     """A dotted reference such as `stats.total_return` or `reporting.monthly`."""
 
@@ -83,7 +83,7 @@ class Ref:
         return ".".join(p.value for p in self.parts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attr:
     """`.name` applied to something that is not a plain reference (a call or an index)."""
 
@@ -92,7 +92,7 @@ class Attr:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Literal:
     """A constant. `kind` is one of str, int, float, bool, null, duration."""
 
@@ -101,7 +101,7 @@ class Literal:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TemplatePart:
     """One `{a.b}` hole of a template."""
 
@@ -109,7 +109,7 @@ class TemplatePart:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Template:
     """A string literal with `{a.b.c}` holes; `pieces` alternate text and holes."""
 
@@ -119,13 +119,13 @@ class Template:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ListExpr:
     items: tuple[Expr, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BinOp:
     """Binary operators: ?? or and == != < <= > >= in + - * / %."""
 
@@ -135,7 +135,7 @@ class BinOp:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnaryOp:
     """`not x` and `-x`."""
 
@@ -144,14 +144,14 @@ class UnaryOp:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     func: Name
     args: tuple[Expr, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Index:
     target: Expr
     index: Expr
@@ -161,7 +161,7 @@ class Index:
 Expr = Union[Ref, Attr, Literal, Template, ListExpr, BinOp, UnaryOp, Call, Index]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Arrow:
     """`left -> right`, as in `timeout: 48h -> reject`."""
 
@@ -170,7 +170,7 @@ class Arrow:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FieldDef:
     """`name: type` with an optional `= default` (record fields, deliverable parts, forms)."""
 
@@ -180,7 +180,7 @@ class FieldDef:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Form:
     """`{ body: str = draft.body }`: typed, prefilled fields a person may edit."""
 
@@ -194,7 +194,7 @@ Value = Union[Expr, Arrow, Form]
 # ---- declarations -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Part:
     """A deliverable part: `text NAME`, `files {...}`, `fields {...}` or `memory`."""
 
@@ -204,7 +204,7 @@ class Part:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prop:
     """`key value` inside an `llm`, `agent` or `extract` block."""
 
@@ -213,7 +213,7 @@ class Prop:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Arg:
     """`name: value` inside parentheses."""
 
@@ -222,7 +222,7 @@ class Arg:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PropNode:
     """`llm {...}`, `agent {...}` or `extract {...}`."""
 
@@ -231,21 +231,21 @@ class PropNode:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SkillCall:
     skill: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FlowCall:
     flow: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CodeNode:
     language: Name
     args: tuple[Arg, ...]
@@ -254,7 +254,7 @@ class CodeNode:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandNode:
     """A command line in backticks; `line` is a template; `stdin` feeds standard input."""
 
@@ -263,7 +263,7 @@ class CommandNode:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GateNode:
     """`await human(...)`."""
 
@@ -271,7 +271,7 @@ class GateNode:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AskNode:
     """`ask human(...)`: request one missing value from a person."""
 
@@ -279,7 +279,7 @@ class AskNode:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ForEach:
     var: Name
     iterable: Expr
@@ -291,25 +291,25 @@ class ForEach:
 NodeExpr = Union[PropNode, SkillCall, FlowCall, CodeNode, CommandNode, GateNode, AskNode, ForEach]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WhenClause:
     condition: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AfterClause:
     refs: tuple[Ref, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EffectClause:
     kind: Name
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OptionClause:
     """`timeout 30s`, `retry 2`, `hosts ["api.example.com"]`, ..."""
 
@@ -321,7 +321,7 @@ class OptionClause:
 Clause = Union[WhenClause, AfterClause, EffectClause, OptionClause]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Header:
     name: Name
     version: Literal | None = None
@@ -329,13 +329,13 @@ class Header:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModeDecl:
     mode: Name
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TriggerDecl:
     """`on schedule "0 9 1 * *"` or `on upload file<csv>`."""
 
@@ -344,7 +344,7 @@ class TriggerDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PolicyDecl:
     """`policy approval: error`."""
 
@@ -353,14 +353,14 @@ class PolicyDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ImportSop:
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UseSkill:
     skill: Name
     spec: Literal
@@ -372,35 +372,35 @@ class UseSkill:
         return self.alias or self.skill
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UseFlow:
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordDecl:
     name: Name
     fields: tuple[FieldDef, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EnumDecl:
     name: Name
     variants: tuple[Name, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliverableDecl:
     name: Name
     parts: tuple[Part, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InputDecl:
     name: Name
     type: TypeExpr
@@ -408,7 +408,7 @@ class InputDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputDecl:
     name: Name
     type: TypeExpr | None
@@ -416,7 +416,7 @@ class OutputDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeDecl:
     name: Name
     type: TypeExpr | None
@@ -425,7 +425,7 @@ class NodeDecl:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MatchArm:
     """`approved | edited -> send, notify`; a pattern `else` matches the rest."""
 
@@ -434,7 +434,7 @@ class MatchArm:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MatchDecl:
     subject: Expr
     arms: tuple[MatchArm, ...]
@@ -447,7 +447,7 @@ Item = Union[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Comment:
     """A `// ...` comment, kept for the formatter."""
 
@@ -455,7 +455,7 @@ class Comment:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FlowFile:
     header: Header | None
     items: tuple[Item, ...]

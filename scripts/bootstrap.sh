@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create .venv with Python >= 3.12 and install flowc (editable) with the given extras.
+# Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh test,bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+find_python() {
+  for cand in "${PYTHON:-}" python3.12 python3.13 python3 python; do
+    [ -n "$cand" ] || continue
+    command -v "$cand" >/dev/null 2>&1 || continue
+    if "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      echo "$cand"; return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then
+  py=$(find_python) || { echo "flowc needs Python 3.12 or newer (set PYTHON=/path/to/python3.12)" >&2; exit 2; }
+  rm -rf .venv
+  "$py" -m venv .venv
+fi
+spec="."
+[ -n "$extras" ] && spec=".[${extras}]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 \
+  | grep -v -E "^WARNING: Location .* is ignored" || true
+.venv/bin/python -c "import flowc.cli" || { echo "flowc failed to install" >&2; exit 1; }
+# Byte-compile the sources once: some environments set PYTHONDONTWRITEBYTECODE, and a
+# `flowc check` that recompiles its own modules on every start is twice as slow.
+.venv/bin/python -m compileall -q flowc compiler grammar runtime stdlib_skills >/dev/null || true
