@@ -1443,15 +1443,16 @@ class Checker:
                     continue
                 sctx_sop = ctx.allow_sop
                 ctx.allow_sop = True
-                ty, ir = self.ref(piece.ref, ctx, None)
+                ty, ir = self.expr(piece.expr, ctx, None)
                 ctx.allow_sop = sctx_sop
                 if not t.renderable(ty):
                     names = t.member_names(ty)
-                    self.err("F0205", piece.ref.span,
-                             f"`{piece.ref.dotted}` is `{ty.describe()}` and has no text form",
+                    shown = self.src.text[piece.expr.span.start:piece.expr.span.end]
+                    self.err("F0205", piece.expr.span,
+                             f"`{shown}` is `{ty.describe()}` and has no text form",
                              label="cannot go into text",
-                             help=(f"name one of its parts: " + ", ".join(
-                                 f"`{piece.ref.dotted}.{n}`" for n in names[:5]))
+                             help=("name one of its parts: " + ", ".join(
+                                 f"`{shown}.{n}`" for n in names[:5]))
                              if names else None)
                 parts.append(ir)
             return {"template": parts}

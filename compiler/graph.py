@@ -115,7 +115,7 @@ def _analyse(fg: FlowGraph, program) -> None:
             continue
         all_ok, any_approved = True, False
         groups: dict[str, list[str]] = {}
-        for u, _, d in acyclic.in_edges(v, data=True):
+        for u, _, d in g.in_edges(v, data=True):
             grp = d.get("group")
             if grp is not None:
                 groups.setdefault(grp, []).append(u)

@@ -123,11 +123,13 @@ class _Builder(Transformer):
                 inner = body[i + 1 : close]
                 ref = self._template_ref(inner, base + i + 1)
                 if ref is None:
+                    ref = self._template_expr(inner, base + i + 1)
+                if ref is None:
                     self.diagnostics.add(
                         "F0004", self.source, Span(base + i, base + close + 1),
-                        f"`{{{inner}}}` is not a reference", label="expected a dotted name",
-                        help="a hole holds a dotted reference such as `{client.name}`; "
-                        "write `{{` and `}}` for literal braces")
+                        f"`{{{inner}}}` is not an expression", label="cannot read this hole",
+                        help="a hole holds a reference such as `{client.name}` or an "
+                        "expression; write `{{` and `}}` for literal braces")
                     buf.append(body[i : close + 1])
                 else:
                     if buf:
@@ -174,6 +176,16 @@ class _Builder(Transformer):
 
     _REF_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
     _PART_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+    def _template_expr(self, inner: str, base: int):
+        """Parse a hole that is more than a dotted name, as an expression."""
+        if not inner.strip():
+            return None
+        try:
+            node = _parser().lark.parse(inner, start="expr")
+        except UnexpectedInput:
+            return None
+        return _shift(node, base)
 
     def _template_ref(self, inner: str, base: int) -> s.Ref | None:
         if not self._REF_RE.match(inner):
@@ -470,7 +482,7 @@ class _Parser:
             parser="lalr",
             lexer="contextual",
             maybe_placeholders=True,
-            start=["start", "items", "type"],
+            start=["start", "items", "type", "expr"],
             transformer=self.builder,
             lexer_callbacks={"COMMENT": self.comments.append},
             cache=_cache_path(text),
@@ -548,6 +560,21 @@ def parse(source: Source, diagnostics: Diagnostics) -> ParseResult:
         p.builder.source = p.builder.diagnostics = None
     end = Span(0, len(text))
     return ParseResult(s.FlowFile(header, tuple(items), comments, end), comments)
+
+
+def _shift(node, delta: int):
+    """Move every span in a subtree by `delta` characters (for text parsed out of a string)."""
+    if isinstance(node, tuple):
+        return tuple(_shift(x, delta) for x in node)
+    if not hasattr(node, "__dataclass_fields__"):
+        return node
+    for name in node.__dataclass_fields__:
+        value = getattr(node, name)
+        if isinstance(value, Span):
+            setattr(node, name, Span(value.start + delta, value.end + delta))
+        elif isinstance(value, tuple) or hasattr(value, "__dataclass_fields__"):
+            setattr(node, name, _shift(value, delta))
+    return node
 
 
 def _blank(text: str, upto: int) -> str:

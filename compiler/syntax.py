@@ -103,9 +103,9 @@ class Literal:
 
 @dataclass(slots=True)
 class TemplatePart:
-    """One `{a.b}` hole of a template."""
+    """One `{...}` hole of a template: a reference such as `{a.b}`, or any expression."""
 
-    ref: Ref
+    expr: Expr
     span: Span = _span()
 
 
