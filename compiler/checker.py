@@ -186,7 +186,7 @@ class FlowLoader:
 class _Ctx:
     """Where an expression is being checked: which names it may use, and what it depends on."""
 
-    __slots__ = ("deps", "optional", "locals", "allow_sop")
+    __slots__ = ("allow_sop", "deps", "locals", "optional")
 
     def __init__(self, locals_: dict[str, t.Type] | None = None, allow_sop: bool = False):
         self.deps: dict[str, bool] = {}
@@ -689,7 +689,7 @@ class Checker:
                     self.err("F0204", decl.type.span,
                              f"`for each` produces a list, not `{declared.describe()}`",
                              help=f"declare it as `list<{declared.describe()}>`")
-            inner, outcomes = self.body_shape(body.body, inner_declared, decl)
+            inner, _ = self.body_shape(body.body, inner_declared, decl)
             return t.ListT(inner), ()
         return t.UNKNOWN, ()
 
@@ -753,7 +753,7 @@ class Checker:
         if decl.type is not None:
             self.err("F0211", decl.type.span, "a gate's type comes from its `edit:` form",
                      label="remove this type")
-        return t.RecordT(f"Decision", tuple(fields_)), outcomes
+        return t.RecordT("Decision", tuple(fields_)), outcomes
 
     def _gate_actions(self, args) -> list[str]:
         a = args.get("actions")
@@ -1763,7 +1763,6 @@ def _kind_of(body) -> str:
 
 def _literal_type(e: s.Literal, want: t.Type | None) -> t.Type:
     if e.kind == "str":
-        base = t.strip_optional(want) if want is not None else None
         return t.STR
     return {"int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "null": t.NULL,
             "duration": t.DURATION}[e.kind]
@@ -1787,7 +1786,7 @@ def _comparable(a: t.Type, b: t.Type) -> bool:
         return True
     if isinstance(a0, t.EnumT) and isinstance(b0, t.EnumT):
         return bool(set(a0.variants) & set(b0.variants))
-    if isinstance(a0, t.EnumT) and b0 == t.STR or isinstance(b0, t.EnumT) and a0 == t.STR:
+    if (isinstance(a0, t.EnumT) and b0 == t.STR) or (isinstance(b0, t.EnumT) and a0 == t.STR):
         return True
     return t.assignable(a0, b0) or t.assignable(b0, a0)
 

@@ -14,7 +14,7 @@ __all__ = ["CommandProblem", "validate_command_line", "mask_holes"]
 
 
 class CommandProblem:
-    __slots__ = ("offset", "length", "message", "help")
+    __slots__ = ("help", "length", "message", "offset")
 
     def __init__(self, offset: int, length: int, message: str, help: str | None = None):
         self.offset, self.length, self.message, self.help = offset, length, message, help

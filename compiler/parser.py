@@ -14,10 +14,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from flowc.grammar import grammar_text
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-from flowc.grammar import grammar_text
 
 from . import syntax as s
 from .diagnostics import Diagnostics
@@ -29,7 +28,7 @@ _TOP_KEYWORDS = (
     "node", "input", "output", "record", "enum", "deliverable", "import", "use", "match",
     "mode", "on", "policy",
 )
-_SYNC_RE = re.compile(r"^(?:%s)\b" % "|".join(_TOP_KEYWORDS), re.M)
+_SYNC_RE = re.compile(r"^(?:" + "|".join(_TOP_KEYWORDS) + r")\b", re.M)
 
 _HUMAN_TERMINALS = {
     "NAME": "a name", "STRING": "a string", "LONG_STRING": 'a """long string"""',
@@ -43,7 +42,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
 
 class ParseResult:
-    __slots__ = ("file", "comments")
+    __slots__ = ("comments", "file")
 
     def __init__(self, file: s.FlowFile, comments: tuple[s.Comment, ...]):
         self.file = file
@@ -205,7 +204,7 @@ class _Builder(Transformer):
         target, tok = c
         n = _name(tok)
         if isinstance(target, s.Ref):
-            return s.Ref(target.parts + (n,), Span(target.span.start, n.span.end))
+            return s.Ref((*target.parts, n), Span(target.span.start, n.span.end))
         return s.Attr(target, n, Span(target.span.start, n.span.end))
 
     def index(self, c):
@@ -675,7 +674,7 @@ def _expected_help(expected, p) -> str | None:
     if not names:
         return None
     if len(names) > 8:
-        names = names[:8] + ["..."]
+        names = [*names[:8], "..."]
     return "expected " + ", ".join(names)
 
 

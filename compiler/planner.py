@@ -10,8 +10,19 @@ from flowc import __version__
 
 from . import types as t
 from .plan import (
-    ControlCondition, Dependency, FlowImport, FlowMeta, InputSpec, OutputSpec, Plan, PlanNode,
-    SkillPin, SopDocument, SopImport, SourceSpan, plan_hash,
+    ControlCondition,
+    Dependency,
+    FlowImport,
+    FlowMeta,
+    InputSpec,
+    OutputSpec,
+    Plan,
+    PlanNode,
+    SkillPin,
+    SopDocument,
+    SopImport,
+    SourceSpan,
+    plan_hash,
 )
 
 __all__ = ["build_plan"]

@@ -13,7 +13,7 @@ def check_reachability(fg, program, diags) -> None:
         if name in fg.cyclic or "n:" + name in fg.can_run:
             continue
         blockers = []
-        for u, _, d in fg.g.in_edges("n:" + name, data=True):
+        for u, _ in fg.g.in_edges("n:" + name):
             if u not in fg.can_run:
                 blockers.append(u.split(":")[1] if ":" in u else u)
         if info.when == {"lit": False}:
