@@ -91,6 +91,13 @@ class Compiler:
             base_dir = Path(source.path).parent if source.path != "<input>" else Path.cwd()
         diags = Diagnostics()
         result = CheckResult(source, diags)
+        if source.bad_utf8_at is not None:
+            from .source import Span
+
+            at = source.bad_utf8_at
+            diags.add("F0002", source, Span(at, at + 1), "the file is not valid UTF-8 text",
+                      label="this byte is not UTF-8", help="save the file as UTF-8")
+            return result
         with _gc_paused():
             parsed = parse(source, diags)
             if diags.has_errors:

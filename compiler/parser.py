@@ -642,6 +642,10 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
     ):
         at = len(text.rstrip())
         expected = getattr(e, "expected", None) or getattr(e, "accepts", None) or []
+        if not text.strip():
+            diags.add("F0003", source, Span(0, 0), "the file is empty",
+                      help='a flow file starts with `flow NAME version "1.0.0"`')
+            return len(text)
         diags.add("F0003", source, Span(max(at - 1, 0), at), "the file ends too early",
                   label="something is still open here", help=_expected_help(expected, p))
         return len(text)
@@ -658,6 +662,8 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
 
 def _specific_hint(tok: Token, expected) -> str | None:
     exp = set(expected)
+    if exp == {"FLOW"}:
+        return 'a flow file starts with `flow NAME version "1.0.0"`'
     if "RBRACE" in exp and tok.type in ("NODE", "INPUT", "OUTPUT", "RECORD", "DELIVERABLE"):
         return "a `}` is missing before this declaration"
     if exp == {"EQUAL"} or ("EQUAL" in exp and "COLON" in exp):

@@ -35,11 +35,18 @@ class Source:
     text: str
     path: str = "<input>"
     _line_starts: list[int] | None = field(default=None, repr=False)
+    #: offset of the first character that was not valid UTF-8 in the file, if any
+    bad_utf8_at: int | None = field(default=None, repr=False)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Source:
-        p = Path(path)
-        return cls(p.read_text(encoding="utf-8"), str(path))
+        """Read a file; bytes that are not UTF-8 become U+FFFD and are remembered."""
+        data = Path(path).read_bytes()
+        try:
+            return cls(data.decode("utf-8"), str(path))
+        except UnicodeDecodeError as e:
+            prefix = data[: e.start].decode("utf-8", errors="replace")
+            return cls(data.decode("utf-8", errors="replace"), str(path), bad_utf8_at=len(prefix))
 
     @property
     def line_starts(self) -> list[int]:
