@@ -378,10 +378,13 @@ class Checker:
         self.p.sop_decls[alias] = it
 
     def _rel(self, p: Path) -> str:
-        try:
-            return p.relative_to(self.p.base_dir).as_posix() or "."
-        except ValueError:
-            return p.as_posix()
+        import os
+
+        from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+        if Path(p).resolve() == STDLIB_SKILLS_DIR.resolve():
+            return "the standard library (stdlib_skills)"
+        return Path(os.path.relpath(p, self.p.base_dir)).as_posix()
 
     def check_use_skill(self, it: s.UseSkill) -> None:
         from .skills import parse_version_spec

@@ -1,8 +1,8 @@
 """The registry of diagnostic codes: each code's default severity, title and explanation.
 
 Codes are stable: a code, once published, keeps its meaning. `docs/diagnostics.md` is
-generated from this table plus the examples under `examples/broken/` (see
-`flowc.compiler.docs_gen`), and `flowc explain CODE` prints the explanation.
+generated from this table plus one example flow per code in `docs/diagnostics/` (by
+`scripts/gen_diagnostics_doc.py`), and `flowc explain CODE` prints the explanation.
 """
 
 from __future__ import annotations

@@ -633,9 +633,11 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
             diags.add("F0001", source, Span(at, at + 1), "unterminated string",
                       label="this quote is never closed", help=f"close it with {ch}")
         else:
+            help_ = _expected_help(e.allowed, p)
+            if ch == ";":
+                help_ = "declarations need no `;`: remove it"
             diags.add("F0002", source, Span(at, at + 1), f"unexpected character `{ch}`",
-                      label="not part of the language here",
-                      help=_expected_help(e.allowed, p))
+                      label="not part of the language here", help=help_)
         return at
     if isinstance(e, UnexpectedEOF) or (
         isinstance(e, UnexpectedToken) and e.token.type == "$END"
