@@ -14,9 +14,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from flowc.grammar import grammar_text
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from flowc.grammar import grammar_text
 
 from . import syntax as s
 from .diagnostics import Diagnostics

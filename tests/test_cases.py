@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from flowc.compiler.api import compile_file
 
 CASES = Path(__file__).parent / "cases"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowc.compiler.api import compile_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from flowc.compiler.api import compile_source
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted(p for p in (ROOT / "examples").rglob("*.flow")) + sorted(
