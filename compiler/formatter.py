@@ -144,7 +144,10 @@ class _Printer:
         if isinstance(e, s.Ref):
             return e.dotted
         if isinstance(e, s.Attr):
-            return f"{self.expr(e.target, _POSTFIX)}.{e.name.value}"
+            target = self.expr(e.target, _POSTFIX)
+            if isinstance(e.target, s.Literal) and e.target.kind == "int":
+                target = f"({target})"  # `1.a` would not lex
+            return f"{target}.{e.name.value}"
         if isinstance(e, s.Index):
             return f"{self.expr(e.target, _POSTFIX)}[{self.expr(e.index)}]"
         if isinstance(e, s.Call):

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
+from lark.lexer import ContextualLexer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from flowc.grammar import grammar_text
@@ -330,7 +331,10 @@ class _Builder(Transformer):
 
     def use_skill(self, c):
         kw, name, spec, alias = c
-        spec_lit = s.Literal("str", str(spec), _sp(spec))
+        raw = str(spec)  # the token includes the `@` that introduces it
+        text = raw[1:].lstrip()
+        start = spec.start_pos + len(raw) - len(text)
+        spec_lit = s.Literal("str", text, Span(start, spec.end_pos))
         return s.UseSkill(_name(name), spec_lit, _name(alias) if alias else None,
                           _sp(kw, alias or spec))
 
@@ -469,6 +473,56 @@ class _Builder(Transformer):
         return None, c
 
 
+class _SharedScannerLexer(ContextualLexer):
+    """Lark's contextual lexer, with one scanner shared by every parser state.
+
+    The stock contextual lexer compiles a separate regular expression for each parser state
+    the first time that state is met: about 20 ms per process, a tenth of a `flowc check`.
+    This one scans with the single all-terminals scanner and then fixes the few tokens whose
+    type depends on the context: keywords used as names (`draft.text`), and `-`, `<`, `>`
+    (binary operator or not). The result is the same token stream.
+    """
+
+    _accepts: dict[int, frozenset[str]]
+    _retype: dict[tuple[str, str], str]
+
+    def prepare(self) -> None:
+        self._accepts = {
+            state: frozenset(t.name for t in lexer.terminals)
+            for state, lexer in self.lexers.items()
+        }
+        by_text: dict[str, list[str]] = {}
+        for t in self.root_lexer.terminals:
+            if t.pattern.type == "str":
+                by_text.setdefault(t.pattern.value, []).append(t.name)
+        by_text.setdefault("-", []).append("ADD_OP")
+        by_text.setdefault("<", []).append("COMP_OP")
+        by_text.setdefault(">", []).append("COMP_OP")
+        self._by_text = {k: tuple(dict.fromkeys(v)) for k, v in by_text.items()}
+
+    def lex(self, lexer_state, parser_state):
+        root = self.root_lexer
+        accepts = self._accepts
+        try:
+            while True:
+                tok = root.next_token(lexer_state, parser_state)
+                acc = accepts[parser_state.position]
+                if tok.type not in acc:
+                    tok = self._fix(tok, acc)
+                yield tok
+        except EOFError:
+            pass
+
+    def _fix(self, tok: Token, acc: frozenset[str]) -> Token:
+        value = str(tok)
+        if "NAME" in acc and value.isidentifier():
+            return Token.new_borrow_pos("NAME", value, tok)
+        for alt in self._by_text.get(value, ()):
+            if alt in acc:
+                return Token.new_borrow_pos(alt, value, tok)
+        return tok
+
+
 class _Parser:
     """The Lark parser with the builder attached, built once per process."""
 
@@ -487,6 +541,10 @@ class _Parser:
             lexer_callbacks={"COMMENT": self.comments.append},
             cache=_cache_path(text),
         )
+        lexer = self.lark.parser.lexer
+        if type(lexer) is ContextualLexer:  # see _SharedScannerLexer
+            lexer.__class__ = _SharedScannerLexer
+            lexer.prepare()
 
     def parse(self, text: str, start: str):
         return self.lark.parse(text, start=start)

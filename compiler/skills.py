@@ -85,8 +85,9 @@ def _read_frontmatter(path: Path) -> tuple[dict | None, SkillProblem | None]:
     end = text.find("\n---", 3)
     if end == -1:
         return None, SkillProblem(path, 1, "the YAML frontmatter is never closed with `---`")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
     try:
-        data = yaml.safe_load(text[3:end])
+        data = yaml.load(text[3:end], Loader=loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = (mark.line + 1) if mark is not None else 1
@@ -147,24 +148,39 @@ def load_skill(folder: Path, registry: Path) -> tuple[SkillVersion | None, Skill
 
 @dataclass
 class SkillRegistry:
-    """All skill versions found in an ordered list of registry folders."""
+    """All skill versions found in an ordered list of registry folders.
+
+    Folders are listed eagerly (cheap); a skill's SKILL.md files are read only when a flow
+    asks for that skill.
+    """
 
     roots: list[Path]
-    _index: dict[str, list[SkillVersion]] | None = None
+    _folders: dict[str, list[tuple[Path, Path]]] | None = None
+    _loaded: dict[str, list[SkillVersion]] = field(default_factory=dict)
     problems: dict[str, list[SkillProblem]] = field(default_factory=dict)
 
-    def _scan(self) -> dict[str, list[SkillVersion]]:
-        if self._index is not None:
-            return self._index
-        index: dict[str, list[SkillVersion]] = {}
-        for root in self.roots:
-            if not root.is_dir():
-                continue
-            for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-                key = normalize_skill_name(folder.name)
-                candidates = []
-                if (folder / "SKILL.md").is_file():
-                    candidates.append(folder)
+    def _listing(self) -> dict[str, list[tuple[Path, Path]]]:
+        """normalized name -> [(skill folder, registry root)], in registry order."""
+        if self._folders is None:
+            folders: dict[str, list[tuple[Path, Path]]] = {}
+            for root in self.roots:
+                if root.is_dir():
+                    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+                        if not folder.name.startswith((".", "_")):
+                            folders.setdefault(normalize_skill_name(folder.name), []).append(
+                                (folder, root))
+            self._folders = folders
+        return self._folders
+
+    def names(self) -> list[str]:
+        return sorted(self._listing())
+
+    def versions(self, name: str) -> list[SkillVersion]:
+        key = normalize_skill_name(name)
+        if key not in self._loaded:
+            found: list[SkillVersion] = []
+            for folder, root in self._listing().get(key, []):
+                candidates = [folder] if (folder / "SKILL.md").is_file() else []
                 candidates += sorted(
                     v for v in folder.iterdir()
                     if v.is_dir() and _VERSION_DIR.match(v.name) and (v / "SKILL.md").is_file()
@@ -174,18 +190,12 @@ class SkillRegistry:
                     if problem:
                         self.problems.setdefault(key, []).append(problem)
                     elif sv is not None:
-                        index.setdefault(normalize_skill_name(sv.name), []).append(sv)
-        self._index = index
-        return index
-
-    def names(self) -> list[str]:
-        return sorted(self._scan())
-
-    def versions(self, name: str) -> list[SkillVersion]:
-        return self._scan().get(normalize_skill_name(name), [])
+                        found.append(sv)
+            self._loaded[key] = found
+        return self._loaded[key]
 
     def problems_for(self, name: str) -> list[SkillProblem]:
-        self._scan()
+        self.versions(name)
         return self.problems.get(normalize_skill_name(name), [])
 
     def resolve(self, name: str, spec) -> SkillVersion | None:

@@ -31,8 +31,38 @@ def _span() -> Span:
     return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
 
 
-@dataclass(slots=True)
-class Name:
+class _Node:
+    """Equality and repr shared by all syntax nodes, ignoring spans.
+
+    Written once here instead of generated per class by `dataclass`: building ~50 classes'
+    `__eq__` and `__repr__` costs milliseconds at every start of `flowc check`.
+    """
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+    def __hash__(self):
+        return hash((type(self).__name__, *(repr(getattr(self, f)) for f in self._fields)))
+
+    def __repr__(self):
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+
+def _node(cls):
+    """Make `cls` a slotted dataclass syntax node (fields in order, `span` last)."""
+    out = dataclass(slots=True, eq=False, repr=False)(cls)
+    out._fields = tuple(f for f in out.__dataclass_fields__ if f != "span")
+    return out
+
+
+@_node
+class Name(_Node):
     value: str
     span: Span = _span()
 
@@ -40,8 +70,8 @@ class Name:
 # ---- types --------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class NamedType:
+@_node
+class NamedType(_Node):
     """`str`, `Client`, `list<str>`, `map<int>`, `file<csv>`."""
 
     name: Name
@@ -49,16 +79,16 @@ class NamedType:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class EnumType:
+@_node
+class EnumType(_Node):
     """An inline `enum { a, b }`."""
 
     variants: tuple[Name, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class OptionalType:
+@_node
+class OptionalType(_Node):
     """`T?`: a value that may be missing (null)."""
 
     inner: TypeExpr
@@ -71,8 +101,8 @@ TypeExpr = Union[NamedType, EnumType, OptionalType]
 # ---- expressions --------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Ref:
+@_node
+class Ref(_Node):
     """A dotted reference such as `stats.total_return` or `reporting.monthly`."""
 
     parts: tuple[Name, ...]
@@ -83,8 +113,8 @@ class Ref:
         return ".".join(p.value for p in self.parts)
 
 
-@dataclass(slots=True)
-class Attr:
+@_node
+class Attr(_Node):
     """`.name` applied to something that is not a plain reference (a call or an index)."""
 
     target: Expr
@@ -92,8 +122,8 @@ class Attr:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Literal:
+@_node
+class Literal(_Node):
     """A constant. `kind` is one of str, int, float, bool, null, duration."""
 
     kind: str
@@ -101,16 +131,16 @@ class Literal:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class TemplatePart:
+@_node
+class TemplatePart(_Node):
     """One `{...}` hole of a template: a reference such as `{a.b}`, or any expression."""
 
     expr: Expr
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Template:
+@_node
+class Template(_Node):
     """A string literal with `{a.b.c}` holes; `pieces` alternate text and holes."""
 
     pieces: tuple[str | TemplatePart, ...]
@@ -119,14 +149,14 @@ class Template:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class ListExpr:
+@_node
+class ListExpr(_Node):
     items: tuple[Expr, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class BinOp:
+@_node
+class BinOp(_Node):
     """Binary operators: ?? or and == != < <= > >= in + - * / %."""
 
     op: str
@@ -135,8 +165,8 @@ class BinOp:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class UnaryOp:
+@_node
+class UnaryOp(_Node):
     """`not x` and `-x`."""
 
     op: str
@@ -144,15 +174,15 @@ class UnaryOp:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Call:
+@_node
+class Call(_Node):
     func: Name
     args: tuple[Expr, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Index:
+@_node
+class Index(_Node):
     target: Expr
     index: Expr
     span: Span = _span()
@@ -161,8 +191,8 @@ class Index:
 Expr = Union[Ref, Attr, Literal, Template, ListExpr, BinOp, UnaryOp, Call, Index]
 
 
-@dataclass(slots=True)
-class Arrow:
+@_node
+class Arrow(_Node):
     """`left -> right`, as in `timeout: 48h -> reject`."""
 
     left: Expr
@@ -170,8 +200,8 @@ class Arrow:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class FieldDef:
+@_node
+class FieldDef(_Node):
     """`name: type` with an optional `= default` (record fields, deliverable parts, forms)."""
 
     name: Name
@@ -180,8 +210,8 @@ class FieldDef:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Form:
+@_node
+class Form(_Node):
     """`{ body: str = draft.body }`: typed, prefilled fields a person may edit."""
 
     fields: tuple[FieldDef, ...]
@@ -194,8 +224,8 @@ Value = Union[Expr, Arrow, Form]
 # ---- declarations -------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Part:
+@_node
+class Part(_Node):
     """A deliverable part: `text NAME`, `files {...}`, `fields {...}` or `memory`."""
 
     kind: str
@@ -204,8 +234,8 @@ class Part:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Prop:
+@_node
+class Prop(_Node):
     """`key value` inside an `llm`, `agent` or `extract` block."""
 
     key: Name
@@ -213,8 +243,8 @@ class Prop:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class Arg:
+@_node
+class Arg(_Node):
     """`name: value` inside parentheses."""
 
     name: Name
@@ -222,8 +252,8 @@ class Arg:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class PropNode:
+@_node
+class PropNode(_Node):
     """`llm {...}`, `agent {...}` or `extract {...}`."""
 
     kind: str
@@ -231,22 +261,22 @@ class PropNode:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class SkillCall:
+@_node
+class SkillCall(_Node):
     skill: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class FlowCall:
+@_node
+class FlowCall(_Node):
     flow: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class CodeNode:
+@_node
+class CodeNode(_Node):
     language: Name
     args: tuple[Arg, ...]
     source: str
@@ -254,8 +284,8 @@ class CodeNode:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class CommandNode:
+@_node
+class CommandNode(_Node):
     """A command line in backticks; `line` is a template; `stdin` feeds standard input."""
 
     line: Template
@@ -263,24 +293,24 @@ class CommandNode:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class GateNode:
+@_node
+class GateNode(_Node):
     """`await human(...)`."""
 
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class AskNode:
+@_node
+class AskNode(_Node):
     """`ask human(...)`: request one missing value from a person."""
 
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class ForEach:
+@_node
+class ForEach(_Node):
     var: Name
     iterable: Expr
     concurrency: Expr | None
@@ -291,26 +321,26 @@ class ForEach:
 NodeExpr = Union[PropNode, SkillCall, FlowCall, CodeNode, CommandNode, GateNode, AskNode, ForEach]
 
 
-@dataclass(slots=True)
-class WhenClause:
+@_node
+class WhenClause(_Node):
     condition: Expr
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class AfterClause:
+@_node
+class AfterClause(_Node):
     refs: tuple[Ref, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class EffectClause:
+@_node
+class EffectClause(_Node):
     kind: Name
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class OptionClause:
+@_node
+class OptionClause(_Node):
     """`timeout 30s`, `retry 2`, `hosts ["api.example.com"]`, ..."""
 
     key: Name
@@ -321,22 +351,22 @@ class OptionClause:
 Clause = Union[WhenClause, AfterClause, EffectClause, OptionClause]
 
 
-@dataclass(slots=True)
-class Header:
+@_node
+class Header(_Node):
     name: Name
     version: Literal | None = None
     description: Literal | None = None
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class ModeDecl:
+@_node
+class ModeDecl(_Node):
     mode: Name
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class TriggerDecl:
+@_node
+class TriggerDecl(_Node):
     """`on schedule "0 9 1 * *"` or `on upload file<csv>`."""
 
     kind: Name
@@ -344,8 +374,8 @@ class TriggerDecl:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class PolicyDecl:
+@_node
+class PolicyDecl(_Node):
     """`policy approval: error`."""
 
     name: Name
@@ -353,15 +383,15 @@ class PolicyDecl:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class ImportSop:
+@_node
+class ImportSop(_Node):
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class UseSkill:
+@_node
+class UseSkill(_Node):
     skill: Name
     spec: Literal
     alias: Name | None = None
@@ -372,52 +402,52 @@ class UseSkill:
         return self.alias or self.skill
 
 
-@dataclass(slots=True)
-class UseFlow:
+@_node
+class UseFlow(_Node):
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class RecordDecl:
+@_node
+class RecordDecl(_Node):
     name: Name
     fields: tuple[FieldDef, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class EnumDecl:
+@_node
+class EnumDecl(_Node):
     name: Name
     variants: tuple[Name, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class DeliverableDecl:
+@_node
+class DeliverableDecl(_Node):
     name: Name
     parts: tuple[Part, ...]
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class InputDecl:
+@_node
+class InputDecl(_Node):
     name: Name
     type: TypeExpr
     default: Expr | None = None
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class OutputDecl:
+@_node
+class OutputDecl(_Node):
     name: Name
     type: TypeExpr | None
     value: Expr
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class NodeDecl:
+@_node
+class NodeDecl(_Node):
     name: Name
     type: TypeExpr | None
     body: NodeExpr
@@ -425,8 +455,8 @@ class NodeDecl:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class MatchArm:
+@_node
+class MatchArm(_Node):
     """`approved | edited -> send, notify`; a pattern `else` matches the rest."""
 
     patterns: tuple[Name, ...]
@@ -434,8 +464,8 @@ class MatchArm:
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class MatchDecl:
+@_node
+class MatchDecl(_Node):
     subject: Expr
     arms: tuple[MatchArm, ...]
     span: Span = _span()
@@ -447,16 +477,16 @@ Item = Union[
 ]
 
 
-@dataclass(slots=True)
-class Comment:
+@_node
+class Comment(_Node):
     """A `// ...` comment, kept for the formatter."""
 
     text: str
     span: Span = _span()
 
 
-@dataclass(slots=True)
-class FlowFile:
+@_node
+class FlowFile(_Node):
     header: Header | None
     items: tuple[Item, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False)
