@@ -277,6 +277,11 @@ def measure_processes(example: Path | None, repeat: int, fallback_text: str) -> 
         flowc_cmd = [sys.executable, "-m", "flowc", "check", str(example)]
         base_cmd = [sys.executable, "-c", "import lark, networkx"]
 
+        # Byte-compile flowc first, as `pip install` does for any package: the shell here may
+        # set PYTHONDONTWRITEBYTECODE, and the baseline's packages are compiled already.
+        repo = Path(__file__).resolve().parent.parent
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "flowc", "compiler",
+                        "grammar"], cwd=repo, capture_output=True, check=False)
         # untimed probe runs: fill the OS file cache and check both commands work
         _, probe = _run_timed(flowc_cmd)
         problem = _flowc_cli_problem(probe)

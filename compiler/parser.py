@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
-from lark.lexer import ContextualLexer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import ContextualLexer
 
 from flowc.grammar import grammar_text
 
