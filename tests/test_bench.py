@@ -1,0 +1,32 @@
+"""Benchmarks run from the test suite: the short form always, the full form under `-m slow`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "compile.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+
+
+def test_compile_bench_quick_runs_and_reports_ratios():
+    r = _bench("--quick")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "ratio flowc/CPython" in out and "Targets" in out
+    assert "(parse only" not in out  # the real check+compile path is measured
+    assert "1000" in out
+
+
+@pytest.mark.slow
+def test_compile_bench_full_meets_targets():
+    r = _bench("--strict")
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
