@@ -1050,38 +1050,37 @@ class Checker:
         return out
 
     def check_skill_call(self, info, body: s.SkillCall, ctx, config) -> None:
-        name = body.skill.value
-        use = self.p.skills.get(name)
-        if use is None:
-            self.unknown_name(body.skill, "skill")
-            for a in body.args:
-                self.expr_value(a.value, ctx, None)
-            return
-        self.p.used_imports.add(name)
-        config["skill"] = name
-        if use.version is None:
-            for a in body.args:
-                self.expr_value(a.value, ctx, None)
-            return
-        config["args"] = self.check_args(body.args, use.inputs, ctx, f"skill `{name}`",
-                                         body.span)
+        use = self._call_target(body.skill, body.args, self.p.skills, "skill", ctx, config)
+        if use is not None and use.version is not None:
+            config["args"] = self.check_args(body.args, use.inputs, ctx,
+                                             f"skill `{body.skill.value}`", body.span)
+        else:
+            self._check_loose_args(body.args, ctx)
 
     def check_flow_call(self, info, body: s.FlowCall, ctx, config) -> None:
-        name = body.flow.value
-        use = self.p.flows.get(name)
+        use = self._call_target(body.flow, body.args, self.p.flows, "flow", ctx, config)
+        if use is not None and use.program is not None:
+            params = {k: (v.type, v.decl.default is None)
+                      for k, v in use.program.inputs.items()}
+            config["args"] = self.check_args(body.args, params, ctx,
+                                             f"flow `{body.flow.value}`", body.span)
+        else:
+            self._check_loose_args(body.args, ctx)
+
+    def _call_target(self, name: s.Name, args, table: dict, kind: str, ctx, config):
+        """The import a skill or flow call names, marked used; None (reported) if unknown."""
+        use = table.get(name.value)
         if use is None:
-            self.unknown_name(body.flow, "flow")
-            for a in body.args:
-                self.expr_value(a.value, ctx, None)
-            return
-        self.p.used_imports.add(name)
-        config["flow"] = name
-        if use.program is None:
-            for a in body.args:
-                self.expr_value(a.value, ctx, None)
-            return
-        params = {k: (v.type, v.decl.default is None) for k, v in use.program.inputs.items()}
-        config["args"] = self.check_args(body.args, params, ctx, f"flow `{name}`", body.span)
+            self.unknown_name(name, kind)
+            return None
+        self.p.used_imports.add(name.value)
+        config[kind] = name.value
+        return use
+
+    def _check_loose_args(self, args, ctx) -> None:
+        """Check the argument expressions of a call whose signature is unknown."""
+        for a in args:
+            self.expr_value(a.value, ctx, None)
 
     def check_code(self, info, body: s.CodeNode, ctx, config) -> None:
         lang = body.language.value

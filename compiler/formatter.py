@@ -201,7 +201,8 @@ class _Printer:
 
     def type(self, t: s.TypeExpr) -> str:
         if isinstance(t, s.OptionalType):
-            return self.type(t.inner) + "?"
+            inner = self.type(t.inner)
+            return inner + (" ?" if inner.endswith("?") else "?")  # `??` is one token
         if isinstance(t, s.EnumType):
             return "enum { " + ", ".join(n.value for n in t.variants) + " }"
         if not t.args:
