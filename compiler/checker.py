@@ -429,6 +429,7 @@ class Checker:
 
     def _skill_problem(self, pr, at: Span) -> None:
         src = Source.from_file(pr.path)
+        src.path = _display_path(pr.path)
         start = src.line_starts[min(pr.line, src.line_count) - 1]
         span = Span(start, start + len(src.line_text(pr.line)))
         self.d.add("F0108", src, span, pr.message, label="here",
@@ -986,8 +987,13 @@ class Checker:
             if alias in self.failed_imports:
                 return None
             if alias in self.p.nodes or alias in self.p.inputs or alias in self.p.skills:
+                what = ("a node" if alias in self.p.nodes else
+                        "an input" if alias in self.p.inputs else "a skill")
+                where = ("`skills [...]`" if alias in self.p.skills else "`context [...]`")
                 self.err("F0210", item.span, f"`{alias}` is not an SOP",
-                         label="not an imported SOP", help="import it with `import sop \"...\" as NAME`")
+                         label=f"`{alias}` is {what}",
+                         help=f"`sops [...]` lists documents imported with `import sop`; "
+                         f"put {what} in {where}")
             elif alias not in self.p.sop_decls:
                 self.unknown_name(item.parts[0], "sop")
             return None
@@ -1752,6 +1758,14 @@ class Checker:
 
 
 # ---- small helpers ----------------------------------------------------------------------------
+
+
+def _display_path(path: Path) -> str:
+    """A path as diagnostics show it: relative to the working folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _kind_of(body) -> str:

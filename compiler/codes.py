@@ -32,8 +32,9 @@ _TABLE = [
     ("F0003", "error", "unexpected end of file",
      "The file ends in the middle of a construct, usually an unclosed `{`, `(` or `[`."),
     ("F0004", "error", "invalid template",
-     "A string's `{...}` hole must hold a dotted reference such as `{client.name}`. Write `{{` "
-     "and `}}` for literal braces."),
+     "A string's `{...}` hole holds a reference such as `{client.name}` or an expression such "
+     "as `{len(items)}`; an unclosed `{` or a hole that is not an expression is refused. Write "
+     "`{{` and `}}` for literal braces."),
     ("F0005", "error", "invalid string escape",
      "Only `\\n`, `\\t`, `\\r`, `\\\\`, `\\\"` and `\\'` are escapes in strings."),
     # ---- names -------------------------------------------------------------------------------

@@ -11,15 +11,17 @@ an equal tree (spans aside), and formatting the result again changes nothing.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from functools import cache
 
 from . import syntax as s
 from .diagnostics import Diagnostics
-from .parser import parse
+from .parser import _parser, parse
 from .source import Source, Span
 
-__all__ = ["format_source", "WIDTH"]
+__all__ = ["format_source", "comments", "quote", "WIDTH"]
 
 WIDTH = 100
 """Lines longer than this are broken where the layout allows it."""
@@ -53,9 +55,27 @@ def format_source(text: str, path: str = "<input>") -> str | None:
     if diagnostics.has_errors or result.file.header is None:
         return None
     try:
-        return _Printer(source, result.comments).file(result.file)
+        return _Printer(source, comments(text)).file(result.file)
     except RecursionError:  # expressions nested deeper than Python's stack allows
         return None
+
+
+def comments(text: str) -> tuple[s.Comment, ...]:
+    """Every `//` comment of a text that parses, found by scanning it for comments and strings.
+
+    The parser's own comment list cannot be used: it merges comments whose text is equal, and
+    may hold comments lexed inside a template hole (`"{a // b}"`) at offsets within the hole.
+    """
+    return tuple(s.Comment(m.group(), Span(m.start(), m.end()))
+                 for m in _scanner().finditer(text) if m.group().startswith("//"))
+
+
+@cache
+def _scanner() -> re.Pattern:
+    """Comments and the tokens that may contain `//`, with the grammar's own patterns."""
+    lark = _parser().lark
+    names = ("COMMENT", "LONG_STRING", "STRING", "COMMAND_LINE")
+    return re.compile("|".join(lark.get_terminal(n).pattern.to_regexp() for n in names))
 
 
 def quote(value: str) -> str:

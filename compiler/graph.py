@@ -34,6 +34,7 @@ class FlowGraph:
     cyclic: set[str] = field(default_factory=set)        # node names on a cycle
     can_run: set[str] = field(default_factory=set)       # graph vertices that can ever run
     approved: set[str] = field(default_factory=set)      # vertices only reached via approval
+    conditional: set[str] = field(default_factory=set)   # node names that a run may skip
 
 
 def build_graph(program, diags: Diagnostics) -> FlowGraph:
@@ -131,3 +132,16 @@ def _analyse(fg: FlowGraph, program) -> None:
             can.add(v)
         if any_approved:
             approved.add(v)
+        if v.startswith("n:") and _may_skip(v[2:], program, fg.conditional):
+            fg.conditional.add(v[2:])
+
+
+def _may_skip(name: str, program, conditional: set[str]) -> bool:
+    """Whether a run may skip the node: a `when`, an outcome or match condition, or a
+    required input from a node that may itself be skipped."""
+    info = program.nodes[name]
+    if info.when is not None or any(c.outcomes or c.values for c in info.control):
+        return True
+    if any(c.node in conditional for c in info.control if c.node):
+        return True
+    return any(req and dep in conditional for dep, req in info.deps.items())

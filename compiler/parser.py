@@ -512,6 +512,10 @@ class _SharedScannerLexer(ContextualLexer):
                 yield tok
         except EOFError:
             pass
+        except UnexpectedCharacters as e:
+            # say what this parser state expects, not what any state could take
+            e.allowed = set(accepts[parser_state.position]) - {"WS", "COMMENT"}
+            raise
 
     def _fix(self, tok: Token, acc: frozenset[str]) -> Token:
         value = str(tok)

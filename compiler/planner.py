@@ -43,6 +43,14 @@ def _rel(path: Path, base: Path) -> str:
         return Path(os.path.relpath(path, base)).as_posix()
 
 
+def _output_type(o, graph) -> t.Type:
+    """An undeclared output that reads a node a run may skip may be null."""
+    if o.decl.type is None and not t.is_optional(o.type) and any(
+            req and d in graph.conditional for d, req in o.deps.items()):
+        return t.OptionalT(o.type)
+    return o.type
+
+
 def build_plan(result, compiler) -> Plan:
     prog, graph = result.program, result.graph
     base = prog.base_dir
@@ -90,8 +98,8 @@ def build_plan(result, compiler) -> Plan:
                         required=i.decl.default is None and not t.is_optional(i.type),
                         default=i.default)
               for i in prog.inputs.values()]
-    outputs = [OutputSpec(name=o.name, schema=t.json_schema(o.type), value=o.value,
-                          span=_span(src, o.decl.span))
+    outputs = [OutputSpec(name=o.name, schema=t.json_schema(_output_type(o, graph)),
+                          value=o.value, span=_span(src, o.decl.span))
                for o in prog.outputs.values()]
     meta = FlowMeta(
         name=prog.name, version=prog.version, description=prog.description, mode=prog.mode,

@@ -73,6 +73,7 @@ def parse_version_spec(spec: str):
     text = spec.strip()
     if text != "*" and not re.fullmatch(r"[\s0-9A-Za-z.^~<>=,*+-]+", text):
         raise ValueError(spec)
+    text = re.sub(r"==\s*", "=", text)  # `==2.1.0` is an exact pin, as `2.1.0` and `=2.1.0`
     return semantic_version.NpmSpec(" ".join(p.strip() for p in text.split(",")))
 
 

@@ -4,6 +4,7 @@ They all run over one built graph, and each reports every problem it finds, not 
 first. The order here is the order in which they run.
 """
 
+from .conditional_outputs import check_conditional_outputs
 from .cycles import check_cycles
 from .effect_policy import check_effect_policy
 from .gate_outcomes import check_gate_outcomes
@@ -20,4 +21,5 @@ RULES = (
     check_effect_policy,
     check_unconsumed,
     check_unused_imports,
+    check_conditional_outputs,
 )

@@ -13,16 +13,20 @@ def check_gate_outcomes(fg, program, diags) -> None:
     for name, info in program.nodes.items():
         if info.kind != "gate" or name in fg.cyclic:
             continue
-        # a node that reads the gate's result, or waits for it plainly, runs on every outcome
-        every = any(d.get("kind") in ("data", "control") for _, _, d in g.out_edges("n:" + name,
-                                                                                  data=True))
+        # a node that reads the gate's result, or waits for it plainly, runs on every outcome,
+        # unless it also waits for one of the gate's outcomes
+        outcome_vertices = {f"oc:{name}:{oc}" for oc in info.outcomes}
+        every = any(
+            d.get("kind") in ("data", "control")
+            and not any(u in outcome_vertices for u in g.predecessors(v))
+            for _, v, d in g.out_edges("n:" + name, data=True)
+        )
         if every:
             continue
-        covered = covered_by_match.get(name, set())
-        if "else" in covered:
-            continue
+        if name in covered_by_match:
+            continue  # a `match` on the gate must be exhaustive: F0309 reports what it misses
         for oc in info.outcomes:
-            if oc in covered or g.out_degree(f"oc:{name}:{oc}") > 0:
+            if g.out_degree(f"oc:{name}:{oc}") > 0:
                 continue
             diags.add("F0303", program.source, info.span,
                       f"gate `{name}` can end `{oc}`, but nothing handles it",
