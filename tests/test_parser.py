@@ -81,7 +81,7 @@ def test_spans_cover_their_construct():
 
 
 def test_keywords_are_names_where_a_name_is_expected():
-    result, d = _parse(FULL)
+    result, _ = _parse(FULL)
     names = {i.name.value for i in result.file.items if hasattr(i, "name")}
     assert {"text", "files", "each"} <= names
     node = next(i for i in result.file.items if isinstance(i, s.NodeDecl) and i.name.value == "g")
