@@ -55,6 +55,7 @@ _OPTIONS = {
     "isolation": "str",
 }
 _SANDBOXED = {"code", "command", "skill"}
+_RESERVED = {"true", "false", "null", "not", "and", "or", "in", "else"}
 _BUILTINS = {
     # name: (arg count, result type or None for "same as arg")
     "len": 1, "lower": 1, "upper": 1, "trim": 1, "join": 2, "role": 1, "user": 1,
@@ -109,6 +110,7 @@ class NodeInfo:
     options: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     declared_type: bool = False
+    effect_from: str | None = None   # a skill whose SKILL.md declares the effect
 
     @property
     def span(self) -> Span:
@@ -120,6 +122,8 @@ class MatchInfo:
     decl: s.MatchDecl
     subject_node: str | None
     arms: list[tuple[tuple[str, ...], tuple[str, ...]]]
+    subject: dict | None = None           # the matched expression's IR (enum matches)
+    universe: tuple[str, ...] = ()        # every outcome or variant the subject can take
 
 
 @dataclass(slots=True)
@@ -212,6 +216,7 @@ class Checker:
         self._resolving: set[str] = set()
         self._type_decls: dict[str, s.RecordDecl | s.EnumDecl | s.DeliverableDecl] = {}
         self.failed_imports = self.p.failed_imports
+        self._trigger_decls: list[s.TriggerDecl] = []
 
     # ---- helpers -----------------------------------------------------------------------------
     def err(self, code, span, message, **kw):
@@ -227,6 +232,10 @@ class Checker:
                      related=self.declared_here(self.value_spans[name.value], "first declared here"),
                      help="rename one of them")
             return False
+        if name.value in _RESERVED:
+            self.err("F0102", name.span, f"`{name.value}` is a reserved word",
+                     label="cannot be used as a name", help="choose another name")
+            return False
         if name.value in MATCH_TERMINALS:
             self.err("F0102", name.span, f"`{name.value}` is reserved for match arms",
                      label="reserved name", help="choose another name")
@@ -239,6 +248,10 @@ class Checker:
         if f.header is not None:
             self.p.name = f.header.name.value
             self.p.version = f.header.version.value if f.header.version else None
+            if f.header.version is not None and not _is_semver(str(f.header.version.value)):
+                self.err("F0211", f.header.version.span,
+                         f"`{f.header.version.value}` is not a semver version",
+                         help='write a version such as `"1.2.0"`')
             self.p.description = f.header.description.value if f.header.description else None
         for it in f.items:
             if isinstance(it, s.RecordDecl | s.EnumDecl | s.DeliverableDecl):
@@ -256,7 +269,18 @@ class Checker:
                     self.p.type_spans[it.name.value] = it.name.span
         for name in self._type_decls:
             self.named_type(name)
+        seen_settings: dict[str, Span] = {}
         for it in f.items:
+            key = {s.ModeDecl: "mode", s.PolicyDecl: "policy"}.get(type(it))
+            if key == "policy":
+                key = "policy " + it.name.value
+            if key is not None:
+                if key in seen_settings:
+                    self.err("F0102", it.span, f"`{key}` is set twice",
+                             related=self.declared_here(seen_settings[key], "first set here"),
+                             help="keep one")
+                    continue
+                seen_settings[key] = it.span
             if isinstance(it, s.ModeDecl):
                 self.check_mode(it)
             elif isinstance(it, s.TriggerDecl):
@@ -281,6 +305,7 @@ class Checker:
                     info = self.node_shape(it, index)
                     self.p.nodes[it.name.value] = info
                 index += 1
+        self.check_triggers_against_inputs()
         for it in f.items:
             if isinstance(it, s.OutputDecl):
                 self._declare_value(it.name)
@@ -327,6 +352,7 @@ class Checker:
                          label="minute hour day-of-month month day-of-week")
                 return
             self.p.triggers.append({"kind": "schedule", "cron": it.arg.value})
+            self._trigger_decls.append(it)
         elif kind == "upload":
             if isinstance(it.arg, s.Literal):
                 self.err("F0211", it.arg.span, "an upload trigger names a file type",
@@ -337,10 +363,26 @@ class Checker:
                 self.err("F0204", it.arg.span, f"an upload is a file, not `{ty.describe()}`")
                 return
             self.p.triggers.append({"kind": "upload", "schema": t.json_schema(ty)})
+            self._trigger_decls.append(it)
         else:
             self.err("F0211", it.kind.span, f"unknown trigger `{kind}`", label="not a trigger",
                      help=did_you_mean(kind, ("schedule", "upload"))
                      or "triggers are `on schedule \"CRON\"` and `on upload file<KIND>`")
+
+    def check_triggers_against_inputs(self) -> None:
+        """An upload fills one file input; every other input then needs a default."""
+        required = [i for i in self.p.inputs.values()
+                    if i.decl.default is None and not t.is_optional(i.type)]
+        for trig, decl in zip(self.p.triggers, self._trigger_decls, strict=True):
+            if trig["kind"] == "upload":
+                files = [i for i in required if isinstance(i.type, t.FileT)]
+                others = [i for i in required if not isinstance(i.type, t.FileT)]
+                if len(files) != 1 or others:
+                    self.err("F0211", decl.span,
+                             "an upload trigger fills exactly one file input, and every other "
+                             "input needs a default", label="which input gets the upload?",
+                             help="declare one required `input NAME: file<KIND>` and give the "
+                             "rest defaults")
 
     def check_policy(self, it: s.PolicyDecl) -> None:
         if it.name.value != "approval":
@@ -670,6 +712,12 @@ class Checker:
             if use is not None and use.program is not None:
                 prog = use.program
                 out = t.RecordT(prog.name, tuple((o.name, o.type) for o in prog.outputs.values()))
+                if declared is not None and not t.assignable(out, declared):
+                    self.err("F0204", decl.type.span,
+                             f"flow `{body.flow.value}` returns `{out.describe()}`, which does "
+                             f"not fit `{declared.describe()}`", label="declared type",
+                             notes=("its outputs: " + ", ".join(
+                                 f"{k}: {v.describe()}" for k, v in out.fields),))
             return declared or out, ()
         if isinstance(body, s.CodeNode | s.AskNode):
             if declared is None:
@@ -727,8 +775,8 @@ class Checker:
             fields_.append(("text", t.STR))
         if "extracted" not in names:
             fields_.append(("extracted", t.BOOL))
-        return t.RecordT(base.describe(), tuple(fields_),
-                         frozenset(k for k, _ in fields_ if k in ("text", "extracted")))
+        defaults = base.defaults if isinstance(base, t.RecordT) else frozenset()
+        return t.RecordT(base.describe(), tuple(fields_), defaults)
 
     def _gate_shape(self, body: s.GateNode, decl) -> tuple[t.Type, tuple[str, ...]]:
         args = {a.name.value: a for a in body.args}
@@ -774,6 +822,10 @@ class Checker:
         decl = info.decl
         ctx = _Ctx()
         self.check_body(info, decl.body, ctx, info.config)
+        effects = info.config.get("effects") or info.config.get("body", {}).get("effects") or []
+        if "external" in effects:
+            # the skill says it acts on the outside world: the approval policy applies
+            info.effect_from = info.config.get("skill") or info.config["body"].get("skill")
         allowed_options = dict(_OPTIONS)
         for cl in decl.clauses:
             if isinstance(cl, s.WhenClause):
@@ -794,6 +846,8 @@ class Checker:
                 info.effect = cl.kind.value
             elif isinstance(cl, s.OptionClause):
                 self.check_option(info, cl, allowed_options, ctx)
+        if info.effect_from and info.effect is None:
+            info.effect = "external"
         if info.name in ctx.deps:
             self.err("F0301", decl.name.span, f"node `{info.name}` uses its own result",
                      label="refers to itself")
@@ -807,16 +861,18 @@ class Checker:
                      label="not an option", help=did_you_mean(key, allowed)
                      or "options are: " + ", ".join(sorted(allowed)))
             return
-        if key in ("hosts", "memory_limit", "isolation") and info.kind not in _SANDBOXED:
+        kind_here = info.kind
+        if kind_here == "for_each":
+            kind_here = _kind_of(info.decl.body.body)
+        if key in ("hosts", "memory_limit", "isolation") and kind_here not in _SANDBOXED:
             self.err("F0201", cl.key.span, f"`{key}` applies only to sandboxed nodes",
-                     label=f"`{info.kind}` nodes do not run in the sandbox",
+                     label=f"`{kind_here}` nodes do not run in the sandbox",
                      help="use it on `code`, `command` or `skill` nodes")
             return
-        if key == "timeout" and info.kind == "gate":
-            self.err("F0201", cl.key.span, "a gate's timeout is its `timeout:` argument",
-                     help="write `timeout: 48h -> reject` inside `await human(...)`")
-            return
-        if info.kind == "for_each" and key in ("hosts", "memory_limit", "isolation"):
+        if key == "timeout" and kind_here in ("gate", "ask"):
+            self.err("F0201", cl.key.span, "a person's timeout is the `timeout:` argument",
+                     help="write `timeout: 48h -> ...` inside `await human(...)` or "
+                     "`ask human(...)`")
             return
         value = cl.value
         if isinstance(value, s.Arrow | s.Form):
@@ -946,7 +1002,7 @@ class Checker:
             self.expect(ty, want, value.span, f"`{key}`")
             return value.value
         if kind == "text":
-            sub = _Ctx()
+            sub = _Ctx(ctx.locals)
             sub.optional = 1
             ty, ir = self.expr(value, sub, t.STR)
             for k in sub.deps:
@@ -1066,7 +1122,7 @@ class Checker:
     def check_flow_call(self, info, body: s.FlowCall, ctx, config) -> None:
         use = self._call_target(body.flow, body.args, self.p.flows, "flow", ctx, config)
         if use is not None and use.program is not None:
-            params = {k: (v.type, v.decl.default is None)
+            params = {k: (v.type, v.decl.default is None and not t.is_optional(v.type))
                       for k, v in use.program.inputs.items()}
             config["args"] = self.check_args(body.args, params, ctx,
                                              f"flow `{body.flow.value}`", body.span)
@@ -1081,6 +1137,8 @@ class Checker:
             return None
         self.p.used_imports.add(name.value)
         config[kind] = name.value
+        if kind == "skill" and use.version is not None and use.version.effects:
+            config["effects"] = [str(e) for e in use.version.effects]
         return use
 
     def _check_loose_args(self, args, ctx) -> None:
@@ -1158,7 +1216,7 @@ class Checker:
             if key in args:
                 config[key] = self.template(args[key].value, ctx, f"`{key}`")
         if "when" in args:
-            wctx = _Ctx()
+            wctx = _Ctx(ctx.locals)
             ty, ir = self.expr_value(args["when"].value, wctx, t.BOOL)
             self.expect_bool(ty, args["when"].value.span)
             for k, req in wctx.deps.items():
@@ -1256,6 +1314,9 @@ class Checker:
                          label="unknown argument", help=did_you_mean(key, _ASK_ARGS)
                          or "arguments: " + ", ".join(_ASK_ARGS))
                 continue
+            if key in args:
+                self.err("F0102", a.name.span, f"`{key}` is given twice")
+                continue
             args[key] = a
         if "to" in args:
             config["to"] = self.principals(args["to"].value, ctx)
@@ -1344,7 +1405,7 @@ class Checker:
                          f"`{ty.describe()}`", label="cannot match on this")
                 return
             deps = ctx.deps
-        info = MatchInfo(m, node.name if node else None, [])
+        info = MatchInfo(m, node.name if node else None, [], subject_ir, tuple(universe))
         seen: dict[str, Span] = {}
         has_else = False
         per_target: dict[str, list[str]] = {}
@@ -1655,7 +1716,11 @@ class Checker:
             return t.BOOL, {"op": op, "args": [lir, rir]}
         # operands that are bare names may be enum variants of the other side
         lt, lir = self._operand(e.left, e.right, ctx)
-        rt, rir = self._operand(e.right, e.left, ctx, lt)
+        if op == "in" and isinstance(e.right, s.ListExpr) and isinstance(
+                t.strip_optional(lt), t.EnumT):
+            rt, rir = self.expr(e.right, ctx, t.ListT(t.strip_optional(lt)))
+        else:
+            rt, rir = self._operand(e.right, e.left, ctx, lt)
         ir = {"op": op, "args": [lir, rir]}
         if op in ("==", "!="):
             if not (_comparable(lt, rt)):
@@ -1758,6 +1823,16 @@ class Checker:
 
 
 # ---- small helpers ----------------------------------------------------------------------------
+
+
+def _is_semver(text: str) -> bool:
+    import semantic_version
+
+    try:
+        semantic_version.Version(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _display_path(path: Path) -> str:

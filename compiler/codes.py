@@ -63,7 +63,8 @@ _TABLE = [
      "`use flow` names a file that does not exist, does not compile, or imports the importing "
      "flow again (a cycle of flows)."),
     ("F0110", "error", "unknown type",
-     "A type name is neither built in (`str int float bool date duration json list map file`) "
+     "A type name is neither built in (`str int float bool date duration json memory list map "
+     "file`) "
      "nor a record, enum or deliverable declared in the flow."),
     # ---- types and properties ------------------------------------------------------------------
     ("F0201", "error", "unknown property, argument or option",

@@ -182,9 +182,16 @@ class _Builder(Transformer):
         """Parse a hole that is more than a dotted name, as an expression."""
         if not inner.strip():
             return None
+        comments = _parser().comments
+        before = len(comments)
         try:
             node = _parser().lark.parse(inner, start="expr")
         except UnexpectedInput:
+            return None
+        finally:
+            had_comment = len(comments) > before
+            del comments[before:]
+        if had_comment:  # `//` inside a hole is not a comment: the hole is malformed
             return None
         return _shift(node, base)
 
@@ -220,7 +227,13 @@ class _Builder(Transformer):
         return self._template(c[0])
 
     def int_lit(self, c):
-        return s.Literal("int", int(c[0]), _sp(c[0]))
+        try:
+            value = int(c[0])
+        except ValueError:  # more digits than Python converts
+            self.diagnostics.add("F0211", self.source, _sp(c[0]), "this number is too long",
+                                 label="too many digits")
+            value = 0
+        return s.Literal("int", value, _sp(c[0]))
 
     def float_lit(self, c):
         return s.Literal("float", float(c[0]), _sp(c[0]))
@@ -309,9 +322,13 @@ class _Builder(Transformer):
         return s.Header(_name(name), version_lit, desc_lit, _sp(kw, end))
 
     def _plain_string(self, tok: Token) -> s.Literal:
+        """A string where holes mean nothing (paths, descriptions): holes stay as written."""
         t = self._template(tok)
         if isinstance(t, s.Template):
-            return s.Literal("str", t.raw[1:-1], t.span)
+            text = self.source.text
+            value = "".join(p if isinstance(p, str) else text[p.span.start:p.span.end]
+                            for p in t.pieces)
+            return s.Literal("str", value, t.span)
         return t
 
     def mode_decl(self, c):
@@ -473,6 +490,9 @@ class _Builder(Transformer):
         return None, c
 
 
+_SPLITS = {"??": ("?", "?"), ">=": (">", "="), "<-": ("<", "-"), "->": ("-", ">")}
+
+
 class _SharedScannerLexer(ContextualLexer):
     """Lark's contextual lexer, with one scanner shared by every parser state.
 
@@ -508,6 +528,11 @@ class _SharedScannerLexer(ContextualLexer):
                 tok = root.next_token(lexer_state, parser_state)
                 acc = accepts[parser_state.position]
                 if tok.type not in acc:
+                    parts = _SPLITS.get(str(tok))
+                    if parts is not None:
+                        # `int??` is `int?` then `?`; `list<int>=3` is `>` then `=`
+                        yield from self._split(tok, parts, accepts, parser_state)
+                        continue
                     tok = self._fix(tok, acc)
                 yield tok
         except EOFError:
@@ -516,6 +541,15 @@ class _SharedScannerLexer(ContextualLexer):
             # say what this parser state expects, not what any state could take
             e.allowed = set(accepts[parser_state.position]) - {"WS", "COMMENT"}
             raise
+
+    def _split(self, tok: Token, parts, accepts, parser_state):
+        pos = tok.start_pos
+        for part in parts:
+            piece = Token("?", part, pos, tok.line, tok.column + (pos - tok.start_pos),
+                          tok.line, tok.column + (pos - tok.start_pos) + len(part),
+                          pos + len(part))
+            yield self._fix(piece, accepts[parser_state.position])
+            pos += len(part)
 
     def _fix(self, tok: Token, acc: frozenset[str]) -> Token:
         value = str(tok)
@@ -617,7 +651,8 @@ def parse(source: Source, diagnostics: Diagnostics) -> ParseResult:
                 pos, first = nxt, False
         comments = tuple(
             s.Comment(str(t), Span(t.start_pos, t.end_pos))
-            for t in sorted(set(p.comments), key=lambda t: t.start_pos)
+            for t in sorted({t.start_pos: t for t in p.comments}.values(),
+                            key=lambda t: t.start_pos)
         )
         p.builder.source = p.builder.diagnostics = None
     end = Span(0, len(text))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "PLAN_FORMAT", "SourceSpan", "SopDocument", "SopImport", "SkillPin", "FlowImport",
-    "InputSpec", "OutputSpec", "Dependency", "ControlCondition", "PlanNode", "FlowMeta",
+    "InputSpec", "OutputSpec", "Dependency", "ControlCondition", "PlanNode", "RunEnd", "FlowMeta",
     "Plan", "canonical_json", "plan_hash",
 ]
 
@@ -108,6 +108,19 @@ class ControlCondition(_Model):
     subject: Any = None
 
 
+class RunEnd(_Model):
+    """A `match` arm that ends the run: `stop` (the run ends, done) or `fail` (it fails).
+    It applies when `node` ends with one of `outcomes`, or when `subject` evaluates to one
+    of `values` (a match on an enum value)."""
+
+    action: Literal["stop", "fail"]
+    node: str | None = None
+    outcomes: list[str] = []
+    values: list[str] = []
+    subject: Any = None
+    span: SourceSpan
+
+
 class PlanNode(_Model):
     id: str
     kind: NodeKind
@@ -146,6 +159,7 @@ class Plan(_Model):
     skills: list[SkillPin]
     flows: list[FlowImport]
     nodes: list[PlanNode]
+    ends: list[RunEnd] = []
     hash: str = Field(default="", description="sha256 of the canonical JSON without this field")
 
     def to_data(self) -> dict:

@@ -18,6 +18,7 @@ from .plan import (
     OutputSpec,
     Plan,
     PlanNode,
+    RunEnd,
     SkillPin,
     SopDocument,
     SopImport,
@@ -45,8 +46,10 @@ def _rel(path: Path, base: Path) -> str:
 
 def _output_type(o, graph) -> t.Type:
     """An undeclared output that reads a node a run may skip may be null."""
-    if o.decl.type is None and not t.is_optional(o.type) and any(
-            req and d in graph.conditional for d, req in o.deps.items()):
+    from .rules.conditional_outputs import may_be_missing
+
+    if o.decl.type is None and not t.is_optional(o.type) and may_be_missing(
+            o.value, graph.conditional):
         return t.OptionalT(o.type)
     return o.type
 
@@ -101,6 +104,19 @@ def build_plan(result, compiler) -> Plan:
     outputs = [OutputSpec(name=o.name, schema=t.json_schema(_output_type(o, graph)),
                           value=o.value, span=_span(src, o.decl.span))
                for o in prog.outputs.values()]
+    ends = []
+    for m in prog.matches:
+        covered = {p for pats, _ in m.arms for p in pats if p != "else"}
+        for pats, targets in m.arms:
+            values = [u for u in m.universe if u not in covered] if "else" in pats else []
+            values = list(dict.fromkeys([*(p for p in pats if p != "else"), *values]))
+            for action in ("stop", "fail"):
+                if action in targets:
+                    ends.append(RunEnd(
+                        action=action, node=m.subject_node,
+                        outcomes=values if m.subject_node else [],
+                        values=[] if m.subject_node else values,
+                        subject=m.subject, span=_span(src, m.decl.span)))
     meta = FlowMeta(
         name=prog.name, version=prog.version, description=prog.description, mode=prog.mode,
         triggers=prog.triggers, source=Path(src.path).name,
@@ -110,5 +126,6 @@ def build_plan(result, compiler) -> Plan:
         compiler=f"flowc {__version__}", flow=meta, policy=dict(prog.policy),
         types={k: t.json_schema(v) for k, v in sorted(prog.types.items())},
         inputs=inputs, outputs=outputs, sops=sops, skills=skills, flows=flows, nodes=nodes,
+        ends=ends,
     )
     return plan.model_copy(update={"hash": plan_hash(plan.to_data())})

@@ -57,7 +57,7 @@ class _Node:
 def _node(cls):
     """Make `cls` a slotted dataclass syntax node (fields in order, `span` last)."""
     out = dataclass(slots=True, eq=False, repr=False)(cls)
-    out._fields = tuple(f for f in out.__dataclass_fields__ if f != "span")
+    out._fields = tuple(n for n, f in out.__dataclass_fields__.items() if f.compare)
     return out
 
 
@@ -280,7 +280,7 @@ class CodeNode(_Node):
     language: Name
     args: tuple[Arg, ...]
     source: str
-    source_span: Span = _span()
+    source_span: Span = _span()  # where the code string stands (not part of equality)
     span: Span = _span()
 
 

@@ -271,8 +271,8 @@ def json_schema(t: Type) -> dict:
         return out
     if isinstance(t, FileT):
         out = {"type": "object", "x-flowc-file": t.kind or "*",
-               "properties": {"path": {"type": "string"}, "sha256": {"type": "string"},
-                              "size": {"type": "integer"}},
+               "properties": {"path": {"type": "string"}, "name": {"type": "string"},
+                              "sha256": {"type": "string"}, "size": {"type": "integer"}},
                "required": ["path"]}
         return out
     if isinstance(t, RecordT):

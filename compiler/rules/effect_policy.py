@@ -26,8 +26,13 @@ def check_effect_policy(fg, program, diags) -> None:
             help_ = f"make it wait for approval: `after {gates[0]}.approved`"
         else:
             help_ = "add an `await human(...)` gate and run this node `after GATE.approved`"
+        if info.effect_from and not any(
+                c.__class__.__name__ == "EffectClause" for c in info.decl.clauses):
+            label = f"skill `{info.effect_from}` has an external effect"
+        else:
+            label = "not dominated by an approving gate"
         diags.add("F0307", program.source, span,
                   f"node `{name}` has an external effect but can run without approval",
-                  label="not dominated by an approving gate", help=help_,
+                  label=label, help=help_,
                   notes=("set `policy approval: warning` (or `off`) to relax this per flow",),
                   severity="warning" if level == "warning" else "error")

@@ -31,5 +31,5 @@ def check_gate_outcomes(fg, program, diags) -> None:
             diags.add("F0303", program.source, info.span,
                       f"gate `{name}` can end `{oc}`, but nothing handles it",
                       label=f"`{oc}` leads nowhere",
-                      help=f"add a node with `after {name}.{oc}`, or "
-                      f"`match {name} {{ {oc} -> stop }}` to end the run there")
+                      help=f"add a node with `after {name}.{oc}`, or handle every outcome in a "
+                      f"`match {name} {{ ... }}` with an arm `{oc} -> stop` to end the run there")
