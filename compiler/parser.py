@@ -8,11 +8,8 @@ reported, and parsing resumes at the next top-level declaration.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import threading
-from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -588,19 +585,13 @@ class _Parser:
         return self.lark.parse(text, start=start)
 
 
-def _cache_path(grammar: str) -> str | bool:
+def _cache_path(grammar: str) -> str:
     import lark
 
+    from .cache import cache_dir
+
     key = hashlib.sha256((grammar + lark.__version__ + "1").encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    d = Path(base) / "flowc"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".w"
-        probe.touch()
-        return str(d / f"grammar-{key}.lark")
-    except OSError:
-        return str(Path(tempfile.gettempdir()) / f"flowc-grammar-{key}.lark")
+    return str(cache_dir() / f"grammar-{key}.lark")
 
 
 _PARSER: _Parser | None = None

@@ -78,6 +78,19 @@ def parse_version_spec(spec: str):
 
 
 def _read_frontmatter(path: Path) -> tuple[dict | None, SkillProblem | None]:
+    from .cache import frontmatter_cache
+
+    cache = frontmatter_cache()
+    cached = cache.get(path)
+    if cached is not None:
+        return cached, None
+    data, problem = _parse_frontmatter(path)
+    if data is not None:
+        cache.put(path, data)
+    return data, problem
+
+
+def _parse_frontmatter(path: Path) -> tuple[dict | None, SkillProblem | None]:
     import yaml
 
     text = path.read_text(encoding="utf-8")

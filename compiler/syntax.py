@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from .records import Record, record
 from .source import Span
 
 __all__ = [
@@ -31,38 +32,8 @@ def _span() -> Span:
     return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
 
 
-class _Node:
-    """Equality and repr shared by all syntax nodes, ignoring spans.
-
-    Written once here instead of generated per class by `dataclass`: building ~50 classes'
-    `__eq__` and `__repr__` costs milliseconds at every start of `flowc check`.
-    """
-
-    __slots__ = ()
-    _fields: tuple[str, ...] = ()
-
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
-
-    def __hash__(self):
-        return hash((type(self).__name__, *(repr(getattr(self, f)) for f in self._fields)))
-
-    def __repr__(self):
-        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
-        return f"{type(self).__name__}({inner})"
-
-
-def _node(cls):
-    """Make `cls` a slotted dataclass syntax node (fields in order, `span` last)."""
-    out = dataclass(slots=True, eq=False, repr=False)(cls)
-    out._fields = tuple(n for n, f in out.__dataclass_fields__.items() if f.compare)
-    return out
-
-
-@_node
-class Name(_Node):
+@record
+class Name(Record):
     value: str
     span: Span = _span()
 
@@ -70,8 +41,8 @@ class Name(_Node):
 # ---- types --------------------------------------------------------------------------------
 
 
-@_node
-class NamedType(_Node):
+@record
+class NamedType(Record):
     """`str`, `Client`, `list<str>`, `map<int>`, `file<csv>`."""
 
     name: Name
@@ -79,16 +50,16 @@ class NamedType(_Node):
     span: Span = _span()
 
 
-@_node
-class EnumType(_Node):
+@record
+class EnumType(Record):
     """An inline `enum { a, b }`."""
 
     variants: tuple[Name, ...]
     span: Span = _span()
 
 
-@_node
-class OptionalType(_Node):
+@record
+class OptionalType(Record):
     """`T?`: a value that may be missing (null)."""
 
     inner: TypeExpr
@@ -101,8 +72,8 @@ TypeExpr = Union[NamedType, EnumType, OptionalType]
 # ---- expressions --------------------------------------------------------------------------
 
 
-@_node
-class Ref(_Node):
+@record
+class Ref(Record):
     """A dotted reference such as `stats.total_return` or `reporting.monthly`."""
 
     parts: tuple[Name, ...]
@@ -113,8 +84,8 @@ class Ref(_Node):
         return ".".join(p.value for p in self.parts)
 
 
-@_node
-class Attr(_Node):
+@record
+class Attr(Record):
     """`.name` applied to something that is not a plain reference (a call or an index)."""
 
     target: Expr
@@ -122,8 +93,8 @@ class Attr(_Node):
     span: Span = _span()
 
 
-@_node
-class Literal(_Node):
+@record
+class Literal(Record):
     """A constant. `kind` is one of str, int, float, bool, null, duration."""
 
     kind: str
@@ -131,16 +102,16 @@ class Literal(_Node):
     span: Span = _span()
 
 
-@_node
-class TemplatePart(_Node):
+@record
+class TemplatePart(Record):
     """One `{...}` hole of a template: a reference such as `{a.b}`, or any expression."""
 
     expr: Expr
     span: Span = _span()
 
 
-@_node
-class Template(_Node):
+@record
+class Template(Record):
     """A string literal with `{a.b.c}` holes; `pieces` alternate text and holes."""
 
     pieces: tuple[str | TemplatePart, ...]
@@ -149,14 +120,14 @@ class Template(_Node):
     span: Span = _span()
 
 
-@_node
-class ListExpr(_Node):
+@record
+class ListExpr(Record):
     items: tuple[Expr, ...]
     span: Span = _span()
 
 
-@_node
-class BinOp(_Node):
+@record
+class BinOp(Record):
     """Binary operators: ?? or and == != < <= > >= in + - * / %."""
 
     op: str
@@ -165,8 +136,8 @@ class BinOp(_Node):
     span: Span = _span()
 
 
-@_node
-class UnaryOp(_Node):
+@record
+class UnaryOp(Record):
     """`not x` and `-x`."""
 
     op: str
@@ -174,15 +145,15 @@ class UnaryOp(_Node):
     span: Span = _span()
 
 
-@_node
-class Call(_Node):
+@record
+class Call(Record):
     func: Name
     args: tuple[Expr, ...]
     span: Span = _span()
 
 
-@_node
-class Index(_Node):
+@record
+class Index(Record):
     target: Expr
     index: Expr
     span: Span = _span()
@@ -191,8 +162,8 @@ class Index(_Node):
 Expr = Union[Ref, Attr, Literal, Template, ListExpr, BinOp, UnaryOp, Call, Index]
 
 
-@_node
-class Arrow(_Node):
+@record
+class Arrow(Record):
     """`left -> right`, as in `timeout: 48h -> reject`."""
 
     left: Expr
@@ -200,8 +171,8 @@ class Arrow(_Node):
     span: Span = _span()
 
 
-@_node
-class FieldDef(_Node):
+@record
+class FieldDef(Record):
     """`name: type` with an optional `= default` (record fields, deliverable parts, forms)."""
 
     name: Name
@@ -210,8 +181,8 @@ class FieldDef(_Node):
     span: Span = _span()
 
 
-@_node
-class Form(_Node):
+@record
+class Form(Record):
     """`{ body: str = draft.body }`: typed, prefilled fields a person may edit."""
 
     fields: tuple[FieldDef, ...]
@@ -224,8 +195,8 @@ Value = Union[Expr, Arrow, Form]
 # ---- declarations -------------------------------------------------------------------------
 
 
-@_node
-class Part(_Node):
+@record
+class Part(Record):
     """A deliverable part: `text NAME`, `files {...}`, `fields {...}` or `memory`."""
 
     kind: str
@@ -234,8 +205,8 @@ class Part(_Node):
     span: Span = _span()
 
 
-@_node
-class Prop(_Node):
+@record
+class Prop(Record):
     """`key value` inside an `llm`, `agent` or `extract` block."""
 
     key: Name
@@ -243,8 +214,8 @@ class Prop(_Node):
     span: Span = _span()
 
 
-@_node
-class Arg(_Node):
+@record
+class Arg(Record):
     """`name: value` inside parentheses."""
 
     name: Name
@@ -252,8 +223,8 @@ class Arg(_Node):
     span: Span = _span()
 
 
-@_node
-class PropNode(_Node):
+@record
+class PropNode(Record):
     """`llm {...}`, `agent {...}` or `extract {...}`."""
 
     kind: str
@@ -261,22 +232,22 @@ class PropNode(_Node):
     span: Span = _span()
 
 
-@_node
-class SkillCall(_Node):
+@record
+class SkillCall(Record):
     skill: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@_node
-class FlowCall(_Node):
+@record
+class FlowCall(Record):
     flow: Name
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@_node
-class CodeNode(_Node):
+@record
+class CodeNode(Record):
     language: Name
     args: tuple[Arg, ...]
     source: str
@@ -284,8 +255,8 @@ class CodeNode(_Node):
     span: Span = _span()
 
 
-@_node
-class CommandNode(_Node):
+@record
+class CommandNode(Record):
     """A command line in backticks; `line` is a template; `stdin` feeds standard input."""
 
     line: Template
@@ -293,24 +264,24 @@ class CommandNode(_Node):
     span: Span = _span()
 
 
-@_node
-class GateNode(_Node):
+@record
+class GateNode(Record):
     """`await human(...)`."""
 
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@_node
-class AskNode(_Node):
+@record
+class AskNode(Record):
     """`ask human(...)`: request one missing value from a person."""
 
     args: tuple[Arg, ...]
     span: Span = _span()
 
 
-@_node
-class ForEach(_Node):
+@record
+class ForEach(Record):
     var: Name
     iterable: Expr
     concurrency: Expr | None
@@ -321,26 +292,26 @@ class ForEach(_Node):
 NodeExpr = Union[PropNode, SkillCall, FlowCall, CodeNode, CommandNode, GateNode, AskNode, ForEach]
 
 
-@_node
-class WhenClause(_Node):
+@record
+class WhenClause(Record):
     condition: Expr
     span: Span = _span()
 
 
-@_node
-class AfterClause(_Node):
+@record
+class AfterClause(Record):
     refs: tuple[Ref, ...]
     span: Span = _span()
 
 
-@_node
-class EffectClause(_Node):
+@record
+class EffectClause(Record):
     kind: Name
     span: Span = _span()
 
 
-@_node
-class OptionClause(_Node):
+@record
+class OptionClause(Record):
     """`timeout 30s`, `retry 2`, `hosts ["api.example.com"]`, ..."""
 
     key: Name
@@ -351,22 +322,22 @@ class OptionClause(_Node):
 Clause = Union[WhenClause, AfterClause, EffectClause, OptionClause]
 
 
-@_node
-class Header(_Node):
+@record
+class Header(Record):
     name: Name
     version: Literal | None = None
     description: Literal | None = None
     span: Span = _span()
 
 
-@_node
-class ModeDecl(_Node):
+@record
+class ModeDecl(Record):
     mode: Name
     span: Span = _span()
 
 
-@_node
-class TriggerDecl(_Node):
+@record
+class TriggerDecl(Record):
     """`on schedule "0 9 1 * *"` or `on upload file<csv>`."""
 
     kind: Name
@@ -374,8 +345,8 @@ class TriggerDecl(_Node):
     span: Span = _span()
 
 
-@_node
-class PolicyDecl(_Node):
+@record
+class PolicyDecl(Record):
     """`policy approval: error`."""
 
     name: Name
@@ -383,15 +354,15 @@ class PolicyDecl(_Node):
     span: Span = _span()
 
 
-@_node
-class ImportSop(_Node):
+@record
+class ImportSop(Record):
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@_node
-class UseSkill(_Node):
+@record
+class UseSkill(Record):
     skill: Name
     spec: Literal
     alias: Name | None = None
@@ -402,52 +373,52 @@ class UseSkill(_Node):
         return self.alias or self.skill
 
 
-@_node
-class UseFlow(_Node):
+@record
+class UseFlow(Record):
     path: Literal
     alias: Name
     span: Span = _span()
 
 
-@_node
-class RecordDecl(_Node):
+@record
+class RecordDecl(Record):
     name: Name
     fields: tuple[FieldDef, ...]
     span: Span = _span()
 
 
-@_node
-class EnumDecl(_Node):
+@record
+class EnumDecl(Record):
     name: Name
     variants: tuple[Name, ...]
     span: Span = _span()
 
 
-@_node
-class DeliverableDecl(_Node):
+@record
+class DeliverableDecl(Record):
     name: Name
     parts: tuple[Part, ...]
     span: Span = _span()
 
 
-@_node
-class InputDecl(_Node):
+@record
+class InputDecl(Record):
     name: Name
     type: TypeExpr
     default: Expr | None = None
     span: Span = _span()
 
 
-@_node
-class OutputDecl(_Node):
+@record
+class OutputDecl(Record):
     name: Name
     type: TypeExpr | None
     value: Expr
     span: Span = _span()
 
 
-@_node
-class NodeDecl(_Node):
+@record
+class NodeDecl(Record):
     name: Name
     type: TypeExpr | None
     body: NodeExpr
@@ -455,8 +426,8 @@ class NodeDecl(_Node):
     span: Span = _span()
 
 
-@_node
-class MatchArm(_Node):
+@record
+class MatchArm(Record):
     """`approved | edited -> send, notify`; a pattern `else` matches the rest."""
 
     patterns: tuple[Name, ...]
@@ -464,8 +435,8 @@ class MatchArm(_Node):
     span: Span = _span()
 
 
-@_node
-class MatchDecl(_Node):
+@record
+class MatchDecl(Record):
     subject: Expr
     arms: tuple[MatchArm, ...]
     span: Span = _span()
@@ -477,16 +448,16 @@ Item = Union[
 ]
 
 
-@_node
-class Comment(_Node):
+@record
+class Comment(Record):
     """A `// ...` comment, kept for the formatter."""
 
     text: str
     span: Span = _span()
 
 
-@_node
-class FlowFile(_Node):
+@record
+class FlowFile(Record):
     header: Header | None
     items: tuple[Item, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False)

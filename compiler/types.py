@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import Record, record
 
 __all__ = [
     "Type", "Prim", "ListT", "MapT", "OptionalT", "EnumT", "RecordT", "FileT", "PartT",
@@ -13,14 +13,14 @@ __all__ = [
 ]
 
 
-class Type:
+class Type(Record):
     __slots__ = ()
 
     def describe(self) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prim(Type):
     name: str
 
@@ -28,7 +28,7 @@ class Prim(Type):
         return self.name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnknownT(Type):
     """The type of something that already failed to check: compatible with everything."""
 
@@ -36,13 +36,13 @@ class UnknownT(Type):
         return "unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NullT(Type):
     def describe(self) -> str:
         return "null"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MemoryT(Type):
     """A memory snapshot: the working context an agent or model node leaves behind."""
 
@@ -50,7 +50,7 @@ class MemoryT(Type):
         return "memory"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PrincipalT(Type):
     """Who a gate goes to: `role("...")` or `user("...")`."""
 
@@ -58,7 +58,7 @@ class PrincipalT(Type):
         return "principal"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SopT(Type):
     """An SOP document or a folder of them."""
 
@@ -66,7 +66,7 @@ class SopT(Type):
         return "sop"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListT(Type):
     elem: Type
 
@@ -74,7 +74,7 @@ class ListT(Type):
         return f"list<{self.elem.describe()}>"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MapT(Type):
     value: Type
 
@@ -82,7 +82,7 @@ class MapT(Type):
         return f"map<{self.value.describe()}>"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OptionalT(Type):
     inner: Type
 
@@ -90,7 +90,7 @@ class OptionalT(Type):
         return f"{self.inner.describe()}?"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnumT(Type):
     name: str | None
     variants: tuple[str, ...]
@@ -99,7 +99,7 @@ class EnumT(Type):
         return self.name or "enum { " + ", ".join(self.variants) + " }"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileT(Type):
     kind: str | None = None
 
@@ -107,7 +107,7 @@ class FileT(Type):
         return f"file<{self.kind}>" if self.kind else "file"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RecordT(Type):
     name: str | None
     fields: tuple[tuple[str, Type], ...]
@@ -125,8 +125,8 @@ class RecordT(Type):
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class PartT:
+@record
+class PartT(Record):
     """One part of a deliverable: kind is text, file, field or memory."""
 
     name: str
@@ -134,7 +134,7 @@ class PartT:
     type: Type
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeliverableT(Type):
     name: str | None
     parts: tuple[PartT, ...]
