@@ -1,4 +1,4 @@
-"""The syntax tree of a `.flow` file: frozen dataclasses, each with the span it came from.
+"""The syntax tree of a `.flow` file: small value classes, each with the span it came from.
 
 Spans do not take part in equality, so two trees that say the same thing compare equal
 whatever their layout (the formatter's meaning-preservation test relies on this).
@@ -6,7 +6,7 @@ whatever their layout (the formatter's meaning-preservation test relies on this)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Union
 
 from .records import Record, record
