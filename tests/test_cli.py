@@ -156,3 +156,26 @@ def test_internal_error_has_its_own_exit_code(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 3
     assert "internal error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fmt_check_rewrite_and_broken(tmp_path):
+    messy = tmp_path / "messy.flow"
+    messy.write_text('flow messy version "1.0.0"\ninput   topic :str\n'
+                     'node a=llm{prompt "x {topic}"} // keep me\noutput o:str=a.text\n')
+    r = flowc("fmt", "--check", messy)
+    assert r.returncode == 1 and "would reformat" in r.stdout
+    assert flowc("fmt", messy).returncode == 0
+    text = messy.read_text()
+    assert "// keep me" in text and "node a = llm {" in text
+    assert flowc("fmt", "--check", messy).returncode == 0
+    broken = tmp_path / "broken.flow"
+    broken.write_text("flow b\nnode a = llm {\n")
+    r = flowc("fmt", broken)
+    assert r.returncode == 1 and "syntax errors" in r.stderr
+    assert broken.read_text() == "flow b\nnode a = llm {\n"
+
+
+def test_examples_are_formatted():
+    r = flowc("fmt", "--check", "examples/client_report", "examples/support_router",
+              "examples/ecommerce", "examples/data_pipeline", "docs/examples")
+    assert r.returncode == 0, r.stdout + r.stderr
