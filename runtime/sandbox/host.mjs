@@ -1,0 +1,258 @@
+// The sandbox host: a Deno program that runs Pyodide and executes code sent by flowc.
+//
+// Protocol (documented in runtime/sandbox/PROTOCOL.md): newline-delimited JSON. The first
+// line on stdin carries a per-process secret nonce; every message this program writes to
+// stdout carries it, so lines written by sandboxed code (which can reach Deno.stdout) cannot
+// pass for the host's. Nothing here is a security boundary: the Deno process's permissions
+// are. The Python side treats every message as untrusted input.
+
+const PYODIDE_DIR = Deno.args[0];
+const SNAPSHOT = Deno.args[1] || "";
+const MAKE_SNAPSHOT = Deno.args[2] === "--make-snapshot";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const writeOut = Deno.stdout.writeSync.bind(Deno.stdout);
+const stringify = JSON.stringify;
+const parse = JSON.parse;
+let nonce = "";
+
+function send(msg) {
+  msg.nonce = nonce;
+  const data = encoder.encode(stringify(msg) + "\n");
+  let off = 0;
+  while (off < data.length) off += writeOut(data.subarray(off));
+}
+
+// ---- stdin: line reader ---------------------------------------------------------------
+const reader = Deno.stdin.readable.getReader();
+let pending = "";
+async function readLine() {
+  while (true) {
+    const nl = pending.indexOf("\n");
+    if (nl >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      return line;
+    }
+    const { value, done } = await reader.read();
+    if (done) return null;
+    pending += decoder.decode(value, { stream: true });
+  }
+}
+
+const { loadPyodide } = await import(PYODIDE_DIR + "/pyodide.mjs");
+
+if (MAKE_SNAPSHOT) {
+  const py = await loadPyodide({ indexURL: PYODIDE_DIR + "/", _makeSnapshot: true });
+  py.runPython(PRELOAD());
+  const snap = py.makeMemorySnapshot();
+  Deno.writeFileSync(SNAPSHOT, snap);
+  console.log(stringify({ snapshot: SNAPSHOT, size: snap.length }));
+  Deno.exit(0);
+}
+
+function PRELOAD() {
+  // Modules most code needs, imported before the snapshot so a restore has them warm.
+  return "import json, re, os, sys, math, csv, io, base64, datetime, statistics, " +
+    "collections, itertools, functools, decimal, hashlib, textwrap, string, random, traceback";
+}
+
+try { nonce = String(parse(await readLine() || "{}").nonce || ""); } catch (_) { Deno.exit(2); }
+
+let stdoutBuf = [], stderrBuf = [];
+let outBytes = 0, outCap = 1 << 20, outOverflow = false;
+function capture(which) {
+  return (text) => {
+    if (outOverflow) return;
+    outBytes += text.length + 1;
+    if (outBytes > outCap) { outOverflow = true; return; }
+    (which === 1 ? stdoutBuf : stderrBuf).push(text);
+  };
+}
+
+const py = await loadPyodide({
+  indexURL: PYODIDE_DIR + "/",
+  _loadSnapshot: SNAPSHOT ? Deno.readFileSync(SNAPSHOT) : undefined,
+  stdout: capture(1),
+  stderr: capture(2),
+  jsglobals: globalThis,
+});
+
+// ---- stdin pump: requests for the main loop, fetch results for their waiters ---------------
+const requests = [];
+let requestWaiter = null;
+const fetchWaiters = new Map();
+async function pump() {
+  while (true) {
+    const line = await readLine();
+    let msg;
+    if (line === null) msg = { op: "exit" };
+    else {
+      try { msg = parse(line); } catch (_) { continue; }
+    }
+    if (msg.op === "fetch_result") {
+      const resolve = fetchWaiters.get(msg.fid);
+      fetchWaiters.delete(msg.fid);
+      if (resolve) resolve(msg);
+      continue;
+    }
+    requests.push(msg);
+    if (requestWaiter) { const w = requestWaiter; requestWaiter = null; w(); }
+    if (line === null) break;
+  }
+}
+async function nextRequest() {
+  while (!requests.length) await new Promise((r) => (requestWaiter = r));
+  return requests.shift();
+}
+
+// ---- host-mediated network ----------------------------------------------------------------
+let fetchSeq = 0;
+async function hostFetch(url, method, headers, body) {
+  const fid = ++fetchSeq;
+  const p = new Promise((resolve) => fetchWaiters.set(fid, resolve));
+  const h = headers && headers.toJs ? headers.toJs({ dict_converter: Object.fromEntries }) : (headers || {});
+  send({ type: "fetch", fid, url: String(url), method: String(method || "GET"),
+         headers: h, body: body == null ? null : String(body) });
+  const res = await p;
+  if (res.error) throw new Error(res.error);
+  return py.toPy({ status: res.status, headers: res.headers, text: res.text });
+}
+py.registerJsModule("_flowc_host", { fetch: hostFetch });
+py.runPython(`
+import sys, types
+_m = types.ModuleType("flowc_http")
+_m.__doc__ = "HTTP through the flowc host: only hosts the node allows are reachable."
+async def _request(url, method="GET", headers=None, body=None):
+    import _flowc_host
+    r = await _flowc_host.fetch(url, method, headers or {}, body)
+    return r.to_py() if hasattr(r, "to_py") else r
+async def get(url, headers=None):
+    return await _request(url, "GET", headers)
+async def post(url, body=None, headers=None):
+    return await _request(url, "POST", headers, body)
+_m.request, _m.get, _m.post = _request, get, post
+sys.modules["flowc_http"] = _m
+del _m, _request, get, post
+`);
+
+// ---- files -------------------------------------------------------------------------------
+const WORK = "/work";
+function prepareWorkdir(clear) {
+  const FS = py.FS;
+  const rm = (p) => {
+    for (const name of FS.readdir(p)) {
+      if (name === "." || name === "..") continue;
+      const full = p + "/" + name;
+      const st = FS.lstat(full);
+      if (FS.isDir(st.mode)) { rm(full); FS.rmdir(full); } else FS.unlink(full);
+    }
+  };
+  try { FS.mkdir(WORK); } catch (_) { if (clear) rm(WORK); }
+  FS.chdir(WORK);
+}
+
+function b64decode(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+function b64encode(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function collectFiles(limits, inputs) {
+  const FS = py.FS;
+  const out = [], problems = [];
+  let total = 0;
+  const walk = (dir, rel) => {
+    for (const name of FS.readdir(dir)) {
+      if (name === "." || name === "..") continue;
+      const full = dir + "/" + name, relName = rel ? rel + "/" + name : name;
+      const st = FS.lstat(full);
+      if (FS.isLink(st.mode)) { problems.push(`symlink ${relName} not returned`); continue; }
+      if (FS.isDir(st.mode)) { walk(full, relName); continue; }
+      if (!FS.isFile(st.mode)) continue;
+      const data = FS.readFile(full);
+      if (inputs[relName] !== undefined && inputs[relName] === data.length &&
+          b64encode(data) === inputs["#" + relName]) continue; // unchanged input
+      if (out.length >= limits.max_files) { problems.push("file-count"); return; }
+      if (data.length > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
+      total += data.length;
+      if (total > limits.max_total_file_bytes) { problems.push("total-file-size"); return; }
+      out.push({ name: relName, data: b64encode(data) });
+    }
+  };
+  walk(WORK, "");
+  return { files: out, problems };
+}
+
+// ---- execution -----------------------------------------------------------------------------
+async function execute(req) {
+  const limits = req.limits;
+  stdoutBuf = []; stderrBuf = []; outBytes = 0; outOverflow = false;
+  outCap = limits.max_output_bytes;
+  prepareWorkdir(req.fresh_workdir !== false);
+  const inputs = {};
+  for (const f of req.files || []) {
+    const parts = f.name.split("/");
+    let dir = WORK;
+    for (const p of parts.slice(0, -1)) { dir += "/" + p; try { py.FS.mkdir(dir); } catch (_) {} }
+    const data = b64decode(f.data);
+    py.FS.writeFile(WORK + "/" + f.name, data);
+    inputs[f.name] = data.length; inputs["#" + f.name] = f.data;
+  }
+  const globals = py.toPy(req.globals || {});
+  const ns = req.reuse_namespace ? (globalThis.__flowc_ns ||= py.globals.get("dict")()) : py.globals.get("dict")();
+  for (const [k, v] of Object.entries(req.globals || {})) ns.set(k, py.toPy(v));
+  globals.destroy?.();
+  let ok = true, error = null, value = null;
+  const t0 = performance.now();
+  try {
+    const r = await py.runPythonAsync(req.code, { globals: ns, filename: "<node>" });
+    const resultObj = ns.has("result") ? ns.get("result") : r;
+    let jsValue = resultObj;
+    if (resultObj && typeof resultObj.toJs === "function") {
+      jsValue = resultObj.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+    }
+    value = jsValue === undefined ? null : jsValue;
+  } catch (e) {
+    ok = false;
+    error = { type: (e && e.type) || (e && e.name) || "Error", message: String(e && e.message || e) };
+  }
+  const elapsed = performance.now() - t0;
+  let valueText = null;
+  try { valueText = stringify(value, (k, v) => typeof v === "bigint" ? Number(v) : v); }
+  catch (e) { ok = false; error = { type: "ResultError", message: "the result is not JSON: " + e.message }; }
+  if (valueText !== null && valueText !== undefined && valueText.length > limits.max_result_bytes) {
+    ok = false; valueText = null;
+    error = { type: "ResultTooLarge", message: `the result exceeds ${limits.max_result_bytes} bytes` };
+  }
+  const { files, problems } = collectFiles(limits, inputs);
+  send({ type: "result", id: req.id, ok, error, value: valueText,
+         stdout: stdoutBuf.join("\n"), stderr: stderrBuf.join("\n"),
+         output_overflow: outOverflow, files, file_problems: problems, elapsed_ms: elapsed });
+}
+
+send({ type: "ready" });
+pump();
+while (true) {
+  const req = await nextRequest();
+  if (req.op === "exec") {
+    try { await execute(req); }
+    catch (e) {
+      send({ type: "result", id: req.id, ok: false, value: null, stdout: "", stderr: "",
+             error: { type: "HostError", message: String(e && e.message || e) }, files: [],
+             file_problems: [], output_overflow: false, elapsed_ms: 0 });
+    }
+  }
+  else if (req.op === "ping") send({ type: "pong", id: req.id });
+  else if (req.op === "exit") break;
+}
+Deno.exit(0);

@@ -1,0 +1,177 @@
+"""A pool of pre-started sandboxes, refilled in the background, and the execution API.
+
+Isolation levels: `strict` (the default between runs) gives every execution a fresh
+interpreter, a process restored from the snapshot that nothing else has touched, and kills it
+afterwards; `run` keeps one interpreter for the executions of one run (`pool.session()`),
+which is fast but shares state between them. Processes are never shared between sessions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .assets import Assets, ensure_assets
+from .files import FileOut, read_inputs, write_outputs
+from .limits import Limits
+from .net import NetworkPolicy
+from .process import RawResult, SandboxCrashed, SandboxProcess
+
+__all__ = ["SandboxPool", "ExecutionResult", "RunSession"]
+
+
+@dataclass
+class ExecutionResult:
+    ok: bool
+    value: Any = None
+    stdout: str = ""
+    stderr: str = ""
+    error_kind: str | None = None     # timeout, memory, output_limit, result_too_large,
+    error: str | None = None          # file_limit, exception, crashed, protocol, setup
+    files: list[FileOut] = field(default_factory=list)
+    refused_files: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    peak_rss_mb: float = 0.0
+    network: list[str] = field(default_factory=list)
+
+
+def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> ExecutionResult:
+    files, refused = [], list(raw.file_problems)
+    if output_dir and raw.files:
+        files, bad = write_outputs(raw.files, output_dir)
+        refused += bad
+    return ExecutionResult(raw.ok, raw.value, raw.stdout, raw.stderr, raw.error_kind, raw.error,
+                           files, refused, raw.elapsed_ms, raw.peak_rss / 2**20,
+                           net.requests + [f"refused {u}" for u in net.refused])
+
+
+class SandboxPool:
+    """Ready sandboxes for strict executions, plus sessions for run-level reuse."""
+
+    def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None):
+        self.assets = assets or ensure_assets()
+        self.size = size
+        self.memory_mb = memory_mb
+        self._ready: deque[SandboxProcess] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._starting = 0
+        self._refiller = threading.Thread(target=self._refill_loop, daemon=True)
+        self._refiller.start()
+
+    # ---- pool management -----------------------------------------------------------------
+    def _refill_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and len(self._ready) + self._starting >= self.size:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                self._starting += 1
+            proc = None
+            try:
+                proc = SandboxProcess(self.assets, self.memory_mb)
+            except SandboxCrashed:
+                time.sleep(0.5)
+            with self._cond:
+                self._starting -= 1
+                if proc is not None:
+                    if self._closed:
+                        proc.kill()
+                    else:
+                        self._ready.append(proc)
+                self._cond.notify_all()
+
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """Block until the pool is full (for benchmarks and tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._ready) < self.size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def acquire(self, memory_mb: int | None = None) -> SandboxProcess:
+        """A fresh sandbox: from the pool when one is ready, else started now."""
+        if memory_mb is None or memory_mb == self.memory_mb:
+            with self._cond:
+                while self._ready:
+                    proc = self._ready.popleft()
+                    self._cond.notify_all()
+                    if proc.alive:
+                        return proc
+                    proc.kill()
+        return SandboxProcess(self.assets, memory_mb or self.memory_mb)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            procs = list(self._ready)
+            self._ready.clear()
+            self._cond.notify_all()
+        for p in procs:
+            p.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- executions ----------------------------------------------------------------------
+    def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
+            output_dir: str | None = None, limits: Limits | None = None,
+            allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
+        """Run Python in a fresh interpreter (strict isolation)."""
+        limits = limits or Limits()
+        net = NetworkPolicy(allow_hosts)
+        files = read_inputs(inputs or {})
+        proc = self.acquire(limits.memory_mb)
+        try:
+            raw = proc.execute(code, globals_=globals_, files=files, limits=limits, network=net)
+        finally:
+            proc.kill()
+        return _finish(raw, output_dir, net)
+
+    def session(self, limits_memory_mb: int | None = None) -> RunSession:
+        """One interpreter reused for the executions of one run (isolation `run`)."""
+        return RunSession(self, limits_memory_mb)
+
+
+class RunSession:
+    """Executions that share one interpreter: variables persist between them."""
+
+    def __init__(self, pool: SandboxPool, memory_mb: int | None):
+        self.pool = pool
+        self.memory_mb = memory_mb
+        self.proc: SandboxProcess | None = None
+
+    def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
+            output_dir: str | None = None, limits: Limits | None = None,
+            allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
+        limits = limits or Limits()
+        net = NetworkPolicy(allow_hosts)
+        files = read_inputs(inputs or {})
+        if self.proc is None or not self.proc.alive:
+            self.proc = self.pool.acquire(self.memory_mb or limits.memory_mb)
+        raw = self.proc.execute(code, globals_=globals_, files=files, limits=limits, network=net,
+                                reuse_namespace=True, fresh_workdir=False)
+        if not self.proc.alive:
+            self.proc = None  # killed for a limit: the next execution gets a fresh one
+        return _finish(raw, output_dir, net)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,287 @@
+"""One sandbox: a Deno process running Pyodide, driven over the host protocol.
+
+The process is the boundary. It starts with a scrubbed environment and the narrowest Deno
+permissions (read the Pyodide assets and nothing else; no net, env, run, ffi, sys, write;
+no dynamic import from any host). Limits are enforced from this side: the wall-clock timeout
+kills the process, memory is capped inside V8 (WebAssembly pages, JS heap) and watched from
+outside (resident memory, SIGKILL past the ceiling), and every message it sends is parsed
+as untrusted input with size caps.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .assets import Assets, clean_env
+from .limits import Limits
+from .net import NetworkPolicy
+
+__all__ = ["SandboxProcess", "RawResult", "SandboxCrashed"]
+
+_MAX_LINE = 256 * 1024 * 1024
+_PAGE = 65536
+
+
+class SandboxCrashed(RuntimeError):
+    """The process died or broke the protocol."""
+
+
+@dataclass
+class RawResult:
+    """What one execution produced, before files are written anywhere."""
+
+    ok: bool
+    value: Any = None
+    stdout: str = ""
+    stderr: str = ""
+    error_kind: str | None = None
+    error: str | None = None
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    file_problems: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    peak_rss: int = 0
+
+
+def deno_command(assets: Assets, memory_mb: int) -> list[str]:
+    pages = max(1, memory_mb * 1024 * 1024 // _PAGE)
+    heap = max(64, min(memory_mb, 2048))
+    reads = ",".join(str(p) for p in (assets.pyodide_dir, assets.snapshot, assets.host_script))
+    return [
+        str(assets.deno), "run", "--no-prompt", "--quiet", "--unstable-detect-cjs",
+        "--cached-only", "--allow-import=flowc-no-import.invalid:1",
+        f"--allow-read={reads}",
+        "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys", "--deny-write",
+        f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}",
+        str(assets.host_script), str(assets.pyodide_dir), str(assets.snapshot),
+    ]
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class SandboxProcess:
+    """A started sandbox. `execute` runs code; `kill` ends it. Not thread-safe."""
+
+    def __init__(self, assets: Assets, memory_mb: int = 256, start_timeout: float = 60.0):
+        self.assets = assets
+        self.memory_mb = memory_mb
+        self.nonce = secrets.token_hex(16)
+        self.executions = 0
+        self.garbage_lines = 0
+        self._lines: queue.Queue = queue.Queue()
+        self._stderr: list[bytes] = []
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            deno_command(assets, memory_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=clean_env(assets.deno_dir), cwd=str(assets.deno_dir),
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._send({"nonce": self.nonce})
+        msg = self._next_message(time.monotonic() + start_timeout)
+        if msg is None or msg.get("type") != "ready":
+            err = b"".join(self._stderr).decode(errors="replace")[-600:]
+            self.kill()
+            raise SandboxCrashed(f"the sandbox did not start: {err or 'no ready message'}")
+        self.ready_seconds = time.perf_counter() - t0
+        self.idle_rss = _rss(self.proc.pid)
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _read_stdout(self) -> None:
+        out = self.proc.stdout
+        try:
+            while True:
+                line = out.readline(_MAX_LINE)
+                if not line:
+                    break
+                if not line.endswith(b"\n"):
+                    self._lines.put(("overlong", None))
+                    break
+                self._lines.put(("line", line))
+        except (OSError, ValueError):
+            pass
+        self._lines.put(("eof", None))
+
+    def _read_stderr(self) -> None:
+        err = self.proc.stderr
+        total = 0
+        try:
+            for chunk in iter(lambda: err.read(4096), b""):
+                if total < 64 * 1024:
+                    self._stderr.append(chunk)
+                total += len(chunk)
+        except (OSError, ValueError):
+            pass
+
+    def _send(self, msg: dict) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as e:
+            raise SandboxCrashed("the sandbox closed its input") from e
+
+    def _next_message(self, deadline: float) -> dict | None:
+        """The next message that carries this process's nonce; None on timeout."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                kind, line = self._lines.get(timeout=min(left, 0.05))
+            except queue.Empty:
+                continue
+            if kind == "eof":
+                raise SandboxCrashed("the sandbox process exited")
+            if kind == "overlong":
+                raise SandboxCrashed("the sandbox sent a message over the size limit")
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                msg = None
+            if not isinstance(msg, dict) or msg.get("nonce") != self.nonce:
+                self.garbage_lines += 1  # forged or stray output: never trusted
+                continue
+            return msg
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        for s in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.alive:
+            try:
+                self._send({"op": "exit"})
+                self.proc.wait(timeout=2)
+            except (SandboxCrashed, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+    # ---- execution --------------------------------------------------------------------------
+    def execute(self, code: str, *, globals_: dict | None = None,
+                files: list[tuple[str, bytes]] = (), limits: Limits | None = None,
+                network: NetworkPolicy | None = None, reuse_namespace: bool = False,
+                fresh_workdir: bool = True) -> RawResult:
+        limits = limits or Limits()
+        network = network or NetworkPolicy(())
+        self.executions += 1
+        req = {
+            "op": "exec", "id": self.executions, "code": code, "globals": globals_ or {},
+            "files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files],
+            "limits": limits.to_host(), "reuse_namespace": reuse_namespace,
+            "fresh_workdir": fresh_workdir,
+        }
+        t0 = time.monotonic()
+        deadline = t0 + limits.timeout
+        ceiling = limits.rss_ceiling_bytes(self.idle_rss)
+        peak = 0
+        try:
+            self._send(req)
+            while True:
+                msg = self._next_message(min(deadline, time.monotonic() + 0.05))
+                rss = _rss(self.proc.pid)
+                peak = max(peak, rss)
+                if rss > ceiling:
+                    self.kill()
+                    return RawResult(False, error_kind="memory", peak_rss=peak,
+                                     error=f"the sandbox used more than its memory limit "
+                                     f"({limits.memory_mb} MiB) and was stopped")
+                if msg is None:
+                    if time.monotonic() >= deadline:
+                        self.kill()
+                        return RawResult(False, error_kind="timeout", peak_rss=peak,
+                                         elapsed_ms=(time.monotonic() - t0) * 1000,
+                                         error=f"the code ran longer than {limits.timeout:g} s "
+                                         "and was stopped")
+                    continue
+                if msg.get("type") == "fetch":
+                    self._send(network.handle(msg))
+                    continue
+                if msg.get("type") == "result" and msg.get("id") == self.executions:
+                    return self._result(msg, limits, peak)
+        except SandboxCrashed as e:
+            self.kill()
+            if time.monotonic() >= deadline:
+                return RawResult(False, error_kind="timeout", error=str(e), peak_rss=peak)
+            err = b"".join(self._stderr).decode(errors="replace")
+            kind = "memory" if ("out of memory" in err.lower() or "heap" in err.lower()) \
+                else "crashed"
+            return RawResult(False, error_kind=kind, peak_rss=peak,
+                             error=f"the sandbox process ended: {e}" +
+                             (f" ({err.strip().splitlines()[-1][:300]})" if err.strip() else ""))
+
+    def _result(self, msg: dict, limits: Limits, peak: int) -> RawResult:
+        ok = bool(msg.get("ok"))
+        error = msg.get("error") if isinstance(msg.get("error"), dict) else None
+        kind = None
+        text = None
+        if error:
+            etype = str(error.get("type", "Error"))
+            text = str(error.get("message", ""))[:20000]
+            kind = {"ResultTooLarge": "result_too_large", "ResultError": "result"}.get(etype)
+            if kind is None:
+                kind = "memory" if "MemoryError" in text else "exception"
+        value = None
+        raw_value = msg.get("value")
+        if ok and isinstance(raw_value, str):
+            if len(raw_value) > limits.max_result_bytes:
+                ok, kind, text = False, "result_too_large", \
+                    f"the result exceeds {limits.max_result_bytes} bytes"
+            else:
+                try:
+                    value = json.loads(raw_value)
+                except ValueError:
+                    ok, kind, text = False, "protocol", "the result is not valid JSON"
+        stdout = str(msg.get("stdout", ""))[: limits.max_output_bytes]
+        stderr = str(msg.get("stderr", ""))[: limits.max_output_bytes]
+        if msg.get("output_overflow"):
+            ok, kind = False, "output_limit"
+            text = f"the code printed more than {limits.max_output_bytes} bytes"
+        files, problems = [], [str(p)[:200] for p in (msg.get("file_problems") or [])][:50]
+        for f in (msg.get("files") or [])[: limits.max_files + 1]:
+            try:
+                files.append((str(f["name"]), base64.b64decode(f["data"], validate=True)))
+            except (KeyError, TypeError, ValueError):
+                problems.append("a returned file was malformed")
+        if len(files) > limits.max_files or any(
+                p.startswith(("file-count", "file-size", "total-file-size")) for p in problems):
+            ok, kind = False, "file_limit"
+            text = "the code wrote more files, or larger files, than its limits allow: " + \
+                ", ".join(problems[:5])
+        return RawResult(ok, value, stdout, stderr, kind, text, files, problems,
+                         float(msg.get("elapsed_ms") or 0), peak)
