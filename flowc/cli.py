@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("schema", help="print the plan's JSON Schema")
     sp.set_defaults(func=cmd_schema)
+
+    from flowc.sandbox_cli import add_sandbox_commands
+
+    add_sandbox_commands(sub, _Parser)
     return p
 
 

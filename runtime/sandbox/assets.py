@@ -137,4 +137,7 @@ def ensure_assets() -> Assets:
     snapshot = root / f"snapshot-{PYODIDE_VERSION}-{host_hash}.bin"
     if not snapshot.is_file():
         _make_snapshot(deno, pyodide_dir, snapshot, deno_dir)
+        for old in root.glob("snapshot-*.bin"):  # snapshots of other host versions
+            if old != snapshot:
+                old.unlink(missing_ok=True)
     return Assets(deno, pyodide_dir, snapshot, deno_dir)
