@@ -123,18 +123,21 @@ py.registerJsModule("_flowc_host", { fetch: hostFetch });
 py.runPython(`
 import sys, types
 _m = types.ModuleType("flowc_http")
-_m.__doc__ = "HTTP through the flowc host: only hosts the node allows are reachable."
-async def _request(url, method="GET", headers=None, body=None):
+_m.__doc__ = "HTTP through the flowc host: only the hosts a node allows are reachable."
+exec("""
+async def request(url, method="GET", headers=None, body=None):
     import _flowc_host
     r = await _flowc_host.fetch(url, method, headers or {}, body)
     return r.to_py() if hasattr(r, "to_py") else r
+
 async def get(url, headers=None):
-    return await _request(url, "GET", headers)
+    return await request(url, "GET", headers)
+
 async def post(url, body=None, headers=None):
-    return await _request(url, "POST", headers, body)
-_m.request, _m.get, _m.post = _request, get, post
+    return await request(url, "POST", headers, body)
+""", _m.__dict__)
 sys.modules["flowc_http"] = _m
-del _m, _request, get, post
+del _m
 `);
 
 // ---- files -------------------------------------------------------------------------------

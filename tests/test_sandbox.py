@@ -1,0 +1,222 @@
+"""The sandbox: real Deno processes running real Pyodide, each limit enforced and tested."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from flowc.runtime.sandbox import Limits, SandboxPool, UnsafeName, safe_name
+from flowc.runtime.sandbox.js import run_javascript
+from flowc.runtime.sandbox.net import host_allowed
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(size=2) as p:
+        p.wait_ready()
+        yield p
+
+
+def test_runs_python_and_returns_value_and_output(pool):
+    r = pool.run("import sys\nprint('hello', x)\nresult = {'sum': sum(range(x))}",
+                 globals_={"x": 10})
+    assert r.ok, r.error
+    assert r.value == {"sum": 45}
+    assert r.stdout == "hello 10"
+
+
+def test_exception_is_a_clear_error(pool):
+    r = pool.run("def f():\n    raise ValueError('bad input')\nf()")
+    assert not r.ok and r.error_kind == "exception"
+    assert "ValueError: bad input" in r.error
+
+
+def test_strict_isolation_shares_nothing(pool):
+    assert pool.run("import builtins\nbuiltins.leak = 1\nresult = 1").ok
+    r = pool.run("import builtins\nresult = hasattr(builtins, 'leak')")
+    assert r.ok and r.value is False
+
+
+def test_session_reuses_the_interpreter(pool):
+    with pool.session() as s:
+        assert s.run("x = 41").ok
+        assert s.run("result = x + 1").value == 42
+        times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            assert s.run("result = 1").value == 1
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        assert times[len(times) // 2] < 0.05  # a warm interpreter answers in milliseconds
+
+
+def test_timeout_kills_and_the_pool_keeps_serving(pool):
+    t0 = time.monotonic()
+    r = pool.run("while True:\n    pass", limits=Limits(timeout=1))
+    assert r.error_kind == "timeout" and "1 s" in r.error
+    assert time.monotonic() - t0 < 5
+    r = pool.run("try:\n    while True: pass\nexcept BaseException:\n    while True: pass",
+                 limits=Limits(timeout=1))
+    assert r.error_kind == "timeout"
+    assert pool.run("result = 2 + 2").value == 4
+
+
+def test_memory_limit_gives_a_memory_error(pool):
+    r = pool.run("chunks = []\nwhile True:\n    chunks.append(bytearray(8 * 2**20))",
+                 limits=Limits(timeout=20, memory_mb=96))
+    assert not r.ok and r.error_kind == "memory", (r.error_kind, r.error)
+
+
+def test_output_cap(pool):
+    r = pool.run("for i in range(100000):\n    print('x' * 100)",
+                 limits=Limits(max_output_bytes=10_000))
+    assert not r.ok and r.error_kind == "output_limit"
+    assert len(r.stdout) <= 10_000
+
+
+def test_result_cap(pool):
+    r = pool.run("result = 'x' * 200000", limits=Limits(max_result_bytes=100_000))
+    assert not r.ok and r.error_kind == "result_too_large"
+
+
+def test_files_in_and_out_through_fsspec(pool, tmp_path):
+    import fsspec
+
+    with fsspec.open("memory://inputs/holdings.csv", "wb") as f:
+        f.write(b"ticker,weight\nA,0.5\nB,0.5\n")
+    code = ("import csv, os\n"
+            "rows = list(csv.DictReader(open('data/holdings.csv')))\n"
+            "os.makedirs('out', exist_ok=True)\n"
+            "open('out/summary.txt', 'w').write(f'{len(rows)} rows')\n"
+            "result = os.getcwd()")
+    r = pool.run(code, inputs={"data/holdings.csv": "memory://inputs/holdings.csv"},
+                 output_dir=str(tmp_path))
+    assert r.ok, r.error
+    assert r.value == "/work"
+    (out,) = r.files
+    assert out.name == "out/summary.txt" and out.size == len(b"2 rows")
+    assert (tmp_path / "out" / "summary.txt").read_text() == "2 rows"
+    import hashlib
+
+    assert out.sha256 == hashlib.sha256(b"2 rows").hexdigest()
+
+
+def test_file_caps(pool, tmp_path):
+    r = pool.run("for i in range(20):\n    open(f'f{i}.txt', 'w').write('x')",
+                 limits=Limits(max_files=5), output_dir=str(tmp_path))
+    assert not r.ok and r.error_kind == "file_limit"
+    r = pool.run("open('big.bin', 'wb').write(b'0' * 3_000_000)",
+                 limits=Limits(max_file_bytes=1_000_000), output_dir=str(tmp_path))
+    assert not r.ok and r.error_kind == "file_limit"
+    assert not (tmp_path / "big.bin").exists()
+
+
+def test_symlinks_are_not_returned(pool, tmp_path):
+    r = pool.run("import os\nos.symlink('/etc/passwd', 'pw')\nopen('ok.txt', 'w').write('1')",
+                 output_dir=str(tmp_path))
+    assert r.ok
+    assert [f.name for f in r.files] == ["ok.txt"]
+    assert any("symlink" in p for p in r.refused_files)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../x", "a/../../x", "~/.ssh/id", "", "a\x00b",
+                                  "a\\..\\b"])
+def test_unsafe_names_are_refused(name):
+    with pytest.raises(UnsafeName):
+        safe_name(name)
+
+
+def test_safe_names_normalise():
+    assert safe_name("a/./b.txt") == "a/b.txt"
+    assert safe_name("out/report.pdf") == "out/report.pdf"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):
+        _Handler.hits.append(self.path)
+        body = b'{"price": 42}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def test_network_is_off_by_default(pool, server):
+    _Handler.hits.clear()
+    code = ("import urllib.request\n"
+            f"urllib.request.urlopen('http://{server}/direct').read()")
+    r = pool.run(code, limits=Limits(timeout=10))
+    assert not r.ok
+    code = f"import flowc_http\nresult = await flowc_http.get('http://{server}/mediated')"
+    r = pool.run(code)
+    assert not r.ok and "not allowed" in r.error
+    assert _Handler.hits == []
+
+
+def test_allowlisted_host_is_reachable_through_the_host(pool, server):
+    _Handler.hits.clear()
+    code = ("import flowc_http, json\n"
+            f"r = await flowc_http.get('http://{server}/quote')\n"
+            "result = {'status': r['status'], 'body': json.loads(r['text'])}")
+    r = pool.run(code, allow_hosts=(server,))
+    assert r.ok, r.error
+    assert r.value == {"status": 200, "body": {"price": 42}}
+    assert _Handler.hits == ["/quote"]
+    assert r.network == [f"http://{server}/quote"]
+
+
+@pytest.mark.parametrize(("netloc", "rules", "ok"), [
+    ("api.example.com", ("api.example.com",), True),
+    ("api.example.com:443", ("api.example.com",), True),
+    ("evil.com", ("api.example.com",), False),
+    ("a.example.com", ("*.example.com",), True),
+    ("example.com", ("*.example.com",), False),
+    ("api.example.com.evil.com", ("api.example.com",), False),
+    ("127.0.0.1:8080", ("127.0.0.1:8080",), True),
+    ("127.0.0.1:9090", ("127.0.0.1:8080",), False),
+])
+def test_host_allowlist_rules(netloc, rules, ok):
+    assert host_allowed(netloc, rules) is ok
+
+
+def test_javascript_runs_without_permissions():
+    r = run_javascript("console.log('hi', a); return a + 1", args={"a": 41})
+    assert r.ok and r.value == 42 and r.stdout == "hi 41"
+    r = run_javascript("return await Deno.readTextFile('/etc/passwd')")
+    assert not r.ok and "NotCapable" in r.error and "root:x" not in (r.error + r.stdout)
+    r = run_javascript("while (true) {}", limits=Limits(timeout=1))
+    assert r.error_kind == "timeout"
+
+
+def test_javascript_files(tmp_path):
+    import fsspec
+
+    with fsspec.open("memory://js/in.txt", "wb") as f:
+        f.write(b"abc")
+    r = run_javascript("outFiles['up.txt'] = new TextDecoder().decode(files['in.txt']).toUpperCase()",
+                       inputs={"in.txt": "memory://js/in.txt"}, output_dir=str(tmp_path))
+    assert r.ok, r.error
+    assert (tmp_path / "up.txt").read_text() == "ABC"
+
+
+def test_pool_refills_in_the_background(pool):
+    p1 = pool.acquire()
+    p1.kill()
+    assert pool.wait_ready(timeout=60)
