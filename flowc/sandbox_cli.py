@@ -70,13 +70,13 @@ def cmd_run(args) -> int:
         if language == "javascript":
             r = run_javascript(code, inputs=inputs, output_dir=args.output_dir, limits=limits)
         else:
-            with SandboxPool(size=0) as pool:
+            with SandboxPool(size=0, wheelhouse=args.wheelhouse) as pool:
                 r = pool.run(code, inputs=inputs, output_dir=args.output_dir, limits=limits,
                              allow_hosts=tuple(args.allow_host))
     except SandboxSetupError as e:
         print(f"flowc: error: {e}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # a bad input URL, a bad wheelhouse
         print(f"flowc: error: {e}", file=sys.stderr)
         return 2
     if r.stdout:
@@ -113,5 +113,7 @@ def add_sandbox_commands(sub, parser_class) -> None:
     r.add_argument("--input", action="append", default=[], metavar="NAME=URL",
                    help="a file for the working directory, from an fsspec URL")
     r.add_argument("--output-dir", metavar="URL", help="where written files go (fsspec URL)")
+    r.add_argument("--wheelhouse", metavar="DIR",
+                   help="a folder of pure-Python wheels the code may import (offline)")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.set_defaults(func=cmd_run)

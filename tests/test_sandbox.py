@@ -220,3 +220,45 @@ def test_pool_refills_in_the_background(pool):
     p1 = pool.acquire()
     p1.kill()
     assert pool.wait_ready(timeout=60)
+
+
+def _make_wheel(folder, name="tinypkg", version="1.0.0", body="VALUE = 42\n"):
+    import zipfile
+
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    dist = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{name}/__init__.py", body)
+        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        z.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                   "Tag: py3-none-any\n")
+        z.writestr(f"{dist}/top_level.txt", f"{name}\n")
+        z.writestr(f"{dist}/RECORD", "")
+    return path
+
+
+def test_wheelhouse_packages_load_offline_and_are_checked(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    whl = _make_wheel(wheels)
+    with SandboxPool(size=0, wheelhouse=wheels) as p:
+        assert p.wheelhouse.packages == ("tinypkg",)
+        r = p.run("import tinypkg\nresult = tinypkg.VALUE")
+        assert r.ok and r.value == 42, r.error
+        r = p.run("import numpy\nresult = 1")  # in Pyodide's index, but not local: no network
+        assert not r.ok and "numpy" in r.error
+        # a wheel changed after it was locked is refused by its sha256
+        import zipfile
+
+        with zipfile.ZipFile(whl, "a") as z:
+            z.writestr("tinypkg/extra.py", "X = 1\n")
+        r = p.run("import tinypkg\nresult = tinypkg.VALUE")
+        assert not r.ok
+
+
+def test_compiled_wheels_are_refused(tmp_path):
+    from flowc.runtime.sandbox.packages import WheelhouseError
+
+    (tmp_path / "fast-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(b"x")
+    with pytest.raises(WheelhouseError, match="not a pure-Python wheel"):
+        SandboxPool(size=0, wheelhouse=tmp_path)

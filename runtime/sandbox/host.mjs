@@ -9,6 +9,8 @@
 const PYODIDE_DIR = Deno.args[0];
 const SNAPSHOT = Deno.args[1] || "";
 const MAKE_SNAPSHOT = Deno.args[2] === "--make-snapshot";
+const LOCKFILE = (Deno.args[2] || "").startsWith("--lockfile=") ? Deno.args[2].slice(11) : "";
+const WHEELS = (Deno.args[3] || "").startsWith("--wheels=") ? Deno.args[3].slice(9) : "";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -76,6 +78,8 @@ const py = await loadPyodide({
   _loadSnapshot: SNAPSHOT ? Deno.readFileSync(SNAPSHOT) : undefined,
   stdout: capture(1),
   stderr: capture(2),
+  // wheels are read from the (read-only) wheelhouse; Pyodide never writes a package cache
+  ...(LOCKFILE ? { lockFileURL: LOCKFILE, packageCacheDir: WHEELS + "/" } : {}),
   jsglobals: globalThis,
 });
 
@@ -196,6 +200,21 @@ function collectFiles(limits, inputs) {
   return { files: out, problems };
 }
 
+// ---- wheelhouse integrity ------------------------------------------------------------------
+const lockPackages = LOCKFILE ? parse(decoder.decode(Deno.readFileSync(LOCKFILE))).packages : {};
+async function verifyWheels() {
+  for (const [name, pkg] of Object.entries(lockPackages)) {
+    if (!String(pkg.file_name).startsWith(WHEELS + "/")) continue;
+    const data = Deno.readFileSync(pkg.file_name);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (hex !== pkg.sha256) {
+      throw new Error(`wheel ${pkg.file_name.split("/").pop()} does not match its sha256 in ` +
+                      `the lock file: refusing to load package ${name}`);
+    }
+  }
+}
+
 // ---- execution -----------------------------------------------------------------------------
 async function execute(req) {
   const limits = req.limits;
@@ -218,6 +237,12 @@ async function execute(req) {
   let ok = true, error = null, value = null;
   const t0 = performance.now();
   try {
+    if (LOCKFILE) {
+      // wheels named by the code's imports, from the local wheelhouse, each checked against
+      // the sha256 in the lock first (Pyodide does not check files it finds locally)
+      await verifyWheels();
+      await py.loadPackagesFromImports(req.code, { messageCallback: () => {}, checkIntegrity: true });
+    }
     const r = await py.runPythonAsync(req.code, { globals: ns, filename: "<node>" });
     const resultObj = ns.has("result") ? ns.get("result") : r;
     let jsValue = resultObj;

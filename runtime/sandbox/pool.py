@@ -12,12 +12,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .assets import Assets, ensure_assets
 from .files import FileOut, read_inputs, write_outputs
 from .limits import Limits
 from .net import NetworkPolicy
+from .packages import build_lockfile
 from .process import RawResult, SandboxCrashed, SandboxProcess
 
 __all__ = ["SandboxPool", "ExecutionResult", "RunSession"]
@@ -51,8 +53,13 @@ def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> Execu
 class SandboxPool:
     """Ready sandboxes for strict executions, plus sessions for run-level reuse."""
 
-    def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None):
+    def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None,
+                 wheelhouse: str | Path | None = None):
         self.assets = assets or ensure_assets()
+        self.wheelhouse = None
+        if wheelhouse is not None:
+            self.wheelhouse = build_lockfile(Path(wheelhouse), self.assets.pyodide_dir,
+                                             self.assets.deno_dir.parent / "locks")
         self.size = size
         self.memory_mb = memory_mb
         self._ready: deque[SandboxProcess] = deque()
@@ -73,7 +80,7 @@ class SandboxPool:
                 self._starting += 1
             proc = None
             try:
-                proc = SandboxProcess(self.assets, self.memory_mb)
+                proc = SandboxProcess(self.assets, self.memory_mb, wheelhouse=self.wheelhouse)
             except SandboxCrashed:
                 time.sleep(0.5)
             with self._cond:
@@ -106,7 +113,7 @@ class SandboxPool:
                     if proc.alive:
                         return proc
                     proc.kill()
-        return SandboxProcess(self.assets, memory_mb or self.memory_mb)
+        return SandboxProcess(self.assets, memory_mb or self.memory_mb, wheelhouse=self.wheelhouse)
 
     def close(self) -> None:
         with self._cond:

@@ -25,6 +25,7 @@ from typing import Any
 from .assets import Assets, clean_env
 from .limits import Limits
 from .net import NetworkPolicy
+from .packages import Wheelhouse
 
 __all__ = ["SandboxProcess", "RawResult", "SandboxCrashed"]
 
@@ -52,17 +53,22 @@ class RawResult:
     peak_rss: int = 0
 
 
-def deno_command(assets: Assets, memory_mb: int) -> list[str]:
+def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None = None) -> list[str]:
     pages = max(1, memory_mb * 1024 * 1024 // _PAGE)
     heap = max(64, min(memory_mb, 2048))
-    reads = ",".join(str(p) for p in (assets.pyodide_dir, assets.snapshot, assets.host_script))
+    readable = [assets.pyodide_dir, assets.snapshot, assets.host_script]
+    extra = []
+    if wheelhouse is not None:
+        readable += [wheelhouse.folder, wheelhouse.lockfile]
+        extra = [f"--lockfile={wheelhouse.lockfile}", f"--wheels={wheelhouse.folder}"]
+    reads = ",".join(str(p) for p in readable)
     return [
         str(assets.deno), "run", "--no-prompt", "--quiet", "--unstable-detect-cjs",
         "--cached-only", "--allow-import=flowc-no-import.invalid:1",
         f"--allow-read={reads}",
         "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys", "--deny-write",
         f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}",
-        str(assets.host_script), str(assets.pyodide_dir), str(assets.snapshot),
+        str(assets.host_script), str(assets.pyodide_dir), str(assets.snapshot), *extra,
     ]
 
 
@@ -80,7 +86,8 @@ def _rss(pid: int) -> int:
 class SandboxProcess:
     """A started sandbox. `execute` runs code; `kill` ends it. Not thread-safe."""
 
-    def __init__(self, assets: Assets, memory_mb: int = 256, start_timeout: float = 60.0):
+    def __init__(self, assets: Assets, memory_mb: int = 256, start_timeout: float = 60.0,
+                 wheelhouse: Wheelhouse | None = None):
         self.assets = assets
         self.memory_mb = memory_mb
         self.nonce = secrets.token_hex(16)
@@ -90,7 +97,7 @@ class SandboxProcess:
         self._stderr: list[bytes] = []
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            deno_command(assets, memory_mb), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            deno_command(assets, memory_mb, wheelhouse), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=clean_env(assets.deno_dir), cwd=str(assets.deno_dir),
             start_new_session=True,
         )
