@@ -179,3 +179,30 @@ def test_examples_are_formatted():
     r = flowc("fmt", "--check", "examples/client_report", "examples/support_router",
               "examples/ecommerce", "examples/data_pipeline", "docs/examples")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sandbox_doctor_self_tests():
+    r = flowc("sandbox", "doctor")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "pyodide   0.28.3" in r.stdout and r.stdout.count(" ok") >= 4
+
+
+def test_sandbox_run(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("print('hello')\nopen('o.txt', 'w').write('x')\nresult = 6 * 7\n")
+    r = flowc("sandbox", "run", script, "--output-dir", tmp_path / "out", "--timeout", "10")
+    assert r.returncode == 0, r.stderr
+    assert "hello" in r.stdout and "result: 42" in r.stdout
+    assert (tmp_path / "out" / "o.txt").read_text() == "x"
+    loop = tmp_path / "loop.py"
+    loop.write_text("while True: pass\n")
+    r = flowc("sandbox", "run", loop, "--timeout", "1")
+    assert r.returncode == 1 and "timeout" in r.stderr
+    js = tmp_path / "x.js"
+    js.write_text("console.log('from js'); return 1 + 1")
+    r = flowc("sandbox", "run", js, "--json")
+    assert r.returncode == 0 and '"value": 2' in r.stdout
+    r = flowc("sandbox", "run", tmp_path / "missing.py")
+    assert r.returncode == 2 and r.stderr.startswith("flowc: error:")
+    r = flowc("sandbox", "run", script, "--input", "no-equals-sign")
+    assert r.returncode == 2
