@@ -54,6 +54,7 @@ FRESH_START_TARGET_S = 0.8
 ACQUIRE_TARGET_S = 0.010
 IDLE_RSS_TARGET_BYTES = 250 * 10**6
 PROCESS_TIMEOUT_S = 180
+POOL_FILL_TIMEOUT_S = 60
 TRIVIAL_CODE = "result = 1"
 LANGCHAIN_SANDBOX_PACKAGE = "langchain-sandbox"
 
@@ -115,7 +116,9 @@ def fmt_ratio(flowc: float | None, baseline: float | None) -> str:
         return "n/a"
     r = flowc / baseline
     if r < 1:
-        return f"{r:.3f}x ({1 / r:.0f}x faster)" if r < 0.1 else f"{r:.2f}x ({1 / r:.1f}x faster)"
+        faster = 1 / r
+        return f"{r:#.2g}x ({faster:.0f}x faster)" if faster >= 10 else \
+            f"{r:#.2g}x ({faster:.1f}x faster)"
     return f"{r:.2f}x"
 
 
@@ -278,7 +281,7 @@ def probe_langchain_sandbox(assets, download: bool) -> LangchainProbe:
         try:
             run_checked(cmd, env=env, cwd=run_dir)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            first = str(exc).strip().splitlines()[0][:240]
+            first = str(exc).strip().splitlines()[0][:400]
             probe.reasons.append(f"offline from the Deno cache it fails: {first}")
         else:
             probe.runnable_command = cmd
@@ -350,17 +353,33 @@ def measure_idle_rss(assets, count: int, settle_s: float = 1.0) -> tuple[Samples
     return Samples(tuple(float(x) for x in at_ready)), Samples(tuple(float(x) for x in later))
 
 
+def wait_pool_full(pool) -> None:
+    """Wait for the pool to fill; when it does not, say why a sandbox fails to start."""
+    if pool.wait_ready(timeout=POOL_FILL_TIMEOUT_S):
+        return
+    from flowc.runtime.sandbox.process import SandboxCrashed, SandboxProcess
+
+    why = "no error starting one directly"
+    try:
+        SandboxProcess(pool.assets, start_timeout=POOL_FILL_TIMEOUT_S).kill()
+    except SandboxCrashed as exc:
+        why = str(exc).strip()[-400:]
+    if not pool.assets.snapshot.is_file():
+        why += (f" (the snapshot {pool.assets.snapshot.name} is gone: was host.mjs changed and "
+                "the snapshot rebuilt while this ran?)")
+    raise RuntimeError(f"the pool did not fill up within {POOL_FILL_TIMEOUT_S} s: {why}")
+
+
 def measure_warm_acquire(pool, repeat: int) -> Samples:
     """`pool.acquire()` with the pool full; the acquired process is killed, the pool refilled."""
     values = []
     for _ in range(repeat):
-        if not pool.wait_ready(timeout=PROCESS_TIMEOUT_S):
-            raise RuntimeError("the pool did not fill up")
+        wait_pool_full(pool)
         start = time.perf_counter()
         proc = pool.acquire()
         values.append(time.perf_counter() - start)
         proc.kill()
-    pool.wait_ready(timeout=PROCESS_TIMEOUT_S)
+    wait_pool_full(pool)
     return Samples(tuple(values))
 
 
@@ -375,7 +394,7 @@ def measure_session_runs(pool, runs: int, limits, warmup: int = 5) -> Samples:
     with pool.session() as session:
         for _ in range(warmup):
             _check_trivial(session.run(TRIVIAL_CODE, limits=limits))
-        pool.wait_ready(timeout=PROCESS_TIMEOUT_S)  # the pool's refill is not part of a run
+        wait_pool_full(pool)  # the pool's refill is not part of a run
         results = []
 
         def once() -> None:
@@ -398,12 +417,8 @@ def measure_strict_runs(pool, repeat: int, limits, refill: bool) -> Samples:
     def once() -> None:
         results.append(pool.run(TRIVIAL_CODE, limits=limits))
 
-    def wait_full() -> None:
-        if not pool.wait_ready(timeout=PROCESS_TIMEOUT_S):
-            raise RuntimeError("the pool did not fill up")
-
-    wait_full()
-    samples = time_calls(once, repeat, between=wait_full if refill else None)
+    wait_pool_full(pool)
+    samples = time_calls(once, repeat, between=(lambda: wait_pool_full(pool)) if refill else None)
     for r in results:
         _check_trivial(r)
     return samples
@@ -482,8 +497,7 @@ def run_measurements(assets, s: Settings) -> Figures:
     if pool is None:
         return f
     try:
-        if not pool.wait_ready(timeout=PROCESS_TIMEOUT_S):
-            f.problems.append("the pool did not fill up")
+        if attempt(f, "pool full", lambda: wait_pool_full(pool) or True) is None:
             return f
         f.acquire = attempt(f, f"warm-pool acquire x{s.repeat * 2}",
                             lambda: measure_warm_acquire(pool, s.repeat * 2))

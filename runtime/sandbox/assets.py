@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,10 @@ def ensure_assets() -> Assets:
     snapshot = root / f"snapshot-{PYODIDE_VERSION}-{host_hash}.bin"
     if not snapshot.is_file():
         _make_snapshot(deno, pyodide_dir, snapshot, deno_dir)
-        for old in root.glob("snapshot-*.bin"):  # snapshots of other host versions
-            if old != snapshot:
+        # Snapshots of other host versions may still be in use by another checkout or a
+        # running pool: remove only those nobody has touched for a week.
+        week_ago = time.time() - 7 * 86400
+        for old in root.glob("snapshot-*.bin"):
+            if old != snapshot and old.stat().st_mtime < week_ago:
                 old.unlink(missing_ok=True)
     return Assets(deno, pyodide_dir, snapshot, deno_dir)

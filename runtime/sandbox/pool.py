@@ -66,6 +66,8 @@ class SandboxPool:
         self._cond = threading.Condition()
         self._closed = False
         self._starting = 0
+        self._failures = 0
+        self.last_error: str | None = None
         self._refiller = threading.Thread(target=self._refill_loop, daemon=True)
         self._refiller.start()
 
@@ -81,8 +83,13 @@ class SandboxPool:
             proc = None
             try:
                 proc = SandboxProcess(self.assets, self.memory_mb, wheelhouse=self.wheelhouse)
-            except SandboxCrashed:
-                time.sleep(0.5)
+                self.last_error = None
+            except SandboxCrashed as e:
+                self.last_error = str(e)  # surfaced by wait_ready; acquire starts its own
+                time.sleep(min(5.0, 0.5 * (1 + self._failures)))
+                self._failures += 1
+            else:
+                self._failures = 0
             with self._cond:
                 self._starting -= 1
                 if proc is not None:
@@ -98,9 +105,9 @@ class SandboxPool:
         with self._cond:
             while len(self._ready) < self.size:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._failures >= 3:
                     return False
-                self._cond.wait(left)
+                self._cond.wait(min(left, 1.0))
         return True
 
     def acquire(self, memory_mb: int | None = None) -> SandboxProcess:

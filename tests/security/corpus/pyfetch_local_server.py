@@ -1,0 +1,9 @@
+# ATTACK: pyodide.http.pyfetch (JS fetch underneath) to the local test server. CONTAINED: --deny-net: NotCapable; the server sees no connection.
+# expect: ok; value~NotCapable; server=none
+from pyodide.http import pyfetch
+
+try:
+    r = await pyfetch(SERVER + "/hello")
+    result = await r.string()
+except Exception as e:
+    result = f"denied: {e}"
