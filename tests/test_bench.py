@@ -30,3 +30,22 @@ def test_compile_bench_full_meets_targets():
     r = _bench("--strict")
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _sandbox_bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "sandbox.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+
+
+def test_sandbox_bench_quick_runs_and_reports_ratios():
+    r = _sandbox_bench("--quick", "--no-download")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ratio" in r.stdout.lower() or "/" in r.stdout
+    assert "PASS" in r.stdout
+
+
+@pytest.mark.slow
+def test_sandbox_bench_full_meets_targets():
+    r = _sandbox_bench("--strict")
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
