@@ -18,6 +18,7 @@ Directives (`|` separates alternatives):
     error~S / stdout~S / stderr~S / refused~S   the same for those fields
     names=a,b                 exactly these files were written to output_dir
     elapsed<SECONDS           the wall-clock time of the call
+    host_mem<MIB              peak resident memory growth of this (flowc's) process in the call
     limits=key:value,...      Limits for the execution (defaults: timeout 5 s)
     allow=server              allow the local test server for flowc_http
     server=none|hit           the local test server got no connection / a connection
@@ -44,7 +45,8 @@ from pathlib import Path
 
 import pytest
 
-from flowc.runtime.sandbox import Limits, SandboxPool, ensure_assets
+from flowc.runtime.sandbox import Limits, SandboxPool
+from flowc.runtime.sandbox.assets import Assets
 from flowc.runtime.sandbox.js import run_javascript
 
 CORPUS = Path(__file__).with_name("corpus")
@@ -76,6 +78,7 @@ class Case:
     each: tuple[str, ...] = ()
     names: tuple[str, ...] | None = None
     elapsed: float | None = None
+    host_mem: float | None = None
     limits: dict = field(default_factory=dict)
     allow_server: bool = False
     server: str | None = None
@@ -125,6 +128,8 @@ def _parse(path: Path) -> Case:
             case.names = tuple(sorted(n for n in arg.split(",") if n))
         elif key == "elapsed" and op == "<":
             case.elapsed = float(arg)
+        elif key == "host_mem" and op == "<":
+            case.host_mem = float(arg)
         elif key == "limits" and op == "=":
             for item in arg.split(","):
                 k, _, v = item.partition(":")
@@ -165,6 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(SLOW_SECONDS)
             self._send(200, b"slow")
+        elif self.path == "/garbage":
+            self.wfile.write(b"garbage instead of a status line\r\n\r\n")
+            self.close_connection = True
         elif self.path == "/mod.js":
             self._send(200, b"export default 'imported from the test server';",
                        "application/javascript")
@@ -224,8 +232,7 @@ def pool():
     p.close()
 
 
-def _asset_state() -> dict[str, tuple[int, int]]:
-    a = ensure_assets()
+def _asset_state(a: Assets) -> dict[str, tuple[int, int]]:
     paths = [a.pyodide_dir / n for n in ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm",
                                          "python_stdlib.zip", "pyodide-lock.json")]
     paths.append(a.snapshot)
@@ -239,8 +246,7 @@ def _asset_state() -> dict[str, tuple[int, int]]:
     return state
 
 
-def _program_globals(good: _Server, evil: _Server) -> dict:
-    a = ensure_assets()
+def _program_globals(a: Assets, good: _Server, evil: _Server) -> dict:
     return {
         "SERVER": good.url, "SERVER_HOST": "127.0.0.1", "SERVER_PORT": good.server_address[1],
         "SERVER_NETLOC": f"127.0.0.1:{good.server_address[1]}",
@@ -249,6 +255,24 @@ def _program_globals(good: _Server, evil: _Server) -> dict:
         "HOST_SCRIPT": str(a.host_script), "PROJECT_ROOT": str(PROJECT_ROOT),
         "MARKER": MARKER, "SENTINEL_NAME": SENTINEL_NAME,
     }
+
+
+def _proc_status_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def _reset_peak_rss() -> int | None:
+    """Reset this process's peak RSS (VmHWM) and return its current RSS in bytes."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _proc_status_kib("VmRSS") * 1024
+    except (OSError, KeyError):
+        return None
 
 
 def _text(v) -> str:
@@ -266,20 +290,24 @@ def test_corpus(case: Case, pool: SandboxPool, servers, tmp_path: Path):
     limits = Limits(**{"timeout": 5.0, **case.limits})
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    before_assets = _asset_state()
+    before_assets = _asset_state(pool.assets)
     good_before, evil_before = good.accepts, evil.accepts
-    g = _program_globals(good, evil)
+    g = _program_globals(pool.assets, good, evil)
     code = case.path.read_text(encoding="utf-8")
     _ran.add(case.name)
+    base_rss = _reset_peak_rss() if case.host_mem is not None else None
     t0 = time.monotonic()
     if case.language == "python":
         r = pool.run(code, globals_=g, output_dir=str(out_dir), limits=limits,
                      allow_hosts=(g["SERVER_NETLOC"],) if case.allow_server else ())
     else:
-        r = run_javascript(code, args=g, output_dir=str(out_dir), limits=limits)
+        r = run_javascript(code, args=g, output_dir=str(out_dir), limits=limits,
+                           assets=pool.assets)
     elapsed = time.monotonic() - t0
+    host_peak = (_proc_status_kib("VmHWM") * 1024 - base_rss) / 2**20 if base_rss else 0.0
     time.sleep(0.05)  # let a connection that raced the result reach the servers' accept loop
-    diag = (f"{case.name}: ok={r.ok} kind={r.error_kind} elapsed={elapsed:.2f}s\n"
+    diag = (f"{case.name}: ok={r.ok} kind={r.error_kind} elapsed={elapsed:.2f}s "
+            f"host_peak={host_peak:.0f}MiB\n"
             f"value={_text(r.value)[:1500]}\nerror={(r.error or '')[-1500:]}\n"
             f"stdout={r.stdout[:300]!r}\nstderr={r.stderr[:300]!r}\nrefused={r.refused_files}\n"
             f"network={r.network}")
@@ -303,7 +331,7 @@ def test_corpus(case: Case, pool: SandboxPool, servers, tmp_path: Path):
     assert sum(map(len, written.values())) <= limits.max_total_file_bytes, \
         f"the files break max_total_file_bytes\n{diag}"
     assert len(r.stdout) + len(r.stderr) <= 2 * limits.max_output_bytes, diag
-    assert _asset_state() == before_assets, f"the sandbox assets changed\n{diag}"
+    assert _asset_state(pool.assets) == before_assets, f"the sandbox assets changed\n{diag}"
     assert elapsed < limits.timeout + TIME_MARGIN, f"outlived its timeout\n{diag}"
     if not case.allow_server and case.server != "hit":
         assert good.accepts == good_before, f"the test server got a connection\n{diag}"
@@ -335,6 +363,11 @@ def test_corpus(case: Case, pool: SandboxPool, servers, tmp_path: Path):
         assert tuple(sorted(written)) == case.names, diag
     if case.elapsed is not None:
         assert elapsed < case.elapsed, f"took {elapsed:.2f}s, limit {case.elapsed}s\n{diag}"
+    if case.host_mem is not None:
+        if base_rss is None:
+            pytest.skip("/proc/self/clear_refs is not writable: cannot measure peak memory")
+        assert host_peak < case.host_mem, \
+            f"flowc allocated {host_peak:.0f} MiB, limit {case.host_mem:g}\n{diag}"
     if case.server == "hit":
         assert good.accepts > good_before, f"the allowed server got no request\n{diag}"
     if case.server == "none":
@@ -376,6 +409,7 @@ def test_sandbox_still_serves_after_the_corpus(pool: SandboxPool):
         assert s.run("x = 20", limits=Limits(timeout=10)).ok
         r = s.run("result = x + 22", limits=Limits(timeout=10))
         assert r.ok and r.value == 42, r
-    r = run_javascript("result = [1, 2, 3].reduce((a, b) => a + b);", limits=Limits(timeout=10))
+    r = run_javascript("result = [1, 2, 3].reduce((a, b) => a + b);", limits=Limits(timeout=10),
+                       assets=pool.assets)
     assert r.ok and r.value == 6, r
     assert _markers() == []

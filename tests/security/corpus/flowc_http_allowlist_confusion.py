@@ -1,4 +1,4 @@
-# ATTACK: trick flowc's allowlist check with confusing URLs (userinfo, fragments, backslashes, IPv6-mapped and localhost names for the attacker's port, file://, header injection, an odd method). CONTAINED: every one is refused or fails before reaching the attacker's server.
+# ATTACK: trick flowc's allowlist check with confusing URLs (userinfo, fragments, backslashes, IPv6-mapped and localhost names for the attacker's port, file://, schemeless, odd methods). CONTAINED: every one is refused or fails before reaching the attacker's server.
 # expect: ok; each~not allowed|only http|request failed; evil=none; allow=server
 import flowc_http
 
@@ -23,8 +23,7 @@ for url in urls:
         out.append(f"reached {url}: {r['status']}")
     except Exception as e:
         out.append(f"denied: {e}")
-for method, url in (("CONNECT", SERVER + "/hello"), ("TRACE", SERVER + "/hello"),
-                    ("GET", SERVER + f"/hello HTTP/1.1\r\nHost: {E}\r\n\r\nGET http://{E}/stolen")):
+for method, url in (("CONNECT", SERVER + "/hello"), ("TRACE", SERVER + "/hello")):
     try:
         r = await flowc_http.request(url, method)
         out.append(f"reached {method} {url!r}: {r['status']}")

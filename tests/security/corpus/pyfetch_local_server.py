@@ -1,5 +1,5 @@
-# ATTACK: pyodide.http.pyfetch (JS fetch underneath) to the local test server. CONTAINED: --deny-net: NotCapable; the server sees no connection.
-# expect: ok; value~NotCapable; server=none
+# ATTACK: pyodide.http.pyfetch (JS fetch underneath) to the local test server. CONTAINED: --deny-net: "Requires net access"; the server sees no connection.
+# expect: ok; value~Requires net access; server=none
 from pyodide.http import pyfetch
 
 try:
