@@ -36,7 +36,7 @@ def safe_name(name: str) -> str:
     if name.startswith("/") or name.startswith("~"):
         raise UnsafeName(f"absolute file name {name!r}")
     norm = posixpath.normpath(name)
-    if norm in (".", "") or norm.startswith("..") or "/../" in f"/{norm}/":
+    if norm in (".", "") or norm == ".." or norm.startswith("../") or "/../" in f"/{norm}/":
         raise UnsafeName(f"file name {name!r} leaves the working directory")
     return norm
 

@@ -7,6 +7,7 @@ allowlist and only then makes the request, with a timeout and a size cap.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -45,7 +46,16 @@ class NetworkPolicy:
         self.requests: list[str] = []
         self.refused: list[str] = []
 
-    def handle(self, msg: dict) -> dict:
+    def handle(self, msg: dict, timeout: float | None = None) -> dict:
+        """Answer one fetch request; never raises (a failure is an error answer)."""
+        try:
+            return self._handle(msg, self.timeout if timeout is None else
+                                max(0.1, min(self.timeout, timeout)))
+        except Exception as e:  # anything the request did is the code's problem
+            return {"op": "fetch_result", "fid": msg.get("fid"),
+                    "error": f"request failed: {type(e).__name__}: {e}"[:300]}
+
+    def _handle(self, msg: dict, timeout: float) -> dict:
         fid = msg.get("fid")
         url = str(msg.get("url", ""))
         method = str(msg.get("method", "GET")).upper()
@@ -69,12 +79,12 @@ class NetworkPolicy:
         opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
         self.requests.append(url)
         try:
-            with opener.open(req, timeout=self.timeout) as resp:
+            with opener.open(req, timeout=timeout) as resp:
                 raw = resp.read(_MAX_BODY + 1)
                 status, rh = resp.status, dict(resp.headers)
         except urllib.error.HTTPError as e:
             raw, status, rh = e.read(_MAX_BODY + 1), e.code, dict(e.headers)
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
             return {"op": "fetch_result", "fid": fid, "error": f"request failed: {e}"[:300]}
         if len(raw) > _MAX_BODY:
             return {"op": "fetch_result", "fid": fid,

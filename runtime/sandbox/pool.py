@@ -42,7 +42,7 @@ class ExecutionResult:
 
 def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> ExecutionResult:
     files, refused = [], list(raw.file_problems)
-    if output_dir and raw.files:
+    if output_dir and raw.files and raw.ok:
         files, bad = write_outputs(raw.files, output_dir)
         refused += bad
     return ExecutionResult(raw.ok, raw.value, raw.stdout, raw.stderr, raw.error_kind, raw.error,

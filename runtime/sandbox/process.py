@@ -29,7 +29,6 @@ from .packages import Wheelhouse
 
 __all__ = ["SandboxProcess", "RawResult", "SandboxCrashed"]
 
-_MAX_LINE = 256 * 1024 * 1024
 _PAGE = 65536
 
 
@@ -72,6 +71,12 @@ def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None =
     ]
 
 
+def _line_bound(limits: Limits) -> int:
+    """The longest line a result message can need: files (base64), result and output."""
+    return int(limits.max_total_file_bytes * 4 / 3 + limits.max_result_bytes * 2
+               + limits.max_output_bytes * 2 + 1024 * 1024)
+
+
 def _rss(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
@@ -94,6 +99,8 @@ class SandboxProcess:
         self.executions = 0
         self.garbage_lines = 0
         self._lines: queue.Queue = queue.Queue()
+        self._tag = f'"nonce":"{self.nonce}"}}\n'.encode()
+        self.max_line = _line_bound(Limits())
         self._stderr: list[bytes] = []
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -117,12 +124,16 @@ class SandboxProcess:
         out = self.proc.stdout
         try:
             while True:
-                line = out.readline(_MAX_LINE)
+                line = out.readline(self.max_line + 1)
                 if not line:
                     break
                 if not line.endswith(b"\n"):
                     self._lines.put(("overlong", None))
                     break
+                if not line.endswith(self._tag):
+                    # not the host's: counted, never parsed (parsing junk costs our memory)
+                    self.garbage_lines += 1
+                    continue
                 self._lines.put(("line", line))
         except (OSError, ValueError):
             pass
@@ -207,6 +218,7 @@ class SandboxProcess:
         limits = limits or Limits()
         network = network or NetworkPolicy(())
         self.executions += 1
+        self.max_line = max(self.max_line, _line_bound(limits))
         req = {
             "op": "exec", "id": self.executions, "code": code, "globals": globals_ or {},
             "files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files],
@@ -237,7 +249,13 @@ class SandboxProcess:
                                          "and was stopped")
                     continue
                 if msg.get("type") == "fetch":
-                    self._send(network.handle(msg))
+                    answer = self._fetch(network, msg, deadline)
+                    if answer is None:
+                        self.kill()
+                        return RawResult(False, error_kind="timeout", peak_rss=peak,
+                                         error=f"the code ran longer than {limits.timeout:g} s "
+                                         "(waiting for an HTTP request) and was stopped")
+                    self._send(answer)
                     continue
                 if msg.get("type") == "result" and msg.get("id") == self.executions:
                     return self._result(msg, limits, peak)
@@ -252,7 +270,25 @@ class SandboxProcess:
                              error=f"the sandbox process ended: {e}" +
                              (f" ({err.strip().splitlines()[-1][:300]})" if err.strip() else ""))
 
+    @staticmethod
+    def _fetch(network: NetworkPolicy, msg: dict, deadline: float) -> dict | None:
+        """Make the request on a thread; None when the execution's deadline passes first."""
+        box: list[dict] = []
+        t = threading.Thread(target=lambda: box.append(
+            network.handle(msg, timeout=deadline - time.monotonic())), daemon=True)
+        t.start()
+        t.join(max(0.0, deadline - time.monotonic()))
+        return box[0] if box else None
+
     def _result(self, msg: dict, limits: Limits, peak: int) -> RawResult:
+        """Every field of the host's message checked: it may have been forged."""
+        try:
+            return self._parse_result(msg, limits, peak)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            return RawResult(False, error_kind="protocol", peak_rss=peak,
+                             error=f"the sandbox sent a malformed result ({type(e).__name__})")
+
+    def _parse_result(self, msg: dict, limits: Limits, peak: int) -> RawResult:
         ok = bool(msg.get("ok"))
         error = msg.get("error") if isinstance(msg.get("error"), dict) else None
         kind = None
@@ -279,14 +315,29 @@ class SandboxProcess:
         if msg.get("output_overflow"):
             ok, kind = False, "output_limit"
             text = f"the code printed more than {limits.max_output_bytes} bytes"
-        files, problems = [], [str(p)[:200] for p in (msg.get("file_problems") or [])][:50]
-        for f in (msg.get("files") or [])[: limits.max_files + 1]:
+        raw_problems = msg.get("file_problems") or []
+        if not isinstance(raw_problems, list):
+            raise TypeError("file_problems")
+        problems = list(dict.fromkeys(str(p)[:200] for p in raw_problems))[:50]
+        raw_files = msg.get("files") or []
+        if not isinstance(raw_files, list):
+            raise TypeError("files")
+        files, total = [], 0
+        for f in raw_files[: limits.max_files + 1]:
             try:
-                files.append((str(f["name"]), base64.b64decode(f["data"], validate=True)))
+                data = base64.b64decode(f["data"], validate=True)
+                files.append((str(f["name"]), data))
             except (KeyError, TypeError, ValueError):
                 problems.append("a returned file was malformed")
-        if len(files) > limits.max_files or any(
-                p.startswith(("file-count", "file-size", "total-file-size")) for p in problems):
+                continue
+            total += len(data)
+            if len(data) > limits.max_file_bytes:  # re-checked here: the host may be forged
+                problems.append(f"file-size:{str(f['name'])[:100]}")
+        if total > limits.max_total_file_bytes:
+            problems.append("total-file-size")
+        if len(raw_files) > limits.max_files:
+            problems.append("file-count")
+        if any(p.startswith(("file-count", "file-size", "total-file-size")) for p in problems):
             ok, kind = False, "file_limit"
             text = "the code wrote more files, or larger files, than its limits allow: " + \
                 ", ".join(problems[:5])

@@ -1,6 +1,5 @@
 # ATTACK: flowc_http to the allowed host with CR/LF and spaces in the URL (request smuggling: a second request line for another host). CONTAINED (expected): the request fails inside the sandbox ("request failed"), nothing reaches the other host.
 # expect: ok; value~request failed|not allowed; evil=none; allow=server
-# xfail: NetworkPolicy.handle (net.py) does not catch http.client.HTTPException: urllib raises http.client.InvalidURL for the control characters and it escapes SandboxPool.run as an exception instead of becoming a fetch error for the sandboxed code
 import flowc_http
 
 E = f"{SERVER_HOST}:{EVIL_PORT}"

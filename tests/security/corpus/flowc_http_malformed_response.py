@@ -1,6 +1,5 @@
 # ATTACK: the allowed host (compromised, or simply broken) answers with a malformed status line, to break flowc's side of the fetch. CONTAINED (expected): the sandboxed code gets a fetch error ("request failed") and flowc carries on.
 # expect: ok; value~request failed; server=hit; allow=server
-# xfail: NetworkPolicy.handle (net.py) does not catch http.client.HTTPException: the BadStatusLine (likewise LineTooLong, "more than 100 headers") from a malformed response escapes SandboxPool.run as an exception
 import flowc_http
 
 try:

@@ -1,6 +1,5 @@
 # ATTACK: an allowed host that answers slowly (4 s) to stretch an execution past its 1 s wall-clock timeout: flowc makes the request synchronously inside its wait loop. CONTAINED (expected): the execution ends at the timeout.
 # expect: error_kind=timeout; elapsed<2.5; allow=server; limits=timeout:1
-# xfail: flowc does not enforce the wall-clock timeout while it serves a flowc_http request (process.py handles the fetch synchronously with NetworkPolicy's own 15 s timeout), so the execution outlives its limit by up to 15 s per request
 import flowc_http
 
 r = await flowc_http.get(SERVER + "/slow")

@@ -1,6 +1,5 @@
 # ATTACK: learn the nonce (patched TextEncoder.prototype.encode during a flowc_http call) and forge a result whose fields have the wrong types (elapsed_ms "abc", files 5). CONTAINED (expected): flowc validates every field and reports a protocol error.
 # expect: error_kind=protocol|crashed
-# xfail: flowc does not validate field types of nonce-tagged messages: float("abc") for elapsed_ms raises ValueError out of SandboxPool.run (files=5 would raise TypeError the same way) instead of an error result
 import json
 
 import flowc_http
@@ -20,5 +19,5 @@ except Exception:
     pass
 msg = {"type": "result", "id": 1, "ok": True, "value": "1", "elapsed_ms": "abc", "files": [],
        "nonce": js.__leaked}
-js.Deno.stdout.writeSync(js.TextEncoder.new().encode(json.dumps(msg) + "\n"))
+js.Deno.stdout.writeSync(js.TextEncoder.new().encode(json.dumps(msg, separators=(",", ":")) + "\n"))
 result = "genuine"

@@ -1,6 +1,5 @@
 # ATTACK: patch TextEncoder.prototype.encode so that the host's own result message is rewritten on the way out, adding an 8 KiB file against a 1 KiB per-file limit. CONTAINED (expected): flowc re-checks every size (PROTOCOL.md) and fails the execution with file_limit.
 # expect: error_kind=file_limit; limits=max_file_bytes:1024
-# xfail: flowc does not re-check the size of returned files (process.py _result checks their count only), so a tampered result message delivers an 8 KiB file with max_file_bytes=1024 (max_total_file_bytes is not re-checked either)
 import js
 
 js.eval("""(() => {

@@ -1,0 +1,374 @@
+"""`flowc run`, `runs`, `inbox`, `show`, `resume`, `worker`, `cancel`, `audit`, `people`.
+
+Thin commands over the engine and the store. Every bad input (unknown id, bad value, wrong
+user, a decided task) is one clear line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_runtime_commands"]
+
+
+class CommandError(Exception):
+    """One line for the user; exit code 2 (or 1 where the command says so)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def _store(args):
+    from flowc.runtime.store import open_store
+
+    return open_store(args.store)
+
+
+def _people_path(args) -> Path:
+    from flowc.runtime.store import default_store_path
+
+    base = Path(args.store) if args.store else Path(default_store_path())
+    return base.parent / "people.json"
+
+
+def _roles(args, user: str) -> tuple[str, ...]:
+    path = _people_path(args)
+    if not path.exists():
+        return ()
+    try:
+        people = json.loads(path.read_text())
+    except ValueError as e:
+        raise CommandError(f"{path} is not valid JSON: {e}") from e
+    return tuple(people.get(user, []))
+
+
+def _engine(args, store):
+    from flowc.runtime.engine import Engine
+
+    workspace = args.workspace if getattr(args, "workspace", None) else None
+    if workspace is None:
+        from flowc.runtime.store import default_store_path
+
+        base = Path(args.store) if args.store else Path(default_store_path())
+        workspace = str((base.parent / "workspace").resolve())
+    return Engine(store, workspace=workspace)
+
+
+def _load_plan(path: str):
+    from flowc.compiler.plan import Plan
+
+    p = Path(path)
+    if not p.is_file():
+        raise CommandError(f"`{path}` does not exist")
+    if p.suffix == ".flow":
+        from flowc.compiler.api import compile_file
+        from flowc.compiler.render import render_text
+
+        result = compile_file(p)
+        if result.plan is None:
+            sys.stderr.write(render_text(result.diagnostics.sorted()))
+            raise CommandError(f"not run: {path} has errors", 1)
+        return result.plan
+    try:
+        return Plan.model_validate_json(p.read_text())
+    except ValueError as e:
+        raise CommandError(f"`{path}` is neither a .flow file nor a valid plan: "
+                           f"{str(e).splitlines()[0]}") from e
+
+
+def _parse_inputs(pairs: list[str], plan) -> dict:
+    from flowc.runtime.validate import coerce_text
+
+    schemas = {s.name: s.schema_ for s in plan.inputs}
+    out = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--input takes NAME=VALUE, not `{pair}`")
+        if name not in schemas:
+            raise CommandError(f"the flow has no input `{name}` "
+                               f"(inputs: {', '.join(schemas) or 'none'})")
+        try:
+            out[name] = coerce_text(text, schemas[name])
+        except ValueError as e:
+            raise CommandError(f"input `{name}`: {e}") from e
+    return out
+
+
+def _report_run(run, store) -> int:
+    print(f"run {run.id}: {run.status}")
+    if run.status == "paused":
+        for task in store.list_tasks(status="pending", run_id=run.id):
+            print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): {task.title}")
+            print(f"  show it:   flowc show {task.id}")
+            if task.kind == "gate":
+                print(f"  decide it: flowc resume {task.id} --approve --as USER")
+            else:
+                print(f"  answer it: flowc resume {task.id} --answer VALUE --as USER")
+    elif run.status == "succeeded":
+        print(json.dumps(run.outputs, indent=2, ensure_ascii=False))
+    elif run.status == "failed":
+        print(f"  error: {run.error}")
+    return 0 if run.status != "failed" else 1
+
+
+def cmd_run(args) -> int:
+    from flowc.runtime.engine import RunRefused
+
+    plan = _load_plan(args.file)
+    inputs = _parse_inputs(args.input, plan)
+    store = _store(args)
+    try:
+        run = _engine(args, store).start(plan, inputs)
+    except RunRefused as e:
+        raise CommandError(f"not run: {e}", 1) from e
+    return _report_run(run, store)
+
+
+def cmd_runs(args) -> int:
+    store = _store(args)
+    runs = store.list_runs(status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps([{"id": r.id, "flow": r.flow_name, "status": r.status,
+                           "created_at": r.created_at, "error": r.error} for r in runs], indent=2))
+        return 0
+    for r in runs:
+        print(f"{r.id}  {r.status:<9}  {r.flow_name}" + (f"  ({r.error})" if r.error else ""))
+    if not runs:
+        print("no runs")
+    return 0
+
+
+def cmd_inbox(args) -> int:
+    store = _store(args)
+    tasks = store.list_tasks(status="pending", limit=args.limit)
+    if args.json:
+        print(json.dumps([{"id": t.id, "run": t.run_id, "node": t.node_id, "kind": t.kind,
+                           "for": t.assignees, "title": t.title, "deadline": t.deadline}
+                          for t in tasks], indent=2))
+        return 0
+    for t in tasks:
+        who = ", ".join(f"{a.get('kind')} {a.get('name')}" for a in t.assignees
+                        if isinstance(a, dict)) or "anyone"
+        due = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.deadline)) + " UTC" \
+            if t.deadline else "no deadline"
+        print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {t.title}")
+    if not tasks:
+        print("no pending tasks")
+    return 0
+
+
+def _task(store, task_id: str):
+    task = store.get_task(task_id)
+    if task is None:
+        raise CommandError(f"no task `{task_id}` (see `flowc inbox`)")
+    return task
+
+
+def cmd_show(args) -> int:
+    from flowc.runtime.validate import describe_schema
+
+    store = _store(args)
+    t = _task(store, args.task)
+    print(f"task {t.id}: {t.kind} `{t.node_id}` of run {t.run_id} ({t.status})")
+    print(f"  {t.title}")
+    for i, value in enumerate(t.show):
+        print(f"  shown[{i}]: {json.dumps(value, ensure_ascii=False)}")
+    if t.kind == "gate":
+        values = t.form.get("values", {})
+        for f in t.form.get("fields", []):
+            print(f"  field {f['name']}: {describe_schema(f['schema'])} = "
+                  f"{json.dumps(values.get(f['name']), ensure_ascii=False)}")
+        print(f"  actions: {', '.join(t.form.get('actions', []))}")
+    else:
+        print(f"  answer: {describe_schema(t.form.get('schema', {}))}")
+    if t.status != "pending":
+        print(f"  decided by {t.decided_by}: {json.dumps(t.decision, ensure_ascii=False)}")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from flowc.runtime.engine import DecisionRefused
+    from flowc.runtime.validate import coerce_text
+
+    store = _store(args)
+    task = _task(store, args.task)
+    actions = [a for a in ("approve", "reject") if getattr(args, a)]
+    if args.edit:
+        actions.append("edit")
+    if task.kind == "gate" and len(actions) != 1:
+        raise CommandError("say exactly one of --approve, --edit FIELD=VALUE..., --reject")
+    if task.kind == "ask" and args.answer is None:
+        raise CommandError("this task asks for a value: --answer VALUE")
+    values, answer = {}, None
+    if task.kind == "gate":
+        fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
+        for pair in args.edit or []:
+            name, sep, text = pair.partition("=")
+            if not sep:
+                raise CommandError(f"--edit takes FIELD=VALUE, not `{pair}`")
+            if name not in fields:
+                raise CommandError(f"the form has no field `{name}` "
+                                   f"(fields: {', '.join(fields) or 'none'})")
+            try:
+                values[name] = coerce_text(text, fields[name])
+            except ValueError as e:
+                raise CommandError(f"field `{name}`: {e}") from e
+    else:
+        try:
+            answer = coerce_text(args.answer, task.form.get("schema", {}))
+        except ValueError as e:
+            raise CommandError(f"answer: {e}") from e
+    t0 = time.perf_counter()
+    try:
+        run = _engine(args, store).decide(
+            task.id, action=actions[0] if actions else "answer", by=args.as_user,
+            roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
+            answer=answer)
+    except DecisionRefused as e:
+        raise CommandError(f"refused: {e}", 1) from e
+    if args.verbose:
+        print(f"resumed in {(time.perf_counter() - t0) * 1000:.1f} ms", file=sys.stderr)
+    return _report_run(run, store)
+
+
+def cmd_worker(args) -> int:
+    store = _store(args)
+    engine = _engine(args, store)
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    while True:
+        fired = engine.fire_timeouts()
+        resumed = engine.resume_interrupted(owner=args.name)
+        for task_id in fired:
+            print(f"timed out: task {task_id}")
+        for run_id in resumed:
+            print(f"resumed run {run_id}")
+        if args.once or (deadline and time.monotonic() >= deadline):
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_cancel(args) -> int:
+    store = _store(args)
+    run = store.get_run(args.run)
+    if run is None:
+        raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
+    if run.status in ("succeeded", "failed", "cancelled"):
+        raise CommandError(f"run `{args.run}` already {run.status}", 1)
+    store.set_run_status(run.id, "cancelled", error=f"cancelled by {args.as_user}")
+    store.cancel_tasks(run.id)
+    store.append_audit(run.id, "run.cancelled", args.as_user, {})
+    print(f"run {run.id}: cancelled")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    store = _store(args)
+    if store.get_run(args.run) is None:
+        raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
+    events = store.audit_events(args.run)
+    if args.verify:
+        check = store.verify_audit(args.run)
+        if check.ok:
+            print(f"audit chain of run {args.run}: {len(events)} events, intact")
+            return 0
+        for p in check.problems:
+            print(f"audit chain broken: {p}")
+        return 1
+    if args.format == "json":
+        print(json.dumps([{"seq": e.seq, "ts": e.ts, "kind": e.kind, "actor": e.actor,
+                           "payload": e.payload, "prev_hash": e.prev_hash, "hash": e.hash}
+                          for e in events], indent=2, ensure_ascii=False))
+    else:
+        for e in events:
+            print(f"{e.seq:>4}  {e.kind:<16} {e.actor:<12} {json.dumps(e.payload)[:120]}")
+    return 0
+
+
+def cmd_people(args) -> int:
+    path = _people_path(args)
+    people = json.loads(path.read_text()) if path.exists() else {}
+    if args.user:
+        people[args.user] = sorted(set(args.roles))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(people, indent=2) + "\n")
+    for user, roles in sorted(people.items()):
+        print(f"{user}: {', '.join(roles) or '-'}")
+    return 0
+
+
+def add_runtime_commands(sub, parser_class) -> None:
+    def store_opt(sp):
+        sp.add_argument("--store", metavar="PATH",
+                        help="the run store (default: $FLOWC_STORE or ./.flowc/runs.db)")
+
+    sp = sub.add_parser("run", help="run a flow (or a compiled plan)")
+    sp.add_argument("file", metavar="FILE|PLAN")
+    sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--workspace", metavar="URL", help="fsspec folder for the run's files")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("runs", help="list runs")
+    sp.add_argument("--status", choices=("queued", "running", "paused", "succeeded", "failed",
+                                         "cancelled"))
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--json", action="store_true")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_runs)
+
+    sp = sub.add_parser("inbox", help="pending human tasks")
+    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--json", action="store_true")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_inbox)
+
+    sp = sub.add_parser("show", help="a task's context and form")
+    sp.add_argument("task", metavar="TASK")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_show)
+
+    sp = sub.add_parser("resume", help="decide a task and continue its run")
+    sp.add_argument("task", metavar="TASK")
+    sp.add_argument("--approve", action="store_true")
+    sp.add_argument("--edit", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--reject", action="store_true")
+    sp.add_argument("--reason", metavar="TEXT")
+    sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks for")
+    sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
+    sp.add_argument("--workspace", metavar="URL")
+    sp.add_argument("-v", "--verbose", action="store_true")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_resume)
+
+    sp = sub.add_parser("worker", help="fire due gate timeouts and resume interrupted runs")
+    sp.add_argument("--once", action="store_true")
+    sp.add_argument("--seconds", type=float, help="stop after this long")
+    sp.add_argument("--interval", type=float, default=1.0)
+    sp.add_argument("--name", default="worker")
+    sp.add_argument("--workspace", metavar="URL")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_worker)
+
+    sp = sub.add_parser("cancel", help="cancel a run")
+    sp.add_argument("run", metavar="RUN")
+    sp.add_argument("--as", dest="as_user", default="cli", metavar="USER")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_cancel)
+
+    sp = sub.add_parser("audit", help="a run's audit trail")
+    sp.add_argument("run", metavar="RUN")
+    sp.add_argument("--verify", action="store_true", help="check the hash chain")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_audit)
+
+    sp = sub.add_parser("people", help="who holds which roles (for gate decisions)")
+    sp.add_argument("user", nargs="?", metavar="USER")
+    sp.add_argument("roles", nargs="*", metavar="ROLE")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_people)

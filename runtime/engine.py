@@ -1,0 +1,510 @@
+"""The engine: executes a compiled plan against the durable store, one committed node at a time.
+
+A run is advanced by `Engine.advance(run_id)`: it loads the plan and every committed node
+result, works out which nodes are ready, skipped or waiting, runs the ready ones, and commits
+each result atomically before looking again. Nothing lives only in memory: a process may exit
+at any moment (a gate waiting for days, a crash) and the next `advance` continues from the
+last committed node. Human gates create tasks and return; `decide` records a decision
+(compare-and-set: exactly one wins) and advances the run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flowc.compiler.plan import Plan, PlanNode
+
+from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
+from .validate import schema_errors
+
+__all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
+
+SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow"})
+_FINAL = ("succeeded", "failed", "skipped")
+
+
+class RunRefused(ValueError):
+    """The run cannot start: bad inputs, or a node kind this runtime does not run yet."""
+
+
+class DecisionRefused(ValueError):
+    """A decision that changes nothing: wrong user, bad value, task already decided."""
+
+
+@dataclass
+class _Result:
+    status: str
+    output: Any = None
+    outcome: str | None = None
+    error: str | None = None
+
+
+def _plan(data: dict | Plan) -> Plan:
+    return data if isinstance(data, Plan) else Plan.model_validate(data)
+
+
+def refuse_unsupported(plan: Plan) -> None:
+    for node in plan.nodes:
+        kind = node.config.get("body", {}).get("kind") if node.kind == "for_each" else node.kind
+        if kind not in SUPPORTED_KINDS:
+            raise RunRefused(
+                f"node `{node.id}` (line {node.span.line}) is a `{kind}` node, which this "
+                f"runtime does not run yet; it runs: {', '.join(sorted(SUPPORTED_KINDS))}")
+    for sub in plan.flows:
+        refuse_unsupported(sub.plan)
+
+
+class Engine:
+    def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time):
+        self.store = store
+        self._sandbox = sandbox
+        self.workspace = workspace
+        self.clock = clock
+
+    # ---- starting ----------------------------------------------------------------------------
+    def start(self, plan: Plan | dict, inputs: dict, *, parent: tuple[str, str] | None = None,
+              advance: bool = True):
+        plan = _plan(plan)
+        refuse_unsupported(plan)
+        values = {}
+        for spec in plan.inputs:
+            if spec.name in inputs:
+                value = inputs[spec.name]
+            elif spec.default is not None or not spec.required:
+                value = evaluate(spec.default, Scope({}, {})) if spec.default is not None else None
+            else:
+                raise RunRefused(f"input `{spec.name}` is required")
+            problems = schema_errors(value, spec.schema_, spec.name)
+            if problems:
+                raise RunRefused(problems[0])
+            values[spec.name] = value
+        unknown = sorted(set(inputs) - {s.name for s in plan.inputs})
+        if unknown:
+            raise RunRefused(f"the flow has no input `{unknown[0]}`")
+        self.store.put_plan(plan.hash, plan.to_json())
+        run = self.store.create_run(
+            flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
+            parent_run_id=parent[0] if parent else None,
+            parent_node_id=parent[1] if parent else None, workspace_url=self.workspace)
+        self.store.append_audit(run.id, "run.started", "flowc",
+                                {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values})
+        return self.advance(run.id) if advance else run
+
+    # ---- advancing ---------------------------------------------------------------------------
+    def advance(self, run_id: str):
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if run.status in ("succeeded", "failed", "cancelled"):
+            return run
+        plan = _plan(json.loads(self.store.get_plan(run.plan_hash)))
+        self.store.set_run_status(run_id, "running")
+        while True:
+            results = self._results(run_id)
+            end = self._run_end(plan, results, run.inputs)
+            if end is not None:
+                return self._finish_run(run, plan, results, end)
+            progressed = False
+            waiting = False
+            for node in plan.nodes:
+                current = results.get(node.id)
+                if current is not None and current.status in _FINAL:
+                    continue
+                verdict = self._readiness(node, results, run.inputs)
+                if verdict == "wait":
+                    waiting |= current is not None and current.status == "waiting"
+                    continue
+                if verdict == "skip":
+                    self._commit(run_id, node.id, _Result("skipped"))
+                elif isinstance(verdict, tuple):
+                    self._commit(run_id, node.id, _Result("failed", error=verdict[1]))
+                else:
+                    result = self._execute(run, plan, node, results)
+                    self._commit(run_id, node.id, result)
+                    if result.status == "waiting":
+                        waiting = True
+                        continue
+                progressed = True
+                break  # re-read committed state before deciding the next node
+            if progressed:
+                continue
+            results = self._results(run_id)
+            if any(r.status == "failed" for r in results.values()):
+                failed = next(n for n, r in results.items() if r.status == "failed")
+                return self._finish_run(run, plan, results, ("fail", failed))
+            if waiting or any(r.status == "waiting" for r in results.values()):
+                self.store.set_run_status(run_id, "paused")
+                return self.store.get_run(run_id)
+            return self._finish_run(run, plan, results, ("done", None))
+
+    def _results(self, run_id: str) -> dict[str, _Result]:
+        out = {}
+        for rec in self.store.node_results(run_id):
+            if rec.item == -1:
+                out[rec.node_id] = _Result(rec.status, rec.output, rec.outcome, rec.error)
+        return out
+
+    def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
+        self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
+                               outcome=r.outcome, error=r.error)
+
+    def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
+        nodes = {k: (v.output if v.status == "succeeded" else MISSING) for k, v in results.items()}
+        return Scope(run.inputs, nodes, variables)
+
+    # ---- readiness ---------------------------------------------------------------------------
+    def _readiness(self, node: PlanNode, results: dict[str, _Result], inputs: dict):
+        """'ready', 'wait', 'skip', or ('fail', why)."""
+        for dep in node.deps:
+            if dep.kind != "node":
+                continue
+            r = results.get(dep.name)
+            if r is None or r.status not in _FINAL:
+                return "wait"
+            if r.status == "failed" and dep.required:
+                return ("fail", f"`{dep.name}`, which it reads, failed")
+            if r.status == "skipped" and dep.required:
+                return "skip"
+        groups: dict[str, bool] = {}
+        for c in node.control:
+            if c.node is None:  # a match on an enum value
+                scope = Scope(inputs, {k: v.output if v.status == "succeeded" else MISSING
+                                       for k, v in results.items()})
+                try:
+                    value = evaluate(c.subject, scope)
+                except EvaluationError:
+                    value = MISSING
+                ok = value in c.values
+            else:
+                r = results.get(c.node)
+                if r is None or r.status not in _FINAL:
+                    return "wait"
+                if c.outcomes:
+                    ok = r.status == "succeeded" and r.outcome in c.outcomes
+                else:
+                    ok = r.status == "succeeded"
+            key = c.group or f"_{id(c)}"
+            groups[key] = groups.get(key, False) or ok
+        if not all(groups.values()):
+            return "skip"
+        if node.when is not None:
+            scope = Scope(inputs, {k: v.output if v.status == "succeeded" else MISSING
+                                   for k, v in results.items()})
+            try:
+                if not evaluate(node.when, scope):
+                    return "skip"
+            except EvaluationError as e:
+                return ("fail", f"its `when` condition could not be evaluated: {e}")
+        return "ready"
+
+    def _run_end(self, plan: Plan, results: dict[str, _Result], inputs: dict):
+        for end in plan.ends:
+            if end.node is not None:
+                r = results.get(end.node)
+                if r is not None and r.status == "succeeded" and r.outcome in end.outcomes:
+                    return (end.action, end.node)
+            else:
+                scope = Scope(inputs, {k: v.output for k, v in results.items()
+                                       if v.status == "succeeded"})
+                try:
+                    if evaluate(end.subject, scope) in end.values:
+                        return (end.action, None)
+                except EvaluationError:
+                    continue
+        return None
+
+    def _finish_run(self, run, plan: Plan, results, end):
+        action, node = end
+        if action == "fail":
+            r = results.get(node) if node else None
+            error = (f"node `{node}` failed: {r.error}" if r is not None and r.status == "failed"
+                     else f"the run was ended as failed by a `match` arm (`{node}`)")
+            self.store.set_run_status(run.id, "failed", error=error)
+            self.store.append_audit(run.id, "run.failed", "flowc", {"error": error})
+        else:
+            scope = self._scope(run, results)
+            outputs, problems = {}, []
+            for spec in plan.outputs:
+                try:
+                    value = evaluate(spec.value, scope)
+                except EvaluationError as e:
+                    problems.append(f"output `{spec.name}`: {e}")
+                    continue
+                value = None if value is MISSING else value
+                problems += schema_errors(value, spec.schema_, spec.name)
+                outputs[spec.name] = value
+            if problems and action != "stop":
+                self.store.set_run_status(run.id, "failed", error=problems[0])
+                self.store.append_audit(run.id, "run.failed", "flowc", {"error": problems[0]})
+            else:
+                self.store.set_run_status(run.id, "succeeded", outputs=outputs)
+                self.store.append_audit(run.id, "run.succeeded", "flowc",
+                                        {"outputs": outputs, "stopped_by": node})
+        final = self.store.get_run(run.id)
+        if final.parent_run_id:
+            self.advance(final.parent_run_id)
+        return self.store.get_run(run.id)
+
+    # ---- executing nodes ---------------------------------------------------------------------
+    def _execute(self, run, plan: Plan, node: PlanNode, results) -> _Result:
+        scope = self._scope(run, results)
+        try:
+            if node.kind == "for_each":
+                return self._for_each(run, plan, node, scope)
+            return self._execute_body(run, plan, node, node.kind, node.config, scope, -1)
+        except EvaluationError as e:
+            return _Result("failed", error=str(e))
+
+    def _execute_body(self, run, plan, node, kind, config, scope, item) -> _Result:
+        if kind == "gate":
+            return self._gate(run, plan, node, config, scope, item)
+        if kind == "ask":
+            return self._ask(run, node, config, scope, item)
+        if kind == "code":
+            return self._code(run, node, config, scope, item)
+        if kind == "flow":
+            return self._flow(run, plan, node, config, scope, item)
+        return _Result("failed", error=f"`{kind}` nodes are not run by this runtime yet")
+
+    def _checked(self, node: PlanNode, value: Any, schema: dict | None = None) -> _Result:
+        problems = schema_errors(value, schema if schema is not None else node.output_schema,
+                                 node.id)
+        if problems:
+            return _Result("failed", error="the result does not fit its type: " + problems[0])
+        return _Result("succeeded", value)
+
+    # gates --------------------------------------------------------------------------------------
+    def _gate(self, run, plan, node, config, scope, item) -> _Result:
+        task = self.store.task_for(run.id, node.id, item)
+        prefill = {f["name"]: (None if (v := evaluate(f["prefill"], scope)) is MISSING else v)
+                   for f in config.get("form", []) if "prefill" in f}
+        if task is None:
+            pause_when = config.get("pause_when")
+            if pause_when is not None and not evaluate(pause_when, scope):
+                output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
+                self.store.append_audit(run.id, "gate.passed", "flowc", {
+                    "node": node.id, "item": item, "why": "its `when:` condition is false",
+                    "form": prefill, "plan_hash": plan.hash})
+                return _Result("succeeded", output, "approved")
+            timeout = config.get("timeout")
+            shown = [evaluate(s, scope) for s in config.get("show", [])]
+            task = self.store.create_task(
+                run_id=run.id, node_id=node.id, item=item, kind="gate",
+                assignees=[evaluate(t, scope) for t in config.get("to", [])],
+                title=render_template(config["title"]["template"], scope)
+                if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
+                show=[None if v is MISSING else v for v in shown],
+                form={"fields": config.get("form", []), "values": prefill,
+                      "actions": config.get("actions", [])},
+                deadline=self.clock() + timeout["seconds"] if timeout else None,
+                timeout_outcome=timeout["then"] if timeout else None)
+            self.store.append_audit(run.id, "gate.opened", "flowc", {
+                "node": node.id, "item": item, "task": task.id, "shown": task.show,
+                "form": prefill, "plan_hash": plan.hash})
+            return _Result("waiting")
+        if task.status == "pending":
+            return _Result("waiting")
+        decision = task.decision or {}
+        outcome = decision.get("outcome", "rejected")
+        if outcome == "failed":
+            return _Result("failed", error=decision.get("reason", "the gate timed out"))
+        values = {**prefill, **decision.get("values", {})}
+        output = {**values, "outcome": outcome, "reason": decision.get("reason", ""),
+                  "reviewer": task.decided_by or ""}
+        return _Result("succeeded", output, outcome)
+
+    def _ask(self, run, node, config, scope, item) -> _Result:
+        task = self.store.task_for(run.id, node.id, item)
+        if task is None:
+            timeout = config.get("timeout")
+            default = None
+            if timeout and timeout.get("then") == "default":
+                default = evaluate(timeout["default"], scope)
+            task = self.store.create_task(
+                run_id=run.id, node_id=node.id, item=item, kind="ask",
+                assignees=[evaluate(t, scope) for t in config.get("to", [])],
+                title=render_template(config["question"]["template"], scope),
+                show=[], form={"schema": config.get("schema", {}), "default": default,
+                               "choices": evaluate(config["choices"], scope)
+                               if config.get("choices") else None},
+                deadline=self.clock() + timeout["seconds"] if timeout else None,
+                timeout_outcome=timeout["then"] if timeout else None)
+            self.store.append_audit(run.id, "ask.opened", "flowc",
+                                    {"node": node.id, "item": item, "task": task.id,
+                                     "question": task.title})
+            return _Result("waiting")
+        if task.status == "pending":
+            return _Result("waiting")
+        decision = task.decision or {}
+        if decision.get("outcome") == "failed":
+            return _Result("failed", error="nobody answered before the timeout")
+        return self._checked(node, decision.get("value"), config.get("schema"))
+
+    # code -----------------------------------------------------------------------------------------
+    @property
+    def sandbox(self):
+        if self._sandbox is None:
+            from .sandbox import SandboxPool
+
+            self._sandbox = SandboxPool(size=1)
+        return self._sandbox
+
+    def _code(self, run, node, config, scope, item) -> _Result:
+        from .sandbox import Limits
+
+        args = {}
+        for name, arg in config.get("args", {}).items():
+            value = evaluate(arg["value"], scope)
+            if value is MISSING:
+                raise EvaluationError(f"argument `{name}` reads a missing value")
+            args[name] = value
+        opts = node.options
+        limits = Limits(timeout=float(opts.get("timeout", 30.0)),
+                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
+        if node.effect == "external":
+            args["idempotency_key"] = self._effect_key(run.id, node.id, item)
+        out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
+        if config["language"] == "javascript":
+            from .sandbox.js import run_javascript
+
+            r = run_javascript(config["source"], args=args, output_dir=out_dir, limits=limits)
+        else:
+            r = self.sandbox.run(config["source"], globals_=args, output_dir=out_dir,
+                                 limits=limits, allow_hosts=tuple(opts.get("hosts", ())))
+        if not r.ok:
+            return _Result("failed", error=f"{r.error_kind}: {r.error}")
+        value = r.value
+        if isinstance(value, dict) and r.files:
+            value = {**value, **{f.name: {"path": f.url, "name": f.name, "sha256": f.sha256,
+                                          "size": f.size} for f in r.files
+                                 if f.name not in value}}
+        return self._checked(node, value)
+
+    def _effect_key(self, run_id: str, node_id: str, item: int) -> str:
+        return hashlib.sha256(f"{run_id}/{node_id}/{item}".encode()).hexdigest()[:32]
+
+    # loops and sub-flows --------------------------------------------------------------------------
+    def _for_each(self, run, plan, node, scope) -> _Result:
+        config = node.config
+        items = evaluate(config["over"], scope)
+        if items is MISSING or items is None:
+            raise EvaluationError("`for each` goes over a missing list")
+        done = {r.item: r for r in self.store.node_results(run.id)
+                if r.node_id == node.id and r.item >= 0}
+        body = config["body"]
+        waiting = False
+        for i, value in enumerate(items):
+            prior = done.get(i)
+            if prior is not None and prior.status in _FINAL:
+                continue
+            r = self._execute_body(run, plan, node, body["kind"], body,
+                                   scope.child(**{config["var"]: value}), i)
+            self._commit(run.id, node.id, r, item=i)
+            if r.status == "failed":
+                return _Result("failed", error=f"item {i}: {r.error}")
+            waiting |= r.status == "waiting"
+        if waiting:
+            return _Result("waiting")
+        done = {r.item: r for r in self.store.node_results(run.id)
+                if r.node_id == node.id and r.item >= 0}
+        return self._checked(node, [done[i].output for i in range(len(items))])
+
+    def _flow(self, run, plan, node, config, scope, item) -> _Result:
+        sub = next((f.plan for f in plan.flows if f.alias == config["flow"]), None)
+        if sub is None:
+            return _Result("failed", error=f"the plan lacks the flow `{config['flow']}`")
+        child = self.store.child_run(run.id, node.id, item)
+        if child is None:
+            args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
+            args = {k: v for k, v in args.items() if v is not MISSING}
+            child = self.start(sub, args, parent=(run.id, f"{node.id}#{item}"), advance=False)
+            child = self.advance(child.id)
+        if child.status == "succeeded":
+            return self._checked(node, child.outputs)
+        if child.status in ("failed", "cancelled"):
+            return _Result("failed", error=f"sub-flow run {child.id} {child.status}: {child.error}")
+        return _Result("waiting")
+
+    # ---- decisions ---------------------------------------------------------------------------
+    def decide(self, task_id: str, *, action: str, by: str, roles: tuple[str, ...] = (),
+               values: dict | None = None, reason: str = "", answer: Any = None):
+        """Record a person's decision on a task, then advance the run."""
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise DecisionRefused(f"no task `{task_id}`")
+        if task.status != "pending":
+            raise DecisionRefused(f"task `{task_id}` was already {task.status} "
+                                  f"by {task.decided_by or 'flowc'}; the first decision stands")
+        allowed = [a for a in task.assignees if isinstance(a, dict)]
+        if allowed and not any((a.get("kind") == "user" and a.get("name") == by) or
+                               (a.get("kind") == "role" and a.get("name") in roles)
+                               for a in allowed):
+            names = ", ".join(f"{a.get('kind')} {a.get('name')}" for a in allowed)
+            raise DecisionRefused(f"{by} may not decide task `{task_id}`; it is for {names}")
+        if task.kind == "ask":
+            decision = self._ask_decision(task, answer)
+        else:
+            decision = self._gate_decision(task, action, values or {}, reason)
+        if not self.store.decide_task(task_id, decision, by):
+            later = self.store.get_task(task_id)
+            raise DecisionRefused(f"task `{task_id}` was already decided by "
+                                  f"{later.decided_by}; the first decision stands")
+        self.store.append_audit(task.run_id, "task.decided", by, {
+            "task": task_id, "node": task.node_id, "item": task.item, "shown": task.show,
+            "form_before": task.form.get("values") if task.kind == "gate" else None,
+            "decision": decision, "plan_hash": self.store.get_run(task.run_id).plan_hash})
+        return self.advance(task.run_id)
+
+    def _gate_decision(self, task, action: str, values: dict, reason: str) -> dict:
+        actions = task.form.get("actions", [])
+        if action not in ("approve", "edit", "reject"):
+            raise DecisionRefused(f"unknown action `{action}`: approve, edit or reject")
+        if action not in actions:
+            raise DecisionRefused(f"this gate does not offer `{action}` "
+                                  f"(it offers: {', '.join(actions)})")
+        fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
+        if values and action != "edit":
+            raise DecisionRefused("values can only be changed with --edit")
+        for name, value in values.items():
+            if name not in fields:
+                raise DecisionRefused(f"the form has no field `{name}` "
+                                      f"(fields: {', '.join(fields) or 'none'})")
+            problems = schema_errors(value, fields[name], name)
+            if problems:
+                raise DecisionRefused(problems[0])
+        outcome = {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
+        return {"outcome": outcome, "values": values, "reason": reason}
+
+    def _ask_decision(self, task, answer: Any) -> dict:
+        schema = task.form.get("schema", {})
+        problems = schema_errors(answer, schema, "answer")
+        if problems:
+            raise DecisionRefused(problems[0])
+        choices = task.form.get("choices")
+        if choices and answer not in choices:
+            raise DecisionRefused(f"the answer must be one of: {', '.join(map(str, choices))}")
+        return {"outcome": "answered", "value": answer}
+
+    # ---- timeouts ----------------------------------------------------------------------------
+    def fire_timeouts(self, now: float | None = None) -> list[str]:
+        """Apply the declared outcome of every task past its deadline; returns their ids."""
+        fired = []
+        for task in self.store.due_tasks(self.clock() if now is None else now):
+            then = task.timeout_outcome
+            if task.kind == "ask":
+                decision = ({"outcome": "answered", "value": task.form.get("default")}
+                            if then == "default" else {"outcome": "failed"})
+            else:
+                decision = {"outcome": {"approve": "approved", "reject": "rejected"}.get(
+                    then, "failed"), "values": {}, "reason": "timed out"}
+            if self.store.expire_task(task.id, decision):
+                self.store.append_audit(task.run_id, "task.timed_out", "flowc",
+                                        {"task": task.id, "node": task.node_id,
+                                         "decision": decision})
+                fired.append(task.id)
+                self.advance(task.run_id)
+        return fired

@@ -1,0 +1,1238 @@
+"""The durable run store: plans, runs, node results, human tasks, effects and the audit trail.
+
+    from flowc.runtime.store import open_store
+    store = open_store(None)                 # $FLOWC_STORE, else ./.flowc/runs.db
+    store.put_plan(plan_hash, plan_json)
+    run = store.create_run("triage", plan_hash, {"ticket": 42})
+    with store.transaction():                # one commit: node result + next state
+        store.finish_node(run.id, "classify", -1, "succeeded", output={"label": "bug"})
+        store.set_run_status(run.id, "paused")
+        store.create_task(run.id, "approve", assignees=[{"kind": "role", "name": "lead"}])
+
+`Store` is the interface the runtime programs against; `SQLiteStore` is the embedded
+implementation (the default on one machine). A server-backed store only has to implement the
+same protocol: the SQL below keeps to what PostgreSQL also accepts (`INSERT ... ON CONFLICT`,
+`SAVEPOINT`, `DOUBLE PRECISION`, `LIMIT ?`), PRAGMAs aside.
+
+Where the store lives
+    `default_store_path()`: the environment variable `FLOWC_STORE` (a path or a `sqlite:///`
+    URL) if it is set and not empty, else `.flowc/runs.db` under the current directory. The
+    parent directory is created when the store is opened. `open_store(":memory:")` gives an
+    in-memory store for benchmarks and tests (nothing survives the process).
+
+Times
+    Every time (created_at, updated_at, lease_until, deadline, started_at, finished_at,
+    decided_at, audit ts) is a float: seconds since the Unix epoch, UTC (`time.time()`).
+
+Durability
+    The database runs in WAL mode with `synchronous=NORMAL`. Every committed transaction is
+    atomic and survives a crash of the process (or of every process using the store); after a
+    power loss or an operating-system crash the last transactions committed before it may be
+    rolled back, never half-applied: the store goes back to a consistent earlier state, and
+    the runtime resumes from the node results that are there (effects are keyed, so an effect
+    whose `done` was lost is looked up, not blindly repeated). `SQLiteStore(path,
+    synchronous="FULL")` fsyncs on every commit and closes that window at some cost in
+    write throughput.
+
+Concurrency
+    Each thread gets its own connection (a `threading.local`; a forked child opens new ones and
+    never touches the parent's). Every write runs in `BEGIN IMMEDIATE`, so a transaction takes
+    the write lock up front instead of failing half-way when it upgrades a read lock. Writers
+    of one process queue on an in-process lock (per database file) before they ask SQLite, so
+    threads hand the write lock to each other at once instead of sleeping in SQLite's busy
+    handler; writers of different processes wait in SQLite's busy handler (`busy_timeout`),
+    and a write that still meets "database is locked/busy" is rolled back and retried with
+    jittered exponential backoff for up to `retry_for` seconds before `StoreBusy` is raised.
+    Readers never block writers (WAL). Compare-and-set updates (`decide_task`,
+    `expire_task`, `claim_runs`, `release_run`, `effect_done`) say in their WHERE clause which
+    state they expect, so exactly one of several concurrent callers wins in any process.
+
+Transactions
+    `with store.transaction():` opens one write transaction for the calling thread; every store
+    method called inside it (on the same thread) joins it, each in its own SAVEPOINT, and
+    everything commits together or not at all. Nested `transaction()` blocks are savepoints.
+    `finish_node(..., audit=[...])` appends audit events in the node result's transaction.
+
+Audit chain
+    Events are numbered per run from 1; `hash = sha256(prev_hash + canonical JSON of {run_id,
+    seq, ts, kind, actor, payload})`, the first `prev_hash` being 64 zeros, canonical JSON being
+    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. The run row
+    keeps the chain's head (last seq and hash), so `verify_audit` also sees events removed
+    from or appended to the end. The chain shows tampering by anyone who does not rewrite the
+    whole chain and the head; anchor the head elsewhere (export it) against that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import secrets
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+__all__ = [
+    "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
+    "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "NodeRecord",
+    "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
+    "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
+    "open_store",
+]
+
+RUN_STATUSES = ("queued", "running", "paused", "succeeded", "failed", "cancelled")
+TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+CLAIMABLE_RUN_STATUSES = ("queued", "running")
+NODE_STATUSES = ("running", "succeeded", "failed", "skipped", "waiting")
+TASK_KINDS = ("gate", "ask")
+TASK_STATUSES = ("pending", "decided", "timed_out", "cancelled")
+ASSIGNEE_KINDS = ("role", "user")
+EFFECT_STATUSES = ("intent", "done")
+AUDIT_GENESIS = "0" * 64
+NO_ITEM = -1
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+class StoreError(Exception):
+    """A problem with the run store that is not a bug in the caller's data."""
+
+
+class NotFound(StoreError, KeyError):
+    """No plan, run, task or effect with that key."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class StatusConflict(StoreError):
+    """The row is not in the status the caller expected (someone else changed it first)."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer flowc (a schema version this code does not know)."""
+
+
+class StoreBusy(StoreError):
+    """The database stayed locked by other writers for longer than the retry budget."""
+
+
+# --------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    flow_name: str
+    plan_hash: str
+    status: str
+    inputs: Any
+    outputs: Any
+    error: str | None
+    parent_run_id: str | None
+    parent_node_id: str | None
+    workspace_url: str | None
+    created_at: float
+    updated_at: float
+    lease_owner: str | None
+    lease_until: float | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    run_id: str
+    node_id: str
+    item: int
+    status: str
+    attempt: int
+    inputs: Any
+    output: Any
+    outcome: str | None
+    error: str | None
+    started_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    run_id: str
+    node_id: str
+    item: int
+    kind: str
+    status: str
+    assignees: tuple[dict[str, str], ...]
+    title: str
+    show: Any
+    form: Any
+    deadline: float | None
+    timeout_outcome: str | None
+    decision: Any
+    decided_by: str | None
+    decided_at: float | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class EffectRecord:
+    key: str
+    run_id: str
+    node_id: str
+    item: int
+    status: str
+    result: Any
+    created_at: float
+    done_at: float | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    run_id: str
+    seq: int
+    ts: float
+    kind: str
+    actor: str | None
+    payload: Any
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    events: int = 0
+
+
+# ------------------------------------------------------------------------------- interface
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the runtime needs from a durable store. Methods raise `NotFound` for unknown keys."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[Store]: ...
+    def close(self) -> None: ...
+
+    def put_plan(self, plan_hash: str, json_text: str) -> None: ...
+    def get_plan(self, plan_hash: str) -> str: ...
+
+    def create_run(self, flow_name: str, plan_hash: str, inputs: Any = None, *,
+                   status: str = "queued", parent_run_id: str | None = None,
+                   parent_node_id: str | None = None, workspace_url: str | None = None,
+                   run_id: str | None = None) -> RunRecord: ...
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def list_runs(self, status: str | None = None, limit: int = 100) -> list[RunRecord]: ...
+    def set_run_status(self, run_id: str, status: str, *, outputs: Any = None,
+                       error: str | None = None,
+                       expect: Iterable[str] | None = None) -> RunRecord: ...
+    def claim_runs(self, owner: str, lease_seconds: float, limit: int = 10) -> list[RunRecord]: ...
+    def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
+    def release_run(self, run_id: str, owner: str) -> bool: ...
+
+    def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
+                   inputs: Any = None) -> NodeRecord: ...
+    def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
+                    outcome: str | None = None, error: str | None = None, *,
+                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = ()
+                    ) -> NodeRecord: ...
+    def node_results(self, run_id: str) -> list[NodeRecord]: ...
+
+    def create_task(self, run_id: str, node_id: str, *, item: int = NO_ITEM, kind: str = "gate",
+                    assignees: Iterable[Mapping[str, str]] = (), title: str = "",
+                    show: Any = None, form: Any = None, deadline: float | None = None,
+                    timeout_outcome: str | None = None,
+                    task_id: str | None = None) -> TaskRecord: ...
+    def get_task(self, task_id: str) -> TaskRecord | None: ...
+    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+                   for_user: str | None = None, roles: Iterable[str] = ()) -> list[TaskRecord]: ...
+    def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
+    def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
+    def expire_task(self, task_id: str, outcome: str | None = None) -> bool: ...
+    def cancel_task(self, task_id: str) -> bool: ...
+
+    def effect_intent(self, key: str, run_id: str, node_id: str,
+                      item: int = NO_ITEM) -> EffectRecord: ...
+    def effect_done(self, key: str, result: Any) -> EffectRecord: ...
+    def get_effect(self, key: str) -> EffectRecord | None: ...
+
+    def append_audit(self, run_id: str, kind: str, actor: str | None,
+                     payload: Mapping[str, Any]) -> AuditRecord: ...
+    def audit_events(self, run_id: str) -> list[AuditRecord]: ...
+    def verify_audit(self, run_id: str) -> AuditVerification: ...
+
+
+# ------------------------------------------------------------------------------ migrations
+
+
+def _in(values: Iterable[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# An ordered list of steps; step i (1-based) brings the schema to version i. Never edit a
+# released step: append a new one. Each step runs, with its schema_migrations row, in the
+# transaction that opens the store.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # 1: the initial schema
+        """CREATE TABLE plans (
+            hash TEXT PRIMARY KEY,
+            json TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+        f"""CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            flow_name TEXT NOT NULL,
+            plan_hash TEXT NOT NULL REFERENCES plans (hash),
+            status TEXT NOT NULL CHECK (status IN {_in(RUN_STATUSES)}),
+            inputs_json TEXT,
+            outputs_json TEXT,
+            error TEXT,
+            parent_run_id TEXT REFERENCES runs (id),
+            parent_node_id TEXT,
+            workspace_url TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            lease_owner TEXT,
+            lease_until DOUBLE PRECISION,
+            audit_seq INTEGER NOT NULL DEFAULT 0,
+            audit_head TEXT NOT NULL DEFAULT '{AUDIT_GENESIS}')""",
+        "CREATE INDEX runs_status ON runs (status, created_at)",
+        "CREATE INDEX runs_parent ON runs (parent_run_id)",
+        f"""CREATE TABLE node_executions (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            node_id TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            status TEXT NOT NULL CHECK (status IN {_in(NODE_STATUSES)}),
+            attempt INTEGER NOT NULL DEFAULT 1,
+            inputs_json TEXT,
+            output_json TEXT,
+            outcome TEXT,
+            error TEXT,
+            started_at DOUBLE PRECISION NOT NULL,
+            finished_at DOUBLE PRECISION,
+            PRIMARY KEY (run_id, node_id, item))""",
+        f"""CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            node_id TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            kind TEXT NOT NULL CHECK (kind IN {_in(TASK_KINDS)}),
+            status TEXT NOT NULL CHECK (status IN {_in(TASK_STATUSES)}),
+            assignees_json TEXT NOT NULL,
+            title TEXT NOT NULL,
+            show_json TEXT,
+            form_json TEXT,
+            deadline DOUBLE PRECISION,
+            timeout_outcome TEXT,
+            decision_json TEXT,
+            decided_by TEXT,
+            decided_at DOUBLE PRECISION,
+            created_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX tasks_status_deadline ON tasks (status, deadline)",
+        "CREATE INDEX tasks_status_created ON tasks (status, created_at)",
+        "CREATE INDEX tasks_run ON tasks (run_id)",
+        # assignees_json is the record; this table is its index for inbox queries
+        f"""CREATE TABLE task_assignees (
+            task_id TEXT NOT NULL REFERENCES tasks (id),
+            kind TEXT NOT NULL CHECK (kind IN {_in(ASSIGNEE_KINDS)}),
+            name TEXT NOT NULL,
+            PRIMARY KEY (task_id, kind, name))""",
+        "CREATE INDEX task_assignees_name ON task_assignees (kind, name)",
+        f"""CREATE TABLE effects (
+            key TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            node_id TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            status TEXT NOT NULL CHECK (status IN {_in(EFFECT_STATUSES)}),
+            result_json TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            done_at DOUBLE PRECISION)""",
+        "CREATE INDEX effects_run ON effects (run_id)",
+        """CREATE TABLE audit_events (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            seq INTEGER NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            payload_json TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq))""",
+    ),
+]
+
+_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    applied_at DOUBLE PRECISION NOT NULL)"""
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text the audit chain hashes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"),
+                                                  ensure_ascii=False)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _audit_hash(prev_hash: str, run_id: str, seq: int, ts: float, kind: str,
+                actor: str | None, payload: Any) -> str:
+    body = canonical_json({"run_id": run_id, "seq": seq, "ts": ts, "kind": kind,
+                           "actor": actor, "payload": payload})
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _base32(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 32)
+        out.append(_CROCKFORD[r])
+    return "".join(reversed(out))
+
+
+def new_run_id(now: float | None = None) -> str:
+    """26 characters that sort by creation time: 48 bits of milliseconds, 80 random bits."""
+    ms = int((time.time() if now is None else now) * 1000) & (2**48 - 1)
+    return _base32(ms, 10) + _base32(secrets.randbits(80), 16)
+
+
+def new_task_id() -> str:
+    """10 random Crockford base32 characters (50 bits): short enough to type from an inbox."""
+    return _base32(secrets.randbits(50), 10)
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _assignees(items: Iterable[Mapping[str, str]]) -> tuple[dict[str, str], ...]:
+    out: list[dict[str, str]] = []
+    for a in items:
+        if not isinstance(a, Mapping) or set(a) != {"kind", "name"}:
+            raise ValueError(f'an assignee is {{"kind": "role"|"user", "name": ...}}, not {a!r}')
+        _check(a["kind"], ASSIGNEE_KINDS, "assignee kind")
+        if not isinstance(a["name"], str) or not a["name"]:
+            raise ValueError(f"an assignee's name must be a non-empty string, not {a['name']!r}")
+        entry = {"kind": a["kind"], "name": a["name"]}
+        if entry not in out:
+            out.append(entry)
+    return tuple(out)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+_RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
+             "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until")
+_NODE_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, error, "
+              "started_at, finished_at")
+_TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, show_json, "
+              "form_json, deadline, timeout_outcome, decision_json, decided_by, decided_at, "
+              "created_at")
+_EFFECT_COLS = "key, run_id, node_id, item, status, result_json, created_at, done_at"
+_AUDIT_COLS = "run_id, seq, ts, kind, actor, payload_json, prev_hash, hash"
+
+
+def _run(r: Sequence[Any]) -> RunRecord:
+    return RunRecord(r[0], r[1], r[2], r[3], _load(r[4]), _load(r[5]), r[6], r[7], r[8], r[9],
+                     r[10], r[11], r[12], r[13])
+
+
+def _node(r: Sequence[Any]) -> NodeRecord:
+    return NodeRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], r[9],
+                      r[10])
+
+
+def _task(r: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])), r[7],
+                      _load(r[8]), _load(r[9]), r[10], r[11], _load(r[12]), r[13], r[14], r[15])
+
+
+def _effect(r: Sequence[Any]) -> EffectRecord:
+    return EffectRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), r[6], r[7])
+
+
+def _audit(r: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+
+
+# ---------------------------------------------------------------- process-wide writer locks
+
+_REGISTRY_LOCK = threading.Lock()
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+# Connections inherited through fork(): a child must neither use nor close them (closing could
+# checkpoint or delete the parent's WAL), so they are kept referenced until the child exits.
+_FORK_ORPHANS: list[sqlite3.Connection] = []
+
+
+def _reset_after_fork() -> None:
+    global _REGISTRY_LOCK, _WRITE_LOCKS
+    _REGISTRY_LOCK = threading.Lock()
+    _WRITE_LOCKS = {}
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _write_lock_for(key: str) -> threading.RLock:
+    with _REGISTRY_LOCK:
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _WRITE_LOCKS[key] = threading.RLock()
+        return lock
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the base class cannot)."""
+
+
+# ------------------------------------------------------------------------------ the store
+
+
+class SQLiteStore:
+    """The embedded store: one SQLite file in WAL mode (or `":memory:"`, one locked connection).
+
+    `busy_timeout` is how long one statement waits in SQLite for another process's lock;
+    `retry_for` bounds the whole retry loop around a write; `clock` gives "now" (tests)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
+                 busy_timeout: float = 5.0, retry_for: float = 60.0,
+                 clock: Callable[[], float] = time.time):
+        path = os.fspath(path)
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = path
+        self.memory = path in (":memory:", "")
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = busy_timeout
+        self.retry_for = retry_for
+        self.clock = clock
+        self.journal_mode = "memory"
+        self._closed = False
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
+        self._conns_lock = threading.Lock()
+        if self.memory:
+            self._key = f":memory:{id(self)}"
+            self._lock = threading.RLock()
+            self._mem_conn = self._connect(":memory:")
+        else:
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+            self._key = os.path.realpath(path)
+            self._lock = _write_lock_for(self._key)
+            conn = self._conn()
+            self.journal_mode = self._retrying(lambda: self._enable_wal(conn))
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def _now(self) -> float:
+        return float(self.clock())
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connections
+
+    def _connect(self, target: str) -> _Connection:
+        conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False, factory=_Connection)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
+
+    @staticmethod
+    def _enable_wal(conn: sqlite3.Connection) -> str:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        return str(mode).lower()
+
+    def _conn(self) -> _Connection:
+        """This thread's connection (the memory store's one connection: hold `_lock`)."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self.memory:
+            return self._mem_conn
+        if os.getpid() != self._pid:
+            self._forget_parent_connections()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(self.path)
+            self._local.conn = conn
+            with self._conns_lock:
+                alive = []
+                for thread, c in self._conns:
+                    t = thread()
+                    if t is not None and t.is_alive():
+                        alive.append((thread, c))
+                    else:
+                        c.close()  # its thread is gone
+                alive.append((weakref.ref(threading.current_thread()), conn))
+                self._conns = alive
+        return conn
+
+    def _forget_parent_connections(self) -> None:
+        _FORK_ORPHANS.extend(c for _, c in self._conns)
+        own = getattr(self._local, "conn", None)
+        if own is not None:
+            _FORK_ORPHANS.append(own)
+        self._conns = []
+        self._conns_lock = threading.Lock()
+        self._local = threading.local()
+        self._lock = _write_lock_for(self._key)
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.memory:
+            with self._lock:
+                self._mem_conn.close()
+            return
+        if os.getpid() != self._pid:
+            self._forget_parent_connections()
+            return
+        with self._conns_lock:
+            for _, c in self._conns:
+                with contextlib.suppress(sqlite3.Error):
+                    c.close()
+            self._conns = []
+
+    # -- transactions and retries
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.002
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(f"{self.path}: still locked after {self.retry_for:g} s: "
+                                    f"{exc}") from exc
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.25)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[SQLiteStore]:
+        """One write transaction for this thread; store calls inside it join it (savepoints).
+
+        Commits when the block ends, rolls everything back when it raises."""
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            conn = self._conn()
+            name = f"flowc_sp{depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            self._local.depth = depth + 1
+            try:
+                yield self
+            except BaseException:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                self._local.depth = depth
+            return
+        conn = self._conn()  # first: after a fork it also replaces the inherited lock
+        with self._lock:
+            if conn.in_transaction:  # left open by a failed ROLLBACK: start clean
+                conn.execute("ROLLBACK")
+            self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
+            self._local.depth = 1
+            try:
+                yield self
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._retrying(lambda: conn.execute("COMMIT"))
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._local.depth = 0
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` atomically: in this thread's open transaction, else in its own (retried)."""
+        def once() -> T:
+            with self.transaction():
+                return fn(self._conn())
+
+        try:
+            if getattr(self._local, "depth", 0):
+                return once()
+            return self._retrying(once)
+        except sqlite3.IntegrityError as exc:  # e.g. a node or task of a run that does not exist
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.memory:
+            with self._lock:
+                return fn(self._conn())
+        if getattr(self._local, "depth", 0):
+            return fn(self._conn())
+        return self._retrying(lambda: fn(self._conn()))
+
+    # -- migrations
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        try:
+            row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        return int(row[0] or 0)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > len(MIGRATIONS):
+            raise SchemaVersionError(
+                f"{self.path}: the store's schema is version {version}, this flowc knows "
+                f"versions up to {len(MIGRATIONS)}; open it with a newer flowc")
+
+    def _migrate(self) -> None:
+        version = self._read(self._version)
+        self._refuse_newer(version)
+        if version == len(MIGRATIONS):
+            return
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(_MIGRATIONS_TABLE)
+            current = self._version(conn)  # again, under the write lock
+            self._refuse_newer(current)
+            for number in range(current + 1, len(MIGRATIONS) + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                             (number, self._now()))
+
+        self._write(apply)
+
+    def schema_version(self) -> int:
+        return self._read(self._version)
+
+    # -- plans
+
+    def put_plan(self, plan_hash: str, json_text: str) -> None:
+        """Store a plan under its content hash; storing it again is a no-op."""
+        if not isinstance(json_text, str):
+            json_text = json.dumps(json_text, separators=(",", ":"), ensure_ascii=False)
+
+        def put(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("INSERT INTO plans (hash, json, created_at) VALUES (?, ?, ?) "
+                               "ON CONFLICT (hash) DO NOTHING", (plan_hash, json_text, self._now()))
+            if cur.rowcount == 0:
+                (stored,) = conn.execute("SELECT json FROM plans WHERE hash = ?",
+                                         (plan_hash,)).fetchone()
+                if stored != json_text and json.loads(stored) != json.loads(json_text):
+                    raise StoreError(f"plan {plan_hash} is already stored with other content")
+
+        self._write(put)
+
+    def get_plan(self, plan_hash: str) -> str:
+        row = self._read(lambda c: c.execute("SELECT json FROM plans WHERE hash = ?",
+                                             (plan_hash,)).fetchone())
+        if row is None:
+            raise NotFound(f"no plan {plan_hash}")
+        return row[0]
+
+    # -- runs
+
+    def create_run(self, flow_name: str, plan_hash: str, inputs: Any = None, *,
+                   status: str = "queued", parent_run_id: str | None = None,
+                   parent_node_id: str | None = None, workspace_url: str | None = None,
+                   run_id: str | None = None) -> RunRecord:
+        _check(status, RUN_STATUSES, "run status")
+        now = self._now()
+        rid = run_id or new_run_id(now)
+
+        def create(conn: sqlite3.Connection) -> RunRecord:
+            if conn.execute("SELECT 1 FROM plans WHERE hash = ?", (plan_hash,)).fetchone() is None:
+                raise NotFound(f"no plan {plan_hash}: put_plan() it before creating a run")
+            if parent_run_id is not None and conn.execute(
+                    "SELECT 1 FROM runs WHERE id = ?", (parent_run_id,)).fetchone() is None:
+                raise NotFound(f"no parent run {parent_run_id}")
+            conn.execute(
+                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?,"
+                " NULL, NULL)",
+                (rid, flow_name, plan_hash, status, _dump(inputs), parent_run_id, parent_node_id,
+                 workspace_url, now, now))
+            return self._get_run(conn, rid)
+
+        return self._write(create)
+
+    @staticmethod
+    def _get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord:
+        row = conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        return _run(row)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        row = self._read(lambda c: c.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?",
+                                             (run_id,)).fetchone())
+        return None if row is None else _run(row)
+
+    def list_runs(self, status: str | None = None, limit: int = 100) -> list[RunRecord]:
+        """The newest runs first, optionally only those in one status."""
+        if status is None:
+            sql, args = f"SELECT {_RUN_COLS} FROM runs", ()
+        else:
+            _check(status, RUN_STATUSES, "run status")
+            sql, args = f"SELECT {_RUN_COLS} FROM runs WHERE status = ?", (status,)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        return [_run(r) for r in self._read(lambda c: c.execute(sql, (*args, limit)).fetchall())]
+
+    def set_run_status(self, run_id: str, status: str, *, outputs: Any = None,
+                       error: str | None = None,
+                       expect: Iterable[str] | None = None) -> RunRecord:
+        """Move a run to `status`; `outputs`/`error` replace the stored ones when given.
+
+        A terminal status (succeeded, failed, cancelled) also drops the run's lease. With
+        `expect`, the change happens only if the run is in one of those statuses (else
+        `StatusConflict`), decided in the same statement."""
+        _check(status, RUN_STATUSES, "run status")
+        expected = None if expect is None else tuple(expect)
+        for s in expected or ():
+            _check(s, RUN_STATUSES, "expected run status")
+        terminal = status in TERMINAL_RUN_STATUSES
+
+        def update(conn: sqlite3.Connection) -> RunRecord:
+            sql = ("UPDATE runs SET status = ?, updated_at = ?,"
+                   " outputs_json = COALESCE(?, outputs_json), error = COALESCE(?, error)")
+            if terminal:
+                sql += ", lease_owner = NULL, lease_until = NULL"
+            sql += " WHERE id = ?"
+            args: tuple[Any, ...] = (status, self._now(), _dump(outputs), error, run_id)
+            if expected is not None:
+                sql += " AND status IN (" + ", ".join("?" * len(expected)) + ")"
+                args += expected
+            if conn.execute(sql, args).rowcount == 0:
+                current = self._get_run(conn, run_id)  # raises NotFound
+                raise StatusConflict(f"run {run_id} is {current.status}, not "
+                                     f"{' or '.join(expected or ())}")
+            return self._get_run(conn, run_id)
+
+        return self._write(update)
+
+    def claim_runs(self, owner: str, lease_seconds: float, limit: int = 10) -> list[RunRecord]:
+        """Lease up to `limit` queued or running runs nobody holds (or whose lease expired).
+
+        For a worker picking up runs, including those a crashed worker left behind. A run this
+        owner already holds is not returned again (use `renew_lease`)."""
+        if not owner:
+            raise ValueError("a lease needs an owner")
+        claimable = ", ".join("?" * len(CLAIMABLE_RUN_STATUSES))
+
+        def claim(conn: sqlite3.Connection) -> list[RunRecord]:
+            now = self._now()
+            free = "(lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM runs WHERE status IN ({claimable}) AND {free}"
+                " ORDER BY created_at, id LIMIT ?",
+                (*CLAIMABLE_RUN_STATUSES, now, limit)).fetchall()]
+            claimed = []
+            for rid in ids:  # each a compare-and-set, so it is also safe where reads don't lock
+                cur = conn.execute(
+                    f"UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                    f" AND status IN ({claimable}) AND {free}",
+                    (owner, now + lease_seconds, rid, *CLAIMABLE_RUN_STATUSES, now))
+                if cur.rowcount:
+                    claimed.append(self._get_run(conn, rid))
+            return claimed
+
+        return self._write(claim)
+
+    def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a lease `owner` still holds (a heartbeat); False if it was lost."""
+        def renew(conn: sqlite3.Connection) -> bool:
+            now = self._now()
+            return conn.execute(
+                "UPDATE runs SET lease_until = ? WHERE id = ? AND lease_owner = ?"
+                " AND lease_until > ?", (now + lease_seconds, run_id, owner, now)).rowcount == 1
+
+        return self._write(renew)
+
+    def release_run(self, run_id: str, owner: str) -> bool:
+        """Give up `owner`'s lease on a run; False if `owner` did not hold it."""
+        return self._write(lambda conn: conn.execute(
+            "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+            (run_id, owner)).rowcount == 1)
+
+    # -- node executions
+
+    def _get_node(self, conn: sqlite3.Connection, run_id: str, node_id: str,
+                  item: int) -> NodeRecord:
+        return _node(conn.execute(
+            f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ? AND node_id = ?"
+            " AND item = ?", (run_id, node_id, item)).fetchone())
+
+    def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
+                   inputs: Any = None) -> NodeRecord:
+        """Record that a node (one item of a for-each, else item -1) starts an attempt.
+
+        A new attempt replaces the previous attempt's result."""
+        def start(conn: sqlite3.Connection) -> NodeRecord:
+            conn.execute(
+                f"INSERT INTO node_executions ({_NODE_COLS})"
+                " VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL, NULL, ?, NULL)"
+                " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = 'running',"
+                " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
+                " output_json = NULL, outcome = NULL, error = NULL,"
+                " started_at = excluded.started_at, finished_at = NULL",
+                (run_id, node_id, item, attempt, _dump(inputs), self._now()))
+            return self._get_node(conn, run_id, node_id, item)
+
+        return self._write(start)
+
+    def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
+                    outcome: str | None = None, error: str | None = None, *,
+                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = ()
+                    ) -> NodeRecord:
+        """Record a node's result (or that it waits, e.g. on a human task), atomically with the
+        audit events given as (kind, actor, payload). A node never started (a skipped one) gets
+        its row here, with attempt 0. For more writes in the same commit, call this inside
+        `transaction()`."""
+        _check(status, NODE_STATUSES, "node status")
+        events = list(audit)
+
+        def finish(conn: sqlite3.Connection) -> NodeRecord:
+            now = self._now()
+            finished = None if status in ("running", "waiting") else now
+            conn.execute(
+                f"INSERT INTO node_executions ({_NODE_COLS})"
+                " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
+                " output_json = excluded.output_json, outcome = excluded.outcome,"
+                " error = excluded.error, finished_at = excluded.finished_at",
+                (run_id, node_id, item, status, _dump(output), outcome, error, now, finished))
+            for kind, actor, payload in events:
+                self._append_audit(conn, run_id, kind, actor, payload)
+            return self._get_node(conn, run_id, node_id, item)
+
+        return self._write(finish)
+
+    def node_results(self, run_id: str) -> list[NodeRecord]:
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ?"
+            " ORDER BY started_at, node_id, item", (run_id,)).fetchall())
+        return [_node(r) for r in rows]
+
+    # -- human tasks
+
+    def create_task(self, run_id: str, node_id: str, *, item: int = NO_ITEM, kind: str = "gate",
+                    assignees: Iterable[Mapping[str, str]] = (), title: str = "",
+                    show: Any = None, form: Any = None, deadline: float | None = None,
+                    timeout_outcome: str | None = None,
+                    task_id: str | None = None) -> TaskRecord:
+        """A pending gate or question for people: `assignees` are {"kind": "role"|"user",
+        "name": ...}; `deadline` (epoch seconds) is when `due_tasks` hands it to the timer."""
+        _check(kind, TASK_KINDS, "task kind")
+        people = _assignees(assignees)
+
+        def create(conn: sqlite3.Connection) -> TaskRecord:
+            now = self._now()
+            tid = task_id
+            for _ in range(8):
+                tid = task_id or new_task_id()
+                cur = conn.execute(
+                    f"INSERT INTO tasks ({_TASK_COLS}) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
+                    " ?, ?, ?, NULL, NULL, NULL, ?) ON CONFLICT (id) DO NOTHING",
+                    (tid, run_id, node_id, item, kind, json.dumps(list(people)), title,
+                     _dump(show), _dump(form), deadline, timeout_outcome, now))
+                if cur.rowcount:
+                    break
+                if task_id:
+                    raise StoreError(f"task {task_id} already exists")
+            else:  # pragma: no cover - 50 random bits colliding 8 times
+                raise StoreError("could not draw a free task id")
+            conn.executemany(
+                "INSERT INTO task_assignees (task_id, kind, name) VALUES (?, ?, ?)",
+                [(tid, a["kind"], a["name"]) for a in people])
+            return self._get_task(conn, tid)
+
+        return self._write(create)
+
+    @staticmethod
+    def _get_task(conn: sqlite3.Connection, task_id: str | None) -> TaskRecord:
+        row = conn.execute(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return _task(row)
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        row = self._read(lambda c: c.execute(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?",
+                                             (task_id,)).fetchone())
+        return None if row is None else _task(row)
+
+    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+                   for_user: str | None = None, roles: Iterable[str] = ()) -> list[TaskRecord]:
+        """Tasks oldest first. With `for_user` or `roles`: only tasks assigned to that user or
+        to one of those roles, plus tasks assigned to nobody (anyone may take those)."""
+        roles = tuple(roles)
+        where, args = [], []
+        if status is not None:
+            _check(status, TASK_STATUSES, "task status")
+            where.append("t.status = ?")
+            args.append(status)
+        if for_user is not None or roles:
+            match = []
+            if for_user is not None:
+                match.append("(a.kind = 'user' AND a.name = ?)")
+                args.append(for_user)
+            if roles:
+                match.append("(a.kind = 'role' AND a.name IN (" + ", ".join("?" * len(roles))
+                             + "))")
+                args.extend(roles)
+            where.append("(EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND ("
+                         + " OR ".join(match) + ")) OR NOT EXISTS (SELECT 1 FROM task_assignees"
+                         " n WHERE n.task_id = t.id))")
+        cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
+        sql = f"SELECT {cols} FROM tasks t"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY t.created_at, t.id LIMIT ?"
+        args.append(limit)
+        return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+
+    def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool:
+        """Record a person's decision if the task is still pending. Compare-and-set: of several
+        concurrent decisions exactly one returns True; the others (and late ones) get False."""
+        text = _dump(dict(decision))
+
+        def decide(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE tasks SET status = 'decided', decision_json = ?, decided_by = ?,"
+                " decided_at = ? WHERE id = ? AND status = 'pending'",
+                (text, by, self._now(), task_id))
+            if cur.rowcount == 0:
+                self._get_task(conn, task_id)  # NotFound for an unknown id
+                return False
+            return True
+
+        return self._write(decide)
+
+    def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]:
+        """Pending tasks whose deadline has come (deadline <= now), earliest first."""
+        at = self._now() if now is None else float(now)
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE status = 'pending' AND deadline IS NOT NULL"
+            " AND deadline <= ? ORDER BY deadline, id LIMIT ?", (at, limit)).fetchall())
+        return [_task(r) for r in rows]
+
+    def expire_task(self, task_id: str, outcome: str | None = None) -> bool:
+        """Time a pending task out (compare-and-set, like `decide_task`). `outcome` replaces the
+        task's `timeout_outcome` when given."""
+        def expire(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE tasks SET status = 'timed_out', timeout_outcome = COALESCE(?,"
+                " timeout_outcome), decided_at = ? WHERE id = ? AND status = 'pending'",
+                (outcome, self._now(), task_id))
+            if cur.rowcount == 0:
+                self._get_task(conn, task_id)
+                return False
+            return True
+
+        return self._write(expire)
+
+    def cancel_task(self, task_id: str) -> bool:
+        """Withdraw a pending task (e.g. its run was cancelled); compare-and-set."""
+        def cancel(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE tasks SET status = 'cancelled', decided_at = ? WHERE id = ?"
+                " AND status = 'pending'", (self._now(), task_id))
+            if cur.rowcount == 0:
+                self._get_task(conn, task_id)
+                return False
+            return True
+
+        return self._write(cancel)
+
+    # -- effects (idempotency keys for side effects)
+
+    @staticmethod
+    def _get_effect(conn: sqlite3.Connection, key: str) -> EffectRecord | None:
+        row = conn.execute(f"SELECT {_EFFECT_COLS} FROM effects WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _effect(row)
+
+    def effect_intent(self, key: str, run_id: str, node_id: str,
+                      item: int = NO_ITEM) -> EffectRecord:
+        """Record the intent to perform the effect `key`, or return the record already there
+        (status "done" with its result: do not perform it again; "intent": an earlier attempt
+        may or may not have performed it)."""
+        def intent(conn: sqlite3.Connection) -> EffectRecord:
+            conn.execute(
+                f"INSERT INTO effects ({_EFFECT_COLS}) VALUES (?, ?, ?, ?, 'intent', NULL, ?, NULL)"
+                " ON CONFLICT (key) DO NOTHING", (key, run_id, node_id, item, self._now()))
+            rec = self._get_effect(conn, key)
+            assert rec is not None
+            return rec
+
+        return self._write(intent)
+
+    def effect_done(self, key: str, result: Any) -> EffectRecord:
+        """Record an effect's result. The first result stays: a second `done` changes nothing."""
+        def done(conn: sqlite3.Connection) -> EffectRecord:
+            conn.execute("UPDATE effects SET status = 'done', result_json = ?, done_at = ?"
+                         " WHERE key = ? AND status = 'intent'", (_dump(result), self._now(), key))
+            rec = self._get_effect(conn, key)
+            if rec is None:
+                raise NotFound(f"no effect {key}: record effect_intent() first")
+            return rec
+
+        return self._write(done)
+
+    def get_effect(self, key: str) -> EffectRecord | None:
+        return self._read(lambda c: self._get_effect(c, key))
+
+    # -- audit trail
+
+    def _append_audit(self, conn: sqlite3.Connection, run_id: str, kind: str, actor: str | None,
+                      payload: Mapping[str, Any]) -> AuditRecord:
+        # normalised through JSON first, so the hash is over exactly what is read back
+        norm = json.loads(canonical_json(payload))
+        text = canonical_json(norm)
+        # the UPDATE takes the run's row (a row lock on a server database) and numbers the event
+        if conn.execute("UPDATE runs SET audit_seq = audit_seq + 1 WHERE id = ?",
+                        (run_id,)).rowcount == 0:
+            raise NotFound(f"no run {run_id}")
+        seq, prev = conn.execute("SELECT audit_seq, audit_head FROM runs WHERE id = ?",
+                                 (run_id,)).fetchone()
+        ts = self._now()
+        digest = _audit_hash(prev, run_id, seq, ts, kind, actor, norm)
+        conn.execute(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (run_id, seq, ts, kind, actor, text, prev, digest))
+        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (digest, run_id))
+        return AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest)
+
+    def append_audit(self, run_id: str, kind: str, actor: str | None,
+                     payload: Mapping[str, Any]) -> AuditRecord:
+        """Append an event to the run's hash chain (payload: JSON, no NaN or infinity)."""
+        return self._write(lambda conn: self._append_audit(conn, run_id, kind, actor, payload))
+
+    def audit_events(self, run_id: str) -> list[AuditRecord]:
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_AUDIT_COLS} FROM audit_events WHERE run_id = ? ORDER BY seq",
+            (run_id,)).fetchall())
+        return [_audit(r) for r in rows]
+
+    def verify_audit(self, run_id: str) -> AuditVerification:
+        """Recompute the run's chain: a changed event, a deleted, inserted or reordered one, or
+        a chain that does not end at the run's recorded head is reported as a problem."""
+        def read(c: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            head = c.execute("SELECT audit_seq, audit_head FROM runs WHERE id = ?",
+                             (run_id,)).fetchone()
+            rows = c.execute(f"SELECT {_AUDIT_COLS} FROM audit_events WHERE run_id = ?"
+                             " ORDER BY seq", (run_id,)).fetchall()
+            return head, rows
+
+        head, rows = self._read(read)
+        problems: list[str] = []
+        if head is None:
+            problems.append(f"no run {run_id}")
+        prev, expected, last_seq = AUDIT_GENESIS, 1, 0
+        for _, seq, ts, kind, actor, payload_json, prev_hash, digest in rows:
+            if seq != expected:
+                problems.append(f"event {seq}: expected event {expected} next (events deleted, "
+                                "inserted or renumbered)")
+            if prev_hash != prev:
+                problems.append(f"event {seq}: prev_hash is not the hash of the event before it "
+                                "(the chain is broken: an event was deleted, inserted or moved)")
+            try:
+                payload = json.loads(payload_json)
+                recomputed = _audit_hash(prev_hash, run_id, seq, ts, kind, actor, payload)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"event {seq}: its payload is not valid JSON ({exc})")
+            else:
+                if recomputed != digest:
+                    problems.append(f"event {seq}: its hash does not match its content (the event "
+                                    "was changed)")
+            prev, expected, last_seq = digest, seq + 1, seq
+        if head is not None and (head[0] != last_seq or head[1] != prev):
+            problems.append(f"the run records {head[0]} events ending in {head[1][:12]}..., the "
+                            f"chain has {len(rows)} ending at event {last_seq} (events removed "
+                            "from or appended to the end)")
+        return AuditVerification(not problems, problems, len(rows))
+
+
+# ----------------------------------------------------------------------------- opening one
+
+
+def default_store_path() -> str:
+    """`$FLOWC_STORE` if set (a path or a `sqlite:///` URL), else `./.flowc/runs.db`."""
+    env = os.environ.get("FLOWC_STORE", "").strip()
+    if env:
+        return env
+    return os.path.join(os.getcwd(), ".flowc", "runs.db")
+
+
+def open_store(path_or_url: str | os.PathLike[str] | None = None, **options: Any) -> Store:
+    """Open (creating and migrating if needed) the store at a path or URL.
+
+    None: `default_store_path()`. ":memory:", "memory:", "sqlite://", "sqlite:///:memory:": an
+    in-memory store. "sqlite:///relative/path.db", "sqlite:////absolute/path.db" (SQLAlchemy's
+    spelling) or a plain path: a SQLite file. `options` go to `SQLiteStore`."""
+    target = default_store_path() if path_or_url is None else os.fspath(path_or_url)
+    if target in (":memory:", "memory:", "sqlite://", "sqlite:///:memory:"):
+        return SQLiteStore(":memory:", **options)
+    if target.startswith("sqlite:///"):
+        target = target[len("sqlite:///"):]
+    elif "://" in target:
+        scheme = target.split("://", 1)[0]
+        raise StoreError(f"no store for {scheme}:// URLs: use a file path or sqlite:///path "
+                         "(another backend implements the Store protocol)")
+    if not target:
+        raise StoreError("an empty store path")
+    return SQLiteStore(target, **options)

@@ -1,0 +1,95 @@
+"""Check a value against a JSON Schema from the plan, naming the field that does not fit.
+
+The compiler emits a small, closed subset of JSON Schema (type, properties, required,
+additionalProperties, items, enum, anyOf with null, format); this validates exactly that
+subset, and its messages name the path (`review.amount`) and the expected type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["schema_errors", "coerce_text", "describe_schema"]
+
+_TYPES = {
+    "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+    "array": list, "null": type(None),
+}
+
+
+def describe_schema(schema: dict) -> str:
+    if "anyOf" in schema:
+        return " or ".join(describe_schema(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    t = schema.get("type")
+    if t == "array":
+        return f"list of {describe_schema(schema.get('items', {}))}"
+    if schema.get("x-flowc-file"):
+        return f"file<{schema['x-flowc-file']}>"
+    return {"string": "text", "integer": "whole number", "number": "number",
+            "boolean": "true/false", "object": "record", "null": "nothing"}.get(t, "any value")
+
+
+def schema_errors(value: Any, schema: dict, path: str = "value") -> list[str]:
+    """Problems with `value` against `schema`: empty when it fits."""
+    if not schema:
+        return []
+    if "anyOf" in schema:
+        if any(not schema_errors(value, s, path) for s in schema["anyOf"]):
+            return []
+        return [f"`{path}` should be {describe_schema(schema)}, got {_show(value)}"]
+    if "enum" in schema:
+        return [] if value in schema["enum"] else \
+            [f"`{path}` should be {describe_schema(schema)}, got {_show(value)}"]
+    t = schema.get("type")
+    if t is not None:
+        py = _TYPES[t]
+        ok = isinstance(value, py) and not (t in ("integer", "number") and isinstance(value, bool))
+        if not ok:
+            return [f"`{path}` should be {describe_schema(schema)}, got {_show(value)}"]
+    problems: list[str] = []
+    if t == "object" and isinstance(value, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in value:
+                problems.append(f"`{path}.{key}` is missing")
+        for key, v in value.items():
+            if key in props:
+                problems += schema_errors(v, props[key], f"{path}.{key}")
+            elif schema.get("additionalProperties") is False:
+                problems.append(f"`{path}.{key}` is not a declared field")
+    if t == "array" and isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += schema_errors(item, schema.get("items", {}), f"{path}[{i}]")
+    return problems
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def coerce_text(text: str, schema: dict) -> Any:
+    """A value typed on a command line (`--edit amount=12.5`) turned into the field's type."""
+    import json
+
+    base = schema
+    if "anyOf" in schema:
+        base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+        if text == "null":
+            return None
+    t = base.get("type")
+    if t == "string" or "enum" in base:
+        return text
+    if t == "integer":
+        return int(text)
+    if t == "number":
+        return float(text)
+    if t == "boolean":
+        if text.lower() in ("true", "yes", "1"):
+            return True
+        if text.lower() in ("false", "no", "0"):
+            return False
+        raise ValueError(f"not true/false: {text!r}")
+    return json.loads(text)
