@@ -20,8 +20,9 @@ const parse = JSON.parse;
 let nonce = "";
 
 function send(msg) {
+  // The nonce leads the line, so the reader can drop anything else without keeping it.
   msg.nonce = nonce;
-  const data = encoder.encode(stringify(msg) + "\n");
+  const data = encoder.encode(nonce + " " + stringify(msg) + "\n");
   let off = 0;
   while (off < data.length) off += writeOut(data.subarray(off));
 }

@@ -1,8 +1,11 @@
 """`code javascript`: JavaScript in its own Deno process with no permissions at all.
 
-The code runs as the body of an async function; it sees its arguments as variables, may set
-`result` or `return` a value, and its `console` output is captured with the output cap.
-Files given to it are in `files` (name -> Uint8Array); files it puts in `outFiles` come back.
+The code runs as the body of an async function built with the `AsyncFunction` constructor,
+so it sees only globals and its arguments, never the harness's own state. It may set
+`result` or `return` a value; its `console` output is captured with the output cap. Files
+given to it are in `files` (name -> Uint8Array); files it puts in `outFiles` come back.
+Limits are enforced from outside: the timeout kills the process, its resident memory is
+watched, and raw output beyond the cap stops it.
 """
 
 from __future__ import annotations
@@ -10,49 +13,61 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import secrets
 import signal
 import subprocess
+import threading
 import time
 
 from .assets import Assets, clean_env, ensure_assets
 from .files import read_inputs, write_outputs
-from .limits import Limits
+from .limits import Limits, MiB
+from .lines import read_nonce_lines
 from .pool import ExecutionResult
+from .process import resident_bytes
 
 __all__ = ["run_javascript"]
 
 _HARNESS = r"""
-const __nonce = %(nonce)s;
-const __write = Deno.stdout.writeSync.bind(Deno.stdout);
-const __enc = new TextEncoder();
-const __stringify = JSON.stringify;
-const __cap = %(cap)d;
-let __out = [], __bytes = 0, __overflow = false;
-const __log = (...a) => {
-  const s = a.map((x) => typeof x === "string" ? x : (() => { try { return __stringify(x); } catch { return String(x); } })()).join(" ");
-  __bytes += s.length + 1;
-  if (__bytes > __cap) { __overflow = true; return; }
-  __out.push(s);
+const nonce = %(nonce)s;
+const write = Deno.stdout.writeSync.bind(Deno.stdout);
+const enc = new TextEncoder();
+const stringify = JSON.stringify;
+const cap = %(cap)d;
+const out = [];
+let bytes = 0, overflow = false;
+const log = (...a) => {
+  const s = a.map((x) => typeof x === "string" ? x : (() => { try { return stringify(x); } catch { return String(x); } })()).join(" ");
+  bytes += s.length + 1;
+  if (bytes > cap) { overflow = true; return; }
+  out.push(s);
 };
-globalThis.console = { log: __log, info: __log, warn: __log, error: __log, debug: __log };
-const __b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-const files = Object.fromEntries(%(files)s.map(([n, d]) => [n, __b64(d)]));
-const outFiles = {};
-const __args = %(args)s;
-const __send = (m) => { m.nonce = __nonce; __write(__enc.encode(__stringify(m) + "\n")); };
-let __result;
+globalThis.console = { log, info: log, warn: log, error: log, debug: log };
+const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+globalThis.files = Object.fromEntries(%(files)s.map(([n, d]) => [n, b64(d)]));
+globalThis.outFiles = {};
+const args = %(args)s;
+const send = (m) => { m.nonce = nonce; write(enc.encode(nonce + " " + stringify(m) + "\n")); };
+const AsyncFunction = (async () => {}).constructor;
 try {
-  __result = await (async (%(names)s) => { let result; %(code)s
-    ; return result; })(...Object.values(__args));
-  const enc = (u) => { let s = ""; for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000)); return btoa(s); };
-  const outs = Object.entries(outFiles).map(([n, d]) => ({ name: n, data: enc(typeof d === "string" ? new TextEncoder().encode(d) : d) }));
-  __send({ ok: !__overflow, value: __stringify(__result === undefined ? null : __result), stdout: __out.join("\n"), overflow: __overflow, files: outs });
+  const body = new AsyncFunction(...Object.keys(args), "let result;\n" + %(code)s + "\n;return result;");
+  const value = await body(...Object.values(args));
+  const b64enc = (u) => { let s = ""; for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000)); return btoa(s); };
+  const outs = Object.entries(globalThis.outFiles).map(([n, d]) => ({ name: n, data: b64enc(typeof d === "string" ? enc.encode(d) : d) }));
+  send({ ok: !overflow, value: stringify(value === undefined ? null : value), stdout: out.join("\n"), overflow, files: outs });
 } catch (e) {
-  __send({ ok: false, error: String(e && e.stack || e), stdout: __out.join("\n"), overflow: __overflow, files: [] });
+  send({ ok: false, error: String(e && e.stack || e), stdout: out.join("\n"), overflow, files: [] });
 }
 Deno.exit(0);
 """
+
+
+class _Counters:
+    def __init__(self, max_line: int):
+        self.max_line = max_line
+        self.garbage_lines = 0
+        self.garbage_bytes = 0
 
 
 def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str] | None = None,
@@ -70,7 +85,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     program = _HARNESS % {
         "nonce": json.dumps(nonce), "cap": limits.max_output_bytes,
         "files": json.dumps([[n, base64.b64encode(d).decode()] for n, d in files]),
-        "args": json.dumps(args), "names": ", ".join(args), "code": code,
+        "args": json.dumps(args), "code": json.dumps(code),
     }
     cmd = [str(assets.deno), "run", "--no-prompt", "--quiet", "--cached-only",
            "--allow-import=flowc-no-import.invalid:1", "--deny-read", "--deny-write",
@@ -80,51 +95,99 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=clean_env(assets.deno_dir),
                             cwd=str(assets.deno_dir), start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+    counters = _Counters(int(limits.max_total_file_bytes * 4 / 3 + limits.max_result_bytes * 2
+                             + limits.max_output_bytes * 2 + MiB))
+    threading.Thread(target=read_nonce_lines, args=(proc.stdout.fileno(), nonce, lines, counters),
+                     daemon=True).start()
+    stderr: list[bytes] = []
+    threading.Thread(target=lambda: stderr.append(proc.stderr.read(64 * 1024)),
+                     daemon=True).start()
     try:
-        out, err = proc.communicate(program.encode(), timeout=limits.timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return ExecutionResult(False, error_kind="timeout",
-                               error=f"the code ran longer than {limits.timeout:g} s and was "
-                               "stopped", elapsed_ms=(time.monotonic() - t0) * 1000)
+        proc.stdin.write(program.encode())
+        proc.stdin.close()
+    except OSError:
+        pass
+    ceiling = (limits.memory_mb + limits.rss_slack_mb) * MiB
+    deadline = t0 + limits.timeout
+    msg, failure = None, None
+    while msg is None and failure is None:
+        try:
+            kind, payload = lines.get(timeout=0.02)
+        except queue.Empty:
+            kind = payload = None
+        if kind == "line":
+            try:
+                cand = json.loads(payload)
+            except ValueError:
+                cand = None
+            if isinstance(cand, dict) and cand.get("nonce") == nonce:
+                msg = cand
+        elif kind in ("eof", "overlong"):
+            failure = ("crashed", "the JavaScript process ended without a result") \
+                if kind == "eof" else ("protocol", "a message over the size limit")
+        if msg is None and failure is None:
+            if time.monotonic() >= deadline:
+                failure = ("timeout", f"the code ran longer than {limits.timeout:g} s and was "
+                           "stopped")
+            elif resident_bytes(proc.pid) > ceiling:
+                failure = ("memory", f"the code used more than its memory limit "
+                           f"({limits.memory_mb} MiB) and was stopped")
+            elif counters.garbage_bytes > limits.max_output_bytes:
+                failure = ("output_limit", f"the code printed more than "
+                           f"{limits.max_output_bytes} bytes")
+    _kill(proc)
     elapsed = (time.monotonic() - t0) * 1000
-    msg = None
-    for line in out.splitlines():
+    if failure is not None:
+        kind, text = failure
+        tail = b"".join(stderr).decode(errors="replace").strip().splitlines()[-1:]
+        if kind == "crashed" and tail:
+            text += f": {tail[0][:300]}"
+            if "heap" in tail[0].lower() or "memory" in tail[0].lower():
+                kind = "memory"
+        return ExecutionResult(False, error_kind=kind, error=text, elapsed_ms=elapsed)
+    return _result(msg, limits, output_dir, elapsed)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
         try:
-            cand = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(cand, dict) and cand.get("nonce") == nonce:
-            msg = cand
-    if msg is None:
-        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no result"]
-        kind = "memory" if "heap" in tail[0].lower() or "memory" in tail[0].lower() else "crashed"
-        return ExecutionResult(False, error_kind=kind, elapsed_ms=elapsed,
-                               error=f"the JavaScript process ended: {tail[0][:300]}")
-    stdout = str(msg.get("stdout", ""))[: limits.max_output_bytes]
-    if msg.get("overflow"):
-        return ExecutionResult(False, stdout=stdout, error_kind="output_limit", elapsed_ms=elapsed,
-                               error=f"the code printed more than {limits.max_output_bytes} bytes")
-    if not msg.get("ok"):
-        return ExecutionResult(False, stdout=stdout, error_kind="exception", elapsed_ms=elapsed,
-                               error=str(msg.get("error", ""))[:20000])
-    value_text = str(msg.get("value") or "null")
-    if len(value_text) > limits.max_result_bytes:
-        return ExecutionResult(False, stdout=stdout, error_kind="result_too_large",
-                               elapsed_ms=elapsed,
-                               error=f"the result exceeds {limits.max_result_bytes} bytes")
-    raw_files = []
-    for f in (msg.get("files") or [])[: limits.max_files + 1]:
-        try:
-            raw_files.append((str(f["name"]), base64.b64decode(f["data"], validate=True)))
-        except (KeyError, TypeError, ValueError):
-            continue
-    if len(raw_files) > limits.max_files or any(len(d) > limits.max_file_bytes
-                                                for _, d in raw_files):
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+    proc.wait()
+
+
+def _result(msg: dict, limits: Limits, output_dir: str | None, elapsed: float) -> ExecutionResult:
+    """The harness's message, every field checked: user code may have forged it."""
+    try:
+        stdout = str(msg.get("stdout", ""))[: limits.max_output_bytes]
+        if msg.get("overflow"):
+            return ExecutionResult(False, stdout=stdout, error_kind="output_limit",
+                                   elapsed_ms=elapsed, error=f"the code printed more than "
+                                   f"{limits.max_output_bytes} bytes")
+        if not msg.get("ok"):
+            return ExecutionResult(False, stdout=stdout, error_kind="exception",
+                                   elapsed_ms=elapsed, error=str(msg.get("error", ""))[:20000])
+        value_text = str(msg.get("value") or "null")
+        if len(value_text) > limits.max_result_bytes:
+            return ExecutionResult(False, stdout=stdout, error_kind="result_too_large",
+                                   elapsed_ms=elapsed,
+                                   error=f"the result exceeds {limits.max_result_bytes} bytes")
+        value = json.loads(value_text)
+        raw = msg.get("files") or []
+        if not isinstance(raw, list):
+            raise TypeError("files")
+        files = [(str(f["name"]), base64.b64decode(f["data"], validate=True))
+                 for f in raw[: limits.max_files + 1]]
+    except (TypeError, ValueError, KeyError) as e:
+        return ExecutionResult(False, error_kind="protocol", elapsed_ms=elapsed,
+                               error=f"the JavaScript process sent a malformed result "
+                               f"({type(e).__name__})")
+    if (len(raw) > limits.max_files or any(len(d) > limits.max_file_bytes for _, d in files)
+            or sum(len(d) for _, d in files) > limits.max_total_file_bytes):
         return ExecutionResult(False, stdout=stdout, error_kind="file_limit", elapsed_ms=elapsed,
                                error="the code wrote more files, or larger files, than its "
                                "limits allow")
-    written, refused = write_outputs(raw_files, output_dir) if output_dir else ([], [])
-    return ExecutionResult(True, json.loads(value_text), stdout, "", None, None, written, refused,
-                           elapsed)
+    written, refused = write_outputs(files, output_dir) if output_dir else ([], [])
+    return ExecutionResult(True, value, stdout, "", None, None, written, refused, elapsed)

@@ -24,6 +24,7 @@ from typing import Any
 
 from .assets import Assets, clean_env
 from .limits import Limits
+from .lines import read_nonce_lines
 from .net import NetworkPolicy
 from .packages import Wheelhouse
 
@@ -77,7 +78,7 @@ def _line_bound(limits: Limits) -> int:
                + limits.max_output_bytes * 2 + 1024 * 1024)
 
 
-def _rss(pid: int) -> int:
+def resident_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
@@ -98,8 +99,8 @@ class SandboxProcess:
         self.nonce = secrets.token_hex(16)
         self.executions = 0
         self.garbage_lines = 0
+        self.garbage_bytes = 0
         self._lines: queue.Queue = queue.Queue()
-        self._tag = f'"nonce":"{self.nonce}"}}\n'.encode()
         self.max_line = _line_bound(Limits())
         self._stderr: list[bytes] = []
         t0 = time.perf_counter()
@@ -117,27 +118,11 @@ class SandboxProcess:
             self.kill()
             raise SandboxCrashed(f"the sandbox did not start: {err or 'no ready message'}")
         self.ready_seconds = time.perf_counter() - t0
-        self.idle_rss = _rss(self.proc.pid)
+        self.idle_rss = resident_bytes(self.proc.pid)
 
     # ---- plumbing ------------------------------------------------------------------------
     def _read_stdout(self) -> None:
-        out = self.proc.stdout
-        try:
-            while True:
-                line = out.readline(self.max_line + 1)
-                if not line:
-                    break
-                if not line.endswith(b"\n"):
-                    self._lines.put(("overlong", None))
-                    break
-                if not line.endswith(self._tag):
-                    # not the host's: counted, never parsed (parsing junk costs our memory)
-                    self.garbage_lines += 1
-                    continue
-                self._lines.put(("line", line))
-        except (OSError, ValueError):
-            pass
-        self._lines.put(("eof", None))
+        read_nonce_lines(self.proc.stdout.fileno(), self.nonce, self._lines, self)
 
     def _read_stderr(self) -> None:
         err = self.proc.stderr
@@ -233,7 +218,7 @@ class SandboxProcess:
             self._send(req)
             while True:
                 msg = self._next_message(min(deadline, time.monotonic() + 0.05))
-                rss = _rss(self.proc.pid)
+                rss = resident_bytes(self.proc.pid)
                 peak = max(peak, rss)
                 if rss > ceiling:
                     self.kill()

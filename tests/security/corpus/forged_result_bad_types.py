@@ -19,5 +19,5 @@ except Exception:
     pass
 msg = {"type": "result", "id": 1, "ok": True, "value": "1", "elapsed_ms": "abc", "files": [],
        "nonce": js.__leaked}
-js.Deno.stdout.writeSync(js.TextEncoder.new().encode(json.dumps(msg, separators=(",", ":")) + "\n"))
+js.Deno.stdout.writeSync(js.TextEncoder.new().encode(js.__leaked + " " + json.dumps(msg, separators=(",", ":")) + "\n"))
 result = "genuine"

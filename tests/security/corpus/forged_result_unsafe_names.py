@@ -24,5 +24,5 @@ files = [{"name": n, "data": data} for n in ("../escape.txt", MARKER + "-forged"
 msg = {"type": "result", "id": 1, "ok": True, "error": None, "value": json.dumps("forged"),
        "stdout": "", "stderr": "", "output_overflow": False, "files": files,
        "file_problems": [], "elapsed_ms": 1.0, "nonce": js.__leaked}
-js.Deno.stdout.writeSync(js.TextEncoder.new().encode(json.dumps(msg, separators=(",", ":")) + "\n"))
+js.Deno.stdout.writeSync(js.TextEncoder.new().encode(js.__leaked + " " + json.dumps(msg, separators=(",", ":")) + "\n"))
 result = "genuine"

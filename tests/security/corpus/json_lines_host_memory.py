@@ -1,6 +1,5 @@
 # ATTACK: write two 40 MB lines of valid JSON without the nonce ([0,0,0,...]) to the real stdout: flowc reads each whole (up to 256 MiB a line) and json.loads() it before it looks for the nonce, so a line costs the host about 5x its size in memory and seconds of CPU, outside the sandbox's limits. CONTAINED (expected): lines that do not carry the nonce cost the host little (flowc's peak resident memory grows by less than 64 MiB with these small limits).
 # expect: ok; value="genuine"; host_mem<64; limits=max_output_bytes:65536,max_result_bytes:65536,max_total_file_bytes:1048576,timeout:20
-# xfail: process.py parses every stdout line with json.loads before checking its nonce, and accepts lines up to a fixed 256 MiB whatever the execution's limits: the two junk lines make flowc allocate several hundred MiB (peak RSS) and spend seconds parsing
 import js
 
 js.eval("""(() => {

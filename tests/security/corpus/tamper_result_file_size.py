@@ -6,10 +6,11 @@ js.eval("""(() => {
   const orig = TextEncoder.prototype.encode;
   TextEncoder.prototype.encode = function (s) {
     if (typeof s === "string" && s.includes('"type":"result"')) {
-      const m = JSON.parse(s);
+      const sp = s.indexOf(" ");  // the host's lines are "NONCE {json}"
+      const m = JSON.parse(s.slice(sp + 1));
       m.files = [{name: "big.bin", data: btoa("A".repeat(8192))}];
       m.file_problems = [];
-      s = JSON.stringify(m) + "\\n";
+      s = s.slice(0, sp + 1) + JSON.stringify(m) + "\\n";
     }
     return orig.call(this, s);
   };
