@@ -137,6 +137,9 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
                 failure = ("output_limit", f"the code printed more than "
                            f"{limits.max_output_bytes} bytes")
     _kill(proc)
+    if failure is None and counters.garbage_bytes > limits.max_output_bytes:
+        # raw writes to stdout count against the output cap too, even when a result follows
+        failure = ("output_limit", f"the code printed more than {limits.max_output_bytes} bytes")
     elapsed = (time.monotonic() - t0) * 1000
     if failure is not None:
         kind, text = failure
