@@ -36,7 +36,9 @@ Durability
 
 Concurrency
     Each thread gets its own connection (a `threading.local`; a forked child opens new ones and
-    never touches the parent's). Every write runs in `BEGIN IMMEDIATE`, so a transaction takes
+    never touches the parent's). Start worker processes with `spawn` or `forkserver`: a child
+    forked while another thread of the parent is inside SQLite can inherit SQLite's internal
+    mutexes locked and hang (SQLite's rule, not this module's). Every write runs in `BEGIN IMMEDIATE`, so a transaction takes
     the write lock up front instead of failing half-way when it upgrades a read lock. Writers
     of one process queue on an in-process lock (per database file) before they ask SQLite, so
     threads hand the write lock to each other at once instead of sleeping in SQLite's busy
@@ -495,10 +497,14 @@ _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _FORK_ORPHANS: list[sqlite3.Connection] = []
 
 
+_FORK_LOCK = threading.Lock()  # a child's threads forget the parent's connections once
+
+
 def _reset_after_fork() -> None:
-    global _REGISTRY_LOCK, _WRITE_LOCKS
+    global _REGISTRY_LOCK, _WRITE_LOCKS, _FORK_LOCK
     _REGISTRY_LOCK = threading.Lock()
     _WRITE_LOCKS = {}
+    _FORK_LOCK = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -596,7 +602,9 @@ class SQLiteStore:
         if self.memory:
             return self._mem_conn
         if os.getpid() != self._pid:
-            self._forget_parent_connections()
+            with _FORK_LOCK:
+                if os.getpid() != self._pid:
+                    self._forget_parent_connections()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect(self.path)
@@ -625,7 +633,8 @@ class SQLiteStore:
         self._pid = os.getpid()
 
     def close(self) -> None:
-        """Close every connection this store opened (in this process)."""
+        """Close every connection this store opened (in this process); call it when no other
+        thread is using the store any more."""
         if self._closed:
             return
         self._closed = True
@@ -634,7 +643,9 @@ class SQLiteStore:
                 self._mem_conn.close()
             return
         if os.getpid() != self._pid:
-            self._forget_parent_connections()
+            with _FORK_LOCK:
+                if os.getpid() != self._pid:
+                    self._forget_parent_connections()
             return
         with self._conns_lock:
             for _, c in self._conns:
@@ -673,8 +684,9 @@ class SQLiteStore:
             try:
                 yield self
             except BaseException:
-                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                conn.execute(f"RELEASE SAVEPOINT {name}")
+                with contextlib.suppress(sqlite3.Error):  # the error raised is the one to see
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
                 raise
             else:
                 conn.execute(f"RELEASE SAVEPOINT {name}")
