@@ -22,6 +22,14 @@ class UsageError(Exception):
     """A mistake on the command line: one line, exit code 2."""
 
 
+class CommandError(UsageError):
+    """A refused command (unknown id, bad value, wrong user): one line, its own exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one clear line, not a usage dump
         raise UsageError(f"{message} (see `{self.prog} --help`)")
@@ -262,9 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("schema", help="print the plan's JSON Schema")
     sp.set_defaults(func=cmd_schema)
 
+    from flowc.runtime_cli import add_runtime_commands
     from flowc.sandbox_cli import add_sandbox_commands
 
     add_sandbox_commands(sub, _Parser)
+    add_runtime_commands(sub, _Parser)
     return p
 
 
@@ -278,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UsageError as e:
         print(f"flowc: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(e, "code", EXIT_USAGE)
     except KeyboardInterrupt:
         print("flowc: interrupted", file=sys.stderr)
         return 130

@@ -11,21 +11,18 @@ import sys
 import time
 from pathlib import Path
 
+from flowc.cli import CommandError
+
 __all__ = ["add_runtime_commands"]
 
 
-class CommandError(Exception):
-    """One line for the user; exit code 2 (or 1 where the command says so)."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
-
-
 def _store(args):
-    from flowc.runtime.store import open_store
+    from flowc.runtime.store import StoreError, open_store
 
-    return open_store(args.store)
+    try:
+        return open_store(args.store)
+    except (StoreError, OSError, ValueError) as e:
+        raise CommandError(f"cannot open the run store: {e}") from e
 
 
 def _people_path(args) -> Path:
@@ -123,7 +120,8 @@ def cmd_run(args) -> int:
     inputs = _parse_inputs(args.input, plan)
     store = _store(args)
     try:
-        run = _engine(args, store).start(plan, inputs)
+        with _engine(args, store) as engine:
+            run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
     return _report_run(run, store)
@@ -225,10 +223,11 @@ def cmd_resume(args) -> int:
             raise CommandError(f"answer: {e}") from e
     t0 = time.perf_counter()
     try:
-        run = _engine(args, store).decide(
-            task.id, action=actions[0] if actions else "answer", by=args.as_user,
-            roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
-            answer=answer)
+        with _engine(args, store) as engine:
+            run = engine.decide(
+                task.id, action=actions[0] if actions else "answer", by=args.as_user,
+                roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
+                answer=answer)
     except DecisionRefused as e:
         raise CommandError(f"refused: {e}", 1) from e
     if args.verbose:
@@ -238,18 +237,18 @@ def cmd_resume(args) -> int:
 
 def cmd_worker(args) -> int:
     store = _store(args)
-    engine = _engine(args, store)
     deadline = time.monotonic() + args.seconds if args.seconds else None
-    while True:
-        fired = engine.fire_timeouts()
-        resumed = engine.resume_interrupted(owner=args.name)
-        for task_id in fired:
-            print(f"timed out: task {task_id}")
-        for run_id in resumed:
-            print(f"resumed run {run_id}")
-        if args.once or (deadline and time.monotonic() >= deadline):
-            return 0
-        time.sleep(args.interval)
+    with _engine(args, store) as engine:
+        while True:
+            fired = engine.fire_timeouts()
+            resumed = engine.resume_interrupted(owner=args.name)
+            for task_id in fired:
+                print(f"timed out: task {task_id}")
+            for run_id in resumed:
+                print(f"resumed run {run_id}")
+            if args.once or (deadline and time.monotonic() >= deadline):
+                return 0
+            time.sleep(args.interval)
 
 
 def cmd_cancel(args) -> int:
@@ -260,7 +259,8 @@ def cmd_cancel(args) -> int:
     if run.status in ("succeeded", "failed", "cancelled"):
         raise CommandError(f"run `{args.run}` already {run.status}", 1)
     store.set_run_status(run.id, "cancelled", error=f"cancelled by {args.as_user}")
-    store.cancel_tasks(run.id)
+    for task in store.list_tasks(status="pending", run_id=run.id, limit=10_000):
+        store.cancel_task(task.id)
     store.append_audit(run.id, "run.cancelled", args.as_user, {})
     print(f"run {run.id}: cancelled")
     return 0

@@ -62,6 +62,7 @@ class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time):
         self.store = store
         self._sandbox = sandbox
+        self._owns_sandbox = False
         self.workspace = workspace
         self.clock = clock
 
@@ -308,10 +309,16 @@ class Engine:
             return _Result("waiting")
         if task.status == "pending":
             return _Result("waiting")
-        decision = task.decision or {}
-        outcome = decision.get("outcome", "rejected")
-        if outcome == "failed":
-            return _Result("failed", error=decision.get("reason", "the gate timed out"))
+        if task.status == "cancelled":
+            return _Result("failed", error="the gate's task was cancelled")
+        if task.status == "timed_out":
+            outcome = {"approve": "approved", "reject": "rejected"}.get(task.timeout_outcome or "")
+            if outcome is None:
+                return _Result("failed", error="nobody decided before the gate's timeout")
+            decision = {"outcome": outcome, "values": {}, "reason": "timed out"}
+        else:
+            decision = task.decision or {}
+            outcome = decision.get("outcome", "rejected")
         values = {**prefill, **decision.get("values", {})}
         output = {**values, "outcome": outcome, "reason": decision.get("reason", ""),
                   "reviewer": task.decided_by or ""}
@@ -339,10 +346,13 @@ class Engine:
             return _Result("waiting")
         if task.status == "pending":
             return _Result("waiting")
-        decision = task.decision or {}
-        if decision.get("outcome") == "failed":
-            return _Result("failed", error="nobody answered before the timeout")
-        return self._checked(node, decision.get("value"), config.get("schema"))
+        if task.status == "cancelled":
+            return _Result("failed", error="the question was cancelled")
+        if task.status == "timed_out":
+            if task.timeout_outcome != "default":
+                return _Result("failed", error="nobody answered before the timeout")
+            return self._checked(node, task.form.get("default"), config.get("schema"))
+        return self._checked(node, (task.decision or {}).get("value"), config.get("schema"))
 
     # code -----------------------------------------------------------------------------------------
     @property
@@ -350,8 +360,21 @@ class Engine:
         if self._sandbox is None:
             from .sandbox import SandboxPool
 
-            self._sandbox = SandboxPool(size=1)
+            self._sandbox = SandboxPool(size=0)  # started on demand; see close()
+            self._owns_sandbox = True
         return self._sandbox
+
+    def close(self) -> None:
+        """Stop the sandboxes this engine started (a pool passed in is the caller's)."""
+        if self._sandbox is not None and self._owns_sandbox:
+            self._sandbox.close()
+            self._sandbox = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _code(self, run, node, config, scope, item) -> _Result:
         from .sandbox import Limits
@@ -417,7 +440,7 @@ class Engine:
         sub = next((f.plan for f in plan.flows if f.alias == config["flow"]), None)
         if sub is None:
             return _Result("failed", error=f"the plan lacks the flow `{config['flow']}`")
-        child = self.store.child_run(run.id, node.id, item)
+        child = self.store.child_run(run.id, f"{node.id}#{item}")
         if child is None:
             args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
             args = {k: v for k, v in args.items() if v is not MISSING}
@@ -489,22 +512,27 @@ class Engine:
             raise DecisionRefused(f"the answer must be one of: {', '.join(map(str, choices))}")
         return {"outcome": "answered", "value": answer}
 
+    # ---- workers -----------------------------------------------------------------------------
+    def resume_interrupted(self, owner: str, lease_seconds: float = 60.0) -> list[str]:
+        """Take over runs a crashed process left queued or running, and advance them."""
+        done = []
+        for run in self.store.claim_runs(owner, lease_seconds, limit=10):
+            try:
+                self.advance(run.id)
+                done.append(run.id)
+            finally:
+                self.store.release_run(run.id, owner)
+        return done
+
     # ---- timeouts ----------------------------------------------------------------------------
     def fire_timeouts(self, now: float | None = None) -> list[str]:
         """Apply the declared outcome of every task past its deadline; returns their ids."""
         fired = []
         for task in self.store.due_tasks(self.clock() if now is None else now):
-            then = task.timeout_outcome
-            if task.kind == "ask":
-                decision = ({"outcome": "answered", "value": task.form.get("default")}
-                            if then == "default" else {"outcome": "failed"})
-            else:
-                decision = {"outcome": {"approve": "approved", "reject": "rejected"}.get(
-                    then, "failed"), "values": {}, "reason": "timed out"}
-            if self.store.expire_task(task.id, decision):
+            if self.store.expire_task(task.id):
                 self.store.append_audit(task.run_id, "task.timed_out", "flowc",
                                         {"task": task.id, "node": task.node_id,
-                                         "decision": decision})
+                                         "then": task.timeout_outcome})
                 fired.append(task.id)
                 self.advance(task.run_id)
         return fired

@@ -260,7 +260,10 @@ class Store(Protocol):
                     task_id: str | None = None) -> TaskRecord: ...
     def get_task(self, task_id: str) -> TaskRecord | None: ...
     def list_tasks(self, status: str | None = "pending", limit: int = 100,
-                   for_user: str | None = None, roles: Iterable[str] = ()) -> list[TaskRecord]: ...
+                   for_user: str | None = None, roles: Iterable[str] = (),
+                   run_id: str | None = None) -> list[TaskRecord]: ...
+    def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None: ...
+    def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
     def expire_task(self, task_id: str, outcome: str | None = None) -> bool: ...
@@ -1030,11 +1033,15 @@ class SQLiteStore:
         return None if row is None else _task(row)
 
     def list_tasks(self, status: str | None = "pending", limit: int = 100,
-                   for_user: str | None = None, roles: Iterable[str] = ()) -> list[TaskRecord]:
+                   for_user: str | None = None, roles: Iterable[str] = (),
+                   run_id: str | None = None) -> list[TaskRecord]:
         """Tasks oldest first. With `for_user` or `roles`: only tasks assigned to that user or
         to one of those roles, plus tasks assigned to nobody (anyone may take those)."""
         roles = tuple(roles)
         where, args = [], []
+        if run_id is not None:
+            where.append("t.run_id = ?")
+            args.append(run_id)
         if status is not None:
             _check(status, TASK_STATUSES, "task status")
             where.append("t.status = ?")
@@ -1058,6 +1065,20 @@ class SQLiteStore:
         sql += " ORDER BY t.created_at, t.id LIMIT ?"
         args.append(limit)
         return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+
+    def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None:
+        """The task a node opened (one per run, node and item), if any."""
+        row = self._read(lambda c: c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND node_id = ? AND item = ?"
+            " ORDER BY created_at DESC LIMIT 1", (run_id, node_id, item)).fetchone())
+        return None if row is None else _task(row)
+
+    def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None:
+        """The run a node of `parent_run_id` started for a flow call, if any."""
+        row = self._read(lambda c: c.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE parent_run_id = ? AND parent_node_id = ?"
+            " ORDER BY created_at LIMIT 1", (parent_run_id, parent_node_id)).fetchone())
+        return None if row is None else _run(row)
 
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool:
         """Record a person's decision if the task is still pending. Compare-and-set: of several
