@@ -1166,7 +1166,11 @@ class Checker:
             self.err("F0211", body.source_span, "the code block is empty")
         elif lang == "python":
             try:
-                compile(body.source, f"{info.name}.py", "exec", dont_inherit=True)
+                import ast
+
+                # the sandbox runs code as a coroutine: top-level `await` is allowed
+                compile(body.source, f"{info.name}.py", "exec", dont_inherit=True,
+                        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             except SyntaxError as e:
                 line = (e.lineno or 1) - 1
                 self.err("F0211", body.source_span,

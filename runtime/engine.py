@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from .validate import schema_errors
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
 
 SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow"})
+_LEASE_SECONDS = 300.0   # renewed before every node; a crashed holder's lease lapses
+_LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
 _FINAL = ("succeeded", "failed", "skipped")
 
 
@@ -64,6 +67,7 @@ class Engine:
         self._sandbox = sandbox
         self._owns_sandbox = False
         self.workspace = workspace
+        self.owner = f"engine-{uuid.uuid4().hex[:12]}"
         self.clock = clock
 
     # ---- starting ----------------------------------------------------------------------------
@@ -97,9 +101,24 @@ class Engine:
 
     # ---- advancing ---------------------------------------------------------------------------
     def advance(self, run_id: str):
+        """Run what is ready, holding the run's lease so no other process advances it too."""
         run = self.store.get_run(run_id)
         if run is None:
             raise KeyError(run_id)
+        if run.status in ("succeeded", "failed", "cancelled"):
+            return run
+        give_up = time.monotonic() + _LEASE_WAIT
+        while not self.store.lease_run(run_id, self.owner, _LEASE_SECONDS):
+            if time.monotonic() >= give_up:  # another process is advancing it right now
+                return self.store.get_run(run_id)
+            time.sleep(0.02)
+        try:
+            return self._advance(run_id)
+        finally:
+            self.store.release_run(run_id, self.owner)
+
+    def _advance(self, run_id: str):
+        run = self.store.get_run(run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
         plan = _plan(json.loads(self.store.get_plan(run.plan_hash)))
@@ -124,6 +143,7 @@ class Engine:
                 elif isinstance(verdict, tuple):
                     self._commit(run_id, node.id, _Result("failed", error=verdict[1]))
                 else:
+                    self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
                     result = self._execute(run, plan, node, results)
                     self._commit(run_id, node.id, result)
                     if result.status == "waiting":
@@ -388,8 +408,13 @@ class Engine:
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 30.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
+        key = None
         if node.effect == "external":
-            args["idempotency_key"] = self._effect_key(run.id, node.id, item)
+            key = self._effect_key(run.id, node.id, item)
+            prior = self.store.effect_intent(key, run.id, node.id, item)
+            if prior.status == "done":  # it ran before a crash: never act twice
+                return self._checked(node, prior.result)
+            args["idempotency_key"] = key
         out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
         if config["language"] == "javascript":
             from .sandbox.js import run_javascript
@@ -401,6 +426,8 @@ class Engine:
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         value = r.value
+        if key is not None:
+            self.store.effect_done(key, value)
         if isinstance(value, dict) and r.files:
             value = {**value, **{f.name: {"path": f.url, "name": f.name, "sha256": f.sha256,
                                           "size": f.size} for f in r.files

@@ -243,6 +243,7 @@ class Store(Protocol):
                        expect: Iterable[str] | None = None) -> RunRecord: ...
     def claim_runs(self, owner: str, lease_seconds: float, limit: int = 10) -> list[RunRecord]: ...
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
+    def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def release_run(self, run_id: str, owner: str) -> bool: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
@@ -909,6 +910,19 @@ class SQLiteStore:
             return claimed
 
         return self._write(claim)
+
+    def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool:
+        """Take (or extend) the lease on one run: True when it was free, expired or already
+        `owner`'s. Only the lease holder advances a run."""
+        def take(conn: sqlite3.Connection) -> bool:
+            now = self._now()
+            return conn.execute(
+                "UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND"
+                " (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ? OR"
+                " lease_owner = ?)", (owner, now + lease_seconds, run_id, now, owner)
+            ).rowcount == 1
+
+        return self._write(take)
 
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend a lease `owner` still holds (a heartbeat); False if it was lost."""

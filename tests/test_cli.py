@@ -177,7 +177,8 @@ def test_fmt_check_rewrite_and_broken(tmp_path):
 
 def test_examples_are_formatted():
     r = flowc("fmt", "--check", "examples/client_report", "examples/support_router",
-              "examples/ecommerce", "examples/data_pipeline", "docs/examples")
+              "examples/ecommerce", "examples/data_pipeline", "examples/refund_approval",
+              "docs/examples")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -206,3 +207,59 @@ def test_sandbox_run(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("flowc: error:")
     r = flowc("sandbox", "run", script, "--input", "no-equals-sign")
     assert r.returncode == 2
+
+
+def test_run_pause_show_resume_audit_end_to_end(tmp_path):
+    store = tmp_path / "runs.db"
+    flow = ROOT / "examples" / "refund_approval" / "refund_approval.flow"
+    order = 'order={"id": "A-1", "amount": 40.0, "reason": "late"}'
+    r = flowc("run", flow, "--input", order, "--store", store)
+    assert r.returncode == 0 and "paused" in r.stdout, r.stdout + r.stderr
+    inbox = json.loads(flowc("inbox", "--json", "--store", store).stdout)
+    task = inbox[0]["id"]
+    assert inbox[0]["for"] == [{"kind": "role", "name": "support_lead"}]
+    r = flowc("show", task, "--store", store)
+    assert "field refund: number = 20" in r.stdout
+    # refusals: one line, non-zero, nothing changes
+    for args, code, text in [
+        (["resume", task, "--approve", "--as", "eve"], 1, "may not decide"),
+        (["resume", task, "--edit", "refund=lots", "--as", "eve"], 2, "field `refund`"),
+        (["resume", task, "--edit", "amount=1", "--as", "eve"], 2, "no field `amount`"),
+        (["resume", task, "--as", "eve"], 2, "exactly one of"),
+        (["resume", "nope", "--approve", "--as", "eve"], 2, "no task `nope`"),
+        (["show", "nope"], 2, "no task"),
+        (["audit", "nope"], 2, "no run"),
+        (["cancel", "nope"], 2, "no run"),
+        (["run", flow, "--input", "order=notjson"], 2, "input `order`"),
+        (["run", flow, "--input", "nope=1"], 2, "no input `nope`"),
+        (["run", flow], 1, "input `order` is required"),
+    ]:
+        r = flowc(*args, "--store", store)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == code and len(lines) == 1 and text in lines[0], (args, r.stderr)
+    assert flowc("people", "ana", "support_lead", "--store", store).returncode == 0
+    r = flowc("resume", task, "--approve", "--as", "ana", "--store", store)
+    assert r.returncode == 0 and "succeeded" in r.stdout and '"paid": 20' in r.stdout
+    r = flowc("resume", task, "--reject", "--as", "ana", "--store", store)
+    assert r.returncode == 1 and "already decided" in r.stderr
+    runs = json.loads(flowc("runs", "--json", "--store", store).stdout)
+    assert runs[0]["status"] == "succeeded"
+    r = flowc("audit", runs[0]["id"], "--verify", "--store", store)
+    assert r.returncode == 0 and "intact" in r.stdout
+    events = json.loads(flowc("audit", runs[0]["id"], "--format", "json", "--store", store).stdout)
+    assert [e["kind"] for e in events] == ["run.started", "gate.opened", "task.decided",
+                                          "run.succeeded"]
+    import sqlite3
+
+    db = sqlite3.connect(store)
+    db.execute("UPDATE audit_events SET actor = 'bob' WHERE actor = 'ana'")
+    db.commit()
+    db.close()
+    r = flowc("audit", runs[0]["id"], "--verify", "--store", store)
+    assert r.returncode == 1 and "broken" in r.stdout
+
+
+def test_run_refuses_kinds_not_built_yet(tmp_path):
+    r = flowc("run", ROOT / "examples" / "support_router" / "support_router.flow",
+              "--store", tmp_path / "runs.db")
+    assert r.returncode == 1 and "which this runtime does not run yet" in r.stderr

@@ -1,0 +1,327 @@
+"""The engine: plans executed against a real SQLite store, gates that pause and resume."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from flowc.compiler.api import compile_source
+from flowc.runtime.engine import DecisionRefused, Engine, RunRefused
+from flowc.runtime.sandbox import SandboxPool
+from flowc.runtime.store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plan_of(text: str):
+    result = compile_source(text, "t.flow", base_dir=ROOT)
+    assert result.plan is not None, [d.message for d in result.diagnostics.items]
+    return result.plan
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with SandboxPool(size=1) as p:
+        yield p
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(str(tmp_path / "runs.db"))
+    yield s
+    s.close()
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def engine(store, pool):
+    return Engine(store, sandbox=pool, clock=Clock())
+
+
+GATE = '''flow g version "1.0.0"
+input amount: float
+node review = await human(
+  to: role("lead"),
+  show: [amount],
+  edit: { amount: float = amount },
+  actions: [approve, edit, reject],
+  timeout: 24h -> reject,
+  when: amount > 100.0,
+)
+node pay: float = code python(x: review.amount) """
+result = x * 2
+"""
+  effect external
+match review { approved | edited -> pay  rejected -> stop }
+output paid: float? = pay
+output decision: str = review.outcome
+'''
+
+
+def test_gate_pauses_and_an_edit_resumes(engine, store):
+    run = engine.start(plan_of(GATE), {"amount": 250.0})
+    assert run.status == "paused"
+    (task,) = store.list_tasks(run_id=run.id)
+    assert task.show == [250.0] and task.form["values"] == {"amount": 250.0}
+    run = engine.decide(task.id, action="edit", by="ana", roles=("lead",),
+                        values={"amount": 120.0}, reason="cap")
+    assert run.status == "succeeded"
+    assert run.outputs == {"paid": 240.0, "decision": "edited"}
+    assert store.verify_audit(run.id).ok
+    kinds = [e.kind for e in store.audit_events(run.id)]
+    assert kinds == ["run.started", "gate.opened", "task.decided", "run.succeeded"]
+    decided = store.audit_events(run.id)[2]
+    assert decided.actor == "ana" and decided.payload["form_before"] == {"amount": 250.0}
+    assert decided.payload["decision"]["values"] == {"amount": 120.0}
+    assert decided.payload["plan_hash"] == store.get_run(run.id).plan_hash
+
+
+def test_gate_passes_when_its_condition_is_false_and_that_is_recorded(engine, store):
+    run = engine.start(plan_of(GATE), {"amount": 50.0})
+    assert run.status == "succeeded" and run.outputs == {"paid": 100.0, "decision": "approved"}
+    assert "gate.passed" in [e.kind for e in store.audit_events(run.id)]
+    assert store.list_tasks(run_id=run.id) == []
+
+
+def test_reject_stops_without_the_effect(engine, store):
+    run = engine.start(plan_of(GATE), {"amount": 500.0})
+    (task,) = store.list_tasks(run_id=run.id)
+    run = engine.decide(task.id, action="reject", by="bo", roles=("lead",), reason="no")
+    assert run.status == "succeeded" and run.outputs["paid"] is None
+    statuses = {r.node_id: r.status for r in store.node_results(run.id)}
+    assert statuses.get("pay") in (None, "skipped")
+
+
+def test_refusals_change_nothing(engine, store):
+    run = engine.start(plan_of(GATE), {"amount": 500.0})
+    (task,) = store.list_tasks(run_id=run.id)
+    with pytest.raises(DecisionRefused, match="may not decide"):
+        engine.decide(task.id, action="approve", by="mallory", roles=("intern",))
+    with pytest.raises(DecisionRefused, match="`amount` should be number"):
+        engine.decide(task.id, action="edit", by="ana", roles=("lead",), values={"amount": "x"})
+    with pytest.raises(DecisionRefused, match="no field `amont`"):
+        engine.decide(task.id, action="edit", by="ana", roles=("lead",), values={"amont": 1.0})
+    assert store.get_task(task.id).status == "pending"
+    engine.decide(task.id, action="approve", by="ana", roles=("lead",))
+    with pytest.raises(DecisionRefused, match="already decided"):
+        engine.decide(task.id, action="reject", by="bo", roles=("lead",))
+    assert store.get_run(run.id).outputs["decision"] == "approved"
+
+
+def test_concurrent_decisions_exactly_one_wins(store, pool, tmp_path):
+    engine = Engine(store, sandbox=pool)
+    run = engine.start(plan_of(GATE), {"amount": 500.0})
+    (task,) = store.list_tasks(run_id=run.id)
+    wins, refusals = [], []
+
+    def decide(action, who):
+        try:
+            Engine(SQLiteStore(str(tmp_path / "runs.db")), sandbox=pool).decide(
+                task.id, action=action, by=who, roles=("lead",))
+            wins.append(who)
+        except DecisionRefused:
+            refusals.append(who)
+
+    threads = [threading.Thread(target=decide, args=("approve" if i % 2 else "reject", f"u{i}"))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(refusals) == 5
+    assert store.get_task(task.id).decided_by == wins[0]
+
+
+def test_timeout_fires_the_declared_outcome(engine, store):
+    run = engine.start(plan_of(GATE), {"amount": 500.0})
+    assert engine.fire_timeouts() == []
+    engine.clock.now += 24 * 3600 + 1
+    (fired,) = engine.fire_timeouts()
+    assert store.get_task(fired).status == "timed_out"
+    run = store.get_run(run.id)
+    assert run.status == "succeeded" and run.outputs["decision"] == "rejected"
+
+
+ASK = '''flow a version "1.0.0"
+enum Office { shanghai, london }
+record Request { text: str, office: Office? }
+input request: Request
+node office: Office = ask human(
+  to: user("requester"),
+  question: "Which office are you in?",
+  timeout: 24h -> london,
+)
+  when request.office == null
+output where: Office = request.office ?? office
+'''
+
+
+def test_ask_human_fills_the_missing_field(engine, store):
+    run = engine.start(plan_of(ASK), {"request": {"text": "refund?", "office": None}})
+    (task,) = store.list_tasks(run_id=run.id)
+    assert task.kind == "ask" and task.title == "Which office are you in?"
+    with pytest.raises(DecisionRefused, match="one of shanghai, london"):
+        engine.decide(task.id, action="answer", by="requester", answer="paris")
+    run = engine.decide(task.id, action="answer", by="requester", answer="shanghai")
+    assert run.status == "succeeded" and run.outputs == {"where": "shanghai"}
+    run = engine.start(plan_of(ASK), {"request": {"text": "x", "office": "london"}})
+    assert run.status == "succeeded" and run.outputs == {"where": "london"}
+    run = engine.start(plan_of(ASK), {"request": {"text": "x", "office": None}})
+    engine.clock.now += 2 * 24 * 3600
+    engine.fire_timeouts()
+    assert store.get_run(run.id).outputs == {"where": "london"}
+
+
+LOOP = '''flow l version "1.0.0"
+input clients: list<str>
+node reviews: list<str> = for each c in clients concurrency 2 {
+  await human(to: role("lead"), edit: { note: str = c }, actions: [approve, edit], timeout: 1h -> approve)
+}
+node notes: list<str> = code python(rs: reviews) """
+result = [r["note"] for r in rs]
+"""
+output all: list<str> = notes
+'''
+
+
+def test_gates_inside_a_loop_each_pause_and_resume(engine, store):
+    plan = plan_of(LOOP.replace("node reviews: list<str>", "node reviews"))
+    run = engine.start(plan, {"clients": ["a", "b", "c"]})
+    tasks = store.list_tasks(run_id=run.id)
+    assert run.status == "paused" and [t.item for t in tasks] == [0, 1, 2]
+    engine.decide(tasks[1].id, action="edit", by="x", roles=("lead",), values={"note": "B!"})
+    assert store.get_run(run.id).status == "paused"
+    engine.decide(tasks[0].id, action="approve", by="x", roles=("lead",))
+    run = engine.decide(tasks[2].id, action="approve", by="x", roles=("lead",))
+    assert run.status == "succeeded" and run.outputs == {"all": ["a", "B!", "c"]}
+
+
+def test_match_on_an_enum_routes_and_joins(engine):
+    text = '''flow m version "1.0.0"
+enum Kind { refund, other }
+input kind: Kind
+node refund: str = code python() """
+result = "refund path"
+"""
+node general: str = code python() """
+result = "general path"
+"""
+match kind { refund -> refund  else -> general }
+output answer: str? = refund ?? general
+'''
+    assert engine.start(plan_of(text), {"kind": "refund"}).outputs == {"answer": "refund path"}
+    assert engine.start(plan_of(text), {"kind": "other"}).outputs == {"answer": "general path"}
+
+
+def test_a_value_that_does_not_fit_fails_the_node_naming_the_field(engine, store):
+    text = '''flow v version "1.0.0"
+record R { total: float, label: str }
+node r: R = code python() """
+result = {"total": "lots", "label": "x"}
+"""
+output o: R = r
+'''
+    run = engine.start(plan_of(text), {})
+    assert run.status == "failed"
+    assert "`r.total` should be number" in run.error
+
+
+def test_unsupported_kinds_and_bad_inputs_are_refused_before_the_run(engine, store):
+    text = 'flow u version "1.0.0"\ninput t: str\nnode a = llm { prompt "{t}" }\noutput o: str = a.text\n'
+    with pytest.raises(RunRefused, match="node `a` .* is a `llm` node"):
+        engine.start(plan_of(text), {"t": "x"})
+    with pytest.raises(RunRefused, match="input `amount` is required"):
+        engine.start(plan_of(GATE), {})
+    with pytest.raises(RunRefused, match="`amount` should be number"):
+        engine.start(plan_of(GATE), {"amount": "ten"})
+    assert store.list_runs() == []
+
+
+def test_a_fresh_engine_continues_a_paused_run(store, pool, tmp_path):
+    run = Engine(store, sandbox=pool).start(plan_of(GATE), {"amount": 500.0})
+    (task,) = store.list_tasks(run_id=run.id)
+    other = SQLiteStore(str(tmp_path / "runs.db"))  # another process, days later
+    run = Engine(other, sandbox=pool).decide(task.id, action="approve", by="a", roles=("lead",))
+    assert run.status == "succeeded" and run.outputs["paid"] == 1000.0
+
+
+def test_flow_calls_run_as_child_runs(engine, store, tmp_path):
+    (tmp_path / "child.flow").write_text('''flow child version "1.0.0"
+input x: int
+node review = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve)
+node double: int = code python(v: x) """
+result = v * 2
+"""
+  after review.approved
+output y: int? = double
+''')
+    parent = '''flow parent version "1.0.0"
+use flow "child.flow" as child
+node c = flow child(x: 21)
+output y: int? = c.y
+'''
+    result = compile_source(parent, str(tmp_path / "parent.flow"), base_dir=tmp_path)
+    assert result.plan is not None, [d.message for d in result.diagnostics.items]
+    run = engine.start(result.plan, {})
+    assert run.status == "paused"
+    (task,) = store.list_tasks()
+    assert task.run_id != run.id  # the gate belongs to the child run
+    engine.decide(task.id, action="approve", by="a", roles=("lead",))
+    assert store.get_run(run.id).outputs == {"y": 42}
+
+
+def test_an_effect_is_not_repeated_after_a_crash(store, pool, tmp_path):
+    import http.server
+    import sqlite3
+
+    hits: dict[str, int] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            key = self.headers.get("Idempotency-Key", "")
+            hits[key] = hits.get(key, 0) + 1
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{srv.server_address[1]}"
+    text = f'''flow e version "1.0.0"
+policy approval: off
+node send: int = code python() """
+import flowc_http
+r = await flowc_http.post("http://{host}/send", body="hi", headers={{"Idempotency-Key": idempotency_key}})
+result = r["status"]
+"""
+  effect external
+  hosts ["{host}"]
+output status: int = send
+'''
+    engine = Engine(store, sandbox=pool)
+    run = engine.start(plan_of(text), {})
+    assert run.status == "succeeded" and run.outputs == {"status": 200}
+    assert list(hits.values()) == [1]
+    # a crash after the effect but before its node result was committed
+    db = sqlite3.connect(tmp_path / "runs.db")
+    db.execute("DELETE FROM node_executions WHERE run_id = ?", (run.id,))
+    db.execute("UPDATE runs SET status = 'running', outputs_json = NULL WHERE id = ?", (run.id,))
+    db.commit()
+    db.close()
+    run = Engine(SQLiteStore(str(tmp_path / "runs.db")), sandbox=pool).advance(run.id)
+    assert run.status == "succeeded" and run.outputs == {"status": 200}
+    assert list(hits.values()) == [1]  # the receiver saw the key once
+    srv.shutdown()
