@@ -237,7 +237,7 @@ output o: R = r
 
 def test_unsupported_kinds_and_bad_inputs_are_refused_before_the_run(engine, store):
     text = 'flow u version "1.0.0"\ninput t: str\nnode a = llm { prompt "{t}" }\noutput o: str = a.text\n'
-    with pytest.raises(RunRefused, match="node `a` .* is a `llm` node"):
+    with pytest.raises(RunRefused, match=r"node `a` .* is a `llm` node"):
         engine.start(plan_of(text), {"t": "x"})
     with pytest.raises(RunRefused, match="input `amount` is required"):
         engine.start(plan_of(GATE), {})
