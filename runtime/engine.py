@@ -123,44 +123,46 @@ class Engine:
             return run
         plan = _plan(json.loads(self.store.get_plan(run.plan_hash)))
         self.store.set_run_status(run_id, "running")
-        while True:
-            results = self._results(run_id)
+        results = self._results(run_id)
+        # Plan nodes come in a valid order (producers and outcome sources first), so one
+        # forward pass settles every node that can be settled now; results are committed one
+        # by one and kept in memory for the rest of the pass.
+        progressed = True
+        while progressed:
+            progressed = False
             end = self._run_end(plan, results, run.inputs)
             if end is not None:
                 return self._finish_run(run, plan, results, end)
-            progressed = False
-            waiting = False
             for node in plan.nodes:
                 current = results.get(node.id)
                 if current is not None and current.status in _FINAL:
                     continue
                 verdict = self._readiness(node, results, run.inputs)
                 if verdict == "wait":
-                    waiting |= current is not None and current.status == "waiting"
                     continue
                 if verdict == "skip":
-                    self._commit(run_id, node.id, _Result("skipped"))
+                    result = _Result("skipped")
                 elif isinstance(verdict, tuple):
-                    self._commit(run_id, node.id, _Result("failed", error=verdict[1]))
+                    result = _Result("failed", error=verdict[1])
                 else:
                     self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
                     result = self._execute(run, plan, node, results)
-                    self._commit(run_id, node.id, result)
-                    if result.status == "waiting":
-                        waiting = True
-                        continue
+                if current is not None and current.status == result.status == "waiting":
+                    continue  # still waiting for a person: nothing new to commit
+                self._commit(run_id, node.id, result)
+                results[node.id] = result
                 progressed = True
-                break  # re-read committed state before deciding the next node
-            if progressed:
-                continue
-            results = self._results(run_id)
-            if any(r.status == "failed" for r in results.values()):
-                failed = next(n for n, r in results.items() if r.status == "failed")
-                return self._finish_run(run, plan, results, ("fail", failed))
-            if waiting or any(r.status == "waiting" for r in results.values()):
-                self.store.set_run_status(run_id, "paused")
-                return self.store.get_run(run_id)
-            return self._finish_run(run, plan, results, ("done", None))
+                if node.outcomes and result.status == "succeeded":
+                    end = self._run_end(plan, results, run.inputs)
+                    if end is not None:
+                        return self._finish_run(run, plan, results, end)
+        failed = next((n for n, r in results.items() if r.status == "failed"), None)
+        if failed is not None:
+            return self._finish_run(run, plan, results, ("fail", failed))
+        if any(r.status == "waiting" for r in results.values()):
+            self.store.set_run_status(run_id, "paused")
+            return self.store.get_run(run_id)
+        return self._finish_run(run, plan, results, ("done", None))
 
     def _results(self, run_id: str) -> dict[str, _Result]:
         out = {}
