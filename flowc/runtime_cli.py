@@ -241,7 +241,7 @@ def cmd_worker(args) -> int:
     with _engine(args, store) as engine:
         while True:
             fired = engine.fire_timeouts()
-            resumed = engine.resume_interrupted(owner=args.name)
+            resumed = engine.resume_interrupted()
             for task_id in fired:
                 print(f"timed out: task {task_id}")
             for run_id in resumed:
@@ -349,7 +349,6 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--once", action="store_true")
     sp.add_argument("--seconds", type=float, help="stop after this long")
     sp.add_argument("--interval", type=float, default=1.0)
-    sp.add_argument("--name", default="worker")
     sp.add_argument("--workspace", metavar="URL")
     store_opt(sp)
     sp.set_defaults(func=cmd_worker)

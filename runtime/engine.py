@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from .validate import schema_errors
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
 
 SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow"})
-_LEASE_SECONDS = 300.0   # renewed before every node; a crashed holder's lease lapses
+# A run's lease is renewed before every node; a crashed holder's lease lapses after this long
+# and a worker takes the run over. FLOWC_LEASE_SECONDS shortens it (tests, small deployments).
+_LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
 _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
 _FINAL = ("succeeded", "failed", "skipped")
 
@@ -542,15 +545,16 @@ class Engine:
         return {"outcome": "answered", "value": answer}
 
     # ---- workers -----------------------------------------------------------------------------
-    def resume_interrupted(self, owner: str, lease_seconds: float = 60.0) -> list[str]:
-        """Take over runs a crashed process left queued or running, and advance them."""
+    def resume_interrupted(self, limit: int = 10) -> list[str]:
+        """Take over runs a crashed process left queued or running (their lease lapsed), and
+        advance each from its last committed node."""
         done = []
-        for run in self.store.claim_runs(owner, lease_seconds, limit=10):
+        for run in self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit):
             try:
                 self.advance(run.id)
                 done.append(run.id)
             finally:
-                self.store.release_run(run.id, owner)
+                self.store.release_run(run.id, self.owner)
         return done
 
     # ---- timeouts ----------------------------------------------------------------------------
