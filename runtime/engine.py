@@ -15,6 +15,7 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,9 +282,23 @@ class Engine:
         try:
             if node.kind == "for_each":
                 return self._for_each(run, plan, node, scope)
-            return self._execute_body(run, plan, node, node.kind, node.config, scope, -1)
+            return self._with_retries(node, lambda: self._execute_body(
+                run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
+
+    def _with_retries(self, node: PlanNode, attempt) -> _Result:
+        """A node's declared `retry N`: failures of code are tried again with backoff."""
+        tries = 1 + int(node.options.get("retry", 0)) if node.kind in ("code", "for_each") else 1
+        for k in range(tries):
+            result = attempt()
+            if result.status != "failed" or k == tries - 1:
+                if k:
+                    result.error = (f"{result.error} (after {k + 1} attempts)"
+                                    if result.error else None)
+                return result
+            time.sleep(min(8.0, 0.25 * 2 ** k))
+        return result  # pragma: no cover
 
     def _execute_body(self, run, plan, node, kind, config, scope, item) -> _Result:
         if kind == "gate":
@@ -296,9 +311,12 @@ class Engine:
             return self._flow(run, plan, node, config, scope, item)
         return _Result("failed", error=f"`{kind}` nodes are not run by this runtime yet")
 
-    def _checked(self, node: PlanNode, value: Any, schema: dict | None = None) -> _Result:
-        problems = schema_errors(value, schema if schema is not None else node.output_schema,
-                                 node.id)
+    def _checked(self, node: PlanNode, value: Any, schema: dict | None = None,
+                 item: int = -1) -> _Result:
+        if schema is None:  # an item of a `for each` has the list's item type
+            schema = node.output_schema.get("items", {}) if item >= 0 and \
+                node.kind == "for_each" else node.output_schema
+        problems = schema_errors(value, schema, node.id if item < 0 else f"{node.id}[{item}]")
         if problems:
             return _Result("failed", error="the result does not fit its type: " + problems[0])
         return _Result("succeeded", value)
@@ -418,7 +436,7 @@ class Engine:
             key = self._effect_key(run.id, node.id, item)
             prior = self.store.effect_intent(key, run.id, node.id, item)
             if prior.status == "done":  # it ran before a crash: never act twice
-                return self._checked(node, prior.result)
+                return self._checked(node, prior.result, item=item)
             args["idempotency_key"] = key
         out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
         if config["language"] == "javascript":
@@ -437,7 +455,7 @@ class Engine:
             value = {**value, **{f.name: {"path": f.url, "name": f.name, "sha256": f.sha256,
                                           "size": f.size} for f in r.files
                                  if f.name not in value}}
-        return self._checked(node, value)
+        return self._checked(node, value, item=item)
 
     def _effect_key(self, run_id: str, node_id: str, item: int) -> str:
         return hashlib.sha256(f"{run_id}/{node_id}/{item}".encode()).hexdigest()[:32]
@@ -451,17 +469,27 @@ class Engine:
         done = {r.item: r for r in self.store.node_results(run.id)
                 if r.node_id == node.id and r.item >= 0}
         body = config["body"]
-        waiting = False
-        for i, value in enumerate(items):
-            prior = done.get(i)
-            if prior is not None and prior.status in _FINAL:
-                continue
-            r = self._execute_body(run, plan, node, body["kind"], body,
-                                   scope.child(**{config["var"]: value}), i)
-            self._commit(run.id, node.id, r, item=i)
+        todo = [i for i in range(len(items))
+                if done.get(i) is None or done[i].status not in _FINAL]
+
+        def one(i: int) -> _Result:
+            r = self._with_retries(node, lambda: self._execute_body(
+                run, plan, node, body["kind"], body, scope.child(**{config["var"]: items[i]}), i))
+            if not (r.status == "waiting" and done.get(i) is not None):
+                self._commit(run.id, node.id, r, item=i)
+            return r
+
+        # items run side by side, at most `concurrency` at a time; each commits on its own
+        width = max(1, int(config.get("concurrency", 1)))
+        if width > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool:
+                outcomes = list(pool.map(one, todo))
+        else:
+            outcomes = [one(i) for i in todo]
+        for i, r in zip(todo, outcomes, strict=True):
             if r.status == "failed":
                 return _Result("failed", error=f"item {i}: {r.error}")
-            waiting |= r.status == "waiting"
+        waiting = any(r.status == "waiting" for r in outcomes)
         if waiting:
             return _Result("waiting")
         done = {r.item: r for r in self.store.node_results(run.id)
@@ -479,7 +507,7 @@ class Engine:
             child = self.start(sub, args, parent=(run.id, f"{node.id}#{item}"), advance=False)
             child = self.advance(child.id)
         if child.status == "succeeded":
-            return self._checked(node, child.outputs)
+            return self._checked(node, child.outputs, item=item)
         if child.status in ("failed", "cancelled"):
             return _Result("failed", error=f"sub-flow run {child.id} {child.status}: {child.error}")
         return _Result("waiting")

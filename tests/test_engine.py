@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -196,7 +197,7 @@ output all: list<str> = notes
 def test_gates_inside_a_loop_each_pause_and_resume(engine, store):
     plan = plan_of(LOOP.replace("node reviews: list<str>", "node reviews"))
     run = engine.start(plan, {"clients": ["a", "b", "c"]})
-    tasks = store.list_tasks(run_id=run.id)
+    tasks = sorted(store.list_tasks(run_id=run.id), key=lambda t: t.item)
     assert run.status == "paused" and [t.item for t in tasks] == [0, 1, 2]
     engine.decide(tasks[1].id, action="edit", by="x", roles=("lead",), values={"note": "B!"})
     assert store.get_run(run.id).status == "paused"
@@ -325,3 +326,31 @@ output status: int = send
     assert run.status == "succeeded" and run.outputs == {"status": 200}
     assert list(hits.values()) == [1]  # the receiver saw the key once
     srv.shutdown()
+
+
+def test_for_each_items_run_concurrently_and_retries_retry(engine, store):
+    text = '''flow c version "1.0.0"
+input xs: list<int>
+node ys: list<int> = for each x in xs concurrency 3 {
+  code python(v: x) """
+import time
+time.sleep(0.4)
+result = v * v
+"""
+}
+output out: list<int> = ys
+'''
+    t0 = time.monotonic()
+    run = engine.start(plan_of(text), {"xs": [1, 2, 3]})
+    elapsed = time.monotonic() - t0
+    assert run.status == "succeeded" and run.outputs == {"out": [1, 4, 9]}
+    assert elapsed < 2.0, elapsed  # three 0.4 s items side by side, not one after another
+    flaky = '''flow f version "1.0.0"
+node n: int = code python() """
+raise RuntimeError("always")
+"""
+  retry 2
+output o: int = n
+'''
+    run = engine.start(plan_of(flaky), {})
+    assert run.status == "failed" and "after 3 attempts" in run.error
