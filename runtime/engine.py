@@ -31,6 +31,7 @@ SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow"})
 # and a worker takes the run over. FLOWC_LEASE_SECONDS shortens it (tests, small deployments).
 _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
 _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
+_BRANCHES = 4            # independent branches run side by side, at most this many
 _FINAL = ("succeeded", "failed", "skipped")
 
 
@@ -137,6 +138,7 @@ class Engine:
             end = self._run_end(plan, results, run.inputs)
             if end is not None:
                 return self._finish_run(run, plan, results, end)
+            ready: list[PlanNode] = []
             for node in plan.nodes:
                 current = results.get(node.id)
                 if current is not None and current.status in _FINAL:
@@ -144,22 +146,28 @@ class Engine:
                 verdict = self._readiness(node, results, run.inputs)
                 if verdict == "wait":
                     continue
-                if verdict == "skip":
-                    result = _Result("skipped")
-                elif isinstance(verdict, tuple):
-                    result = _Result("failed", error=verdict[1])
-                else:
-                    self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
-                    result = self._execute(run, plan, node, results)
-                if current is not None and current.status == result.status == "waiting":
-                    continue  # still waiting for a person: nothing new to commit
+                if verdict == "ready":
+                    ready.append(node)  # its inputs are all settled: independent of the rest
+                    continue
+                result = _Result("skipped") if verdict == "skip" else \
+                    _Result("failed", error=verdict[1])
                 self._commit(run_id, node.id, result)
                 results[node.id] = result
                 progressed = True
-                if node.outcomes and result.status == "succeeded":
-                    end = self._run_end(plan, results, run.inputs)
-                    if end is not None:
-                        return self._finish_run(run, plan, results, end)
+            if ready:
+                self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
+                snapshot = dict(results)
+                batch = self._run_batch(run, plan, ready, snapshot)
+                for node, result in zip(ready, batch, strict=True):
+                    current = results.get(node.id)
+                    if current is not None and current.status == result.status == "waiting":
+                        continue  # still waiting for a person: nothing new to commit
+                    self._commit(run_id, node.id, result)
+                    results[node.id] = result
+                    progressed = True
+                end = self._run_end(plan, results, run.inputs)
+                if end is not None:
+                    return self._finish_run(run, plan, results, end)
         failed = next((n for n, r in results.items() if r.status == "failed"), None)
         if failed is not None:
             return self._finish_run(run, plan, results, ("fail", failed))
@@ -167,6 +175,16 @@ class Engine:
             self.store.set_run_status(run_id, "paused")
             return self.store.get_run(run_id)
         return self._finish_run(run, plan, results, ("done", None))
+
+    def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[_Result]:
+        """Ready nodes run side by side (independent branches); the rest inline."""
+        slow = [n for n in ready if n.kind in ("code", "for_each", "flow")]
+        if len(slow) < 2:
+            return [self._execute(run, plan, n, results) for n in ready]
+        with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
+            futures = {n.id: pool.submit(self._execute, run, plan, n, results) for n in slow}
+            return [futures[n.id].result() if n.id in futures else
+                    self._execute(run, plan, n, results) for n in ready]
 
     def _results(self, run_id: str) -> dict[str, _Result]:
         out = {}

@@ -354,3 +354,21 @@ output o: int = n
 '''
     run = engine.start(plan_of(flaky), {})
     assert run.status == "failed" and "after 3 attempts" in run.error
+
+
+def test_independent_branches_run_side_by_side(engine):
+    slow = '''code python() """
+import time
+time.sleep(0.5)
+result = 1
+"""'''
+    text = f'''flow b version "1.0.0"
+node a: int = {slow}
+node b: int = {slow}
+node c: int = {slow}
+output s: int = a + b + c
+'''
+    t0 = time.monotonic()
+    run = engine.start(plan_of(text), {})
+    assert run.status == "succeeded" and run.outputs == {"s": 3}
+    assert time.monotonic() - t0 < 2.0
