@@ -306,14 +306,9 @@ def measure_langchain_cached(probe: LangchainProbe, repeat: int) -> Samples:
 
 def vm_rss(pid: int) -> int:
     """VmRSS of a process in bytes (0 when it cannot be read)."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    from flowc.runtime.sandbox.process import resident_bytes
+
+    return resident_bytes(pid)
 
 
 def measure_fresh_starts(assets, repeat: int) -> tuple[Samples, Samples]:

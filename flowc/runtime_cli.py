@@ -77,23 +77,28 @@ def _load_plan(path: str):
                            f"{str(e).splitlines()[0]}") from e
 
 
-def _parse_inputs(pairs: list[str], plan) -> dict:
+def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dict:
+    """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
     from flowc.runtime.validate import coerce_text
 
-    schemas = {s.name: s.schema_ for s in plan.inputs}
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
-            raise CommandError(f"--input takes NAME=VALUE, not `{pair}`")
+            raise CommandError(f"{option} takes NAME=VALUE, not `{pair}`")
         if name not in schemas:
-            raise CommandError(f"the flow has no input `{name}` "
-                               f"(inputs: {', '.join(schemas) or 'none'})")
+            raise CommandError(f"the {what} has no {'input' if what == 'flow' else 'field'} "
+                               f"`{name}` ({'inputs' if what == 'flow' else 'fields'}: "
+                               f"{', '.join(schemas) or 'none'})")
         try:
             out[name] = coerce_text(text, schemas[name])
         except ValueError as e:
-            raise CommandError(f"input `{name}`: {e}") from e
+            raise CommandError(f"{'input' if what == 'flow' else 'field'} `{name}`: {e}") from e
     return out
+
+
+def _parse_inputs(pairs: list[str], plan) -> dict:
+    return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow")
 
 
 def _report_run(run, store) -> int:
@@ -205,17 +210,7 @@ def cmd_resume(args) -> int:
     values, answer = {}, None
     if task.kind == "gate":
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
-        for pair in args.edit or []:
-            name, sep, text = pair.partition("=")
-            if not sep:
-                raise CommandError(f"--edit takes FIELD=VALUE, not `{pair}`")
-            if name not in fields:
-                raise CommandError(f"the form has no field `{name}` "
-                                   f"(fields: {', '.join(fields) or 'none'})")
-            try:
-                values[name] = coerce_text(text, fields[name])
-            except ValueError as e:
-                raise CommandError(f"field `{name}`: {e}") from e
+        values = _parse_pairs(args.edit or [], fields, "--edit", "form")
     else:
         try:
             answer = coerce_text(args.answer, task.form.get("schema", {}))

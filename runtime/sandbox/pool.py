@@ -40,6 +40,15 @@ class ExecutionResult:
     network: list[str] = field(default_factory=list)
 
 
+def _run_in(proc: SandboxProcess, code, globals_, inputs, output_dir, limits, allow_hosts, *,
+            reuse: bool) -> ExecutionResult:
+    """One execution in `proc`: inputs staged, output files written, network mediated."""
+    net = NetworkPolicy(allow_hosts)
+    raw = proc.execute(code, globals_=globals_, files=read_inputs(inputs or {}), limits=limits,
+                       network=net, reuse_namespace=reuse, fresh_workdir=not reuse)
+    return _finish(raw, output_dir, net)
+
+
 def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> ExecutionResult:
     files, refused = [], list(raw.file_problems)
     if output_dir and raw.files and raw.ok:
@@ -143,14 +152,12 @@ class SandboxPool:
             allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
         """Run Python in a fresh interpreter (strict isolation)."""
         limits = limits or Limits()
-        net = NetworkPolicy(allow_hosts)
-        files = read_inputs(inputs or {})
         proc = self.acquire(limits.memory_mb)
         try:
-            raw = proc.execute(code, globals_=globals_, files=files, limits=limits, network=net)
+            return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
+                           reuse=False)
         finally:
             proc.kill()
-        return _finish(raw, output_dir, net)
 
     def session(self, limits_memory_mb: int | None = None) -> RunSession:
         """One interpreter reused for the executions of one run (isolation `run`)."""
@@ -169,15 +176,13 @@ class RunSession:
             output_dir: str | None = None, limits: Limits | None = None,
             allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
         limits = limits or Limits()
-        net = NetworkPolicy(allow_hosts)
-        files = read_inputs(inputs or {})
         if self.proc is None or not self.proc.alive:
             self.proc = self.pool.acquire(self.memory_mb or limits.memory_mb)
-        raw = self.proc.execute(code, globals_=globals_, files=files, limits=limits, network=net,
-                                reuse_namespace=True, fresh_workdir=False)
+        result = _run_in(self.proc, code, globals_, inputs, output_dir, limits, allow_hosts,
+                         reuse=True)
         if not self.proc.alive:
             self.proc = None  # killed for a limit: the next execution gets a fresh one
-        return _finish(raw, output_dir, net)
+        return result
 
     def close(self) -> None:
         if self.proc is not None:
