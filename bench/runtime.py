@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         warm, cold = measure_inbox_in_process(inbox_db, inbox_repeat)
         rows.append(Row(f"4 list_tasks(pending, 100), {PAUSED_RUNS} paused (ms)", warm.cell(2),
                         target=f"<= {INBOX_MS:g} ms", status=_at_most(warm.median, INBOX_MS)))
-        rows.append(Row("4 (info) same, first call on a fresh store (ms)", f"{cold:.2f}",
+        rows.append(Row("4 same, first call on a freshly opened store (ms)", f"{cold:.2f}",
                         target=f"<= {INBOX_MS:g} ms", status=_at_most(cold, INBOX_MS)))
         proc_t, bare_t, problem = measure_inbox_process(inbox_db, process_repeat, tmp)
         if problem:
