@@ -15,8 +15,9 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
@@ -49,6 +50,32 @@ class _Result:
     output: Any = None
     outcome: str | None = None
     error: str | None = None
+    audit: list = field(default_factory=list)  # events committed with the result
+
+
+class _Outputs(Mapping):
+    """Node outputs as a scope sees them: a view over the results, nothing copied."""
+
+    __slots__ = ("results",)
+
+    def __init__(self, results: dict):
+        self.results = results
+
+    def __getitem__(self, key):
+        r = self.results[key]
+        return r.output if r.status == "succeeded" else MISSING
+
+    def get(self, key, default=None):
+        r = self.results.get(key)
+        if r is None:
+            return default
+        return r.output if r.status == "succeeded" else MISSING
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self):
+        return len(self.results)
 
 
 def _plan(data: dict | Plan) -> Plan:
@@ -73,6 +100,8 @@ class Engine:
         self._owns_sandbox = False
         self.workspace = workspace
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
+        self._plans: dict[str, Plan] = {}       # parsed plans by hash
+        self._renewed: dict[str, float] = {}    # when each held lease was last renewed
         self.clock = clock
 
     # ---- starting ----------------------------------------------------------------------------
@@ -95,7 +124,9 @@ class Engine:
         unknown = sorted(set(inputs) - {s.name for s in plan.inputs})
         if unknown:
             raise RunRefused(f"the flow has no input `{unknown[0]}`")
-        self.store.put_plan(plan.hash, plan.to_json())
+        if plan.hash not in self._plans:
+            self.store.put_plan(plan.hash, plan.to_json())
+            self._plans[plan.hash] = plan
         run = self.store.create_run(
             flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
             parent_run_id=parent[0] if parent else None,
@@ -126,20 +157,25 @@ class Engine:
         run = self.store.get_run(run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
-        plan = _plan(json.loads(self.store.get_plan(run.plan_hash)))
+        plan = self._load_plan(run.plan_hash)
+        self._renewed[run_id] = time.monotonic()  # the lease was just taken
         self.store.set_run_status(run_id, "running")
         results = self._results(run_id)
         # Plan nodes come in a valid order (producers and outcome sources first), so one
         # forward pass settles every node that can be settled now; results are committed one
         # by one and kept in memory for the rest of the pass.
         progressed = True
+        first = 0  # nodes before this index are all settled: the next pass starts here
         while progressed:
             progressed = False
             end = self._run_end(plan, results, run.inputs)
             if end is not None:
                 return self._finish_run(run, plan, results, end)
             ready: list[PlanNode] = []
-            for node in plan.nodes:
+            while first < len(plan.nodes) and getattr(
+                    results.get(plan.nodes[first].id), "status", None) in _FINAL:
+                first += 1
+            for node in plan.nodes[first:]:
                 current = results.get(node.id)
                 if current is not None and current.status in _FINAL:
                     continue
@@ -155,7 +191,7 @@ class Engine:
                 results[node.id] = result
                 progressed = True
             if ready:
-                self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
+                self._keep_lease(run_id)
                 snapshot = dict(results)
                 batch = self._run_batch(run, plan, ready, snapshot)
                 for node, result in zip(ready, batch, strict=True):
@@ -176,6 +212,19 @@ class Engine:
             return self.store.get_run(run_id)
         return self._finish_run(run, plan, results, ("done", None))
 
+    def _keep_lease(self, run_id: str) -> None:
+        """Renew the run's lease once half of it is used (not on every node)."""
+        now = time.monotonic()
+        if now - self._renewed.get(run_id, 0.0) > _LEASE_SECONDS / 2:
+            self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
+            self._renewed[run_id] = now
+
+    def _load_plan(self, plan_hash: str) -> Plan:
+        plan = self._plans.get(plan_hash)
+        if plan is None:
+            plan = self._plans[plan_hash] = _plan(json.loads(self.store.get_plan(plan_hash)))
+        return plan
+
     def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[_Result]:
         """Ready nodes run side by side (independent branches); the rest inline."""
         slow = [n for n in ready if n.kind in ("code", "for_each", "flow")]
@@ -194,12 +243,13 @@ class Engine:
         return out
 
     def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
+        """The node's result and its audit events, in one transaction."""
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                               outcome=r.outcome, error=r.error)
+                               outcome=r.outcome, error=r.error,
+                               audit=[(kind, "flowc", payload) for kind, payload in r.audit])
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
-        nodes = {k: (v.output if v.status == "succeeded" else MISSING) for k, v in results.items()}
-        return Scope(run.inputs, nodes, variables)
+        return Scope(run.inputs, _Outputs(results), variables)
 
     # ---- readiness ---------------------------------------------------------------------------
     def _readiness(self, node: PlanNode, results: dict[str, _Result], inputs: dict):
@@ -348,10 +398,9 @@ class Engine:
             pause_when = config.get("pause_when")
             if pause_when is not None and not evaluate(pause_when, scope):
                 output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
-                self.store.append_audit(run.id, "gate.passed", "flowc", {
+                return _Result("succeeded", output, "approved", audit=[("gate.passed", {
                     "node": node.id, "item": item, "why": "its `when:` condition is false",
-                    "form": prefill, "plan_hash": plan.hash})
-                return _Result("succeeded", output, "approved")
+                    "form": prefill, "plan_hash": plan.hash})])
             timeout = config.get("timeout")
             shown = [evaluate(s, scope) for s in config.get("show", [])]
             task = self.store.create_task(
@@ -364,10 +413,9 @@ class Engine:
                       "actions": config.get("actions", [])},
                 deadline=self.clock() + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None)
-            self.store.append_audit(run.id, "gate.opened", "flowc", {
+            return _Result("waiting", audit=[("gate.opened", {
                 "node": node.id, "item": item, "task": task.id, "shown": task.show,
-                "form": prefill, "plan_hash": plan.hash})
-            return _Result("waiting")
+                "form": prefill, "plan_hash": plan.hash})])
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -401,10 +449,8 @@ class Engine:
                                if config.get("choices") else None},
                 deadline=self.clock() + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None)
-            self.store.append_audit(run.id, "ask.opened", "flowc",
-                                    {"node": node.id, "item": item, "task": task.id,
-                                     "question": task.title})
-            return _Result("waiting")
+            return _Result("waiting", audit=[("ask.opened", {
+                "node": node.id, "item": item, "task": task.id, "question": task.title})])
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":

@@ -49,3 +49,20 @@ def test_sandbox_bench_full_meets_targets():
     r = _sandbox_bench("--strict")
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_runtime_bench_quick_meets_the_hard_targets():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "runtime.py"), "--quick"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "200 concurrent runs, failures" in r.stdout
+    row = next(ln for ln in r.stdout.splitlines() if "200 concurrent runs, failures" in ln)
+    assert " 0 " in row and "PASS" in row  # never "database is locked"
+
+
+@pytest.mark.slow
+def test_runtime_bench_full_meets_targets():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "runtime.py"), "--strict"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
