@@ -101,6 +101,7 @@ class Engine:
         self.workspace = workspace
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
         self._plans: dict[str, Plan] = {}       # parsed plans by hash
+        self._dependents: dict[str, dict[str, list[str]]] = {}
         self._renewed: dict[str, float] = {}    # when each held lease was last renewed
         self.clock = clock
 
@@ -164,18 +165,20 @@ class Engine:
         # Plan nodes come in a valid order (producers and outcome sources first), so one
         # forward pass settles every node that can be settled now; results are committed one
         # by one and kept in memory for the rest of the pass.
-        progressed = True
-        first = 0  # nodes before this index are all settled: the next pass starts here
-        while progressed:
-            progressed = False
+        # A worklist in plan order: the first pass looks at every unsettled node, later passes
+        # only at the dependents of what just settled, so a run costs time linear in its size.
+        graph = self._graph(plan)
+        by_id = {n.id: n for n in plan.nodes}
+        order = {n.id: k for k, n in enumerate(plan.nodes)}
+        candidates = [n for n in plan.nodes
+                      if getattr(results.get(n.id), "status", None) not in _FINAL]
+        while candidates:
             end = self._run_end(plan, results, run.inputs)
             if end is not None:
                 return self._finish_run(run, plan, results, end)
             ready: list[PlanNode] = []
-            while first < len(plan.nodes) and getattr(
-                    results.get(plan.nodes[first].id), "status", None) in _FINAL:
-                first += 1
-            for node in plan.nodes[first:]:
+            settled: list[str] = []
+            for node in candidates:
                 current = results.get(node.id)
                 if current is not None and current.status in _FINAL:
                     continue
@@ -189,21 +192,20 @@ class Engine:
                     _Result("failed", error=verdict[1])
                 self._commit(run_id, node.id, result)
                 results[node.id] = result
-                progressed = True
+                settled.append(node.id)
             if ready:
                 self._keep_lease(run_id)
-                snapshot = dict(results)
-                batch = self._run_batch(run, plan, ready, snapshot)
+                batch = self._run_batch(run, plan, ready, dict(results))
                 for node, result in zip(ready, batch, strict=True):
                     current = results.get(node.id)
                     if current is not None and current.status == result.status == "waiting":
                         continue  # still waiting for a person: nothing new to commit
                     self._commit(run_id, node.id, result)
                     results[node.id] = result
-                    progressed = True
-                end = self._run_end(plan, results, run.inputs)
-                if end is not None:
-                    return self._finish_run(run, plan, results, end)
+                    if result.status != "waiting":
+                        settled.append(node.id)
+            woken = {d for s in settled for d in graph.get(s, ())}
+            candidates = [by_id[i] for i in sorted(woken, key=order.__getitem__)]
         failed = next((n for n, r in results.items() if r.status == "failed"), None)
         if failed is not None:
             return self._finish_run(run, plan, results, ("fail", failed))
@@ -218,6 +220,19 @@ class Engine:
         if now - self._renewed.get(run_id, 0.0) > _LEASE_SECONDS / 2:
             self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
             self._renewed[run_id] = now
+
+    def _graph(self, plan: Plan) -> dict[str, list[str]]:
+        """Which nodes may become ready when a node settles (data and control dependents)."""
+        graph = self._dependents.get(plan.hash)
+        if graph is None:
+            graph = {}
+            for node in plan.nodes:
+                sources = {d.name for d in node.deps if d.kind == "node"}
+                sources |= {c.node for c in node.control if c.node}
+                for s in sources:
+                    graph.setdefault(s, []).append(node.id)
+            self._dependents[plan.hash] = graph
+        return graph
 
     def _load_plan(self, plan_hash: str) -> Plan:
         plan = self._plans.get(plan_hash)
@@ -486,12 +501,12 @@ class Engine:
     def _code(self, run, node, config, scope, item) -> _Result:
         from .sandbox import Limits
 
-        args = {}
+        args, inputs = {}, {}
         for name, arg in config.get("args", {}).items():
             value = evaluate(arg["value"], scope)
             if value is MISSING:
                 raise EvaluationError(f"argument `{name}` reads a missing value")
-            args[name] = value
+            args[name] = self._stage_files(name, value, inputs)
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 30.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
@@ -506,20 +521,51 @@ class Engine:
         if config["language"] == "javascript":
             from .sandbox.js import run_javascript
 
-            r = run_javascript(config["source"], args=args, output_dir=out_dir, limits=limits)
+            r = run_javascript(config["source"], args=args, inputs=inputs, output_dir=out_dir,
+                               limits=limits)
         else:
-            r = self.sandbox.run(config["source"], globals_=args, output_dir=out_dir,
-                                 limits=limits, allow_hosts=tuple(opts.get("hosts", ())))
+            r = self.sandbox.run(config["source"], globals_=args, inputs=inputs,
+                                 output_dir=out_dir, limits=limits,
+                                 allow_hosts=tuple(opts.get("hosts", ())))
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         value = r.value
         if key is not None:
             self.store.effect_done(key, value)
         if isinstance(value, dict) and r.files:
-            value = {**value, **{f.name: {"path": f.url, "name": f.name, "sha256": f.sha256,
-                                          "size": f.size} for f in r.files
-                                 if f.name not in value}}
+            value = {**value, **self._file_parts(node, item, r.files, value)}
         return self._checked(node, value, item=item)
+
+    @staticmethod
+    def _file_parts(node: PlanNode, item: int, files, value: dict) -> dict:
+        """Files the code wrote, as the deliverable's file parts: the part `table` is the
+        file named `table` or `table.<ext>` (any folder)."""
+        schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
+            else node.output_schema
+        kinds = schema.get("x-flowc-deliverable", {})
+        out = {}
+        for part, kind in kinds.items():
+            if kind != "file" or part in value:
+                continue
+            for f in files:
+                base = f.name.rsplit("/", 1)[-1]
+                if base == part or base.rsplit(".", 1)[0] == part:
+                    out[part] = {"path": f.url, "name": f.name, "sha256": f.sha256,
+                                 "size": f.size}
+                    break
+        return out
+
+    @staticmethod
+    def _stage_files(name: str, value: Any, inputs: dict) -> Any:
+        """File values (URI + sha256) handed to code appear in its working directory: the
+        argument becomes the file's local path there, and its content is checked."""
+        if isinstance(value, dict) and "path" in value and "sha256" in value:
+            local = f"in/{name}/{value.get('name') or value['path'].rsplit('/', 1)[-1]}"
+            inputs[local] = value["path"]
+            return {**value, "path": local, "uri": value["path"]}
+        if isinstance(value, list):
+            return [Engine._stage_files(f"{name}_{i}", v, inputs) for i, v in enumerate(value)]
+        return value
 
     def _effect_key(self, run_id: str, node_id: str, item: int) -> str:
         return hashlib.sha256(f"{run_id}/{node_id}/{item}".encode()).hexdigest()[:32]

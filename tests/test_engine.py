@@ -372,3 +372,29 @@ output s: int = a + b + c
     run = engine.start(plan_of(text), {})
     assert run.status == "succeeded" and run.outputs == {"s": 3}
     assert time.monotonic() - t0 < 2.0
+
+
+def test_files_move_between_nodes_through_the_workspace(store, pool, tmp_path):
+    engine = Engine(store, sandbox=pool, workspace=str(tmp_path / "ws"))
+    text = '''flow files version "1.0.0"
+deliverable Table {
+  files { table: file<csv> }
+  fields { rows: int }
+}
+node make: Table = code python() """
+open("table.csv", "w").write("a,b\\n1,2\\n3,4\\n")
+result = {"rows": 2}
+"""
+node count: int = code python(t: make.table) """
+result = sum(1 for _ in open(t["path"])) - 1
+"""
+output rows: int = count
+output made: int = make.rows
+'''
+    run = engine.start(plan_of(text), {})
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"rows": 2, "made": 2}
+    table = store.node_results(run.id)
+    made = next(r for r in table if r.node_id == "make").output["table"]
+    assert made["path"].startswith("file://") and len(made["sha256"]) == 64
+    assert (tmp_path / "ws" / run.id / "make" / "table.csv").read_text() == "a,b\n1,2\n3,4\n"
