@@ -67,8 +67,9 @@ def _gc_paused():
 class Compiler:
     """Compiles flows, sharing imported-flow results and skill registries between them."""
 
-    def __init__(self, skill_dirs: list[Path] | None = None):
+    def __init__(self, skill_dirs: list[Path] | None = None, *, locked: bool = False):
         self.skill_dirs = skill_dirs or []
+        self.locked = locked  # compare resolved skills with flow.lock (F0111)
         self._registries: dict[tuple, SkillRegistry] = {}
         self._flows: dict[Path, CheckResult] = {}
         self._stack: list[Path] = []
@@ -108,6 +109,8 @@ class Compiler:
             result.program = program
             result.subflows = loader.loaded
             result.graph = build_graph(program, diags)
+            if self.locked and source.path != "<input>":
+                _check_lock(Path(source.path), program, diags)
             if plan and not diags.has_errors:
                 from .planner import build_plan
 
@@ -143,6 +146,38 @@ class _Loader:
         diagnostics.extend(res.diagnostics)
         self.loaded[str(path)] = res
         return res.program
+
+
+def _check_lock(flow_path: Path, program, diags: Diagnostics) -> None:
+    """F0111 for every `use skill` whose resolution differs from the flow's lock entry."""
+    from .lockfile import LOCK_NAME, lock_entry_for, skill_pins
+
+    try:
+        entry = lock_entry_for(flow_path)
+    except ValueError as e:
+        diags.add("F0111", program.source, _zero(), str(e), help="run `flowc lock` again")
+        return
+    locked = (entry or {}).get("skills", {})
+    for alias, pin in skill_pins(program).items():
+        span = program.skills[alias].decl.span
+        old = locked.get(alias)
+        if entry is None:
+            msg, help_ = (f"`{flow_path.name}` has no entry in {LOCK_NAME}",
+                          f"run `flowc lock {flow_path}`")
+        elif old is None:
+            msg, help_ = f"skill `{alias}` is not in {LOCK_NAME}", f"run `flowc lock {flow_path}`"
+        elif old.get("version") != pin["version"]:
+            msg = (f"skill `{alias}` now resolves to {pin['version']}, but {LOCK_NAME} has "
+                   f"{old.get('version')}")
+            help_ = f"review the new version, then run `flowc lock {flow_path}`"
+        elif old.get("sha256") != pin["sha256"]:
+            msg = (f"skill `{alias}` {pin['version']} changed since it was locked "
+                   f"(sha256 {pin['sha256'][:12]}, locked {str(old.get('sha256'))[:12]})")
+            help_ = "a shared skill changed, or was tampered with: review it, then run " \
+                f"`flowc lock {flow_path}`"
+        else:
+            continue
+        diags.add("F0111", program.source, span, msg, label="stale lock", help=help_)
 
 
 def _zero():

@@ -66,6 +66,11 @@ _TABLE = [
      "A type name is neither built in (`str int float bool date duration json memory list map "
      "file`) "
      "nor a record, enum or deliverable declared in the flow."),
+    ("F0111", "error", "skill lock is stale",
+     "`flowc check --locked` compares what each `use skill` resolves today with the flow's "
+     "entry in `flow.lock`: a range that now resolves to another version, a skill whose "
+     "content changed since it was locked (a different sha256: tampering, or a changed shared "
+     "skill), or a flow with no entry. Review the change, then run `flowc lock FILE`."),
     # ---- types and properties ------------------------------------------------------------------
     ("F0201", "error", "unknown property, argument or option",
      "A node block, call or clause uses a key that this kind of node does not take."),

@@ -75,10 +75,10 @@ def _print_diagnostics(diags, fmt: str, files: int, color: str) -> None:
         print(render.summary_line(diags, files))
 
 
-def _check_all(files: list[Path], skill_dirs, plan: bool = False):
+def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool = False):
     from flowc.compiler.api import Compiler
 
-    compiler = Compiler([Path(d) for d in skill_dirs])
+    compiler = Compiler([Path(d) for d in skill_dirs], locked=locked)
     results = [compiler.check_path(f, plan=plan) for f in files]
     seen, diags = set(), []
     for r in results:
@@ -92,13 +92,35 @@ def _check_all(files: list[Path], skill_dirs, plan: bool = False):
 
 def cmd_check(args) -> int:
     files = _flow_files(args.paths)
-    _results, diags = _check_all(files, args.skills)
+    _results, diags = _check_all(files, args.skills, locked=args.locked)
     if args.werror:
         for d in diags:
             if d.severity == "warning":
                 d.severity = "error"
     _print_diagnostics(diags, args.format, len(files), args.color)
     return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
+
+
+def cmd_lock(args) -> int:
+    from flowc.compiler.lockfile import LOCK_NAME, write_lock_entry
+
+    files = _flow_files(args.paths)
+    results, diags = _check_all(files, args.skills)
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        from flowc.compiler import render
+
+        sys.stderr.write(render.render_text(errors, color=_use_color(args.color, sys.stderr)))
+        print(f"flowc: not locked: {len(errors)} error(s)", file=sys.stderr)
+        return EXIT_ERRORS
+    changed = 0
+    for f, r in zip(files, results, strict=True):
+        try:
+            changed += write_lock_entry(f, r.program)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+    print(f"{LOCK_NAME}: {changed} flow(s) updated, {len(files) - changed} already current")
+    return EXIT_OK
 
 
 def _plan_summary(plan) -> str:
@@ -241,8 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH", help=".flow files or folders")
     sp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
     sp.add_argument("--werror", action="store_true", help="treat warnings as errors")
+    sp.add_argument("--locked", action="store_true",
+                    help="fail when a skill no longer matches flow.lock (F0111)")
     common(sp)
     sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("lock", help="record the skill versions and hashes flows use (flow.lock)")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    common(sp, color=True)
+    sp.set_defaults(func=cmd_lock)
 
     sp = sub.add_parser("compile", help="compile a flow into a plan (JSON)")
     sp.add_argument("file", metavar="FILE")
@@ -272,9 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from flowc.runtime_cli import add_runtime_commands
     from flowc.sandbox_cli import add_sandbox_commands
+    from flowc.skill_cli import add_skill_commands
 
     add_sandbox_commands(sub, _Parser)
     add_runtime_commands(sub, _Parser)
+    add_skill_commands(sub, _Parser)
     return p
 
 

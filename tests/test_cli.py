@@ -263,3 +263,20 @@ def test_run_refuses_kinds_not_built_yet(tmp_path):
     r = flowc("run", ROOT / "examples" / "support_router" / "support_router.flow",
               "--store", tmp_path / "runs.db")
     assert r.returncode == 1 and "which this runtime does not run yet" in r.stderr
+
+
+def test_skill_new_and_list(tmp_path):
+    (tmp_path / ".git").mkdir()
+    r = flowc("skill", "new", "word-count", cwd=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "skills" / "word-count" / "SKILL.md").exists()
+    r = flowc("skill", "list", cwd=tmp_path)
+    assert r.returncode == 0 and "word-count               0.1.0" in r.stdout
+    assert "portfolio-stats" in r.stdout and "classify-ticket          1.2.0" in r.stdout
+    flow = tmp_path / "w.flow"
+    flow.write_text('flow w version "1.0.0"\nuse skill word_count @ ^0.1\n'
+                    'node c = skill word_count(text: "a b")\noutput n: int = c.words\n')
+    assert flowc("check", flow, cwd=tmp_path).returncode == 0
+    r = flowc("skill", "new", "word-count", cwd=tmp_path)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = flowc("skill", "new", "Bad Name!", cwd=tmp_path)
+    assert r.returncode == 2 and "not a skill name" in r.stderr

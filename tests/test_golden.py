@@ -36,7 +36,8 @@ def test_broken_example(flow: Path, monkeypatch):
     monkeypatch.chdir(ROOT)
     rel = flow.relative_to(ROOT).as_posix()
     intended = re.search(r"\((F\d{4})\)", flow.read_text().splitlines()[0]).group(1)
-    result = Compiler().check(Source.from_file(rel), flow.parent, plan=True)
+    locked = "[--locked]" in flow.read_text().splitlines()[0]
+    result = Compiler(locked=locked).check(Source.from_file(rel), flow.parent, plan=True)
     diags = result.diagnostics.sorted()
     assert intended in {d.code for d in diags}
     _compare(GOLDEN / f"{flow.stem}.txt", render_text(diags))

@@ -84,3 +84,58 @@ def test_unknown_skill_suggests(tmp_path):
     r = _check('flow f version "1.0.0"\nuse skill greeterr @ 1.0.0\n', tmp_path)
     (d,) = [d for d in r.diagnostics.items if d.code == "F0105"]
     assert d.help == "did you mean `greeter`?"
+
+
+def _lock_case(tmp_path, spec="^1.0"):
+    reg = tmp_path / "skills"
+    shutil.copytree(FIXTURES / "greeter", reg / "greeter")
+    flow = tmp_path / "hello.flow"
+    flow.write_text(f'flow hello version "1.0.0"\nuse skill greeter @ {spec}\n'
+                    'node g = skill greeter(name: "x")\noutput o: str = g.greeting\n')
+    return reg, flow
+
+
+def _locked_codes(reg, flow):
+    r = Compiler([reg], locked=True).check(Source.from_file(flow), flow.parent)
+    return [(d.code, d.message) for d in r.diagnostics.items]
+
+
+def test_lock_records_and_detects_every_kind_of_drift(tmp_path):
+    from flowc.compiler.lockfile import read_lock, write_lock_entry
+
+    reg, flow = _lock_case(tmp_path)
+    (code, msg), = _locked_codes(reg, flow)
+    assert code == "F0111" and "no entry" in msg
+    program = Compiler([reg]).check(Source.from_file(flow), flow.parent).program
+    assert write_lock_entry(flow, program) is True
+    assert write_lock_entry(flow, program) is False  # already current: nothing rewritten
+    pin = read_lock(tmp_path)["flows"]["hello.flow"]["skills"]["greeter"]
+    assert pin["version"] == "1.2.0" and len(pin["sha256"]) == 64
+    assert _locked_codes(reg, flow) == []
+    # the shared skill changes: its hash no longer matches
+    md = reg / "greeter" / "1.2.0" / "SKILL.md"
+    md.write_text(md.read_text() + "\nA new rule.\n")
+    (code, msg), = _locked_codes(reg, flow)
+    assert code == "F0111" and "changed since it was locked" in msg
+    # a new version appears that the range admits
+    shutil.copytree(reg / "greeter" / "1.2.0", reg / "greeter" / "1.3.0")
+    v = reg / "greeter" / "1.3.0" / "SKILL.md"
+    v.write_text(v.read_text().replace("version: 1.2.0", "version: 1.3.0"))
+    (code, msg), = _locked_codes(reg, flow)
+    assert code == "F0111" and "now resolves to 1.3.0" in msg
+
+
+def test_lock_and_locked_check_from_the_cli(tmp_path):
+    import subprocess
+    import sys
+
+    reg, flow = _lock_case(tmp_path)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "flowc", *a], capture_output=True,  # noqa: E731
+                                    text=True)
+    assert run("check", "--locked", "--skills", str(reg), str(flow)).returncode == 1
+    r = run("lock", "--skills", str(reg), str(flow))
+    assert r.returncode == 0 and "1 flow(s) updated" in r.stdout
+    assert run("check", "--locked", "--skills", str(reg), str(flow)).returncode == 0
+    (tmp_path / "flow.lock").write_text("{not json")
+    r = run("check", "--locked", "--skills", str(reg), str(flow))
+    assert r.returncode == 1 and "F0111" in r.stdout

@@ -1,0 +1,70 @@
+"""`flow.lock`: the skill versions and content hashes each flow of a folder was checked with.
+
+One `flow.lock` per folder, JSON with sorted keys, so it diffs well in review:
+
+    {"format": "flowc.lock/1",
+     "flows": {"client_report.flow": {"skills": {"portfolio_stats": {
+         "name": "portfolio-stats", "requested": "2.1.0", "version": "2.1.0",
+         "sha256": "...", "location": "stdlib:portfolio-stats"}}}}}
+
+`flowc lock FILE...` writes the entries; `flowc check --locked` fails (F0111) when what a
+flow resolves today differs from its entry: a range now resolves to another version, a
+shared skill's content changed (its hash), or the flow has no entry yet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["LOCK_NAME", "read_lock", "write_lock_entry", "lock_entry_for", "skill_pins"]
+
+LOCK_NAME = "flow.lock"
+FORMAT = "flowc.lock/1"
+
+
+def read_lock(folder: Path) -> dict:
+    path = folder / LOCK_NAME
+    if not path.is_file():
+        return {"format": FORMAT, "flows": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} lock file")
+    data.setdefault("flows", {})
+    return data
+
+
+def lock_entry_for(flow_path: Path) -> dict | None:
+    return read_lock(flow_path.parent)["flows"].get(flow_path.name)
+
+
+def skill_pins(program) -> dict:
+    """What a checked program resolved: alias -> pin, for the lock file."""
+    from .planner import _rel
+
+    pins = {}
+    for alias, use in sorted(program.skills.items()):
+        sv = use.version
+        if sv is None:
+            continue
+        pins[alias] = {"name": sv.name, "requested": str(use.decl.spec.value),
+                       "version": sv.version, "sha256": sv.sha256,
+                       "location": _rel(sv.folder, program.base_dir)}
+    return pins
+
+
+def write_lock_entry(flow_path: Path, program) -> bool:
+    """Record the flow's resolved skills; True when the lock file changed."""
+    folder = flow_path.parent
+    data = read_lock(folder)
+    entry = {"skills": skill_pins(program)}
+    if data["flows"].get(flow_path.name) == entry:
+        return False
+    data["flows"][flow_path.name] = entry
+    tmp = folder / (LOCK_NAME + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(folder / LOCK_NAME)
+    return True
