@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from flowc.contenthash import hash_folder
 
 __all__ = [
     "SkillVersion", "SkillProblem", "SkillRegistry", "parse_version_spec", "normalize_skill_name",
@@ -54,16 +55,6 @@ class SkillVersion:
         if self._hash is None:
             self._hash = hash_folder(self.folder)
         return self._hash
-
-
-def hash_folder(folder: Path) -> str:
-    """A content hash of every file under `folder` (paths and bytes), independent of mtime."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts:
-            rel = p.relative_to(folder).as_posix()
-            h.update(rel.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
 
 
 def parse_version_spec(spec: str):

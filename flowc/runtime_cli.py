@@ -43,7 +43,7 @@ def _roles(args, user: str) -> tuple[str, ...]:
     return tuple(people.get(user, []))
 
 
-def _engine(args, store):
+def _engine(args, store, base_dir: Path | None = None):
     from flowc.runtime.engine import Engine
 
     workspace = args.workspace if getattr(args, "workspace", None) else None
@@ -52,7 +52,7 @@ def _engine(args, store):
 
         base = Path(args.store) if args.store else Path(default_store_path())
         workspace = str((base.parent / "workspace").resolve())
-    return Engine(store, workspace=workspace)
+    return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None)
 
 
 def _load_plan(path: str):
@@ -125,7 +125,7 @@ def cmd_run(args) -> int:
     inputs = _parse_inputs(args.input, plan)
     store = _store(args)
     try:
-        with _engine(args, store) as engine:
+        with _engine(args, store, Path(args.file).resolve().parent) as engine:
             run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e

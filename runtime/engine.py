@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
@@ -27,7 +30,7 @@ from .validate import schema_errors
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
 
-SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow"})
+SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill"})
 # A run's lease is renewed before every node; a crashed holder's lease lapses after this long
 # and a worker takes the run over. FLOWC_LEASE_SECONDS shortens it (tests, small deployments).
 _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
@@ -94,11 +97,13 @@ def refuse_unsupported(plan: Plan) -> None:
 
 
 class Engine:
-    def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time):
+    def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
+                 base_dir: str | None = None):
         self.store = store
         self._sandbox = sandbox
         self._owns_sandbox = False
         self.workspace = workspace
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()  # where project skills are
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
         self._plans: dict[str, Plan] = {}       # parsed plans by hash
         self._dependents: dict[str, dict[str, list[str]]] = {}
@@ -392,6 +397,13 @@ class Engine:
             return self._code(run, node, config, scope, item)
         if kind == "flow":
             return self._flow(run, plan, node, config, scope, item)
+        if kind == "command":
+            files: dict = {}
+            line = self._shell_line(config["line"]["template"], scope, files)
+            stdin = evaluate(config["stdin"], scope) if config.get("stdin") else ""
+            return self._shell(run, plan, node, line, stdin, scope, item, files)
+        if kind == "skill":
+            return self._skill(run, plan, node, config, scope, item)
         return _Result("failed", error=f"`{kind}` nodes are not run by this runtime yet")
 
     def _checked(self, node: PlanNode, value: Any, schema: dict | None = None,
@@ -535,6 +547,144 @@ class Engine:
         if isinstance(value, dict) and r.files:
             value = {**value, **self._file_parts(node, item, r.files, value)}
         return self._checked(node, value, item=item)
+
+    # commands and skills --------------------------------------------------------------------------
+    @staticmethod
+    def _shell_line(parts: list, scope: Scope, files: dict) -> str:
+        """The command line with every value shell-quoted: a value is one word, never syntax.
+        A file value is staged into the working directory and stands for its local path."""
+        out = []
+        for k, p in enumerate(parts):
+            if isinstance(p, str):
+                out.append(p)
+                continue
+            value = evaluate(p, scope)
+            if value is MISSING:
+                raise EvaluationError("the command line reads a missing value")
+            if isinstance(value, dict) and "path" in value and "sha256" in value:
+                local = f"in/{k}/{value.get('name') or value['path'].rsplit('/', 1)[-1]}"
+                files[local] = value["path"]
+                out.append(shlex.quote(local))
+                continue
+            out.append(shlex.quote(render_template([p], scope)))
+        return "".join(out)
+
+    def _skill_folder(self, pin) -> Path:
+        from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+        if pin.location.startswith("stdlib:"):
+            return STDLIB_SKILLS_DIR / pin.location[len("stdlib:"):]
+        return (self.base_dir / pin.location).resolve()
+
+    def _skill_files(self, plan: Plan) -> tuple[dict, dict]:
+        """The run's skills staged into the sandbox, each checked against the plan's hash."""
+        from flowc.contenthash import hash_folder
+
+        inputs, commands = {}, {}
+        for pin in plan.skills:
+            folder = self._skill_folder(pin)
+            if not folder.is_dir():
+                raise EvaluationError(f"skill {pin.name} {pin.version} is missing at {folder}")
+            if hash_folder(folder) != pin.sha256:
+                raise EvaluationError(
+                    f"skill {pin.name} {pin.version} at {folder} does not match the plan "
+                    "(its content changed since the flow was compiled): refusing to run it")
+            for f in sorted(folder.rglob("*")):
+                if f.is_file() and "__pycache__" not in f.parts:
+                    rel = f.relative_to(folder).as_posix()
+                    inputs[f".flowc/skills/{pin.alias}/{rel}"] = str(f)
+            if pin.entry:
+                cmd = pin.entry.split()[0]
+                script = folder / "scripts" / f"{cmd}.py"
+                if script.is_file():
+                    commands[cmd] = f".flowc/skills/{pin.alias}/scripts/{cmd}.py"
+        return inputs, commands
+
+    def _shell(self, run, plan, node, line: str, stdin, scope, item,
+               extra_inputs: dict | None = None) -> _Result:
+        from .sandbox import Limits
+        from .sandbox.shell import __file__ as shell_file
+
+        inputs, commands = self._skill_files(plan)
+        inputs.update(extra_inputs or {})
+        if isinstance(stdin, dict) and "path" in stdin:
+            import fsspec
+
+            with fsspec.open(stdin["path"], "rb") as f:
+                stdin = f.read().decode("utf-8", "replace")
+        stdin = "" if stdin is MISSING or stdin is None else str(stdin)
+        source = Path(shell_file).read_text()
+        call = f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands)})"
+        code = source + chr(10) + call + chr(10)
+        opts = node.options
+        limits = Limits(timeout=float(opts.get("timeout", 60.0)),
+                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
+        out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
+        r = self.sandbox.run(code, inputs=inputs, output_dir=out_dir, limits=limits,
+                             allow_hosts=tuple(opts.get("hosts", ())))
+        if not r.ok:
+            return _Result("failed", error=f"{r.error_kind}: {r.error}")
+        res = r.value or {}
+        if res.get("exit_code") != 0:
+            tail = (res.get("stderr") or "").strip().splitlines()[-3:]
+            return _Result("failed", error=f"`{line}` exited with status {res.get('exit_code')}"
+                           + (": " + " / ".join(tail) if tail else ""))
+        return self._command_output(node, item, res, r.files)
+
+    def _command_output(self, node, item, res: dict, files) -> _Result:
+        """stdout, stderr and exit status, or the declared deliverable filled from them."""
+        schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
+            else node.output_schema
+        kinds = schema.get("x-flowc-deliverable", {})
+        if schema.get("title") == "CommandResult" or not kinds:
+            value: Any = {"stdout": res.get("stdout", ""), "stderr": res.get("stderr", ""),
+                          "exit_code": res.get("exit_code", 0)}
+            if not kinds and schema.get("type") != "object":  # a scalar type: stdout's JSON
+                try:
+                    value = json.loads(res.get("stdout") or "null")
+                except ValueError:
+                    value = (res.get("stdout") or "").strip()
+            return self._checked(node, value, item=item)
+        value = {}
+        try:
+            parsed = json.loads(res.get("stdout") or "")
+        except ValueError:
+            parsed = None
+        for part, kind in kinds.items():
+            if kind == "text":
+                value[part] = res.get("stdout", "")
+            elif kind == "field" and isinstance(parsed, dict) and part in parsed:
+                value[part] = parsed[part]
+        value.update(self._file_parts(node, item, files, value))
+        return self._checked(node, value, item=item)
+
+    def _skill(self, run, plan, node, config, scope, item) -> _Result:
+        pin = next((s for s in plan.skills if s.alias == config.get("skill")), None)
+        if pin is None or not pin.entry:
+            return _Result("failed", error=f"skill `{config.get('skill')}` has no entry command "
+                           "to run (an SOP-only skill is used through an agent's `skills`)")
+        args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
+        stdin = ""
+        words, files = [], {}
+        for word in pin.entry.split():
+            m = re.fullmatch(r"\{(\w+)\}", word)
+            if m:
+                value = args.get(m.group(1), MISSING)
+                if value is MISSING or value is None:
+                    words.append("''")
+                    continue
+                if isinstance(value, dict) and "path" in value and "sha256" in value:
+                    inputs_name = f"in/{m.group(1)}/{value.get('name') or 'file'}"
+                    words.append(shlex.quote(inputs_name))
+                    files[inputs_name] = value["path"]
+                    continue
+                words.append(shlex.quote(render_template([{"lit": value}], scope)))
+            elif word == "-":
+                words.append("-")
+                stdin = next((v for v in args.values() if isinstance(v, str)), "")
+            else:
+                words.append(word)
+        return self._shell(run, plan, node, " ".join(words), stdin, scope, item, files)
 
     @staticmethod
     def _file_parts(node: PlanNode, item: int, files, value: dict) -> dict:

@@ -398,3 +398,61 @@ output made: int = make.rows
     made = next(r for r in table if r.node_id == "make").output["table"]
     assert made["path"].startswith("file://") and len(made["sha256"]) == 64
     assert (tmp_path / "ws" / run.id / "make" / "table.csv").read_text() == "a,b\n1,2\n3,4\n"
+
+
+COMMANDS = '''flow c version "1.0.0"
+policy approval: off
+use skill csv_report @ 1.0.0
+input name: str
+input sheet: file<csv>
+node hello = command `echo hello {name} | wc -w`
+node bins = command `ls /bin`
+node stats = command `report --input {sheet} --format json | jq -c ".[1]"`
+node nested = command `echo "$(cat {sheet} | grep emea | wc -l) emea rows"`
+output words: str = hello.stdout
+output bins_out: str = bins.stdout
+output second: str = stats.stdout
+output emea: str = nested.stdout
+'''
+
+
+def test_command_nodes_run_a_posix_style_workspace(engine, tmp_path):
+    sheet = tmp_path / "turnsheet.csv"
+    sheet.write_text("region,revenue\nemea,10\napac,5\nemea,7\n")
+    import hashlib
+
+    value = {"path": sheet.as_uri(), "name": "turnsheet.csv",
+             "sha256": hashlib.sha256(sheet.read_bytes()).hexdigest(), "size": 40}
+    run = engine.start(plan_of(COMMANDS), {"name": "a; rm -rf / | x", "sheet": value})
+    assert run.status == "succeeded", run.error
+    out = run.outputs
+    assert out["words"].strip() == "7"  # the value is one quoted word: no `;`, no pipe
+    assert {"report", "cat", "grep", "jq", "wc"} <= set(out["bins_out"].split())
+    assert '"column":"revenue"' in out["second"] and '"sum":22' in out["second"]
+    assert out["emea"].strip() == "2 emea rows"
+
+
+def test_failing_and_unknown_commands_fail_the_node(engine):
+    text = 'flow f version "1.0.0"\nnode x = command `nosuch --flag`\noutput o: str = x.stdout\n'
+    run = engine.start(plan_of(text), {})
+    assert run.status == "failed"
+    assert "exited with status 127" in run.error and "command not found" in run.error
+
+
+def test_a_skill_whose_content_changed_is_refused(store, pool, tmp_path):
+    import shutil
+
+    skills = tmp_path / "skills"
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", skills / "csv-report")
+    flow = tmp_path / "f.flow"
+    flow.write_text('flow f version "1.0.0"\nuse skill csv_report @ 1.0.0\n'
+                    'node x = command `ls /bin`\noutput o: str = x.stdout\n')
+    from flowc.compiler.api import compile_file
+
+    plan = compile_file(flow).plan
+    assert plan.skills[0].location == "skills/csv-report"
+    engine = Engine(store, sandbox=pool, base_dir=str(tmp_path))
+    assert engine.start(plan, {}).status == "succeeded"
+    (skills / "csv-report" / "SKILL.md").write_text("tampered")
+    run = engine.start(plan, {})
+    assert run.status == "failed" and "does not match the plan" in run.error
