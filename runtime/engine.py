@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import time
 import uuid
@@ -26,6 +25,7 @@ from typing import Any
 from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
+from .skillrun import entry_line, shell_code, stage_skill
 from .validate import schema_errors
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
@@ -589,21 +589,12 @@ class Engine:
                 raise EvaluationError(
                     f"skill {pin.name} {pin.version} at {folder} does not match the plan "
                     "(its content changed since the flow was compiled): refusing to run it")
-            for f in sorted(folder.rglob("*")):
-                if f.is_file() and "__pycache__" not in f.parts:
-                    rel = f.relative_to(folder).as_posix()
-                    inputs[f".flowc/skills/{pin.alias}/{rel}"] = str(f)
-            if pin.entry:
-                cmd = pin.entry.split()[0]
-                script = folder / "scripts" / f"{cmd}.py"
-                if script.is_file():
-                    commands[cmd] = f".flowc/skills/{pin.alias}/scripts/{cmd}.py"
+            stage_skill(folder, pin.alias, pin.entry, inputs, commands)
         return inputs, commands
 
     def _shell(self, run, plan, node, line: str, stdin, scope, item,
                extra_inputs: dict | None = None) -> _Result:
         from .sandbox import Limits
-        from .sandbox.shell import __file__ as shell_file
 
         inputs, commands = self._skill_files(plan)
         inputs.update(extra_inputs or {})
@@ -613,9 +604,7 @@ class Engine:
             with fsspec.open(stdin["path"], "rb") as f:
                 stdin = f.read().decode("utf-8", "replace")
         stdin = "" if stdin is MISSING or stdin is None else str(stdin)
-        source = Path(shell_file).read_text()
-        call = f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands)})"
-        code = source + chr(10) + call + chr(10)
+        code = shell_code(line, stdin, commands)
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 60.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
@@ -664,27 +653,10 @@ class Engine:
             return _Result("failed", error=f"skill `{config.get('skill')}` has no entry command "
                            "to run (an SOP-only skill is used through an agent's `skills`)")
         args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
-        stdin = ""
-        words, files = [], {}
-        for word in pin.entry.split():
-            m = re.fullmatch(r"\{(\w+)\}", word)
-            if m:
-                value = args.get(m.group(1), MISSING)
-                if value is MISSING or value is None:
-                    words.append("''")
-                    continue
-                if isinstance(value, dict) and "path" in value and "sha256" in value:
-                    inputs_name = f"in/{m.group(1)}/{value.get('name') or 'file'}"
-                    words.append(shlex.quote(inputs_name))
-                    files[inputs_name] = value["path"]
-                    continue
-                words.append(shlex.quote(render_template([{"lit": value}], scope)))
-            elif word == "-":
-                words.append("-")
-                stdin = next((v for v in args.values() if isinstance(v, str)), "")
-            else:
-                words.append(word)
-        return self._shell(run, plan, node, " ".join(words), stdin, scope, item, files)
+        args = {k: (None if v is MISSING else v) for k, v in args.items()}
+        line, stdin, files = entry_line(pin.entry, args,
+                                        lambda v: render_template([{"lit": v}], scope))
+        return self._shell(run, plan, node, line, stdin, scope, item, files)
 
     @staticmethod
     def _file_parts(node: PlanNode, item: int, files, value: dict) -> dict:

@@ -1,0 +1,63 @@
+"""Running skills' entry commands in the sandbox: staging their folders, building the line.
+
+Shared by the engine (skill and command nodes) and `flowc skill test` (fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+__all__ = ["stage_skill", "shell_code", "entry_line", "is_file_value"]
+
+_HOLE = re.compile(r"\{(\w+)\}")
+
+
+def is_file_value(value: Any) -> bool:
+    return isinstance(value, dict) and "path" in value and "sha256" in value
+
+
+def stage_skill(folder: Path, alias: str, entry: str | None, inputs: dict, commands: dict) -> None:
+    """Put a skill's files into the sandbox inputs and register its entry command."""
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            inputs[f".flowc/skills/{alias}/{f.relative_to(folder).as_posix()}"] = str(f)
+    if entry:
+        cmd = entry.split()[0]
+        if (folder / "scripts" / f"{cmd}.py").is_file():
+            commands[cmd] = f".flowc/skills/{alias}/scripts/{cmd}.py"
+
+
+def shell_code(line: str, stdin: str, commands: dict) -> str:
+    """The code the sandbox runs: the shell module, then one command line."""
+    source = (Path(__file__).parent / "sandbox" / "shell.py").read_text()
+    call = f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands)})"
+    return source + "\n" + call + "\n"
+
+
+def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
+    """A skill's entry with its `{input}` words filled (quoted), `-` fed from standard input.
+
+    Returns (line, stdin, files to stage): a file value stands for its local path."""
+    words, stdin, files = [], "", {}
+    for word in entry.split():
+        m = _HOLE.fullmatch(word)
+        if m:
+            value = args.get(m.group(1))
+            if value is None:
+                words.append("''")
+            elif is_file_value(value):
+                local = f"in/{m.group(1)}/{value.get('name') or 'file'}"
+                files[local] = value["path"]
+                words.append(shlex.quote(local))
+            else:
+                words.append(shlex.quote(render(value)))
+        elif word == "-":
+            words.append("-")
+            stdin = next((v for v in args.values() if isinstance(v, str)), "")
+        else:
+            words.append(word)
+    return " ".join(words), stdin, files
