@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -81,6 +82,134 @@ def cmd_new(args) -> int:
     return 0
 
 
+def _find(name_spec: str, args):
+    """A skill version from `NAME` or `NAME@SPEC`, or a one-line error."""
+    from flowc.compiler.api import find_skill_roots
+    from flowc.compiler.skills import SkillRegistry, parse_version_spec
+
+    name, _, spec = name_spec.partition("@")
+    roots = find_skill_roots(Path(args.dir).resolve(), [Path(d) for d in args.skills])
+    reg = SkillRegistry(roots)
+    if not reg.versions(name):
+        problems = reg.problems_for(name)
+        if problems:
+            p = problems[0]
+            raise CommandError(f"{p.path}:{p.line}: {p.message}")
+        raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots))
+    try:
+        sv = reg.resolve(name, parse_version_spec(spec or "*"))
+    except ValueError as e:
+        raise CommandError(f"`{spec}` is not a version or range") from e
+    if sv is None:
+        have = ", ".join(v.version for v in reg.versions(name))
+        raise CommandError(f"no version of `{name}` satisfies `{spec}` (have: {have})")
+    return sv
+
+
+def _check_fixture(fx: dict, res: dict, files: list[str]) -> list[str]:
+    expect = fx.get("expect", {})
+    problems = []
+    code = res.get("exit_code")
+    if code != expect.get("exit_code", 0):
+        problems.append(f"exit status {code}, expected {expect.get('exit_code', 0)}: "
+                        f"{(res.get('stderr') or '').strip()[-200:]}")
+    if "fields" in expect:
+        try:
+            got = json.loads(res.get("stdout") or "")
+        except ValueError:
+            got = None
+        for key, want in expect["fields"].items():
+            have = got.get(key, "<missing>") if isinstance(got, dict) else "<not JSON>"
+            if have != want:
+                problems.append(f"field `{key}` is {have!r}, expected {want!r}")
+    for text in expect.get("stdout_contains", []):
+        if text not in (res.get("stdout") or ""):
+            problems.append(f"stdout lacks {text!r}")
+    for name in expect.get("files", []):
+        if name not in files:
+            problems.append(f"no file `{name}` was written")
+    return problems
+
+
+def cmd_test(args) -> int:
+    """Run a skill's fixtures in the sandbox, without any flow."""
+    import fsspec
+
+    from flowc.runtime.sandbox import Limits, SandboxPool, SandboxSetupError
+    from flowc.runtime.skillrun import entry_line, shell_code, stage_skill
+
+    sv = _find(args.name, args)
+    fixtures = sorted((sv.folder / "fixtures").glob("*.json"))
+    if not fixtures:
+        raise CommandError(f"{sv.name} {sv.version} has no fixtures ({sv.folder}/fixtures/*.json)")
+    if not sv.entry:
+        raise CommandError(f"{sv.name} {sv.version} has no `entry` command to test")
+    failed = 0
+    try:
+        pool = SandboxPool(size=0)
+    except SandboxSetupError as e:
+        raise CommandError(str(e)) from e
+    with pool:
+        for path in fixtures:
+            try:
+                fx = json.loads(path.read_text())
+            except ValueError as e:
+                print(f"FAIL {path.name}: not valid JSON: {e}")
+                failed += 1
+                continue
+            inputs, commands = {}, {}
+            stage_skill(sv.folder, sv.name.replace("-", "_"), sv.entry, inputs, commands)
+            for name, text in (fx.get("files") or {}).items():
+                url = f"memory://flowc-skill-test/{path.stem}/{name}"
+                with fsspec.open(url, "w") as f:
+                    f.write(text)
+                inputs[name] = url
+            values = dict(fx.get("inputs") or {})
+            line, stdin, _ = entry_line(sv.entry, values, lambda v: v if isinstance(v, str)
+                                        else json.dumps(v))
+            r = pool.run(shell_code(line, stdin, commands), inputs=inputs,
+                         output_dir=f"memory://flowc-skill-test-out/{path.stem}",
+                         limits=Limits(timeout=args.timeout))
+            if not r.ok:
+                problems = [f"{r.error_kind}: {r.error}"]
+            else:
+                problems = _check_fixture(fx, r.value or {}, [f.name for f in r.files])
+            status = "ok  " if not problems else "FAIL"
+            print(f"{status} {sv.name} {sv.version} {path.name}" +
+                  ("" if not problems else ": " + "; ".join(problems)))
+            failed += bool(problems)
+    print(f"{len(fixtures) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_publish(args) -> int:
+    """Copy a skill folder into a registry as an immutable NAME/VERSION folder."""
+    import shutil
+
+    from flowc.compiler.skills import load_skill
+    from flowc.contenthash import hash_folder
+
+    src = Path(args.folder)
+    if not (src / "SKILL.md").is_file():
+        raise CommandError(f"`{src}` has no SKILL.md")
+    sv, problem = load_skill(src, src.parent)
+    if problem is not None:
+        raise CommandError(f"{problem.path}:{problem.line}: {problem.message}")
+    target = Path(args.to) / sv.name / sv.version
+    if target.exists():
+        if hash_folder(target) == hash_folder(src):
+            print(f"{sv.name} {sv.version} is already published at {target} (same content)")
+            return 0
+        raise CommandError(f"{sv.name} {sv.version} is already published at {target} with "
+                           "different content: versions are immutable, publish a new version")
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("__pycache__"))
+    tmp.rename(target)
+    print(f"published {sv.name} {sv.version} to {target} (sha256 {hash_folder(target)[:16]})")
+    return 0
+
+
 def add_skill_commands(sub, parser_class) -> None:
     sp = sub.add_parser("skill", help="skill registries: list versions, scaffold a skill")
     ss = sp.add_subparsers(dest="skill_command", metavar="SUBCOMMAND", parser_class=parser_class,
@@ -94,6 +223,16 @@ def add_skill_commands(sub, parser_class) -> None:
     np.add_argument("--dir", default="skills", help="where to create it (default: skills/)")
     np.add_argument("--description", metavar="TEXT")
     np.set_defaults(func=cmd_new)
+    tp = ss.add_parser("test", help="run a skill's fixtures in the sandbox")
+    tp.add_argument("name", metavar="NAME[@VERSION]")
+    tp.add_argument("--dir", default=".", help="the project folder (default: here)")
+    tp.add_argument("--skills", action="append", default=[], metavar="DIR")
+    tp.add_argument("--timeout", type=float, default=30.0)
+    tp.set_defaults(func=cmd_test)
+    pp = ss.add_parser("publish", help="publish a skill folder as an immutable version")
+    pp.add_argument("folder", metavar="FOLDER")
+    pp.add_argument("--to", required=True, metavar="REGISTRY", help="the registry folder")
+    pp.set_defaults(func=cmd_publish)
 
 
 if __name__ == "__main__":  # pragma: no cover

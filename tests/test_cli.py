@@ -280,3 +280,25 @@ def test_skill_new_and_list(tmp_path):
     assert r.returncode == 2 and "already exists" in r.stderr
     r = flowc("skill", "new", "Bad Name!", cwd=tmp_path)
     assert r.returncode == 2 and "not a skill name" in r.stderr
+
+
+def test_skill_test_and_publish(tmp_path):
+    (tmp_path / ".git").mkdir()
+    assert flowc("skill", "new", "word-count", cwd=tmp_path).returncode == 0
+    r = flowc("skill", "test", "word-count", cwd=tmp_path)
+    assert r.returncode == 0 and "ok   word-count 0.1.0 basic.json" in r.stdout
+    fx = tmp_path / "skills" / "word-count" / "fixtures" / "wrong.json"
+    fx.write_text('{"inputs": {"text": "a b"}, "expect": {"fields": {"words": 5}}}')
+    r = flowc("skill", "test", "word-count", cwd=tmp_path)
+    assert r.returncode == 1 and "field `words` is 2, expected 5" in r.stdout
+    fx.unlink()
+    reg = tmp_path / "registry"
+    r = flowc("skill", "publish", "skills/word-count", "--to", reg, cwd=tmp_path)
+    assert r.returncode == 0 and (reg / "word-count" / "0.1.0" / "SKILL.md").exists()
+    assert flowc("skill", "publish", "skills/word-count", "--to", reg, cwd=tmp_path).returncode == 0
+    md = tmp_path / "skills" / "word-count" / "SKILL.md"
+    md.write_text(md.read_text() + "\nchanged\n")
+    r = flowc("skill", "publish", "skills/word-count", "--to", reg, cwd=tmp_path)
+    assert r.returncode == 2 and "immutable" in r.stderr
+    assert flowc("skill", "test", "nope", cwd=tmp_path).returncode == 2
+    assert flowc("skill", "test", "word-count@^9", cwd=tmp_path).returncode == 2
