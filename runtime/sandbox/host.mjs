@@ -161,18 +161,20 @@ function prepareWorkdir(clear) {
   FS.chdir(WORK);
 }
 
-function b64decode(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-function b64encode(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+// Native base64 (V8's Uint8Array.fromBase64 / toBase64): no per-byte loops on big files.
+const b64decode = (s) => Uint8Array.fromBase64(s);
+const b64encode = (bytes) => bytes.toBase64();
+function sameBytes(a, b) {
+  if (a.length !== b.length) return false;
+  const wa = new Int32Array(a.buffer, a.byteOffset, a.length >> 2);
+  const wb = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
+    for (let i = wa.length << 2; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
   }
-  return btoa(s);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function collectFiles(limits, inputs) {
@@ -188,8 +190,7 @@ function collectFiles(limits, inputs) {
       if (FS.isDir(st.mode)) { walk(full, relName); continue; }
       if (!FS.isFile(st.mode)) continue;
       const data = FS.readFile(full);
-      if (inputs[relName] !== undefined && inputs[relName] === data.length &&
-          b64encode(data) === inputs["#" + relName]) continue; // unchanged input
+      if (inputs[relName] !== undefined && sameBytes(data, inputs[relName])) continue; // unchanged input
       if (out.length >= limits.max_files) { problems.push("file-count"); return; }
       if (data.length > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
       total += data.length;
@@ -229,7 +230,7 @@ async function execute(req) {
     for (const p of parts.slice(0, -1)) { dir += "/" + p; try { py.FS.mkdir(dir); } catch (_) {} }
     const data = b64decode(f.data);
     py.FS.writeFile(WORK + "/" + f.name, data);
-    inputs[f.name] = data.length; inputs["#" + f.name] = f.data;
+    inputs[f.name] = data;
   }
   const globals = py.toPy(req.globals || {});
   const ns = req.reuse_namespace ? (globalThis.__flowc_ns ||= py.globals.get("dict")()) : py.globals.get("dict")();

@@ -297,8 +297,19 @@ def b_grep(args, stdin):
     if not rest:
         raise ValueError("usage: grep [-i] [-v] [-c] PATTERN [FILE...]")
     pattern = re.compile(rest[0].encode(), re.I if "-i" in flags else 0)
-    lines = [ln for ln in _lines(_read(rest[1:], stdin))
-             if bool(pattern.search(ln)) != ("-v" in flags)]
+    data = _read(rest[1:], stdin)
+    if "-v" in flags:
+        lines = [ln for ln in _lines(data) if not pattern.search(ln)]
+    else:
+        # one search over the whole buffer, each hit widened to its line
+        lines, end = [], -1
+        for m in pattern.finditer(data):
+            if m.start() < end:
+                continue
+            start = data.rfind(b"\n", 0, m.start()) + 1
+            stop = data.find(b"\n", m.start())
+            end = len(data) if stop == -1 else stop + 1
+            lines.append(data[start:end])
     return f"{len(lines)}\n".encode() if "-c" in flags else b"".join(lines)
 
 
@@ -343,11 +354,14 @@ def b_cut(args, stdin):
     for part in fields.split(","):
         lo, _, hi = part.partition("-")
         idx += list(range(int(lo), int(hi or lo) + 1))
+    sep = delim.encode()
+    picks = [i - 1 for i in idx]
     out = []
-    for ln in _read(_files_only(args), stdin).decode().splitlines():
-        cols = ln.split(delim)
-        out.append(delim.join(cols[i - 1] for i in idx if i - 1 < len(cols)))
-    return "\n".join(out) + ("\n" if out else "")
+    for ln in _read(_files_only(args), stdin).splitlines():
+        cols = ln.split(sep)
+        n = len(cols)
+        out.append(sep.join([cols[i] for i in picks if i < n]))
+    return b"\n".join(out) + (b"\n" if out else b"")
 
 
 def b_echo(args, stdin):
