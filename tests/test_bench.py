@@ -66,3 +66,10 @@ def test_runtime_bench_full_meets_targets():
                        capture_output=True, text=True, cwd=ROOT, timeout=1800)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_commands_bench_quick_runs_and_matches_the_host():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "commands.py"), "--quick"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ratio sandbox/host" in r.stdout

@@ -139,3 +139,30 @@ def test_lock_and_locked_check_from_the_cli(tmp_path):
     (tmp_path / "flow.lock").write_text("{not json")
     r = run("check", "--locked", "--skills", str(reg), str(flow))
     assert r.returncode == 1 and "F0111" in r.stdout
+
+
+def _stdlib_with_fixtures():
+    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    out = []
+    for md in sorted(STDLIB_SKILLS_DIR.rglob("SKILL.md")):
+        if (md.parent / "fixtures").is_dir():
+            name = md.parent.name if (md.parent.parent == STDLIB_SKILLS_DIR) else \
+                md.parent.parent.name + "@" + md.parent.name
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("skill", _stdlib_with_fixtures())
+def test_standard_skills_pass_their_fixtures_in_the_sandbox(skill, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "flowc", "skill", "test", skill],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 failed" in r.stdout
+
+
+def test_every_standard_skill_has_fixtures():
+    assert len(_stdlib_with_fixtures()) >= 7
