@@ -89,3 +89,25 @@ def test_comment_change_changes_source_hash_only(tmp_path):
     b = json.loads(compile_file(flow).plan.to_json())
     assert a["flow"]["source_sha256"] != b["flow"]["source_sha256"]
     assert {k for k in a if a[k] != b[k]} == {"flow", "hash"}
+
+
+def test_one_shared_sop_change_changes_all_five_ecommerce_plans_and_nothing_else(tmp_path):
+    work = tmp_path / "ecommerce"
+    shutil.copytree(ROOT / "examples" / "ecommerce", work)
+    flows = sorted(work.glob("*.flow"))
+    assert len(flows) == 5
+    before = {f.name: json.loads(compile_file(f).plan.to_json()) for f in flows}
+    skills = {json.dumps(p["skills"], sort_keys=True) for p in before.values()}
+    assert all("classify-ticket" in s for s in skills)  # one shared skill
+    script = work / "sops" / "service_script.md"
+    script.write_text(script.read_text() + "\nAlways give the ticket number.\n")
+    after = {f.name: json.loads(compile_file(f).plan.to_json()) for f in flows}
+    for name in before:
+        assert before[name]["hash"] != after[name]["hash"], name
+        expected = {"hash", "sops"} | ({"flows"} if before[name]["flows"] else set())
+        # (a flow that calls another embeds its plan, which imports the same library)
+        assert {k for k in before[name] if before[name][k] != after[name][k]} == expected
+        changed = [d["name"] for b, a in zip(before[name]["sops"], after[name]["sops"],
+                                             strict=True)
+                   for d, e in zip(b["documents"], a["documents"], strict=True) if d != e]
+        assert changed == ["service_script"]
