@@ -456,3 +456,22 @@ def test_a_skill_whose_content_changed_is_refused(store, pool, tmp_path):
     (skills / "csv-report" / "SKILL.md").write_text("tampered")
     run = engine.start(plan, {})
     assert run.status == "failed" and "does not match the plan" in run.error
+
+
+def test_the_seed_composition_of_two_skills(engine, tmp_path):
+    sheet = tmp_path / "turnsheet.csv"
+    sheet.write_text("region,revenue\nemea,10\napac,5\nemea,7\n")
+    import hashlib
+
+    value = {"path": sheet.as_uri(), "name": "turnsheet.csv",
+             "sha256": hashlib.sha256(sheet.read_bytes()).hexdigest(), "size": 40}
+    text = '''flow seed version "1.0.0"
+use skill csv_report @ 1.0.0
+use skill summary @ ^1.0
+input sheet: file<csv>
+node s = command `summary --query "$(report --input {sheet} --format markdown)" --sentences 2`
+output out: str = s.stdout
+'''
+    run = engine.start(plan_of(text), {"sheet": value})
+    assert run.status == "succeeded", run.error
+    assert "revenue" in run.outputs["out"]
