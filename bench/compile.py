@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,18 +93,7 @@ PROCESS_RATIO_TARGET = 1.5
 PROCESS_TIMEOUT_S = 300
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Repeated wall times of one measurement, in seconds."""
-
-    samples: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    def cell(self) -> str:
-        return f"{self.median:.4f} [{min(self.samples):.4f}-{max(self.samples):.4f}]"
+from _timing import Timing  # noqa: E402  (bench/ is the script folder)
 
 
 @dataclass(frozen=True)

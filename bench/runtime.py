@@ -48,7 +48,6 @@ import io
 import os
 import pstats
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,19 +75,7 @@ PROCESS_TIMEOUT_S = 300
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Repeated measurements of one quantity (already in the unit it is shown in)."""
-
-    samples: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    def cell(self, digits: int = 3) -> str:
-        lo, hi = min(self.samples), max(self.samples)
-        return f"{self.median:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]"
+from _timing import Timing  # noqa: E402  (bench/ is the script folder)
 
 
 @dataclass(frozen=True)
@@ -564,27 +551,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes.append("langgraph is not installed: the LangGraph rows are n/a")
         print("  measured 1: LangGraph chain", flush=True)
-        rows.append(Row(f"1 per node, durable store, {n}-node chain (ms)", durable.cell(),
+        rows.append(Row(f"1 per node, durable store, {n}-node chain (ms)", durable.cell(3),
                         target=f"<= {PER_NODE_DURABLE_MS:g} ms",
                         status=_at_most(durable.median, PER_NODE_DURABLE_MS)))
         speed = _speedup(lg_saver, durable)
-        rows.append(Row("1 vs LangGraph + SqliteSaver (ms/node)", durable.cell(),
-                        lg_saver.cell() if lg_saver else "not installed", _x(speed),
+        rows.append(Row("1 vs LangGraph + SqliteSaver (ms/node)", durable.cell(3),
+                        lg_saver.cell(3) if lg_saver else "not installed", _x(speed),
                         f">= {LANGGRAPH_SPEEDUP:g}x", _at_least(speed, LANGGRAPH_SPEEDUP)))
-        rows.append(Row("1 (info) LangGraph SqliteSaver, synchronous=NORMAL", durable.cell(),
-                        lg_saver_normal.cell() if lg_saver_normal else "not installed",
+        rows.append(Row("1 (info) LangGraph SqliteSaver, synchronous=NORMAL", durable.cell(3),
+                        lg_saver_normal.cell(3) if lg_saver_normal else "not installed",
                         _x(_speedup(lg_saver_normal, durable))))
-        rows.append(Row("1 (info) LangGraph, no checkpointer", durable.cell(),
-                        lg_plain.cell() if lg_plain else "not installed",
+        rows.append(Row("1 (info) LangGraph, no checkpointer", durable.cell(3),
+                        lg_plain.cell(3) if lg_plain else "not installed",
                         _x(_speedup(lg_plain, durable))))
-        rows.append(Row('1 (info) flowc store synchronous="FULL"', durable_full.cell(),
-                        lg_saver.cell() if lg_saver else "not installed",
+        rows.append(Row('1 (info) flowc store synchronous="FULL"', durable_full.cell(3),
+                        lg_saver.cell(3) if lg_saver else "not installed",
                         _x(_speedup(lg_saver, durable_full))))
 
         # 2. in-memory store
         memory = measure_chain(chain, n, repeat, _memory_store_factory)
         print("  measured 2: flowc chain (in-memory store)", flush=True)
-        rows.append(Row(f"2 per node, in-memory store, {n}-node chain (ms)", memory.cell(),
+        rows.append(Row(f"2 per node, in-memory store, {n}-node chain (ms)", memory.cell(3),
                         target=f"<= {PER_NODE_MEMORY_MS:g} ms",
                         status=_at_most(memory.median, PER_NODE_MEMORY_MS)))
 
