@@ -131,6 +131,7 @@ class SkillUse:
     decl: s.UseSkill
     version: SkillVersion | None
     inputs: dict[str, tuple[t.Type, bool]] = field(default_factory=dict)  # name -> (type, required)
+    defaults: dict[str, object] = field(default_factory=dict)  # declared input defaults
     output: t.Type = t.UNKNOWN
 
 
@@ -501,6 +502,8 @@ class Checker:
                 bad.append(f"input `{name}` has an invalid type `{text}`")
                 continue
             use.inputs[name] = (ty, not optional)
+            if default is not None:
+                use.defaults[name] = default
         parts = []
         out = sv.outputs
         if "text" in out:

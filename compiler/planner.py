@@ -71,7 +71,8 @@ def build_plan(result, compiler) -> Plan:
         skills.append(SkillPin(
             alias=alias, name=sv.name, requested=str(use.decl.spec.value), version=sv.version,
             sha256=sv.sha256, location=_rel(sv.folder, base), description=sv.description,
-            inputs={k: {"schema": t.json_schema(ty), "required": req}
+            inputs={k: {"schema": t.json_schema(ty), "required": req,
+                        **({"default": use.defaults[k]} if k in use.defaults else {})}
                     for k, (ty, req) in sorted(use.inputs.items())},
             output=t.json_schema(use.output), effects=[str(e) for e in sv.effects],
             entry=sv.entry,

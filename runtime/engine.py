@@ -654,6 +654,9 @@ class Engine:
                            "to run (an SOP-only skill is used through an agent's `skills`)")
         args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
         args = {k: (None if v is MISSING else v) for k, v in args.items()}
+        for name, spec in pin.inputs.items():  # inputs left out take the skill's defaults
+            if args.get(name) is None and "default" in spec:
+                args[name] = spec["default"]
         line, stdin, files = entry_line(pin.entry, args,
                                         lambda v: render_template([{"lit": v}], scope))
         return self._shell(run, plan, node, line, stdin, scope, item, files)

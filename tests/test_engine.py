@@ -475,3 +475,22 @@ output out: str = s.stdout
     run = engine.start(plan_of(text), {"sheet": value})
     assert run.status == "succeeded", run.error
     assert "revenue" in run.outputs["out"]
+
+
+def test_skill_inputs_left_out_take_their_declared_defaults(engine, tmp_path):
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("region,revenue\nemea,10\n")
+    import hashlib
+
+    value = {"path": sheet.as_uri(), "name": "t.csv",
+             "sha256": hashlib.sha256(sheet.read_bytes()).hexdigest(), "size": 24}
+    text = '''flow d version "1.0.0"
+use skill csv_report @ 1.0.0
+input sheet: file<csv>
+node r = skill csv_report(input: sheet)
+output out: str = r.report
+'''
+    plan = plan_of(text)
+    assert any("default" in spec for spec in plan.skills[0].inputs.values())
+    run = engine.start(plan, {"sheet": value})
+    assert run.status == "succeeded", run.error
