@@ -136,7 +136,8 @@ class Engine:
         run = self.store.create_run(
             flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
             parent_run_id=parent[0] if parent else None,
-            parent_node_id=parent[1] if parent else None, workspace_url=self.workspace)
+            parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
+            base_dir=str(self.base_dir))
         self.store.append_audit(run.id, "run.started", "flowc",
                                 {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values})
         return self.advance(run.id) if advance else run
@@ -569,20 +570,22 @@ class Engine:
             out.append(shlex.quote(render_template([p], scope)))
         return "".join(out)
 
-    def _skill_folder(self, pin) -> Path:
+    def _skill_folder(self, pin, run) -> Path:
         from flowc.stdlib_skills import STDLIB_SKILLS_DIR
 
         if pin.location.startswith("stdlib:"):
             return STDLIB_SKILLS_DIR / pin.location[len("stdlib:"):]
-        return (self.base_dir / pin.location).resolve()
+        # relative to the flow's folder, recorded when the run started (resumes happen anywhere)
+        base = Path(run.base_dir) if getattr(run, "base_dir", None) else self.base_dir
+        return (base / pin.location).resolve()
 
-    def _skill_files(self, plan: Plan) -> tuple[dict, dict]:
+    def _skill_files(self, plan: Plan, run) -> tuple[dict, dict]:
         """The run's skills staged into the sandbox, each checked against the plan's hash."""
         from flowc.contenthash import hash_folder
 
         inputs, commands = {}, {}
         for pin in plan.skills:
-            folder = self._skill_folder(pin)
+            folder = self._skill_folder(pin, run)
             if not folder.is_dir():
                 raise EvaluationError(f"skill {pin.name} {pin.version} is missing at {folder}")
             if hash_folder(folder) != pin.sha256:
@@ -596,7 +599,7 @@ class Engine:
                extra_inputs: dict | None = None) -> _Result:
         from .sandbox import Limits
 
-        inputs, commands = self._skill_files(plan)
+        inputs, commands = self._skill_files(plan, run)
         inputs.update(extra_inputs or {})
         if isinstance(stdin, dict) and "path" in stdin:
             import fsspec

@@ -147,6 +147,7 @@ class RunRecord:
     updated_at: float
     lease_owner: str | None
     lease_until: float | None
+    base_dir: str | None = None   # the flow's folder: where its project skills are
 
     @property
     def terminal(self) -> bool:
@@ -377,6 +378,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             hash TEXT NOT NULL,
             PRIMARY KEY (run_id, seq))""",
     ),
+    (  # 2: where a run's flow lives, to find its project's skills when it resumes elsewhere
+        "ALTER TABLE runs ADD COLUMN base_dir TEXT",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -459,7 +463,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
-             "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until")
+             "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until, "
+             "base_dir")
 _NODE_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, error, "
               "started_at, finished_at")
 _TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, show_json, "
@@ -471,7 +476,7 @@ _AUDIT_COLS = "run_id, seq, ts, kind, actor, payload_json, prev_hash, hash"
 
 def _run(r: Sequence[Any]) -> RunRecord:
     return RunRecord(r[0], r[1], r[2], r[3], _load(r[4]), _load(r[5]), r[6], r[7], r[8], r[9],
-                     r[10], r[11], r[12], r[13])
+                     r[10], r[11], r[12], r[13], r[14])
 
 
 def _node(r: Sequence[Any]) -> NodeRecord:
@@ -809,7 +814,7 @@ class SQLiteStore:
     def create_run(self, flow_name: str, plan_hash: str, inputs: Any = None, *,
                    status: str = "queued", parent_run_id: str | None = None,
                    parent_node_id: str | None = None, workspace_url: str | None = None,
-                   run_id: str | None = None) -> RunRecord:
+                   run_id: str | None = None, base_dir: str | None = None) -> RunRecord:
         _check(status, RUN_STATUSES, "run status")
         now = self._now()
         rid = run_id or new_run_id(now)
@@ -822,9 +827,9 @@ class SQLiteStore:
                 raise NotFound(f"no parent run {parent_run_id}")
             conn.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?,"
-                " NULL, NULL)",
+                " NULL, NULL, ?)",
                 (rid, flow_name, plan_hash, status, _dump(inputs), parent_run_id, parent_node_id,
-                 workspace_url, now, now))
+                 workspace_url, now, now, base_dir))
             return self._get_run(conn, rid)
 
         return self._write(create)

@@ -494,3 +494,26 @@ output out: str = r.report
     assert any("default" in spec for spec in plan.skills[0].inputs.values())
     run = engine.start(plan, {"sheet": value})
     assert run.status == "succeeded", run.error
+
+
+def test_project_skills_are_found_when_a_run_resumes_elsewhere(store, pool, tmp_path):
+    import shutil
+
+    from flowc.compiler.api import compile_file
+
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", tmp_path / "skills" / "csv-report")
+    flow = tmp_path / "f.flow"
+    flow.write_text('''flow f version "1.0.0"
+use skill csv_report @ 1.0.0
+node review = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve)
+node x = command `ls /bin`
+  after review.approved
+output o: str? = x.stdout
+''')
+    plan = compile_file(flow).plan
+    run = Engine(store, sandbox=pool, base_dir=str(tmp_path)).start(plan, {})
+    (task,) = store.list_tasks(run_id=run.id)
+    elsewhere = Engine(store, sandbox=pool, base_dir="/")
+    run = elsewhere.decide(task.id, action="approve", by="a", roles=("lead",))
+    assert run.status == "succeeded", run.error
+    assert "report" in run.outputs["o"]
