@@ -945,23 +945,15 @@ class Checker:
             return
         info.control.append(ControlDep(target, (oc.value,), ref.span))
 
+    _BODY_CHECKS = {
+        s.PropNode: "check_props", s.SkillCall: "check_skill_call",
+        s.FlowCall: "check_flow_call", s.CodeNode: "check_code", s.CommandNode: "check_command",
+        s.GateNode: "check_gate", s.AskNode: "check_ask", s.ForEach: "check_for_each",
+    }
+
     def check_body(self, info: NodeInfo, body, ctx: _Ctx, config: dict) -> None:
-        if isinstance(body, s.PropNode):
-            self.check_props(info, body, ctx, config)
-        elif isinstance(body, s.SkillCall):
-            self.check_skill_call(info, body, ctx, config)
-        elif isinstance(body, s.FlowCall):
-            self.check_flow_call(info, body, ctx, config)
-        elif isinstance(body, s.CodeNode):
-            self.check_code(info, body, ctx, config)
-        elif isinstance(body, s.CommandNode):
-            self.check_command(info, body, ctx, config)
-        elif isinstance(body, s.GateNode):
-            self.check_gate(info, body, ctx, config)
-        elif isinstance(body, s.AskNode):
-            self.check_ask(info, body, ctx, config)
-        elif isinstance(body, s.ForEach):
-            self.check_for_each(info, body, ctx, config)
+        """Check a node's body with the checker for its kind."""
+        getattr(self, self._BODY_CHECKS[type(body)])(info, body, ctx, config)
 
     def check_props(self, info, body: s.PropNode, ctx: _Ctx, config: dict) -> None:
         schema = _PROPS[body.kind]
