@@ -1,11 +1,20 @@
-"""Repeated measurements and their table cells, shared by the benchmarks in this folder."""
+"""Repeated measurements, their table cells and option parsing, shared by the benchmarks."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from dataclasses import dataclass
 
-__all__ = ["Timing"]
+__all__ = ["Timing", "positive_int"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
 
 
 @dataclass(frozen=True)

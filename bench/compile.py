@@ -93,7 +93,7 @@ PROCESS_RATIO_TARGET = 1.5
 PROCESS_TIMEOUT_S = 300
 
 
-from _timing import Timing  # noqa: E402  (bench/ is the script folder)
+from _timing import Timing, positive_int  # noqa: E402  (bench/ is the script folder)
 
 
 @dataclass(frozen=True)
@@ -436,13 +436,6 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -458,13 +451,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--repeat",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="in-process repeats per measurement (default 5, quick 3)",
     )
     ap.add_argument(
         "--process-repeat",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="whole-process repeats per command (default 7, quick 3)",
     )

@@ -48,6 +48,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _timing import positive_int
+
 SESSION_P50_TARGET_S = 0.005
 SESSION_P99_TARGET_S = 0.020
 FRESH_START_TARGET_S = 0.8
@@ -662,28 +664,21 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and missed else 0
 
 
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="fewer repeats (100 session runs, 5 process repeats, 2 cold loads)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
-    ap.add_argument("--session-runs", type=_positive, default=None,
+    ap.add_argument("--session-runs", type=positive_int, default=None,
                     help="timed session runs (default 300, quick 100)")
-    ap.add_argument("--repeat", type=_positive, default=None,
+    ap.add_argument("--repeat", type=positive_int, default=None,
                     help="fresh starts; twice this for acquires and strict runs "
                     "(default 15, quick 5)")
-    ap.add_argument("--cold-repeat", type=_positive, default=None,
+    ap.add_argument("--cold-repeat", type=positive_int, default=None,
                     help="cold Pyodide loads (default 5, quick 2)")
-    ap.add_argument("--baseline-repeat", type=_positive, default=None,
+    ap.add_argument("--baseline-repeat", type=positive_int, default=None,
                     help="Python subprocess runs per baseline (default 30, quick 10)")
-    ap.add_argument("--pool-size", type=_positive, default=2, help="sandbox pool size (default 2)")
+    ap.add_argument("--pool-size", type=positive_int, default=2, help="sandbox pool size (default 2)")
     ap.add_argument("--no-download", action="store_true",
                     help="do not fetch langchain-sandbox's wheel from PyPI to inspect it")
     return ap.parse_args(argv)

@@ -835,16 +835,19 @@ class SQLiteStore:
         return self._write(create)
 
     @staticmethod
-    def _get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord:
+    def _find_run(conn: sqlite3.Connection, run_id: str) -> RunRecord | None:
         row = conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        return None if row is None else _run(row)
+
+    @classmethod
+    def _get_run(cls, conn: sqlite3.Connection, run_id: str) -> RunRecord:
+        run = cls._find_run(conn, run_id)
+        if run is None:
             raise NotFound(f"no run {run_id}")
-        return _run(row)
+        return run
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        row = self._read(lambda c: c.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?",
-                                             (run_id,)).fetchone())
-        return None if row is None else _run(row)
+        return self._read(lambda c: self._find_run(c, run_id))
 
     def list_runs(self, status: str | None = None, limit: int = 100) -> list[RunRecord]:
         """The newest runs first, optionally only those in one status."""
@@ -1040,16 +1043,19 @@ class SQLiteStore:
         return self._write(create)
 
     @staticmethod
-    def _get_task(conn: sqlite3.Connection, task_id: str | None) -> TaskRecord:
+    def _find_task(conn: sqlite3.Connection, task_id: str | None) -> TaskRecord | None:
         row = conn.execute(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        if row is None:
+        return None if row is None else _task(row)
+
+    @classmethod
+    def _get_task(cls, conn: sqlite3.Connection, task_id: str | None) -> TaskRecord:
+        task = cls._find_task(conn, task_id)
+        if task is None:
             raise NotFound(f"no task {task_id}")
-        return _task(row)
+        return task
 
     def get_task(self, task_id: str) -> TaskRecord | None:
-        row = self._read(lambda c: c.execute(f"SELECT {_TASK_COLS} FROM tasks WHERE id = ?",
-                                             (task_id,)).fetchone())
-        return None if row is None else _task(row)
+        return self._read(lambda c: self._find_task(c, task_id))
 
     def list_tasks(self, status: str | None = "pending", limit: int = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),

@@ -95,9 +95,8 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
                         chunk.append(text[j + 1])
                         j += 2
                     elif text.startswith("$(", j):
-                        k = _closing(text, j + 2)
-                        chunk.append(_substitute(text[j + 2 : k], env))
-                        j = k + 1
+                        value, j = _substitution_at(text, j, env)
+                        chunk.append(value)
                     else:
                         chunk.append(text[j])
                         j += 1
@@ -107,9 +106,8 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
                 buf.append(text[i + 1])
                 i += 2
             elif text.startswith("$(", i):
-                k = _closing(text, i + 2)
-                buf.append(_substitute(text[i + 2 : k], env))
-                i = k + 1
+                value, i = _substitution_at(text, i, env)
+                buf.append(value)
             else:
                 buf.append(c)
                 i += 1
@@ -135,6 +133,12 @@ def _closing(text: str, start: int) -> int:
                 return i
         i += 1
     raise ShellError("`$(` is never closed")
+
+
+def _substitution_at(text: str, at: int, env) -> tuple[str, int]:
+    """Run the `$(...)` starting at `at`; its output and the index just past it."""
+    end = _closing(text, at + 2)
+    return _substitute(text[at + 2 : end], env), end + 1
 
 
 def _substitute(inner: str, env) -> str:
