@@ -299,13 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("schema", help="print the plan's JSON Schema")
     sp.set_defaults(func=cmd_schema)
 
+    from flowc.lsp_cli import add_lsp_commands
     from flowc.runtime_cli import add_runtime_commands
     from flowc.sandbox_cli import add_sandbox_commands
     from flowc.skill_cli import add_skill_commands
+    from flowc.trace_cli import add_trace_commands
 
     add_sandbox_commands(sub, _Parser)
     add_runtime_commands(sub, _Parser)
     add_skill_commands(sub, _Parser)
+    add_trace_commands(sub, _Parser)
+    add_lsp_commands(sub, _Parser)
     return p
 
 

@@ -82,7 +82,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
-    "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "NodeRecord",
+    "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
     "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
     "open_store",
@@ -167,6 +167,34 @@ class NodeRecord:
     error: str | None
     started_at: float
     finished_at: float | None
+    metrics: Any = None   # per-node figures: model, tokens, cost, steps, fallback, ...
+
+
+@dataclass(frozen=True)
+class ModelCallRecord:
+    """One model exchange of a node (an `llm` call, an agent step, an extraction, a re-ask)."""
+
+    run_id: str
+    node_id: str
+    item: int
+    seq: int              # the call's number within the node's attempt, from 1
+    attempt: int
+    purpose: str          # "llm", "reask", "agent_step", "extract", ...
+    provider: str         # "openai", "anthropic", "replay", ...
+    alias: str            # the model's name in flowc.toml ("default")
+    model: str            # the provider's model name
+    request: Any
+    response: Any
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    started_at: float
+    finished_at: float
+
+    @property
+    def latency(self) -> float:
+        return self.finished_at - self.started_at
 
 
 @dataclass(frozen=True)
@@ -251,9 +279,12 @@ class Store(Protocol):
                    inputs: Any = None) -> NodeRecord: ...
     def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
                     outcome: str | None = None, error: str | None = None, *,
-                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = ()
-                    ) -> NodeRecord: ...
+                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = (),
+                    metrics: Mapping[str, Any] | None = None) -> NodeRecord: ...
     def node_results(self, run_id: str) -> list[NodeRecord]: ...
+    def record_model_call(self, call: ModelCallRecord) -> None: ...
+    def model_calls(self, run_id: str | None = None, *, since: float | None = None,
+                    until: float | None = None) -> list[ModelCallRecord]: ...
 
     def create_task(self, run_id: str, node_id: str, *, item: int = NO_ITEM, kind: str = "gate",
                     assignees: Iterable[Mapping[str, str]] = (), title: str = "",
@@ -381,6 +412,29 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (  # 2: where a run's flow lives, to find its project's skills when it resumes elsewhere
         "ALTER TABLE runs ADD COLUMN base_dir TEXT",
     ),
+    (  # 3: every model exchange (for traces, cost and error replay) and per-node figures
+        """CREATE TABLE model_calls (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            node_id TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            seq INTEGER NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            purpose TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            model TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            response_json TEXT,
+            error TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cost DOUBLE PRECISION NOT NULL DEFAULT 0,
+            started_at DOUBLE PRECISION NOT NULL,
+            finished_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, node_id, item, attempt, seq))""",
+        "CREATE INDEX model_calls_time ON model_calls (started_at)",
+        "ALTER TABLE node_executions ADD COLUMN metrics_json TEXT",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -465,8 +519,12 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
              "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until, "
              "base_dir")
-_NODE_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, error, "
-              "started_at, finished_at")
+_NODE_INSERT_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, "
+                     "error, started_at, finished_at")
+_NODE_COLS = _NODE_INSERT_COLS + ", metrics_json"
+_MODEL_CALL_COLS = ("run_id, node_id, item, seq, attempt, purpose, provider, alias, model, "
+                    "request_json, response_json, error, prompt_tokens, completion_tokens, cost, "
+                    "started_at, finished_at")
 _TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, show_json, "
               "form_json, deadline, timeout_outcome, decision_json, decided_by, decided_at, "
               "created_at")
@@ -481,7 +539,11 @@ def _run(r: Sequence[Any]) -> RunRecord:
 
 def _node(r: Sequence[Any]) -> NodeRecord:
     return NodeRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], r[9],
-                      r[10])
+                      r[10], _load(r[11]))
+
+
+def _model_call(r: Sequence[Any]) -> ModelCallRecord:
+    return ModelCallRecord(*r[:9], _load(r[9]), _load(r[10]), *r[11:])
 
 
 def _task(r: Sequence[Any]) -> TaskRecord:
@@ -963,11 +1025,11 @@ class SQLiteStore:
         A new attempt replaces the previous attempt's result."""
         def start(conn: sqlite3.Connection) -> NodeRecord:
             conn.execute(
-                f"INSERT INTO node_executions ({_NODE_COLS})"
+                f"INSERT INTO node_executions ({_NODE_INSERT_COLS})"
                 " VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL, NULL, ?, NULL)"
                 " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = 'running',"
                 " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
-                " output_json = NULL, outcome = NULL, error = NULL,"
+                " output_json = NULL, outcome = NULL, error = NULL, metrics_json = NULL,"
                 " started_at = excluded.started_at, finished_at = NULL",
                 (run_id, node_id, item, attempt, _dump(inputs), self._now()))
             return self._get_node(conn, run_id, node_id, item)
@@ -976,8 +1038,8 @@ class SQLiteStore:
 
     def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
                     outcome: str | None = None, error: str | None = None, *,
-                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = ()
-                    ) -> NodeRecord:
+                    audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = (),
+                    metrics: Mapping[str, Any] | None = None) -> NodeRecord:
         """Record a node's result (or that it waits, e.g. on a human task), atomically with the
         audit events given as (kind, actor, payload). A node never started (a skipped one) gets
         its row here, with attempt 0. For more writes in the same commit, call this inside
@@ -990,11 +1052,13 @@ class SQLiteStore:
             finished = None if status in ("running", "waiting") else now
             conn.execute(
                 f"INSERT INTO node_executions ({_NODE_COLS})"
-                " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?)"
+                " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
                 " output_json = excluded.output_json, outcome = excluded.outcome,"
-                " error = excluded.error, finished_at = excluded.finished_at",
-                (run_id, node_id, item, status, _dump(output), outcome, error, now, finished))
+                " error = excluded.error, finished_at = excluded.finished_at,"
+                " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                (run_id, node_id, item, status, _dump(output), outcome, error, now, finished,
+                 _dump(dict(metrics)) if metrics else None))
             for kind, actor, payload in events:
                 self._append_audit(conn, run_id, kind, actor, payload)
             return self._get_node(conn, run_id, node_id, item)
@@ -1006,6 +1070,39 @@ class SQLiteStore:
             f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ?"
             " ORDER BY started_at, node_id, item", (run_id,)).fetchall())
         return [_node(r) for r in rows]
+
+    # -- model exchanges
+
+    def record_model_call(self, call: ModelCallRecord) -> None:
+        """Keep one model exchange (replacing a row with the same key: a re-run attempt)."""
+        self._write(lambda conn: conn.execute(
+            f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (call.run_id, call.node_id, call.item, call.seq, call.attempt, call.purpose,
+             call.provider, call.alias, call.model, _dump(call.request), _dump(call.response),
+             call.error, call.prompt_tokens, call.completion_tokens, call.cost,
+             call.started_at, call.finished_at)))
+
+    def model_calls(self, run_id: str | None = None, *, since: float | None = None,
+                    until: float | None = None) -> list[ModelCallRecord]:
+        """Model exchanges of one run (or of all runs), in the order they were made; `since`
+        and `until` bound their start time."""
+        where, args = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            args.append(run_id)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(until)
+        sql = f"SELECT {_MODEL_CALL_COLS} FROM model_calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at, node_id, item, attempt, seq"
+        rows = self._read(lambda c: c.execute(sql, args).fetchall())
+        return [_model_call(r) for r in rows]
 
     # -- human tasks
 

@@ -28,7 +28,7 @@ spec="."
 .venv/bin/python -c "import flowc.cli" || { echo "flowc failed to install" >&2; exit 1; }
 # Byte-compile the sources once: some environments set PYTHONDONTWRITEBYTECODE, and a
 # `flowc check` that recompiles its own modules on every start is twice as slow.
-.venv/bin/python -m compileall -q flowc compiler grammar runtime stdlib_skills >/dev/null || true
+.venv/bin/python -m compileall -q flowc compiler grammar runtime lsp stdlib_skills >/dev/null || true
 # The sandbox's assets: Pyodide from the npm registry (integrity-checked) and its memory
 # snapshot, fetched and built once into the cache; `flowc sandbox doctor` also self-tests.
 .venv/bin/flowc sandbox doctor >/dev/null || { echo "the sandbox self-test failed: run .venv/bin/flowc sandbox doctor" >&2; exit 1; }

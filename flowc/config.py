@@ -1,0 +1,188 @@
+"""The project configuration: `flowc.toml`, found in the flow's folder or the nearest parent.
+
+Flows name models by alias (`model "default"`); the keys, endpoints and prices live here, so a
+flow never holds a secret. Shared by the compiler (skill registries) and the runtime (models,
+prices, telemetry).
+
+```toml
+[models.default]
+provider    = "openai"                      # openai (any compatible endpoint) | anthropic
+base_url    = "https://api.openai.com/v1"   # Ollama, vLLM, llama.cpp, LiteLLM, Azure, ...
+model       = "gpt-4o-mini"
+api_key_env = "OPENAI_API_KEY"              # the key is read from this variable, never stored
+timeout     = 60                            # seconds per request
+max_retries = 4                             # on 429, 5xx and connection errors
+price       = { input = 0.15, output = 0.60 }   # USD per million tokens
+
+[skills]
+registries = ["/shared/skills", "s3://bucket/skills"]   # fsspec URLs, after ./skills
+
+[telemetry]
+exporter = "otlp"                            # off (default) | console | otlp
+endpoint = "http://localhost:4318"
+```
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "find_config",
+           "load_config", "PROVIDERS"]
+
+CONFIG_NAME = "flowc.toml"
+PROVIDERS = ("openai", "anthropic")
+_DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+_DEFAULT_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+_MODEL_KEYS = {"provider", "base_url", "model", "api_key_env", "timeout", "max_retries", "price",
+               "headers", "max_tokens"}
+
+
+class ConfigError(ValueError):
+    """A bad `flowc.toml`: the message names the file and the setting."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    alias: str
+    provider: str
+    model: str
+    base_url: str
+    api_key_env: str | None
+    timeout: float = 60.0
+    max_retries: int = 4
+    price_input: float = 0.0    # USD per million prompt tokens
+    price_output: float = 0.0   # USD per million completion tokens
+    headers: dict[str, str] = field(default_factory=dict)
+    max_tokens: int | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
+
+    def api_key(self) -> str | None:
+        """The key from the environment; None when the model needs none (`api_key_env = ""`)."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: Path | None
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    registries: tuple[str, ...] = ()
+    telemetry: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path | None:
+        return self.path.parent if self.path else None
+
+    def model(self, alias: str) -> ModelConfig:
+        if alias in self.models:
+            return self.models[alias]
+        where = str(self.path) if self.path else f"no {CONFIG_NAME} was found"
+        known = ", ".join(sorted(self.models)) or "none"
+        raise ConfigError(f"unknown model `{alias}` ({where}; models configured: {known})")
+
+
+def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """`$FLOWC_CONFIG` if set, else the nearest `flowc.toml` at or above `start` (a file or
+    folder; default: the working directory)."""
+    env = os.environ.get("FLOWC_CONFIG", "").strip()
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"FLOWC_CONFIG names {env}, which is not a file")
+        return path
+    here = Path(start) if start is not None else Path.cwd()
+    here = here.resolve()
+    if here.is_file():
+        here = here.parent
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _number(where: str, key: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where}: `{key}` must be a non-negative number, not {value!r}")
+    return kind(value)
+
+
+def _model(path: Path, alias: str, raw: Any) -> ModelConfig:
+    where = f"{path}: [models.{alias}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(raw) - _MODEL_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting `{unknown[0]}` (settings: "
+                          f"{', '.join(sorted(_MODEL_KEYS))})")
+    provider = raw.get("provider", "openai")
+    if provider not in PROVIDERS:
+        raise ConfigError(f"{where}: unknown provider `{provider}` (providers: "
+                          f"{', '.join(PROVIDERS)})")
+    if not isinstance(raw.get("model"), str) or not raw["model"]:
+        raise ConfigError(f"{where}: `model` (the provider's model name) is required")
+    price = raw.get("price", {})
+    if not isinstance(price, dict) or set(price) - {"input", "output"}:
+        raise ConfigError(f"{where}: `price` must be {{ input = USD, output = USD }} per million "
+                          "tokens")
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ConfigError(f"{where}: `headers` must be a table of strings")
+    key_env = raw.get("api_key_env", _DEFAULT_KEYS[provider])
+    if not isinstance(key_env, str):
+        raise ConfigError(f"{where}: `api_key_env` must be the name of an environment variable")
+    max_tokens = raw.get("max_tokens")
+    return ModelConfig(
+        alias=alias, provider=provider, model=raw["model"],
+        base_url=str(raw.get("base_url", _DEFAULT_URLS[provider])).rstrip("/"),
+        api_key_env=key_env or None,
+        timeout=_number(where, "timeout", raw.get("timeout", 60), float),
+        max_retries=_number(where, "max_retries", raw.get("max_retries", 4), int),
+        price_input=_number(where, "price.input", price.get("input", 0), float),
+        price_output=_number(where, "price.output", price.get("output", 0), float),
+        headers=dict(headers),
+        max_tokens=None if max_tokens is None else _number(where, "max_tokens", max_tokens, int),
+    )
+
+
+def load_config(start: str | os.PathLike[str] | None = None) -> ProjectConfig:
+    """The project configuration for a flow at `start` (empty when there is no flowc.toml)."""
+    path = find_config(start)
+    if path is None:
+        return ProjectConfig(None)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    unknown = sorted(set(raw) - {"models", "skills", "telemetry"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
+                          "telemetry)")
+    models_raw = raw.get("models", {})
+    if not isinstance(models_raw, dict):
+        raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
+    models = {alias: _model(path, alias, m) for alias, m in models_raw.items()}
+    skills = raw.get("skills", {})
+    registries = skills.get("registries", []) if isinstance(skills, dict) else None
+    if not isinstance(registries, list) or not all(isinstance(r, str) for r in registries):
+        raise ConfigError(f"{path}: [skills] registries must be a list of folder paths or "
+                          "fsspec URLs")
+    resolved = []
+    for r in registries:
+        if "://" not in r and not os.path.isabs(r):
+            r = str((path.parent / r).resolve())   # relative to the config file
+        resolved.append(r)
+    telemetry = raw.get("telemetry", {})
+    if not isinstance(telemetry, dict):
+        raise ConfigError(f"{path}: [telemetry] must be a table")
+    return ProjectConfig(path, models, tuple(resolved), dict(telemetry))
