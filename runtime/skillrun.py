@@ -43,7 +43,8 @@ def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
 
     Returns (line, stdin, files to stage): a file value stands for its local path."""
     words, stdin, files = [], "", {}
-    for word in entry.split():
+    split = entry.split()
+    for k, word in enumerate(split):
         m = _HOLE.fullmatch(word)
         if m:
             value = args.get(m.group(1))
@@ -57,7 +58,12 @@ def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
                 words.append(shlex.quote(render(value)))
         elif word == "-":
             words.append("-")
-            stdin = next((v for v in args.values() if isinstance(v, str)), "")
+            # `--body -`: standard input is the input the flag names, else the first text one
+            named = split[k - 1].lstrip("-").replace("-", "_") if k else ""
+            value = args.get(named)
+            if not isinstance(value, str):
+                value = next((v for v in args.values() if isinstance(v, str)), "")
+            stdin = value
         else:
             words.append(word)
     return " ".join(words), stdin, files
