@@ -146,11 +146,8 @@ def cmd_cost(args) -> int:
     if not rows:
         print(f"no model calls {span}")
         return 0
-    keys = {"flow": ["flow"], "node": ["flow", "node"], "model": ["provider", "model"]}[args.by]
-    names = [" ".join(str(r[k]) for k in keys) if args.by != "model"
-             else f"{r['provider']}/{r['model']}" for r in rows]
-    if args.by == "node":
-        names = [f"{r['flow']}.{r['node']}" for r in rows]
+    names = [{"flow": lambda r: r["flow"], "node": lambda r: f"{r['flow']}.{r['node']}",
+              "model": lambda r: f"{r['provider']}/{r['model']}"}[args.by](r) for r in rows]
     width = max(len(args.by), *(len(n) for n in names), 5)
     print(f"cost by {args.by} {span}")
     print(f"{args.by:<{width}}  {'calls':>7}  {'runs':>5}  {'prompt':>11}  {'completion':>11}"
