@@ -36,8 +36,11 @@ class CheckResult:
 
 
 def find_skill_roots(base_dir: Path, extra: list[Path] | None = None) -> list[Path]:
-    """Registries in priority order: extra folders, the project's `skills/`, `stdlib_skills/`."""
+    """Registries in priority order: extra folders, the project's `skills/`, the registries
+    of `flowc.toml` (folders or fsspec URLs), `stdlib_skills/`."""
     from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    from .skills import configured_registries
 
     roots = [Path(p).resolve() for p in (extra or [])]
     d = base_dir.resolve()
@@ -47,6 +50,7 @@ def find_skill_roots(base_dir: Path, extra: list[Path] | None = None) -> list[Pa
             break
         if any((cand / m).exists() for m in (".git", "pyproject.toml", "flowc.toml")):
             break
+    roots += configured_registries(d)
     roots.append(STDLIB_SKILLS_DIR)
     return roots
 

@@ -7,6 +7,9 @@ One `flow.lock` per folder, JSON with sorted keys, so it diffs well in review:
          "name": "portfolio-stats", "requested": "2.1.0", "version": "2.1.0",
          "sha256": "...", "location": "stdlib:portfolio-stats"}}}}}
 
+A skill from a URL registry (`flowc.toml`'s `[skills] registries`) is recorded with its URL
+as its location (`memory://team/skills/greeter/1.2.0`), a local one relative to the flow.
+
 `flowc lock FILE...` writes the entries; `flowc check --locked` fails (F0111) when what a
 flow resolves today differs from its entry: a range now resolves to another version, a
 shared skill's content changed (its hash), or the flow has no entry yet.
@@ -52,7 +55,7 @@ def skill_pins(program) -> dict:
             continue
         pins[alias] = {"name": sv.name, "requested": str(use.decl.spec.value),
                        "version": sv.version, "sha256": sv.sha256,
-                       "location": _rel(sv.folder, program.base_dir)}
+                       "location": sv.url or _rel(sv.folder, program.base_dir)}
     return pins
 
 

@@ -1,4 +1,4 @@
-"""`flowc skill list` and `flowc skill new`: the skill registries from the command line."""
+"""`flowc skill list/new/test/publish`: the skill registries from the command line."""
 
 from __future__ import annotations
 
@@ -36,22 +36,42 @@ follows. Keep it short and concrete; it is what an agent reads before calling th
 """
 
 
-def cmd_list(args) -> int:
+def _registry(args):
     from flowc.compiler.api import find_skill_roots
     from flowc.compiler.skills import SkillRegistry
 
     roots = find_skill_roots(Path(args.dir).resolve(), [Path(d) for d in args.skills])
-    reg = SkillRegistry(roots)
+    return roots, SkillRegistry(roots)
+
+
+def _problem_text(p) -> str:
+    return f"{p.path}:{p.line}: {p.message}" if "registries.txt" not in str(p.path) \
+        else p.message
+
+
+def cmd_list(args) -> int:
+    from flowc.compiler.skills import RegistryError, is_url
+
+    roots, reg = _registry(args)
+    names = reg.names()
+    if reg.broken:
+        raise CommandError(_problem_text(reg.broken[0]))
     shown = 0
-    for name in reg.names():
+    for name in names:
         versions = reg.versions(name)
         for sv in sorted(versions, key=lambda v: [int(x) if x.isdigit() else x
                                                    for x in re.split(r"[.+-]", v.version)]):
-            print(f"{sv.name:<24} {sv.version:<10} {sv.sha256[:12]}  {sv.folder}")
+            try:
+                digest = sv.sha256[:12]
+            except RegistryError as e:
+                print(f"{sv.name:<24} {sv.version:<10} (unreadable) {e}")
+                continue
+            print(f"{sv.name:<24} {sv.version:<10} {digest}  {sv.location}")
             shown += 1
         for problem in reg.problems_for(name):
-            print(f"{name:<24} {'(broken)':<10} {problem.path}:{problem.line}: {problem.message}")
-    print(f"{shown} skill version(s) in: " + ", ".join(str(r) for r in roots if r.is_dir()))
+            print(f"{name:<24} {'(broken)':<10} {_problem_text(problem)}")
+    print(f"{shown} skill version(s) in: " + ", ".join(
+        str(r) for r in roots if is_url(r) or Path(r).is_dir()))
     return 0
 
 
@@ -84,17 +104,14 @@ def cmd_new(args) -> int:
 
 def _find(name_spec: str, args):
     """A skill version from `NAME` or `NAME@SPEC`, or a one-line error."""
-    from flowc.compiler.api import find_skill_roots
-    from flowc.compiler.skills import SkillRegistry, parse_version_spec
+    from flowc.compiler.skills import RegistryError, parse_version_spec
 
     name, _, spec = name_spec.partition("@")
-    roots = find_skill_roots(Path(args.dir).resolve(), [Path(d) for d in args.skills])
-    reg = SkillRegistry(roots)
+    roots, reg = _registry(args)
     if not reg.versions(name):
         problems = reg.problems_for(name)
         if problems:
-            p = problems[0]
-            raise CommandError(f"{p.path}:{p.line}: {p.message}")
+            raise CommandError(_problem_text(problems[0]))
         raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots))
     try:
         sv = reg.resolve(name, parse_version_spec(spec or "*"))
@@ -103,6 +120,10 @@ def _find(name_spec: str, args):
     if sv is None:
         have = ", ".join(v.version for v in reg.versions(name))
         raise CommandError(f"no version of `{name}` satisfies `{spec}` (have: {have})")
+    try:
+        sv.materialize()  # a URL registry's version is fetched into the local cache
+    except RegistryError as e:
+        raise CommandError(str(e)) from None
     return sv
 
 
@@ -183,10 +204,9 @@ def cmd_test(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    """Copy a skill folder into a registry as an immutable NAME/VERSION folder."""
-    import shutil
-
-    from flowc.compiler.skills import load_skill
+    """Copy a skill folder into a registry (a folder or any fsspec URL) as an immutable
+    NAME/VERSION folder: written beside it first, then moved into place."""
+    from flowc.compiler.skills import RegistryError, hash_remote, load_skill, registry_fs
     from flowc.contenthash import hash_folder
 
     src = Path(args.folder)
@@ -195,18 +215,38 @@ def cmd_publish(args) -> int:
     sv, problem = load_skill(src, src.parent)
     if problem is not None:
         raise CommandError(f"{problem.path}:{problem.line}: {problem.message}")
-    target = Path(args.to) / sv.name / sv.version
-    if target.exists():
-        if hash_folder(target) == hash_folder(src):
-            print(f"{sv.name} {sv.version} is already published at {target} (same content)")
-            return 0
-        raise CommandError(f"{sv.name} {sv.version} is already published at {target} with "
-                           "different content: versions are immutable, publish a new version")
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("__pycache__"))
-    tmp.rename(target)
-    print(f"published {sv.name} {sv.version} to {target} (sha256 {hash_folder(target)[:16]})")
+    to = str(args.to).rstrip("/") or "/"
+    target = f"{to}/{sv.name}/{sv.version}"
+    digest = hash_folder(src)
+    try:
+        fs, root = registry_fs(to)
+        path = f"{root.rstrip('/')}/{sv.name}/{sv.version}"
+        existing = hash_remote(target) if fs.exists(path) else None
+        if existing is not None or fs.exists(path):
+            if existing == digest:
+                print(f"{sv.name} {sv.version} is already published at {target} (same content)")
+                return 0
+            raise CommandError(f"{sv.name} {sv.version} is already published at {target} with "
+                               "different content: versions are immutable, publish a new "
+                               "version")
+        partial = path + ".partial"
+        if fs.exists(partial):
+            fs.rm(partial, recursive=True)
+        for f in sorted(src.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.relative_to(src).parts:
+                dest = f"{partial}/{f.relative_to(src).as_posix()}"
+                fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+                fs.pipe_file(dest, f.read_bytes())
+        fs.mv(partial, path, recursive=True)
+        published = hash_remote(target)
+    except RegistryError as e:
+        raise CommandError(f"cannot publish to {to}: {e}") from None
+    except (OSError, ValueError) as e:
+        raise CommandError(f"cannot publish to {to}: {type(e).__name__}: {e}") from None
+    if published != digest:
+        raise CommandError(f"published {sv.name} {sv.version} to {target}, but its content "
+                           "there does not match the folder (sha256 differs)")
+    print(f"published {sv.name} {sv.version} to {target} (sha256 {digest[:16]})")
     return 0
 
 
@@ -231,7 +271,8 @@ def add_skill_commands(sub, parser_class) -> None:
     tp.set_defaults(func=cmd_test)
     pp = ss.add_parser("publish", help="publish a skill folder as an immutable version")
     pp.add_argument("folder", metavar="FOLDER")
-    pp.add_argument("--to", required=True, metavar="REGISTRY", help="the registry folder")
+    pp.add_argument("--to", required=True, metavar="REGISTRY",
+                    help="the registry: a folder or an fsspec URL (file://, s3://, ...)")
     pp.set_defaults(func=cmd_publish)
 
 

@@ -571,13 +571,15 @@ class Engine:
         return "".join(out)
 
     def _skill_folder(self, pin, run) -> Path:
-        from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+        from .skillcache import SkillFetchError, skill_folder
 
-        if pin.location.startswith("stdlib:"):
-            return STDLIB_SKILLS_DIR / pin.location[len("stdlib:"):]
-        # relative to the flow's folder, recorded when the run started (resumes happen anywhere)
+        # relative to the flow's folder, recorded when the run started (resumes happen anywhere);
+        # a skill from a URL registry is fetched into the local cache, checked against the pin
         base = Path(run.base_dir) if getattr(run, "base_dir", None) else self.base_dir
-        return (base / pin.location).resolve()
+        try:
+            return skill_folder(pin, base)
+        except SkillFetchError as e:
+            raise EvaluationError(str(e)) from None
 
     def _skill_files(self, plan: Plan, run) -> tuple[dict, dict]:
         """The run's skills staged into the sandbox, each checked against the plan's hash."""
