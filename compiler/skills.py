@@ -396,7 +396,11 @@ class SkillRegistry:
         """normalized name -> [(skill folder or URL, registry root)], in registry order."""
         if self._folders is None:
             folders: dict[str, list[tuple[object, object]]] = {}
+            seen = set()
             for root in self.roots:
+                if str(root) in seen:  # e.g. `--skills skills` and the project's skills/
+                    continue
+                seen.add(str(root))
                 if isinstance(root, RegistryURL) and root.error:
                     self._broken(root, root.error)
                 elif is_url(root):

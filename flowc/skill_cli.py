@@ -157,7 +157,7 @@ def cmd_test(args) -> int:
     import fsspec
 
     from flowc.runtime.sandbox import Limits, SandboxPool, SandboxSetupError
-    from flowc.runtime.skillrun import entry_line, shell_code, stage_skill
+    from flowc.runtime.skillrun import entry_line, sandbox_options, shell_code, stage_skill
 
     sv = _find(args.name, args)
     fixtures = sorted((sv.folder / "fixtures").glob("*.json"))
@@ -190,7 +190,7 @@ def cmd_test(args) -> int:
                                         else json.dumps(v))
             r = pool.run(shell_code(line, stdin, commands), inputs=inputs,
                          output_dir=f"memory://flowc-skill-test-out/{path.stem}",
-                         limits=Limits(timeout=args.timeout))
+                         limits=Limits(timeout=args.timeout), **sandbox_options(inputs))
             if not r.ok:
                 problems = [f"{r.error_kind}: {r.error}"]
             else:

@@ -600,6 +600,7 @@ class Engine:
     def _shell(self, run, plan, node, line: str, stdin, scope, item,
                extra_inputs: dict | None = None) -> _Result:
         from .sandbox import Limits
+        from .skillrun import sandbox_options
 
         inputs, commands = self._skill_files(plan, run)
         inputs.update(extra_inputs or {})
@@ -615,7 +616,8 @@ class Engine:
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
         out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
         r = self.sandbox.run(code, inputs=inputs, output_dir=out_dir, limits=limits,
-                             allow_hosts=tuple(opts.get("hosts", ())))
+                             allow_hosts=tuple(opts.get("hosts", ())),
+                             **sandbox_options(inputs))  # the skills' declared packages
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         res = r.value or {}

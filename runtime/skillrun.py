@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-__all__ = ["stage_skill", "shell_code", "entry_line", "is_file_value"]
+__all__ = ["stage_skill", "shell_code", "entry_line", "is_file_value", "sandbox_options"]
 
 _HOLE = re.compile(r"\{(\w+)\}")
 
@@ -23,12 +23,38 @@ def is_file_value(value: Any) -> bool:
 def stage_skill(folder: Path, alias: str, entry: str | None, inputs: dict, commands: dict) -> None:
     """Put a skill's files into the sandbox inputs and register its entry command."""
     for f in sorted(folder.rglob("*")):
-        if f.is_file() and "__pycache__" not in f.parts:
-            inputs[f".flowc/skills/{alias}/{f.relative_to(folder).as_posix()}"] = str(f)
+        rel = f.relative_to(folder)
+        if f.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "wheels":
+            inputs[f".flowc/skills/{alias}/{rel.as_posix()}"] = str(f)
     if entry:
         cmd = entry.split()[0]
         if (folder / "scripts" / f"{cmd}.py").is_file():
             commands[cmd] = f".flowc/skills/{alias}/scripts/{cmd}.py"
+
+
+def sandbox_options(inputs: dict) -> dict:
+    """What the staged skills need from the sandbox: the packages their SKILL.md declares
+    (`packages: [...]`), loaded offline from their `wheels/` folders and the sandbox's
+    wheelhouse before the command line runs. Empty when no skill declares any."""
+    from flowc.compiler.skills import load_skill
+
+    packages: dict[str, str] = {}
+    wheel_dirs: list[str] = []
+    for name, src in sorted(inputs.items()):
+        parts = name.split("/")
+        if len(parts) != 4 or parts[:2] != [".flowc", "skills"] or parts[3] != "SKILL.md":
+            continue
+        folder = Path(src).parent
+        sv, _problem = load_skill(folder, folder.parent)
+        if sv is None or not sv.packages:
+            continue
+        for pkg in sv.packages:
+            packages.setdefault(pkg, f"skill `{sv.name}` {sv.version}")
+        if (folder / "wheels").is_dir():
+            wheel_dirs.append(str(folder / "wheels"))
+    if not packages:
+        return {}
+    return {"packages": packages, "wheel_dirs": tuple(wheel_dirs)}
 
 
 def shell_code(line: str, stdin: str, commands: dict) -> str:

@@ -244,6 +244,21 @@ async function execute(req) {
       // the sha256 in the lock first (Pyodide does not check files it finds locally)
       await verifyWheels();
       await py.loadPackagesFromImports(req.code, { messageCallback: () => {}, checkIntegrity: true });
+      // packages a skill declares (its scripts' imports are not in req.code): loaded up front
+      const wanted = (req.packages || []).map(String);
+      if (wanted.length) {
+        const failures = [];
+        await py.loadPackage(wanted, { messageCallback: () => {},
+                                       errorCallback: (m) => failures.push(String(m)),
+                                       checkIntegrity: true });
+        const missing = wanted.filter((n) => !py.loadedPackages[n]);
+        if (missing.length) {
+          const err = new Error(`cannot load package ${missing.join(", ")}: ` +
+                                (failures.join(" ").slice(0, 400) || "not in the lock file"));
+          err.name = "PackageError";
+          throw err;
+        }
+      }
     }
     const r = await py.runPythonAsync(req.code, { globals: ns, filename: "<node>" });
     const resultObj = ns.has("result") ? ns.get("result") : r;

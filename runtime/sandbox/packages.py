@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Wheelhouse", "WheelhouseError", "build_lockfile"]
+__all__ = ["Wheelhouse", "WheelhouseError", "build_lockfile", "merge_wheel_dirs",
+           "canonical_name"]
 
 _PURE = re.compile(r"-(py3|py2\.py3)-none-any\.whl$")
 
@@ -29,6 +33,42 @@ class Wheelhouse:
     folder: Path
     lockfile: Path
     packages: tuple[str, ...]
+
+    def find(self, name: str) -> str | None:
+        """The lock's name for a package as a SKILL.md spells it (`Tiny_Pkg` is `tiny-pkg`)."""
+        want = canonical_name(name)
+        return next((p for p in self.packages if canonical_name(p) == want), None)
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation: case and runs of `-_.` do not matter."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def merge_wheel_dirs(dirs, cache: Path) -> Path:
+    """One folder holding the wheels of several folders (a skill's `wheels/`, the pool's
+    wheelhouse), content-addressed so that the same wheels give the same folder and lock."""
+    wheels: dict[str, tuple[Path, str]] = {}
+    for d in dirs:
+        for w in sorted(Path(d).glob("*.whl")):
+            digest = hashlib.sha256(w.read_bytes()).hexdigest()
+            if w.name in wheels and wheels[w.name][1] != digest:
+                raise WheelhouseError(f"two different wheels are named {w.name}: "
+                                      f"{wheels[w.name][0]} and {w}")
+            wheels[w.name] = (w, digest)
+    key = hashlib.sha256("".join(f"{n}:{h};" for n, (_, h) in sorted(wheels.items()))
+                         .encode()).hexdigest()[:16]
+    folder = cache / f"wheelhouse-{key}"
+    if not folder.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".wheelhouse-", dir=cache))
+        for name, (w, _) in wheels.items():
+            shutil.copyfile(w, tmp / name)  # a copy: the skill's own file may change later
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process made the same folder first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def build_lockfile(folder: Path, pyodide_dir: Path, cache: Path) -> Wheelhouse:

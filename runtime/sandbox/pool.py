@@ -19,7 +19,7 @@ from .assets import Assets, ensure_assets
 from .files import FileOut, read_inputs, write_outputs
 from .limits import Limits
 from .net import NetworkPolicy
-from .packages import build_lockfile
+from .packages import Wheelhouse, WheelhouseError, build_lockfile, merge_wheel_dirs
 from .process import RawResult, SandboxCrashed, SandboxProcess
 
 __all__ = ["SandboxPool", "ExecutionResult", "RunSession"]
@@ -41,12 +41,20 @@ class ExecutionResult:
 
 
 def _run_in(proc: SandboxProcess, code, globals_, inputs, output_dir, limits, allow_hosts, *,
-            reuse: bool) -> ExecutionResult:
+            reuse: bool, packages: tuple[str, ...] = ()) -> ExecutionResult:
     """One execution in `proc`: inputs staged, output files written, network mediated."""
     net = NetworkPolicy(allow_hosts)
     raw = proc.execute(code, globals_=globals_, files=read_inputs(inputs or {}), limits=limits,
-                       network=net, reuse_namespace=reuse, fresh_workdir=not reuse)
+                       network=net, reuse_namespace=reuse, fresh_workdir=not reuse,
+                       packages=packages)
     return _finish(raw, output_dir, net)
+
+
+def _needed_by(packages) -> dict[str, str]:
+    """package -> who needs it, from a mapping or a list of names."""
+    if isinstance(packages, dict):
+        return {str(k): str(v) for k, v in packages.items()}
+    return {str(p): "the code" for p in packages}
 
 
 def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> ExecutionResult:
@@ -119,8 +127,37 @@ class SandboxPool:
                 self._cond.wait(min(left, 1.0))
         return True
 
-    def acquire(self, memory_mb: int | None = None) -> SandboxProcess:
-        """A fresh sandbox: from the pool when one is ready, else started now."""
+    def packages_for(self, packages, wheel_dirs=()) -> tuple[Wheelhouse | None, tuple[str, ...]]:
+        """The wheelhouse holding `packages` (the pool's wheels plus `wheel_dirs`, e.g. a
+        skill's `wheels/`) and the lock's names for them; WheelhouseError names a package
+        that is in neither."""
+        needed = _needed_by(packages)
+        dirs = [Path(d) for d in wheel_dirs if Path(d).is_dir()]
+        wh = self.wheelhouse
+        if dirs:
+            locks = self.assets.deno_dir.parent / "locks"
+            folder = merge_wheel_dirs(dirs + ([wh.folder] if wh else []),
+                                      self.assets.deno_dir.parent / "wheelhouses")
+            wh = build_lockfile(folder, self.assets.pyodide_dir, locks)
+        names = []
+        for pkg, who in needed.items():
+            found = wh.find(pkg) if wh is not None else None
+            if found is None:
+                where = ", ".join(str(d) for d in dirs) or "no wheels/ folder"
+                raise WheelhouseError(
+                    f"{who} needs package `{pkg}`, which is not available offline: it is "
+                    f"neither among the wheels shipped ({where}) nor in the sandbox's "
+                    "wheelhouse; add its pure-Python wheel (py3-none-any) to the skill's "
+                    "wheels/ folder")
+            names.append(found)
+        return (wh if names else self.wheelhouse), tuple(names)
+
+    def acquire(self, memory_mb: int | None = None,
+                wheelhouse: Wheelhouse | None = None) -> SandboxProcess:
+        """A fresh sandbox: from the pool when one is ready, else started now (always started
+        now for another wheelhouse than the pool's)."""
+        if wheelhouse is not None and wheelhouse != self.wheelhouse:
+            return SandboxProcess(self.assets, memory_mb or self.memory_mb, wheelhouse=wheelhouse)
         if memory_mb is None or memory_mb == self.memory_mb:
             with self._cond:
                 while self._ready:
@@ -149,13 +186,19 @@ class SandboxPool:
     # ---- executions ----------------------------------------------------------------------
     def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
             output_dir: str | None = None, limits: Limits | None = None,
-            allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
-        """Run Python in a fresh interpreter (strict isolation)."""
+            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=()) -> ExecutionResult:
+        """Run Python in a fresh interpreter (strict isolation). `packages` (names, or a map
+        of name to who needs it) are loaded offline first, from the pool's wheelhouse and
+        `wheel_dirs`."""
         limits = limits or Limits()
-        proc = self.acquire(limits.memory_mb)
+        try:
+            wh, names = self.packages_for(packages, wheel_dirs)
+        except WheelhouseError as e:
+            return ExecutionResult(False, error_kind="packages", error=str(e))
+        proc = self.acquire(limits.memory_mb, wheelhouse=wh)
         try:
             return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                           reuse=False)
+                           reuse=False, packages=names)
         finally:
             proc.kill()
 
@@ -174,12 +217,20 @@ class RunSession:
 
     def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
             output_dir: str | None = None, limits: Limits | None = None,
-            allow_hosts: tuple[str, ...] = ()) -> ExecutionResult:
+            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=()) -> ExecutionResult:
         limits = limits or Limits()
+        try:
+            wh, names = self.pool.packages_for(packages, wheel_dirs)
+        except WheelhouseError as e:
+            return ExecutionResult(False, error_kind="packages", error=str(e))
+        if self.proc is not None and names and self.proc.wheelhouse != wh:
+            self.proc.kill()  # packages from another wheelhouse need an interpreter started
+            self.proc = None  # with it (the session's earlier variables are not carried over)
         if self.proc is None or not self.proc.alive:
-            self.proc = self.pool.acquire(self.memory_mb or limits.memory_mb)
+            self.proc = self.pool.acquire(self.memory_mb or limits.memory_mb,
+                                          wheelhouse=wh if names else None)
         result = _run_in(self.proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                         reuse=True)
+                         reuse=True, packages=names)
         if not self.proc.alive:
             self.proc = None  # killed for a limit: the next execution gets a fresh one
         return result

@@ -96,6 +96,7 @@ class SandboxProcess:
                  wheelhouse: Wheelhouse | None = None):
         self.assets = assets
         self.memory_mb = memory_mb
+        self.wheelhouse = wheelhouse
         self.nonce = secrets.token_hex(16)
         self.executions = 0
         self.garbage_lines = 0
@@ -199,7 +200,7 @@ class SandboxProcess:
     def execute(self, code: str, *, globals_: dict | None = None,
                 files: list[tuple[str, bytes]] = (), limits: Limits | None = None,
                 network: NetworkPolicy | None = None, reuse_namespace: bool = False,
-                fresh_workdir: bool = True) -> RawResult:
+                fresh_workdir: bool = True, packages: tuple[str, ...] = ()) -> RawResult:
         limits = limits or Limits()
         network = network or NetworkPolicy(())
         self.executions += 1
@@ -208,7 +209,7 @@ class SandboxProcess:
             "op": "exec", "id": self.executions, "code": code, "globals": globals_ or {},
             "files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files],
             "limits": limits.to_host(), "reuse_namespace": reuse_namespace,
-            "fresh_workdir": fresh_workdir,
+            "fresh_workdir": fresh_workdir, "packages": list(packages),
         }
         t0 = time.monotonic()
         deadline = t0 + limits.timeout
@@ -281,7 +282,8 @@ class SandboxProcess:
         if error:
             etype = str(error.get("type", "Error"))
             text = str(error.get("message", ""))[:20000]
-            kind = {"ResultTooLarge": "result_too_large", "ResultError": "result"}.get(etype)
+            kind = {"ResultTooLarge": "result_too_large", "ResultError": "result",
+                    "PackageError": "packages"}.get(etype)
             if kind is None:
                 kind = "memory" if "MemoryError" in text else "exception"
         value = None
