@@ -103,7 +103,7 @@ def _export(args, store) -> int:
 
     if store.get_run(args.run) is None:
         raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
-    endpoint, headers = args.endpoint, None
+    endpoint, headers, timeout = args.endpoint, None, 10.0
     if args.export == "otlp":
         from flowc.config import ConfigError, load_config
 
@@ -112,10 +112,10 @@ def _export(args, store) -> int:
         except (ConfigError, ValueError) as e:
             raise CommandError(str(e)) from e
         endpoint = endpoint or settings.endpoint
-        headers = settings.headers or None
+        headers, timeout = settings.headers or None, settings.timeout
     try:
         n = export_run(store, args.run, exporter=args.export, endpoint=endpoint,
-                       headers=headers)
+                       headers=headers, timeout=timeout)
     except OtelError as e:
         raise CommandError(str(e), 1) from e
     where = "the console" if args.export == "console" else (endpoint or "the OTLP default "

@@ -270,6 +270,7 @@ def test_flowc_trace_export_console(world, capsys):
 def test_flowc_trace_export_errors_are_one_line(world, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FLOWC_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "flowc.toml").write_text("[telemetry]\ntimeout = 1\n")
     with Receiver() as rx:
         closed = rx.url
     code = main(["trace", world.ok_run, "--export", "otlp", "--endpoint", closed,
