@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import syntax as s
 from . import types as t
-from .commandline import mask_holes, validate_command_line
+from .commandline import command_words, mask_holes, validate_command_line
 from .diagnostics import Diagnostics, Related
 from .parser import parse_type_text
 from .sops import SopLibrary, load_sop
@@ -570,8 +570,8 @@ class Checker:
             if isinstance(decl, s.EnumDecl):
                 ty = t.EnumT(name, self._variants(decl.variants))
             elif isinstance(decl, s.RecordDecl):
-                fields_, defaults = self._fields(decl.fields)
-                ty = t.RecordT(name, fields_, frozenset(defaults))
+                fields_, defaults, values = self._fields(decl.fields)
+                ty = t.RecordT(name, fields_, frozenset(defaults), values)
             else:
                 ty = self._deliverable(decl)
         finally:
@@ -591,6 +591,7 @@ class Checker:
     def _fields(self, defs: tuple[s.FieldDef, ...]):
         out: list[tuple[str, t.Type]] = []
         defaults: list[str] = []
+        values: list[tuple[str, object]] = []
         seen: dict[str, Span] = {}
         for fd in defs:
             if fd.name.value in seen:
@@ -602,10 +603,12 @@ class Checker:
             if fd.default is not None:
                 defaults.append(fd.name.value)
                 ctx = _Ctx()
-                vty, _ = self.expr(fd.default, ctx, ty)
+                vty, ir = self.expr(fd.default, ctx, ty)
                 self.expect(vty, ty, fd.default.span, "the default")
+                if isinstance(ir, dict) and set(ir) == {"lit"}:
+                    values.append((fd.name.value, ir["lit"]))
             out.append((fd.name.value, ty))
-        return tuple(out), defaults
+        return tuple(out), defaults, tuple(values)
 
     def _deliverable(self, decl: s.DeliverableDecl) -> t.DeliverableT:
         parts: list[t.PartT] = []
@@ -778,8 +781,9 @@ class Checker:
             fields_.append(("text", t.STR))
         if "extracted" not in names:
             fields_.append(("extracted", t.BOOL))
-        defaults = base.defaults if isinstance(base, t.RecordT) else frozenset()
-        return t.RecordT(base.describe(), tuple(fields_), defaults)
+        if isinstance(base, t.RecordT):
+            return t.RecordT(base.describe(), tuple(fields_), base.defaults, base.default_values)
+        return t.RecordT(base.describe(), tuple(fields_), frozenset())
 
     def _gate_shape(self, body: s.GateNode, decl) -> tuple[t.Type, tuple[str, ...]]:
         args = {a.name.value: a for a in body.args}
@@ -1180,6 +1184,11 @@ class Checker:
             self.err("F0209", Span(start, start + p.length), p.message, label="here",
                      help=p.help)
         config["line"] = self.template(line, ctx, "the command line")
+        called = command_words(mask_holes(raw))
+        for alias, use in self.p.skills.items():  # a line that calls a skill's entry uses it
+            entry = getattr(use.version, "entry", None) if use.version else None
+            if entry and entry.split()[0] in called:
+                self.p.used_imports.add(alias)
         if body.stdin is not None:
             ty, ir = self.expr(body.stdin, ctx, None)
             if not t.renderable(ty):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CommandProblem", "validate_command_line", "mask_holes"]
+__all__ = ["command_words", "CommandProblem", "validate_command_line", "mask_holes"]
 
 
 class CommandProblem:
@@ -143,3 +143,19 @@ def validate_command_line(line: str) -> list[CommandProblem]:
                                            "the pipeline ends with `|`",
                                            "add the command that reads the pipe"))
     return problems
+
+
+_SEPARATORS = re.compile(r"\$\(|\||;|\)|&&|\|\|")
+
+
+def command_words(line: str) -> set[str]:
+    """The command names a line runs: the first word of every pipeline stage and `$(...)`
+    (holes masked first). Used to count a skill as used when a command line calls its entry."""
+    out = set()
+    for stage in _SEPARATORS.split(line):
+        words = stage.split()
+        while words and "=" in words[0] and not words[0].startswith("="):
+            words = words[1:]  # NAME=value prefixes
+        if words:
+            out.add(words[0].strip("'\""))
+    return out

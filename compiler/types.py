@@ -112,6 +112,9 @@ class RecordT(Type):
     name: str | None
     fields: tuple[tuple[str, Type], ...]
     defaults: frozenset[str] = frozenset()
+    # constant defaults' values (`currency: str = "EUR"`), put into the JSON Schema so the
+    # runtime can fill a field a producer left out
+    default_values: tuple[tuple[str, object], ...] = ()
 
     def describe(self) -> str:
         if self.name:
@@ -282,6 +285,8 @@ def json_schema(t: Type) -> dict:
             "required": [k for k, v in t.fields if k not in t.defaults and not is_optional(v)],
             "additionalProperties": False,
         }
+        for k, value in t.default_values:
+            out["properties"][k] = {**out["properties"][k], "default": value}
         if t.name:
             out["title"] = t.name
         return out

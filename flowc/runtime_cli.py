@@ -43,7 +43,25 @@ def _roles(args, user: str) -> tuple[str, ...]:
     return tuple(people.get(user, []))
 
 
-def _engine(args, store, base_dir: Path | None = None):
+def _models(args, base_dir: Path | None, replay=None, live_nodes=None):
+    """The model providers for a command: flowc.toml's models, recorded to or replayed from
+    a file when asked (`--record FILE`, `--replay FILE`)."""
+    from flowc.config import ConfigError, load_config
+    from flowc.runtime.models.base import ModelError
+    from flowc.runtime.models.router import Models
+
+    record = getattr(args, "record", None)
+    replay = replay if replay is not None else getattr(args, "replay", None)
+    if isinstance(replay, str) and not Path(replay).is_file():
+        raise CommandError(f"--replay: `{replay}` does not exist")
+    try:
+        return Models(load_config(base_dir or Path.cwd()), record=record, replay=replay,
+                      live_nodes=live_nodes)
+    except (ConfigError, ModelError, OSError, ValueError) as e:
+        raise CommandError(str(e)) from e
+
+
+def _engine(args, store, base_dir: Path | None = None, models=None):
     from flowc.runtime.engine import Engine
 
     workspace = args.workspace if getattr(args, "workspace", None) else None
@@ -52,7 +70,30 @@ def _engine(args, store, base_dir: Path | None = None):
 
         base = Path(args.store) if args.store else Path(default_store_path())
         workspace = str((base.parent / "workspace").resolve())
-    return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None)
+    if models is None:
+        models = _models(args, base_dir)
+    return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None,
+                  models=models)
+
+
+def _telemetry(store, run, base_dir: Path | None) -> None:
+    """Export the run's spans when flowc.toml's [telemetry] asks for it (off by default)."""
+    from flowc.config import ConfigError, load_config
+
+    try:
+        config = load_config(base_dir or Path.cwd())
+    except ConfigError:
+        return
+    exporter = str(config.telemetry.get("exporter", "off"))
+    if exporter == "off":
+        return
+    try:
+        from flowc.runtime.otel import export_run
+
+        export_run(store, run.id, exporter=exporter, endpoint=config.telemetry.get("endpoint"),
+                   headers=config.telemetry.get("headers"))
+    except Exception as e:  # telemetry never breaks a run
+        print(f"flowc: telemetry export failed: {e}", file=sys.stderr)
 
 
 def _load_plan(path: str):
@@ -124,11 +165,40 @@ def cmd_run(args) -> int:
     plan = _load_plan(args.file)
     inputs = _parse_inputs(args.input, plan)
     store = _store(args)
+    base_dir = Path(args.file).resolve().parent
     try:
-        with _engine(args, store, Path(args.file).resolve().parent) as engine:
+        with _engine(args, store, base_dir) as engine:
             run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
+    _telemetry(store, run, base_dir)
+    return _report_run(run, store)
+
+
+def cmd_replay(args) -> int:
+    from flowc.runtime.engine import RunRefused
+
+    store = _store(args)
+    old = store.get_run(args.run)
+    if old is None:
+        raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
+    base_dir = Path(old.base_dir) if old.base_dir else None
+    from flowc.runtime.engine import Engine
+
+    try:
+        start, rerun = Engine.replay_scope(store, old, args.from_node)
+    except RunRefused as e:
+        raise CommandError(str(e)) from e
+    recorded = args.replay or store.model_calls(old.id)
+    models = _models(args, base_dir, replay=recorded, live_nodes=rerun if args.live else None)
+    print(f"replaying run {old.id} from `{start}` ({len(rerun)} node(s) run again, model calls "
+          f"{'live from there' if args.live else 'from the recording'})")
+    try:
+        with _engine(args, store, base_dir, models=models) as engine:
+            run = engine.replay(old.id, start)
+    except RunRefused as e:
+        raise CommandError(f"not replayed: {e}", 1) from e
+    _telemetry(store, run, base_dir)
     return _report_run(run, store)
 
 
@@ -217,8 +287,10 @@ def cmd_resume(args) -> int:
         except ValueError as e:
             raise CommandError(f"answer: {e}") from e
     t0 = time.perf_counter()
+    run = store.get_run(task.run_id)
+    base_dir = Path(run.base_dir) if run and run.base_dir else None
     try:
-        with _engine(args, store) as engine:
+        with _engine(args, store, base_dir) as engine:
             run = engine.decide(
                 task.id, action=actions[0] if actions else "answer", by=args.as_user,
                 roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
@@ -227,6 +299,7 @@ def cmd_resume(args) -> int:
         raise CommandError(f"refused: {e}", 1) from e
     if args.verbose:
         print(f"resumed in {(time.perf_counter() - t0) * 1000:.1f} ms", file=sys.stderr)
+    _telemetry(store, run, base_dir)
     return _report_run(run, store)
 
 
@@ -301,12 +374,35 @@ def add_runtime_commands(sub, parser_class) -> None:
         sp.add_argument("--store", metavar="PATH",
                         help="the run store (default: $FLOWC_STORE or ./.flowc/runs.db)")
 
+    def model_opts(sp):
+        group = sp.add_mutually_exclusive_group()
+        group.add_argument("--record", metavar="FILE",
+                           help="keep every model exchange in FILE (JSON lines)")
+        group.add_argument("--replay", metavar="FILE",
+                           help="serve model calls from a recording instead of the providers")
+
     sp = sub.add_parser("run", help="run a flow (or a compiled plan)")
     sp.add_argument("file", metavar="FILE|PLAN")
     sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     sp.add_argument("--workspace", metavar="URL", help="fsspec folder for the run's files")
+    model_opts(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("replay", help="re-run a run from a node with its recorded inputs "
+                        "and model outputs")
+    sp.add_argument("run", metavar="RUN")
+    sp.add_argument("--from", dest="from_node", metavar="NODE",
+                    help="the node to run again, and everything after it (default: the node "
+                    "that failed)")
+    sp.add_argument("--live", action="store_true",
+                    help="model calls from that node on go to the real provider")
+    sp.add_argument("--replay", metavar="FILE",
+                    help="serve model calls from this recording instead of the run's own")
+    sp.add_argument("--record", metavar="FILE", help="keep the replay's model exchanges in FILE")
+    sp.add_argument("--workspace", metavar="URL")
+    store_opt(sp)
+    sp.set_defaults(func=cmd_replay)
 
     sp = sub.add_parser("runs", help="list runs")
     sp.add_argument("--status", choices=("queued", "running", "paused", "succeeded", "failed",
@@ -337,6 +433,7 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
     sp.add_argument("--workspace", metavar="URL")
     sp.add_argument("-v", "--verbose", action="store_true")
+    model_opts(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_resume)
 
@@ -345,6 +442,7 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--seconds", type=float, help="stop after this long")
     sp.add_argument("--interval", type=float, default=1.0)
     sp.add_argument("--workspace", metavar="URL")
+    model_opts(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_worker)
 

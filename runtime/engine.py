@@ -30,7 +30,9 @@ from .validate import schema_errors
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
 
-SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill"})
+SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill",
+                             "llm", "agent", "extract"})
+MODEL_KINDS = frozenset({"llm", "agent", "extract"})
 # A run's lease is renewed before every node; a crashed holder's lease lapses after this long
 # and a worker takes the run over. FLOWC_LEASE_SECONDS shortens it (tests, small deployments).
 _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
@@ -54,6 +56,7 @@ class _Result:
     outcome: str | None = None
     error: str | None = None
     audit: list = field(default_factory=list)  # events committed with the result
+    metrics: dict | None = None  # model, tokens, cost, steps (model-backed nodes)
 
 
 class _Outputs(Mapping):
@@ -98,8 +101,9 @@ def refuse_unsupported(plan: Plan) -> None:
 
 class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
-                 base_dir: str | None = None):
+                 base_dir: str | None = None, models=None):
         self.store = store
+        self._models = models
         self._sandbox = sandbox
         self._owns_sandbox = False
         self.workspace = workspace
@@ -110,11 +114,48 @@ class Engine:
         self._renewed: dict[str, float] = {}    # when each held lease was last renewed
         self.clock = clock
 
+    @property
+    def models(self):
+        """The model providers (`flowc.toml` next to the flow or above it), made on first use."""
+        if self._models is None:
+            from flowc.config import load_config
+
+            from .models.router import Models
+
+            self._models = Models(load_config(self.base_dir))
+        return self._models
+
+    def _check_models(self, plan: Plan) -> None:
+        """Every model alias the plan uses must be served (configured, or recorded)."""
+        from flowc.config import ConfigError
+
+        from .models.base import ModelError
+
+        for node in plan.nodes:
+            kind = node.config.get("body", {}).get("kind") if node.kind == "for_each" \
+                else node.kind
+            if kind in MODEL_KINDS:
+                config = node.config.get("body", node.config) if node.kind == "for_each" \
+                    else node.config
+                alias = config.get("model") or "default"
+                from .models.base import CallKey
+
+                if self.models.replays(CallKey(node.id)):
+                    continue  # served from a recording: no provider needed
+                try:
+                    self.models.preflight(alias)
+                except (ConfigError, ModelError) as e:
+                    raise RunRefused(f"node `{node.id}` (line {node.span.line}): {e}") from None
+        for sub in plan.flows:
+            self._check_models(sub.plan)
+
     # ---- starting ----------------------------------------------------------------------------
     def start(self, plan: Plan | dict, inputs: dict, *, parent: tuple[str, str] | None = None,
               advance: bool = True):
         plan = _plan(plan)
         refuse_unsupported(plan)
+        if parent is None:
+            self._check_models(plan)
         values = {}
         for spec in plan.inputs:
             if spec.name in inputs:
@@ -248,7 +289,8 @@ class Engine:
 
     def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[_Result]:
         """Ready nodes run side by side (independent branches); the rest inline."""
-        slow = [n for n in ready if n.kind in ("code", "for_each", "flow")]
+        slow = [n for n in ready if n.kind in ("code", "for_each", "flow", "command", "skill",
+                                                "llm", "agent", "extract")]
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
         with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
@@ -266,7 +308,7 @@ class Engine:
     def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
         """The node's result and its audit events, in one transaction."""
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                               outcome=r.outcome, error=r.error,
+                               outcome=r.outcome, error=r.error, metrics=r.metrics,
                                audit=[(kind, "flowc", payload) for kind, payload in r.audit])
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
@@ -405,6 +447,12 @@ class Engine:
             return self._shell(run, plan, node, line, stdin, scope, item, files)
         if kind == "skill":
             return self._skill(run, plan, node, config, scope, item)
+        if kind in MODEL_KINDS:
+            from .modelnodes import run_model_node
+
+            schema = node.output_schema.get("items", {}) if item >= 0 and \
+                node.kind == "for_each" else node.output_schema
+            return run_model_node(self, run, plan, node, kind, config, scope, item, schema)
         return _Result("failed", error=f"`{kind}` nodes are not run by this runtime yet")
 
     def _checked(self, node: PlanNode, value: Any, schema: dict | None = None,
@@ -813,6 +861,59 @@ class Engine:
         if choices and answer not in choices:
             raise DecisionRefused(f"the answer must be one of: {', '.join(map(str, choices))}")
         return {"outcome": "answered", "value": answer}
+
+    # ---- error replay ------------------------------------------------------------------------
+    @staticmethod
+    def replay_scope(store, run, from_node: str | None) -> tuple[str, set[str]]:
+        """The node a replay starts from (default: the one that failed) and every node that
+        runs again: it and whatever depends on it, by data or control."""
+        plan = _plan(json.loads(store.get_plan(run.plan_hash)))
+        ids = [n.id for n in plan.nodes]
+        if from_node is None:
+            failed = {r.node_id for r in store.node_results(run.id) if r.status == "failed"}
+            from_node = next((i for i in ids if i in failed), None)
+            if from_node is None:
+                raise RunRefused(f"run {run.id} has no failed node: say where to start with "
+                                 f"--from NODE (nodes: {', '.join(ids)})")
+        elif from_node not in ids:
+            raise RunRefused(f"the flow `{plan.flow.name}` has no node `{from_node}` (nodes: "
+                             f"{', '.join(ids)})")
+        dependents: dict[str, set[str]] = {}
+        for node in plan.nodes:
+            for src in {d.name for d in node.deps if d.kind == "node"} | \
+                    {c.node for c in node.control if c.node}:
+                dependents.setdefault(src, set()).add(node.id)
+        rerun, todo = set(), [from_node]
+        while todo:
+            n = todo.pop()
+            if n not in rerun:
+                rerun.add(n)
+                todo.extend(dependents.get(n, ()))
+        return from_node, rerun
+
+    def replay(self, run_id: str, from_node: str | None = None):
+        """A new run of the same plan and inputs: nodes before `from_node` keep their recorded
+        results (a person's decisions included), `from_node` and what follows run again; with
+        a replaying `Models`, their model calls get the recorded answers, so a failure
+        reproduces without guessing. The original run is left as it was."""
+        old = self.store.get_run(run_id)
+        if old is None:
+            raise RunRefused(f"no run `{run_id}`")
+        start, rerun = self.replay_scope(self.store, old, from_node)
+        self._load_plan(old.plan_hash)
+        new = self.store.create_run(
+            flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
+            workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
+        kept = [r for r in self.store.node_results(run_id)
+                if r.node_id not in rerun and r.status in _FINAL]
+        with self.store.transaction() as tx:
+            tx.append_audit(new.id, "run.started", "flowc", {
+                "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
+                "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
+            for r in kept:
+                tx.finish_node(new.id, r.node_id, r.item, r.status, output=r.output,
+                               outcome=r.outcome, error=r.error, metrics=r.metrics)
+        return self.advance(new.id)
 
     # ---- workers -----------------------------------------------------------------------------
     def resume_interrupted(self, limit: int = 10) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_errors", "coerce_text", "describe_schema"]
+__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value"]
 
 _TYPES = {
     "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
@@ -70,6 +70,19 @@ def _show(value: Any) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
+def file_value(path: str) -> dict:
+    """A local file as a file value (`path`, `name`, `sha256`, `size`), for `--input f=@FILE`."""
+    import hashlib
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"no file `{path}`")
+    data = p.read_bytes()
+    return {"path": str(p.resolve()), "name": p.name, "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data)}
+
+
 def coerce_text(text: str, schema: dict) -> Any:
     """A value typed on a command line (`--edit amount=12.5`) turned into the field's type."""
     import json
@@ -79,6 +92,8 @@ def coerce_text(text: str, schema: dict) -> Any:
         base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
         if text == "null":
             return None
+    if base.get("x-flowc-file"):
+        return file_value(text[1:] if text.startswith("@") else text)
     t = base.get("type")
     if t == "string" or "enum" in base:
         return text

@@ -236,9 +236,11 @@ output o: R = r
     assert "`r.total` should be number" in run.error
 
 
-def test_unsupported_kinds_and_bad_inputs_are_refused_before_the_run(engine, store):
+def test_unknown_models_and_bad_inputs_are_refused_before_the_run(engine, store, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no flowc.toml here or above: no model is configured
     text = 'flow u version "1.0.0"\ninput t: str\nnode a = llm { prompt "{t}" }\noutput o: str = a.text\n'
-    with pytest.raises(RunRefused, match=r"node `a` .* is a `llm` node"):
+    with pytest.raises(RunRefused, match=r"node `a` \(line 3\): unknown model `default`"):
         engine.start(plan_of(text), {"t": "x"})
     with pytest.raises(RunRefused, match="input `amount` is required"):
         engine.start(plan_of(GATE), {})
