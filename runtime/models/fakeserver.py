@@ -125,7 +125,8 @@ def raw_reply(body: Any, status: int = 200, **kw: Any) -> Reply:
 
 
 def sample_value(schema: Any) -> Any:
-    """A small value of a JSON schema (required properties only): the default answer."""
+    """A small value of a JSON schema (required properties only, null where null is allowed):
+    the default answer."""
     if not isinstance(schema, dict):
         return None
     if "const" in schema:
@@ -134,12 +135,12 @@ def sample_value(schema: Any) -> Any:
         return schema["enum"][0]
     for key in ("anyOf", "oneOf"):
         if schema.get(key):
-            branches = [b for b in schema[key] if isinstance(b, dict)
-                        and b.get("type") != "null"] or schema[key]
-            return sample_value(branches[0])
+            if any(isinstance(b, dict) and b.get("type") == "null" for b in schema[key]):
+                return None    # an optional value: leave it out
+            return sample_value(schema[key][0])
     t = schema.get("type")
     if isinstance(t, list):
-        t = next((x for x in t if x != "null"), "null")
+        t = "null" if "null" in t else t[0]
     if t == "object" or "properties" in schema:
         props = schema.get("properties") or {}
         required = schema.get("required", list(props))
@@ -421,10 +422,11 @@ class FakeModelServer:
                      model: str | None = None, api_key_env: str | None = "",
                      **settings: Any) -> ModelConfig:
         """A `ModelConfig` pointing at this server (no key unless `api_key_env` names one)."""
+        settings.setdefault("base_url",
+                            self.base_url if provider == "anthropic" else self.openai_url)
         return ModelConfig(
             alias=alias, provider=provider,
             model=model or ("fake-claude" if provider == "anthropic" else "fake-gpt"),
-            base_url=self.base_url if provider == "anthropic" else self.openai_url,
             api_key_env=api_key_env or None, **settings)
 
     # -- scripting
