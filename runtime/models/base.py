@@ -222,6 +222,9 @@ class ModelError(Exception):
 
     alias: str | None = None
     endpoint: str | None = None
+    status: int | None = None       # the last HTTP status, when there was one
+    attempts: int | None = None     # how many requests were made
+    env_var: str | None = None      # MissingKey: the variable to set
     call: Any = None    # the router attaches the failed `ModelCall` (for the run's records)
 
     def __init__(self, message: str, *, config: ModelConfig | None = None) -> None:

@@ -34,7 +34,7 @@ from .base import (
     ToolCall,
     Usage,
 )
-from .schemas import PreparedSchema, prepare_schema, tool_name
+from .schemas import PreparedSchema, clean_schema, prepare_schema, tool_name
 from .transport import HttpTransport, config_headers, join_url
 
 __all__ = ["OpenAIProvider", "build_payload", "parse_response"]
@@ -65,8 +65,8 @@ def build_payload(config: ModelConfig,
     if request.tools:
         body["tools"] = [{"type": "function",
                           "function": {"name": tool_name(t.name), "description": t.description,
-                                       "parameters": t.parameters or {"type": "object",
-                                                                      "properties": {}}}}
+                                       "parameters": clean_schema(t.parameters) or {
+                                           "type": "object", "properties": {}}}}
                          for t in request.tools]
         if request.tool_choice:
             body["tool_choice"] = request.tool_choice
