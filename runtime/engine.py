@@ -410,18 +410,37 @@ class Engine:
     # ---- executing nodes ---------------------------------------------------------------------
     def _execute(self, run, plan: Plan, node: PlanNode, results) -> _Result:
         scope = self._scope(run, results)
+        resumed = getattr(results.get(node.id), "status", None) == "waiting"
         try:
             if node.kind == "for_each":
+                if not resumed:
+                    self._started(run, node, -1, 1, scope)
                 return self._for_each(run, plan, node, scope)
-            return self._with_retries(node, lambda: self._execute_body(
+            return self._with_retries(run, node, -1, scope, resumed, lambda: self._execute_body(
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
 
-    def _with_retries(self, node: PlanNode, attempt) -> _Result:
-        """A node's declared `retry N`: failures of code are tried again with backoff."""
-        tries = 1 + int(node.options.get("retry", 0)) if node.kind in ("code", "for_each") else 1
+    def _started(self, run, node: PlanNode, item: int, attempt: int, scope: Scope) -> None:
+        """Record that an attempt starts, with what the node reads (for traces and replay)."""
+        inputs = {}
+        for dep in node.deps:
+            value = scope.inputs.get(dep.name, MISSING) if dep.kind == "input" else \
+                scope.nodes.get(dep.name, MISSING)
+            if isinstance(value, dict) and "memory" in value:
+                value = {k: v for k, v in value.items() if k != "memory"}
+            inputs[dep.name] = None if value is MISSING else value
+        self.store.start_node(run.id, node.id, item, attempt, inputs=inputs)
+
+    def _with_retries(self, run, node: PlanNode, item: int, scope: Scope, resumed: bool,
+                      attempt) -> _Result:
+        """A node's declared `retry N`: failures of code, commands and skills are tried again
+        with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
+        tries = 1 + int(node.options.get("retry", 0)) \
+            if node.kind in ("code", "for_each", "command", "skill") else 1
         for k in range(tries):
+            if not (resumed and k == 0):
+                self._started(run, node, item, k + 1, scope)
             result = attempt()
             if result.status != "failed" or k == tries - 1:
                 if k:
@@ -763,8 +782,10 @@ class Engine:
                 if done.get(i) is None or done[i].status not in _FINAL]
 
         def one(i: int) -> _Result:
-            r = self._with_retries(node, lambda: self._execute_body(
-                run, plan, node, body["kind"], body, scope.child(**{config["var"]: items[i]}), i))
+            inner = scope.child(**{config["var"]: items[i]})
+            resumed = done.get(i) is not None and done[i].status == "waiting"
+            r = self._with_retries(run, node, i, inner, resumed, lambda: self._execute_body(
+                run, plan, node, body["kind"], body, inner, i))
             if not (r.status == "waiting" and done.get(i) is not None):
                 self._commit(run.id, node.id, r, item=i)
             return r
