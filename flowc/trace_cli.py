@@ -15,7 +15,6 @@ import os
 import re
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 
 from flowc.cli import CommandError
 
@@ -32,6 +31,8 @@ def parse_when(text: str, option: str, *, now: float | None = None,
     """Epoch seconds for `--since`/`--until`: an ISO date or time (UTC unless it says
     otherwise) or a duration back from now. A bare date given to `--until` (`end_of_day`)
     means the end of that day, so `--until 2026-03-31` includes the 31st."""
+    from datetime import UTC, datetime, timedelta
+
     value = text.strip().lower()
     now = time.time() if now is None else now
     m = _DURATION.match(value)
@@ -162,6 +163,8 @@ def cmd_cost(args) -> int:
 
 
 def _iso(ts: float | None) -> str | None:
+    from datetime import UTC, datetime
+
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
