@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import T0, call
+from trace_world import T0, call
 
 from flowc.cli import CommandError, main
 from flowc.trace_cli import cost_report, parse_when

@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import T0, call
+from trace_world import T0, call
 
 from flowc.cli import main
 from flowc.runtime.report import STATUS_COLORS, ReportError, build_report, collect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import T0, call
+from trace_world import T0, call
 
 from flowc.cli import main
 from flowc.runtime.trace import NOT_RUN, TraceError, build_trace, trace_to_dict, trace_to_json
