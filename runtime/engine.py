@@ -101,9 +101,13 @@ def refuse_unsupported(plan: Plan) -> None:
 
 class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
-                 base_dir: str | None = None, models=None):
+                 base_dir: str | None = None, models=None, trace: bool = True):
         self.store = store
         self._models = models
+        # trace=False keeps only what a run needs to continue (results, tasks, effects, the
+        # audit chain): no start records with inputs, no model exchanges, no node figures.
+        # It exists to measure what tracing costs (bench/agents.py).
+        self.trace = trace
         self._sandbox = sandbox
         self._owns_sandbox = False
         self.workspace = workspace
@@ -308,7 +312,8 @@ class Engine:
     def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
         """The node's result and its audit events, in one transaction."""
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                               outcome=r.outcome, error=r.error, metrics=r.metrics,
+                               outcome=r.outcome, error=r.error,
+                               metrics=r.metrics if self.trace else None,
                                audit=[(kind, "flowc", payload) for kind, payload in r.audit])
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
@@ -423,6 +428,8 @@ class Engine:
 
     def _started(self, run, node: PlanNode, item: int, attempt: int, scope: Scope) -> None:
         """Record that an attempt starts, with what the node reads (for traces and replay)."""
+        if not self.trace:
+            return
         inputs = {}
         for dep in node.deps:
             value = scope.inputs.get(dep.name, MISSING) if dep.kind == "input" else \

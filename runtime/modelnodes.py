@@ -12,9 +12,10 @@ error replay), and ends with a value checked against the node's type plus per-no
   loop is tool call -> skill run -> observation, within `max_steps` and a token budget
   (`max_tokens` bounds the whole loop), and it must end with the `finish` tool carrying the
   declared deliverable (text, fields and files the skills produced), not just prose.
-- `extract`: one small structured-output call over a bounded window of another node's memory;
-  anything wrong (a model error, invalid output) falls back to the declared text, with the
-  outcome `fallback`, and the run goes on.
+- `extract`: one small call over a bounded window of another node's memory that answers a
+  JSON object of the fields (a compact field list, not a JSON Schema: a 20-field form stays
+  under 500 tokens), checked against the type; anything wrong (a model error, invalid output)
+  falls back to the declared text, with the outcome `fallback`, and the run goes on.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from typing import Any
 
 from .expressions import MISSING, EvaluationError, evaluate, render_template
 from .models.base import CallKey, Message, ModelError, ModelRequest, ToolSpec
+from .models.tokens import estimate_tokens
 from .skillrun import entry_line, shell_code
 from .store import ModelCallRecord
-from .validate import schema_errors
+from .validate import describe_schema, schema_errors
 
 __all__ = ["run_model_node", "REASKS", "FINISH_TOOL", "memory_window", "output_request_schema"]
 
@@ -37,7 +39,10 @@ REASKS = 2                 # an llm's answer that does not fit its type is sent 
 FINISH_TOOL = "finish"
 _OBSERVATION_CHARS = 4000  # what an agent sees of a skill's output
 _CONTEXT_CHARS = 12000     # per context item
-_MEMORY_CHARS = 1600       # the window an extraction reads
+_WINDOW_TOKENS = 240       # the memory window an extraction reads (estimated tokens)
+# An extraction call stays small: a compact field list instead of a JSON Schema, and a memory
+# window that shrinks as the form grows, so a 20-field form stays under 500 tokens in all.
+_EXTRACT_BUDGET = 480
 _DEFAULT_STEPS = 10
 
 
@@ -58,6 +63,14 @@ def _file_schema(schema: Any) -> bool:
         return False
     return bool(schema.get("x-flowc-file")) or any(_file_schema(s)
                                                      for s in schema.get("anyOf", []))
+
+
+def _field_type(schema: dict) -> str:
+    """A field's type in a few words (`number`, `one of a, b`, `date YYYY-MM-DD`)."""
+    schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
+    if schema.get("format") == "date":
+        return "date YYYY-MM-DD"
+    return describe_schema(schema)
 
 
 def _nullable(schema: dict) -> dict:
@@ -122,9 +135,9 @@ def _ref_name(ir: Any) -> str:
     return "value"
 
 
-def memory_window(memory: Any, limit: int = _MEMORY_CHARS) -> str:
-    """The end of a conversation, newest last, at most `limit` characters: what an extraction
-    reads. Tool results are cut first; the system prompt is left out."""
+def memory_window(memory: Any, max_tokens: int = _WINDOW_TOKENS) -> str:
+    """The end of a conversation, newest last, within `max_tokens` (estimated): what an
+    extraction reads. The system prompt is left out and tool results are cut short first."""
     if isinstance(memory, dict) and isinstance(memory.get("messages"), list):
         lines = []
         for m in memory["messages"]:
@@ -136,13 +149,27 @@ def memory_window(memory: Any, limit: int = _MEMORY_CHARS) -> str:
                 text = text[:300]
             for tc in m.get("tool_calls") or []:
                 args = json.dumps(tc.get("arguments", {}), ensure_ascii=False)
-                text += f"\n[calls {tc.get('name')} {args[:400]}]"
+                text += f"\n[calls {tc.get('name')} {args[:600]}]"
             if text:
                 lines.append(f"{role}: {text}")
-        text = "\n".join(lines)
     else:
-        text = _render_value(memory, limit * 4)
-    return text if len(text) <= limit else "..." + text[-limit:]
+        lines = _render_value(memory, 20000).splitlines()
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        cost = estimate_tokens(line) + 1
+        if used + cost > max_tokens:
+            room = max_tokens - used
+            if room > 8:  # the newest part of a line that does not fit whole
+                words = line.split(" ")
+                tail: list[str] = []
+                while words and estimate_tokens(" ".join([words[-1], *tail])) < room - 1:
+                    tail.insert(0, words.pop())
+                kept.append("..." + " ".join(tail))
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(reversed(kept))
 
 
 # ------------------------------------------------------------------------- one node's calls
@@ -166,13 +193,15 @@ class _Calls:
             call = self.engine.models.complete(self.alias, request, key)
         except ModelError as e:
             failed = getattr(e, "call", None)
-            self.engine.store.record_model_call(
-                failed.to_record(self.run.id) if failed is not None else ModelCallRecord(
-                    self.run.id, self.node.id, self.item, self.seq, 1, purpose, "-",
-                    self.alias, "-", request.to_json(), None, str(e), 0, 0, 0.0, time.time(),
-                    time.time()))
+            if self.engine.trace:
+                self.engine.store.record_model_call(
+                    failed.to_record(self.run.id) if failed is not None else ModelCallRecord(
+                        self.run.id, self.node.id, self.item, self.seq, 1, purpose, "-",
+                        self.alias, "-", request.to_json(), None, str(e), 0, 0, 0.0,
+                        time.time(), time.time()))
             raise
-        self.engine.store.record_model_call(call.to_record(self.run.id))
+        if self.engine.trace:
+            self.engine.store.record_model_call(call.to_record(self.run.id))
         r = call.response
         m = self.metrics
         m["calls"] += 1
@@ -521,8 +550,8 @@ def _run_skill_tool(engine, run, plan, node, item, pin, args: dict, files: dict,
 
 
 # ------------------------------------------------------------------------------ extraction
-_EXTRACT_SYSTEM = ("Fill the fields from the conversation. Use null for a field it does not "
-                   "state; never guess.")
+_EXTRACT_SYSTEM = ("Fill these fields from the conversation as one JSON object; null for a "
+                   "field it does not state, never guess.")
 
 
 def _extract(node, config, scope, schema, calls):
@@ -539,15 +568,19 @@ def _extract(node, config, scope, schema, calls):
                                                for k, v in fields.items()},
               "required": sorted(fields), "additionalProperties": False}
     instructions = _template(config, "instructions", scope)
-    system = _EXTRACT_SYSTEM + (f" {instructions.strip()}" if instructions else "")
+    spec = "; ".join(f"{k}: {_field_type(v)}" for k, v in fields.items())
+    system = _EXTRACT_SYSTEM + (f" {instructions.strip()}" if instructions else "") + \
+        f"\nFields: {spec}"
+    # what is left of the budget after the instructions and an answer of every field
+    answer = 10 * len(fields) + 4
+    window = max(60, _EXTRACT_BUDGET - estimate_tokens(system) - answer - 12)
     reason = None
     if source is MISSING or source is None:
         reason = "there is no memory to read"
     else:
         request = ModelRequest([Message("system", system),
-                                Message("user", memory_window(source))],
-                               response_schema=wanted, schema_name=schema.get("title") or "form",
-                               temperature=0)
+                                Message("user", memory_window(source, window))],
+                               temperature=0, max_tokens=answer * 2)
         try:
             r = calls.call(request, "extract")
             value = _parse(r.text)

@@ -360,11 +360,34 @@ def test_error_replay_from_a_model_node_uses_the_recorded_answer_or_goes_live(
         Engine.replay_scope(store, failed, "nope")
 
 
-def test_the_memory_snapshot_is_json_and_bounded_for_extraction():
+def test_the_memory_window_keeps_the_newest_messages_within_its_token_budget():
     from flowc.runtime.modelnodes import memory_window
+    from flowc.runtime.models.tokens import estimate_tokens
 
     memory = {"messages": [{"role": "system", "content": "S" * 5000}] + [
-        {"role": "user", "content": f"line {i} " + "x" * 100} for i in range(100)]}
-    window = memory_window(memory)
-    assert len(window) <= 1603 and "line 99" in window and "SSSS" not in window
+        {"role": "user", "content": f"line {i} " + "word " * 20} for i in range(100)]}
+    window = memory_window(memory, 200)
+    assert estimate_tokens(window) <= 200 + 4
+    assert "line 99" in window and "line 0 " not in window and "SSSS" not in window
     json.dumps(memory)
+
+
+def test_an_extraction_of_twenty_fields_stays_under_500_tokens(engine, store, server):
+    fields = ", ".join(f"f{i}: str" for i in range(20))
+    text = f'''flow x version "1.0.0"
+record Form {{ {fields} }}
+input note: str
+node read = llm {{ prompt "Read: {{note}}" }}
+node form: Form = extract {{
+  from     read.memory
+  fallback read.text
+}}
+output ok = form.extracted
+'''
+    server.push(text_reply("word " * 2000),
+                json_reply({f"f{i}": f"value {i}" for i in range(20)}))
+    run = engine.start(plan_of(text), {"note": "a long note"})
+    assert run.status == "succeeded" and run.outputs == {"ok": True}
+    call = next(c for c in store.model_calls(run.id) if c.purpose == "extract")
+    assert call.prompt_tokens + call.completion_tokens < 500
+    assert "f19: text" in call.request["messages"][0]["content"]
