@@ -21,13 +21,15 @@ from . import syntax as s
 from .diagnostics import Diagnostics
 from .source import Source, Span
 
-__all__ = ["parse", "parse_type_text", "ParseResult"]
+__all__ = ["parse", "parse_fragment", "parse_type_text", "ParseResult", "SYNC_RE"]
 
 _TOP_KEYWORDS = (
     "node", "input", "output", "record", "enum", "deliverable", "import", "use", "match",
     "mode", "on", "policy",
 )
 _SYNC_RE = re.compile(r"^(?:" + "|".join(_TOP_KEYWORDS) + r")\b", re.M)
+SYNC_RE = _SYNC_RE
+"""Where a top-level declaration may start: error recovery resumes, and files split, here."""
 
 _HUMAN_TERMINALS = {
     "NAME": "a name", "STRING": "a string", "LONG_STRING": 'a """long string"""',
@@ -606,21 +608,41 @@ def _parser() -> _Parser:
 
 def parse(source: Source, diagnostics: Diagnostics) -> ParseResult:
     """Parse `source`; syntax errors go to `diagnostics` and parsing resumes after each one."""
+    return _parse_text(source, diagnostics, header=True)[0]
+
+
+def parse_fragment(source: Source, diagnostics: Diagnostics, *,
+                   header: bool) -> tuple[ParseResult, bool]:
+    """Parse a piece of a file that starts at a top-level declaration (or, with `header`, at
+    the file's start), with the same error recovery as `parse`.
+
+    Also returns whether the parse ended cleanly: the last stretch of declarations parsed to
+    the end of the text without an error. The language server parses a file as such pieces
+    and reuses the ones that did not change; a piece that ends cleanly leaves the parser
+    between declarations, exactly where parsing the whole file would be at that point.
+    """
+    return _parse_text(source, diagnostics, header=header)
+
+
+def _parse_text(source: Source, diagnostics: Diagnostics, *,
+                header: bool) -> tuple[ParseResult, bool]:
     p = _parser()
     text = source.text
     with p.lock:
         p.builder.source = source
         p.builder.diagnostics = diagnostics
         p.comments.clear()
-        header, items = None, []
-        pos, first, errors = 0, True, 0
+        head, items = None, []
+        pos, first, errors = 0, header, 0
+        clean = False
         while True:
             chunk = text if pos == 0 else _blank(text, pos)
             try:
                 h, its = p.parse(chunk, "start" if first else "items")
                 if first:
-                    header = h
+                    head = h
                 items.extend(its)
+                clean = True
                 break
             except UnexpectedInput as e:
                 errors += 1
@@ -632,7 +654,7 @@ def parse(source: Source, diagnostics: Diagnostics) -> ParseResult:
                     try:
                         h, its = p.parse(end_text, "start" if first else "items")
                         if first:
-                            header = h
+                            head = h
                         items.extend(its)
                     except UnexpectedInput:
                         pass
@@ -647,7 +669,7 @@ def parse(source: Source, diagnostics: Diagnostics) -> ParseResult:
         )
         p.builder.source = p.builder.diagnostics = None
     end = Span(0, len(text))
-    return ParseResult(s.FlowFile(header, tuple(items), comments, end), comments)
+    return ParseResult(s.FlowFile(head, tuple(items), comments, end), comments), clean
 
 
 def _shift(node, delta: int):
