@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shlex
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -108,6 +109,12 @@ class Engine:
         # audit chain): no start records with inputs, no model exchanges, no node figures.
         # It exists to measure what tracing costs (bench/agents.py).
         self.trace = trace
+        # trace records of nodes in progress, written with the node's result in one commit
+        self._pending: dict[tuple[str, str, int], dict] = {}
+        self._pending_lock = threading.Lock()
+        from .tracewriter import TraceWriter
+
+        self._tracer = TraceWriter(store)
         self._sandbox = sandbox
         self._owns_sandbox = False
         self.workspace = workspace
@@ -203,6 +210,7 @@ class Engine:
         try:
             return self._advance(run_id)
         finally:
+            self._tracer.flush()
             self.store.release_run(run_id, self.owner)
 
     def _advance(self, run_id: str):
@@ -310,11 +318,25 @@ class Engine:
         return out
 
     def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
-        """The node's result and its audit events, in one transaction."""
+        """The node's result and its audit events, in one transaction, with the attempt's
+        trace records (its start and inputs, its model exchanges) when there are any."""
+        with self._pending_lock:
+            pending = self._pending.pop((run_id, node_id, item), None)
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
                                metrics=r.metrics if self.trace else None,
                                audit=[(kind, "flowc", payload) for kind, payload in r.audit])
+        if pending:  # written in the background, in batches (see tracewriter)
+            self._tracer.put((run_id, node_id, item, pending.get("start"),
+                              pending.get("calls", ())))
+
+    def keep_model_call(self, record) -> None:
+        """A model exchange of a node in progress: stored with the node's result."""
+        if not self.trace:
+            return
+        key = (record.run_id, record.node_id, record.item)
+        with self._pending_lock:
+            self._pending.setdefault(key, {}).setdefault("calls", []).append(record)
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
         return Scope(run.inputs, _Outputs(results), variables)
@@ -437,7 +459,12 @@ class Engine:
             if isinstance(value, dict) and "memory" in value:
                 value = {k: v for k, v in value.items() if k != "memory"}
             inputs[dep.name] = None if value is MISSING else value
-        self.store.start_node(run.id, node.id, item, attempt, inputs=inputs)
+        if node.kind in ("for_each", "flow"):  # containers: visible while their parts run
+            self.store.start_node(run.id, node.id, item, attempt, inputs=inputs)
+            return
+        start = {"attempt": attempt, "inputs": inputs, "started_at": self.clock()}
+        with self._pending_lock:
+            self._pending[(run.id, node.id, item)] = {"start": start}
 
     def _with_retries(self, run, node: PlanNode, item: int, scope: Scope, resumed: bool,
                       attempt) -> _Result:
@@ -574,7 +601,9 @@ class Engine:
         return self._sandbox
 
     def close(self) -> None:
-        """Stop the sandboxes this engine started (a pool passed in is the caller's)."""
+        """Write the last trace records; stop the sandboxes this engine started (a pool passed
+        in is the caller's)."""
+        self._tracer.close()
         if self._sandbox is not None and self._owns_sandbox:
             self._sandbox.close()
             self._sandbox = None

@@ -194,14 +194,13 @@ class _Calls:
         except ModelError as e:
             failed = getattr(e, "call", None)
             if self.engine.trace:
-                self.engine.store.record_model_call(
+                self.engine.keep_model_call(
                     failed.to_record(self.run.id) if failed is not None else ModelCallRecord(
                         self.run.id, self.node.id, self.item, self.seq, 1, purpose, "-",
                         self.alias, "-", request.to_json(), None, str(e), 0, 0, 0.0,
                         time.time(), time.time()))
             raise
-        if self.engine.trace:
-            self.engine.store.record_model_call(call.to_record(self.run.id))
+        self.engine.keep_model_call(call.to_record(self.run.id))
         r = call.response
         m = self.metrics
         m["calls"] += 1
@@ -572,7 +571,7 @@ def _extract(node, config, scope, schema, calls):
     system = _EXTRACT_SYSTEM + (f" {instructions.strip()}" if instructions else "") + \
         f"\nFields: {spec}"
     # what is left of the budget after the instructions and an answer of every field
-    answer = 10 * len(fields) + 4
+    answer = sum(estimate_tokens(f'"{k}": "a short value",') for k in fields) + 4
     window = max(60, _EXTRACT_BUDGET - estimate_tokens(system) - answer - 12)
     reason = None
     if source is MISSING or source is None:

@@ -276,13 +276,17 @@ class Store(Protocol):
     def release_run(self, run_id: str, owner: str) -> bool: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
-                   inputs: Any = None) -> NodeRecord: ...
+                   inputs: Any = None, started_at: float | None = None) -> NodeRecord: ...
     def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
                     outcome: str | None = None, error: str | None = None, *,
                     audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = (),
-                    metrics: Mapping[str, Any] | None = None) -> NodeRecord: ...
+                    metrics: Mapping[str, Any] | None = None,
+                    started: Mapping[str, Any] | None = None,
+                    model_calls: Iterable[ModelCallRecord] = ()) -> NodeRecord: ...
     def node_results(self, run_id: str) -> list[NodeRecord]: ...
     def record_model_call(self, call: ModelCallRecord) -> None: ...
+    def record_traces(self, items: Iterable[tuple[str, str, int, Mapping[str, Any] | None,
+                                                   Sequence[ModelCallRecord]]]) -> None: ...
     def model_calls(self, run_id: str | None = None, *, since: float | None = None,
                     until: float | None = None) -> list[ModelCallRecord]: ...
 
@@ -540,6 +544,12 @@ def _run(r: Sequence[Any]) -> RunRecord:
 def _node(r: Sequence[Any]) -> NodeRecord:
     return NodeRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], r[9],
                       r[10], _load(r[11]))
+
+
+def _model_call_row(c: ModelCallRecord) -> tuple:
+    return (c.run_id, c.node_id, c.item, c.seq, c.attempt, c.purpose, c.provider, c.alias,
+            c.model, _dump(c.request), _dump(c.response), c.error, c.prompt_tokens,
+            c.completion_tokens, c.cost, c.started_at, c.finished_at)
 
 
 def _model_call(r: Sequence[Any]) -> ModelCallRecord:
@@ -1019,7 +1029,7 @@ class SQLiteStore:
             " AND item = ?", (run_id, node_id, item)).fetchone())
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
-                   inputs: Any = None) -> NodeRecord:
+                   inputs: Any = None, started_at: float | None = None) -> NodeRecord:
         """Record that a node (one item of a for-each, else item -1) starts an attempt.
 
         A new attempt replaces the previous attempt's result."""
@@ -1031,7 +1041,8 @@ class SQLiteStore:
                 " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
                 " output_json = NULL, outcome = NULL, error = NULL, metrics_json = NULL,"
                 " started_at = excluded.started_at, finished_at = NULL",
-                (run_id, node_id, item, attempt, _dump(inputs), self._now()))
+                (run_id, node_id, item, attempt, _dump(inputs),
+                 self._now() if started_at is None else started_at))
             return self._get_node(conn, run_id, node_id, item)
 
         return self._write(start)
@@ -1039,17 +1050,36 @@ class SQLiteStore:
     def finish_node(self, run_id: str, node_id: str, item: int, status: str, output: Any = None,
                     outcome: str | None = None, error: str | None = None, *,
                     audit: Iterable[tuple[str, str | None, Mapping[str, Any]]] = (),
-                    metrics: Mapping[str, Any] | None = None) -> NodeRecord:
+                    metrics: Mapping[str, Any] | None = None,
+                    started: Mapping[str, Any] | None = None,
+                    model_calls: Iterable[ModelCallRecord] = ()) -> NodeRecord:
         """Record a node's result (or that it waits, e.g. on a human task), atomically with the
         audit events given as (kind, actor, payload). A node never started (a skipped one) gets
-        its row here, with attempt 0. For more writes in the same commit, call this inside
-        `transaction()`."""
+        its row here, with attempt 0. `started` (attempt, inputs, started_at) and `model_calls`
+        are the attempt's trace records, written in the same commit (cheaper than separate
+        `start_node` and `record_model_call` writes). For more writes in the same commit, call
+        this inside `transaction()`."""
         _check(status, NODE_STATUSES, "node status")
         events = list(audit)
+        calls = list(model_calls)
 
         def finish(conn: sqlite3.Connection) -> NodeRecord:
             now = self._now()
             finished = None if status in ("running", "waiting") else now
+            if started is not None:
+                conn.execute(
+                    f"INSERT INTO node_executions ({_NODE_INSERT_COLS})"
+                    " VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL, NULL, ?, NULL)"
+                    " ON CONFLICT (run_id, node_id, item) DO UPDATE SET"
+                    " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
+                    " started_at = excluded.started_at",
+                    (run_id, node_id, item, started.get("attempt", 1),
+                     _dump(started.get("inputs")), started.get("started_at", now)))
+            if calls:
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_model_call_row(c) for c in calls])
             conn.execute(
                 f"INSERT INTO node_executions ({_NODE_COLS})"
                 " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
@@ -1071,17 +1101,37 @@ class SQLiteStore:
             " ORDER BY started_at, node_id, item", (run_id,)).fetchall())
         return [_node(r) for r in rows]
 
+    # -- trace records written after the fact (a background writer)
+
+    def record_traces(self, items: Iterable[tuple[str, str, int, Mapping[str, Any] | None,
+                                                   Sequence[ModelCallRecord]]]) -> None:
+        """Attempts' start records (attempt, inputs, started_at) and model exchanges, for node
+        rows already written, in one commit: `(run_id, node_id, item, started, calls)`."""
+        items = list(items)
+
+        def write(conn: sqlite3.Connection) -> None:
+            starts = [(s.get("attempt", 1), _dump(s.get("inputs")), s.get("started_at"),
+                       run_id, node_id, item) for run_id, node_id, item, s, _ in items if s]
+            if starts:
+                conn.executemany(
+                    "UPDATE node_executions SET attempt = ?, inputs_json = ?, started_at = ?"
+                    " WHERE run_id = ? AND node_id = ? AND item = ?", starts)
+            calls = [_model_call_row(c) for *_, cs in items for c in cs]
+            if calls:
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
+
+        if items:
+            self._write(write)
+
     # -- model exchanges
 
     def record_model_call(self, call: ModelCallRecord) -> None:
         """Keep one model exchange (replacing a row with the same key: a re-run attempt)."""
         self._write(lambda conn: conn.execute(
             f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (call.run_id, call.node_id, call.item, call.seq, call.attempt, call.purpose,
-             call.provider, call.alias, call.model, _dump(call.request), _dump(call.response),
-             call.error, call.prompt_tokens, call.completion_tokens, call.cost,
-             call.started_at, call.finished_at)))
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _model_call_row(call)))
 
     def model_calls(self, run_id: str | None = None, *, since: float | None = None,
                     until: float | None = None) -> list[ModelCallRecord]:

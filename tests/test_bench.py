@@ -73,3 +73,22 @@ def test_commands_bench_quick_runs_and_matches_the_host():
                        capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ratio sandbox/host" in r.stdout
+
+
+def test_agents_bench_quick_reports_every_figure_and_the_extraction_fits():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "agents.py"), "--quick"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for row in ("time per step", "tracing cost (on / off)", "OTLP/HTTP export",
+                "20-field extraction"):
+        assert row in r.stdout, r.stdout
+    tokens = int(r.stdout.split("20-field extraction")[1].split("= ")[1].split(" tokens")[0])
+    assert tokens < 500  # deterministic: the estimate does not depend on the machine
+
+
+@pytest.mark.slow
+def test_agents_bench_full_meets_targets():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "agents.py"), "--strict"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
