@@ -455,9 +455,22 @@ def canonical_json(value: Any) -> str:
                       allow_nan=False)
 
 
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"),
-                                                  ensure_ascii=False)
+try:  # orjson is several times faster on the write path (results, inputs, exchanges)
+    import orjson as _orjson
+
+    _ORJSON_OPTS = _orjson.OPT_NON_STR_KEYS
+
+    def _dump(value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return _orjson.dumps(value, option=_ORJSON_OPTS).decode("utf-8")
+        except TypeError:  # what orjson refuses (e.g. ints over 64 bits), json writes
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+except ImportError:  # pragma: no cover - orjson is a dependency; plain json still works
+    def _dump(value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"),
+                                                      ensure_ascii=False)
 
 
 def _load(text: str | None) -> Any:
