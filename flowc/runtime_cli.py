@@ -77,22 +77,23 @@ def _engine(args, store, base_dir: Path | None = None, models=None):
 
 
 def _telemetry(store, run, base_dir: Path | None) -> None:
-    """Export the run's spans when flowc.toml's [telemetry] asks for it (off by default)."""
+    """Export the run's spans when flowc.toml's [telemetry] asks for it (off by default); a
+    console export goes to stderr, so stdout keeps the run's report."""
     from flowc.config import ConfigError, load_config
+    from flowc.runtime.otel import OtelError, export_run, telemetry_from_config
 
     try:
-        config = load_config(base_dir or Path.cwd())
-    except ConfigError:
+        settings = telemetry_from_config(load_config(base_dir or Path.cwd()))
+    except ConfigError as e:
+        print(f"flowc: telemetry is off: {e}", file=sys.stderr)
         return
-    exporter = str(config.telemetry.get("exporter", "off"))
-    if exporter == "off":
+    if not settings.enabled:
         return
     try:
-        from flowc.runtime.otel import export_run
-
-        export_run(store, run.id, exporter=exporter, endpoint=config.telemetry.get("endpoint"),
-                   headers=config.telemetry.get("headers"))
-    except Exception as e:  # telemetry never breaks a run
+        export_run(store, run.id, exporter=settings.exporter, endpoint=settings.endpoint,
+                   headers=settings.headers, timeout=settings.timeout,
+                   service_name=settings.service_name, stream=sys.stderr)
+    except OtelError as e:  # telemetry never fails a run: the run is stored, say what failed
         print(f"flowc: telemetry export failed: {e}", file=sys.stderr)
 
 
