@@ -40,9 +40,10 @@ class FlowLanguageServer(LanguageServer):
         self.docs: dict[str, Document] = {}
         self.analyses: dict[str, Analysis] = {}
         self.analyzer = Analyzer(skill_dirs)
-        self.debounce = 0.01
+        self.debounce = 0.03
         self.encoding = "utf-16"
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._last_check: dict[str, float] = {}
 
     # ---- analysis --------------------------------------------------------------------------
     def analyze(self, uri: str) -> Analysis | None:
@@ -70,17 +71,29 @@ class FlowLanguageServer(LanguageServer):
                                      code=INTERNAL_ERROR, source="flowc")], doc.version))
             return self.analyses.get(uri)
         self.analyses[uri] = an
+        try:
+            self._last_check[uri] = asyncio.get_running_loop().time()
+        except RuntimeError:  # not inside the event loop (a direct call)
+            pass
         diags = to_lsp_diagnostics(an.diagnostics, an.source, doc.codec, uri)
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri, diags, doc.version))
         return an
 
     def schedule(self, uri: str) -> None:
+        """Check soon: at once after a quiet spell, else when the edits pause for `debounce`.
+
+        The first keystroke after a pause is checked straight away (in the next turn of the
+        event loop, after any messages already read); keystrokes that follow within the
+        debounce window make one check when they stop.
+        """
         timer = self._timers.pop(uri, None)
         if timer is not None:
             timer.cancel()
         loop = asyncio.get_running_loop()
-        self._timers[uri] = loop.call_later(self.debounce, self.analyze, uri)
+        quiet = loop.time() - self._last_check.get(uri, 0.0) >= self.debounce
+        delay = 0.0 if quiet and timer is None else self.debounce
+        self._timers[uri] = loop.call_later(delay, self.analyze, uri)
 
     def recheck_all(self) -> None:
         self.analyzer.invalidate()

@@ -13,7 +13,6 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.initialize_session(lsp.InitializeParams(
         capabilities=pytest_lsp.client_capabilities("visual-studio-code"),
         root_uri=ROOT.as_uri(),
-        initialization_options={"debounceMs": 0},
     ))
     yield
     await lsp_client.shutdown_session()

@@ -231,3 +231,21 @@ async def test_incremental_check_reparses_only_the_edited_declaration(client):
 async def test_file_watcher_is_registered(client):
     assert any(r.method == lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES
                for r in client.registrations)
+
+
+async def test_a_burst_of_edits_makes_few_checks_and_ends_up_current(client):
+    doc = await open_doc(client, REPORT)
+    stats = lsp.ExecuteCommandParams(command="flowc.stats", arguments=[doc.uri])
+    before = (await client.workspace_execute_command_async(stats))["checks"]
+    text = doc.text
+    for k in range(20):  # typed faster than the debounce: one change after another
+        text = text.replace("max_steps    8" if k == 0 else f"max_steps    8{'x' * k}",
+                            f"max_steps    8{'x' * (k + 1)}")
+        await doc.change(text, wait=False)
+    from lsp_harness import published_count, wait_diagnostics
+
+    await wait_diagnostics(client, doc.uri, doc.version, published_count(client, doc.uri) - 1)
+    after = (await client.workspace_execute_command_async(stats))["checks"]
+    assert after - before < 20
+    assert doc.codes()  # `8xxxx...` is not a number: the last text was checked
+    doc.close()
