@@ -8,9 +8,11 @@ a destination fsspec folder, each with its sha256 and size.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["FileOut", "safe_name", "read_inputs", "write_outputs", "UnsafeName"]
 
@@ -41,12 +43,19 @@ def safe_name(name: str) -> str:
     return norm
 
 
-def read_inputs(inputs: dict[str, str]) -> list[tuple[str, bytes]]:
-    """{name in the sandbox: fsspec URL} -> [(name, bytes)]."""
+def read_inputs(inputs: dict[str, str], *, local_paths: bool = False) -> list[tuple[str, object]]:
+    """{name in the sandbox: fsspec URL} -> [(name, bytes)]; with `local_paths`, a local
+    file is given as its Path instead of its bytes (the sandbox reads it without a copy)."""
     import fsspec
+    from fsspec.implementations.local import LocalFileSystem
 
-    out = []
+    out: list[tuple[str, object]] = []
     for name, url in inputs.items():
+        if local_paths:
+            fs, path = fsspec.core.url_to_fs(url)
+            if isinstance(fs, LocalFileSystem) and os.path.isfile(path):
+                out.append((safe_name(name), Path(path)))
+                continue
         with fsspec.open(url, "rb") as f:
             out.append((safe_name(name), f.read()))
     return out

@@ -96,6 +96,8 @@ async function pump() {
     else {
       try { msg = parse(line); } catch (_) { continue; }
     }
+    if (msg.op === "warm") { warmUp(msg.steps || []); continue; }
+    served = true;  // a real request: warming stops for good
     if (msg.op === "fetch_result") {
       const resolve = fetchWaiters.get(msg.fid);
       fetchWaiters.delete(msg.fid);
@@ -110,6 +112,27 @@ async function pump() {
 async function nextRequest() {
   while (!requests.length) await new Promise((r) => (requestWaiter = r));
   return requests.shift();
+}
+
+// ---- warm-up of a spare interpreter --------------------------------------------------------
+// V8 compiles Pyodide's WebAssembly lazily, function by function, on first call: a fresh
+// process runs its first code several times slower than a warm one. flowc sends its own fixed
+// warm-up steps (never user code or data) to a process waiting in the pool; they run in a
+// throwaway namespace, one step at a time, yielding between steps, and stop as soon as a
+// real request arrives, so they never delay one by more than a step.
+let served = false;
+async function warmUp(steps) {
+  const ns = py.globals.get("dict")();
+  try {
+    for (const code of steps) {
+      if (served || requests.length) return;
+      try { py.runPython(String(code), { globals: ns, filename: "<flowc-warm-up>" }); } catch (_) {}
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  } finally {
+    ns.destroy();  // (anything it printed is dropped: each execution starts new buffers)
+  }
+  if (!served) send({ type: "warmed" });
 }
 
 // ---- host-mediated network ----------------------------------------------------------------
@@ -228,7 +251,8 @@ async function execute(req) {
     const parts = f.name.split("/");
     let dir = WORK;
     for (const p of parts.slice(0, -1)) { dir += "/" + p; try { py.FS.mkdir(dir); } catch (_) {} }
-    const data = b64decode(f.data);
+    // big files are read from this process's stage folder (the only place it may read them)
+    const data = f.path ? Deno.readFileSync(f.path) : b64decode(f.data);
     py.FS.writeFile(WORK + "/" + f.name, data);
     inputs[f.name] = data;
   }

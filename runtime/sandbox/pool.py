@@ -44,7 +44,8 @@ def _run_in(proc: SandboxProcess, code, globals_, inputs, output_dir, limits, al
             reuse: bool, packages: tuple[str, ...] = ()) -> ExecutionResult:
     """One execution in `proc`: inputs staged, output files written, network mediated."""
     net = NetworkPolicy(allow_hosts)
-    raw = proc.execute(code, globals_=globals_, files=read_inputs(inputs or {}), limits=limits,
+    raw = proc.execute(code, globals_=globals_, limits=limits,
+                       files=read_inputs(inputs or {}, local_paths=True),
                        network=net, reuse_namespace=reuse, fresh_workdir=not reuse,
                        packages=packages)
     return _finish(raw, output_dir, net)
@@ -71,8 +72,9 @@ class SandboxPool:
     """Ready sandboxes for strict executions, plus sessions for run-level reuse."""
 
     def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None,
-                 wheelhouse: str | Path | None = None):
+                 wheelhouse: str | Path | None = None, warm: bool = True):
         self.assets = assets or ensure_assets()
+        self.warm = warm  # spare processes run flowc's warm-up steps while they wait
         self.wheelhouse = None
         if wheelhouse is not None:
             self.wheelhouse = build_lockfile(Path(wheelhouse), self.assets.pyodide_dir,
@@ -83,6 +85,7 @@ class SandboxPool:
         self._cond = threading.Condition()
         self._closed = False
         self._starting = 0
+        self._busy = 0  # strict executions running now
         self._failures = 0
         self.last_error: str | None = None
         self._refiller = threading.Thread(target=self._refill_loop, daemon=True)
@@ -100,6 +103,7 @@ class SandboxPool:
             proc = None
             try:
                 proc = SandboxProcess(self.assets, self.memory_mb, wheelhouse=self.wheelhouse)
+                proc.needs_warm = self.warm  # warmed once no execution is running
                 self.last_error = None
             except SandboxCrashed as e:
                 self.last_error = str(e)  # surfaced by wait_ready; acquire starts its own
@@ -114,10 +118,24 @@ class SandboxPool:
                         proc.kill()
                     else:
                         self._ready.append(proc)
+                        if not self._busy:
+                            self._warm_idle()
                 self._cond.notify_all()
 
-    def wait_ready(self, timeout: float = 120.0) -> bool:
-        """Block until the pool is full (for benchmarks and tests)."""
+    def _warm_idle(self) -> None:
+        """Start the warm-up of the spare processes that still need it (under the lock, when
+        no execution is running: the warm-up is off the clock, and it yields to a request)."""
+        for proc in self._ready:
+            if getattr(proc, "needs_warm", False):
+                proc.needs_warm = False
+                try:
+                    proc.warm()
+                except SandboxCrashed:
+                    pass
+
+    def wait_ready(self, timeout: float = 120.0, warmed: bool = False) -> bool:
+        """Block until the pool is full (for benchmarks and tests); with `warmed`, until its
+        processes have also finished their warm-up."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while len(self._ready) < self.size:
@@ -125,6 +143,10 @@ class SandboxPool:
                 if left <= 0 or self._failures >= 3:
                     return False
                 self._cond.wait(min(left, 1.0))
+            if warmed:
+                for proc in list(self._ready):
+                    if not proc.wait_warm(max(0.0, deadline - time.monotonic())):
+                        return False
         return True
 
     def packages_for(self, packages, wheel_dirs=()) -> tuple[Wheelhouse | None, tuple[str, ...]]:
@@ -195,12 +217,20 @@ class SandboxPool:
             wh, names = self.packages_for(packages, wheel_dirs)
         except WheelhouseError as e:
             return ExecutionResult(False, error_kind="packages", error=str(e))
-        proc = self.acquire(limits.memory_mb, wheelhouse=wh)
+        with self._cond:
+            self._busy += 1
         try:
-            return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                           reuse=False, packages=names)
+            proc = self.acquire(limits.memory_mb, wheelhouse=wh)
+            try:
+                return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
+                               reuse=False, packages=names)
+            finally:
+                proc.kill()
         finally:
-            proc.kill()
+            with self._cond:
+                self._busy -= 1
+                if not self._busy:
+                    self._warm_idle()
 
     def session(self, limits_memory_mb: int | None = None) -> RunSession:
         """One interpreter reused for the executions of one run (isolation `run`)."""

@@ -15,11 +15,14 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .assets import Assets, clean_env
@@ -31,6 +34,7 @@ from .packages import Wheelhouse
 __all__ = ["SandboxProcess", "RawResult", "SandboxCrashed"]
 
 _PAGE = 65536
+_INLINE_MAX = 64 * 1024  # input files below this travel inline in the request
 
 
 class SandboxCrashed(RuntimeError):
@@ -53,10 +57,13 @@ class RawResult:
     peak_rss: int = 0
 
 
-def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None = None) -> list[str]:
+def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None = None,
+                 stage_dir: Path | None = None) -> list[str]:
     pages = max(1, memory_mb * 1024 * 1024 // _PAGE)
     heap = max(64, min(memory_mb, 2048))
     readable = [assets.pyodide_dir, assets.snapshot, assets.host_script]
+    if stage_dir is not None:  # this process's own folder of staged input files
+        readable.append(stage_dir)
     extra = []
     if wheelhouse is not None:
         readable += [wheelhouse.folder, wheelhouse.lockfile]
@@ -105,8 +112,11 @@ class SandboxProcess:
         self.max_line = _line_bound(Limits())
         self._stderr: list[bytes] = []
         t0 = time.perf_counter()
+        # big input files are put here (hard links when possible) and read by the host
+        # directly: no base64 and JSON of megabytes through the pipe
+        self.stage_dir = Path(tempfile.mkdtemp(prefix="flowc-stage-"))
         self.proc = subprocess.Popen(
-            deno_command(assets, memory_mb, wheelhouse), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=clean_env(assets.deno_dir), cwd=str(assets.deno_dir),
             start_new_session=True,
         )
@@ -167,6 +177,29 @@ class SandboxProcess:
                 continue
             return msg
 
+    def warm(self) -> None:
+        """Start the warm-up steps (runs in the background in the process; see warm.py)."""
+        from .warm import warm_steps
+
+        self._send({"op": "warm", "steps": warm_steps()})
+        self.warming = True
+
+    def wait_warm(self, timeout: float) -> bool:
+        """Wait until the warm-up steps are done (for benchmarks; never needed to run code)."""
+        deadline = time.monotonic() + timeout
+        if getattr(self, "needs_warm", False):
+            return False  # not started yet: the pool warms it when no execution runs
+        while getattr(self, "warming", False):
+            try:
+                msg = self._next_message(deadline)
+            except SandboxCrashed:
+                return False
+            if msg is None:
+                return False
+            if msg.get("type") == "warmed":
+                self.warming = False
+        return True
+
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -186,6 +219,27 @@ class SandboxProcess:
                 s.close()
             except OSError:
                 pass
+        shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+    def _stage(self, files) -> tuple[list[dict], list[Path]]:
+        """The request's file entries: small ones inline (base64), big ones and local files
+        as a path in this process's stage folder (linked, else copied, else written)."""
+        entries, staged = [], []
+        for k, (name, data) in enumerate(files):
+            if isinstance(data, (bytes, bytearray)) and len(data) < _INLINE_MAX:
+                entries.append({"name": name, "data": base64.b64encode(data).decode()})
+                continue
+            target = self.stage_dir / f"{self.executions}-{k}"
+            if isinstance(data, Path):
+                try:
+                    os.link(data, target)
+                except OSError:
+                    shutil.copyfile(data, target)
+            else:
+                target.write_bytes(data)
+            staged.append(target)
+            entries.append({"name": name, "path": str(target)})
+        return entries, staged
 
     def close(self) -> None:
         if self.alive:
@@ -198,21 +252,30 @@ class SandboxProcess:
 
     # ---- execution --------------------------------------------------------------------------
     def execute(self, code: str, *, globals_: dict | None = None,
-                files: list[tuple[str, bytes]] = (), limits: Limits | None = None,
+                files: list[tuple[str, bytes | Path]] = (), limits: Limits | None = None,
                 network: NetworkPolicy | None = None, reuse_namespace: bool = False,
                 fresh_workdir: bool = True, packages: tuple[str, ...] = ()) -> RawResult:
         limits = limits or Limits()
         network = network or NetworkPolicy(())
         self.executions += 1
         self.max_line = max(self.max_line, _line_bound(limits))
+        entries, staged = self._stage(files)
         req = {
             "op": "exec", "id": self.executions, "code": code, "globals": globals_ or {},
-            "files": [{"name": n, "data": base64.b64encode(d).decode()} for n, d in files],
+            "files": entries,
             "limits": limits.to_host(), "reuse_namespace": reuse_namespace,
             "fresh_workdir": fresh_workdir, "packages": list(packages),
         }
         t0 = time.monotonic()
         deadline = t0 + limits.timeout
+        try:
+            return self._execute(req, limits, network, deadline, t0)
+        finally:
+            for f in staged:
+                f.unlink(missing_ok=True)
+
+    def _execute(self, req: dict, limits: Limits, network: NetworkPolicy, deadline: float,
+                 t0: float) -> RawResult:
         ceiling = limits.rss_ceiling_bytes(self.idle_rss)
         peak = 0
         try:

@@ -1,0 +1,45 @@
+"""The warm-up steps a spare sandbox runs while it waits in the pool.
+
+V8 compiles Pyodide's WebAssembly lazily, one function at a time on its first call, so the
+first code a fresh process runs pays for compiling the parts of the interpreter it touches
+(the parser and compiler, the regex engine, sorting, bytes methods, JSON). These steps touch
+them with flowc's own fixed code and data, in a namespace that is thrown away: no user code
+or data is ever involved, and a real request stops them (see host.mjs, `warmUp`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["warm_steps"]
+
+_CSV = """
+import random as _r
+_rng = _r.Random(7)
+_rows = ["id,region,product,units,revenue"]
+for _i in range(30000):
+    _rows.append(f"{_i},{_rng.choice(['emea','amer','apac'])},p-{_rng.randint(1, 20):02d},"
+                 f"{_rng.randint(1, 50)},{_rng.uniform(5, 900):.2f}")
+_data = "\\n".join(_rows) + "\\n"
+"""
+
+_LINES = [
+    "cat | grep emea | cut -d , -f 3,4 | sort | uniq -c",
+    "cat | grep -v amer | cut -d, -f2 | sort -r | uniq | head -n 3",
+    "cat | grep -i -c APAC",
+    "cat | sort -n | tail -5 | wc -l",
+    "echo '{\"a\": [1, 2, {\"b\": \"x\"}]}' | jq -c '.a[2]'",
+    "ls /bin",
+]
+
+
+def warm_steps(rounds: int = 4) -> list[str]:
+    """Small steps (each a few ms to a few tens of ms in a fresh interpreter)."""
+    shell = (Path(__file__).with_name("shell.py")).read_text()
+    steps = [shell, _CSV]
+    for _ in range(rounds):
+        steps += [f"run_line({json.dumps(line)}, _data, {{}})" for line in _LINES]
+    steps.append("import json as _j\n_j.loads(_j.dumps({'k': [1.5, 'x', None, True]} ))\n"
+                 "compile('def f(a, *b, **c):\\n    return [x for x in b if x]\\n', 'w', 'exec')")
+    return steps
