@@ -976,6 +976,8 @@ class Checker:
                          or "properties: " + ", ".join(schema))
                 continue
             config[key] = self.prop_value(kind, prop.value, ctx, key)
+            if key == "model" and isinstance(config[key], str):
+                self.check_model_alias(config[key], prop.value.span)
         for req in _REQUIRED_PROPS[body.kind]:
             if req not in seen:
                 self.err("F0202", body.span if body.span.end - body.span.start < 200 else
@@ -984,6 +986,23 @@ class Checker:
                          label=f"`{req}` is required", help=f"add `{req} ...` to the block")
         if body.kind == "extract" and "from" in config:
             pass
+
+    def check_model_alias(self, alias: str, span: Span) -> None:
+        """F0112: the alias must be one flowc.toml configures (when one applies)."""
+        if not hasattr(self, "_models"):
+            from flowc.config import ConfigError, load_config
+
+            try:
+                cfg = load_config(self.p.base_dir)
+            except ConfigError:  # a broken flowc.toml is reported where it is read
+                cfg = None
+            self._models = (cfg.models, cfg.path) if cfg is not None and cfg.models else None
+        if self._models is None or alias in self._models[0]:
+            return
+        models, path = self._models
+        self.err("F0112", span, f"no model `{alias}` in {self._rel(path)}",
+                 label="unknown model",
+                 help=did_you_mean(alias, models) or "models: " + ", ".join(sorted(models)))
 
     def prop_value(self, kind: str, value, ctx: _Ctx, key: str):
         if isinstance(value, s.Arrow | s.Form):

@@ -71,6 +71,11 @@ _TABLE = [
      "entry in `flow.lock`: a range that now resolves to another version, a skill whose "
      "content changed since it was locked (a different sha256: tampering, or a changed shared "
      "skill), or a flow with no entry. Review the change, then run `flowc lock FILE`."),
+    ("F0112", "error", "unknown model",
+     "A node's `model` names an alias that the project's `flowc.toml` does not configure. "
+     "Flows name models by alias so that endpoints and keys stay out of them: add a "
+     "`[models.ALIAS]` table to flowc.toml, or use one of its aliases. Checked only when a "
+     "flowc.toml with a `[models]` section applies to the flow."),
     # ---- types and properties ------------------------------------------------------------------
     ("F0201", "error", "unknown property, argument or option",
      "A node block, call or clause uses a key that this kind of node does not take."),

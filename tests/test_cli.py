@@ -259,10 +259,14 @@ def test_run_pause_show_resume_audit_end_to_end(tmp_path):
     assert r.returncode == 1 and "broken" in r.stdout
 
 
-def test_run_refuses_kinds_not_built_yet(tmp_path):
+def test_run_refuses_a_model_flow_without_its_key_naming_node_and_variable(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     r = flowc("run", ROOT / "examples" / "support_router" / "support_router.flow",
               "--store", tmp_path / "runs.db")
-    assert r.returncode == 1 and "which this runtime does not run yet" in r.stderr
+    assert r.returncode == 1 and "not run: node `" in r.stderr
+    assert "set the environment variable OPENAI_API_KEY" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_skill_new_and_list(tmp_path):
