@@ -21,6 +21,9 @@ from .diagnostics import Diagnostics
 from .parser import _parser, parse
 from .source import Source, Span
 
+_KEYWORD_START = re.compile(
+    r"(?:node|input|output|record|enum|deliverable|import|use|match|mode|on|policy)\b")
+
 __all__ = ["format_source", "comments", "quote", "WIDTH"]
 
 WIDTH = 100
@@ -238,7 +241,10 @@ class _Printer:
         if self.compact(indent, one, span):
             return [_Line(indent, one, first)]
         lines = [_Line(indent, head + " {", first)]
-        lines += [_Line(indent + _STEP, t, line) for t, line in entries]
+        # an entry named like a declaration keyword (`node: str`) parses only after a comma:
+        # on its own line it would read as the next declaration
+        lines += [_Line(indent + _STEP, t + ("," if k + 1 < len(entries) and _KEYWORD_START.match(
+            entries[k + 1][0]) else ""), line) for k, (t, line) in enumerate(entries)]
         lines.append(_Line(indent, "}", self.end_line(span), closing=True))
         return lines
 
