@@ -163,6 +163,43 @@ async def get(url, headers=None):
 
 async def post(url, body=None, headers=None):
     return await request(url, "POST", headers, body)
+
+def request_sync(url, method="GET", headers=None, body=None):
+    # The same request from synchronous code (a skill's script run by the shell): the
+    # interpreter's stack is suspended while the host fetches (JSPI, pyodide.ffi.run_sync).
+    from pyodide.ffi import can_run_sync, run_sync
+    if not can_run_sync():
+        raise OSError("flowc_http: synchronous requests need JSPI, which this runtime lacks; "
+                      "use: await flowc_http.request(...)")
+    try:
+        return run_sync(request(url, method, headers, body))
+    except Exception as e:
+        raise OSError(str(getattr(e, "message", None) or e).removeprefix("Error: ")) from None
+
+def get_sync(url, headers=None):
+    return request_sync(url, "GET", headers)
+
+def post_sync(url, body=None, headers=None):
+    return request_sync(url, "POST", headers, body)
+
+def install_urllib():
+    # Route urllib.request's http(s) through the host: unchanged scripts that use urlopen
+    # reach the hosts their node allows (text bodies; no sockets in the sandbox).
+    import io, urllib.request, urllib.response, email.message
+    class _Handler(urllib.request.BaseHandler):
+        handler_order = 100  # before urllib's own socket handlers
+        def _open(self, req):
+            body = req.data.decode("utf-8", "replace") if isinstance(req.data, bytes) else req.data
+            r = request_sync(req.full_url, req.get_method(), dict(req.header_items()), body)
+            headers = email.message.Message()
+            for k, v in (r.get("headers") or {}).items():
+                headers[k] = v
+            resp = urllib.response.addinfourl(io.BytesIO((r.get("text") or "").encode()),
+                                              headers, req.full_url, r.get("status"))
+            resp.msg = ""  # urllib's error processor turns a non-2xx status into HTTPError
+            return resp
+        http_open = https_open = _open
+    urllib.request.install_opener(urllib.request.build_opener(_Handler))
 """, _m.__dict__)
 sys.modules["flowc_http"] = _m
 del _m

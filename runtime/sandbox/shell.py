@@ -221,6 +221,8 @@ def _script(path: str, argv: list[str], stdin: bytes) -> tuple[bytes, bytes, int
     sys.stdout, sys.stderr = out, err
     code = 0
     try:
+        if "flowc_http" in sys.modules and b"urllib" in open(path, "rb").read():
+            sys.modules["flowc_http"].install_urllib()  # urlopen through the host's fetch
         runpy.run_path(path, run_name="__main__")
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
