@@ -143,10 +143,25 @@ def _parse_inputs(pairs: list[str], plan) -> dict:
     return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow")
 
 
+def _pending_tasks(store, run) -> list:
+    """The run's pending tasks, and those of its sub-flow runs (a flow call pauses on them)."""
+    tasks = store.list_tasks(status="pending", run_id=run.id)
+    if tasks:
+        return tasks
+    out = []
+    for task in store.list_tasks(status="pending", limit=10000):
+        r = store.get_run(task.run_id)
+        while r is not None and r.parent_run_id and r.id != run.id:
+            r = store.get_run(r.parent_run_id)
+        if r is not None and r.id == run.id:
+            out.append(task)
+    return out
+
+
 def _report_run(run, store) -> int:
     print(f"run {run.id}: {run.status}")
     if run.status == "paused":
-        for task in store.list_tasks(status="pending", run_id=run.id):
+        for task in _pending_tasks(store, run):
             print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): {task.title}")
             print(f"  show it:   flowc show {task.id}")
             if task.kind == "gate":

@@ -27,7 +27,7 @@ from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, shell_code, stage_skill
-from .validate import schema_errors
+from .validate import apply_defaults, schema_errors
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
 
@@ -40,6 +40,15 @@ _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
 _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
 _BRANCHES = 4            # independent branches run side by side, at most this many
 _FINAL = ("succeeded", "failed", "skipped")
+
+
+# A snippet may set `result`, or define `main` (called with the arguments it names).
+_PY_MAIN = """
+if "result" not in globals() and callable(globals().get("main")):
+    import inspect as _flowc_inspect
+    result = main(**{_k: globals()[_k] for _k in _flowc_inspect.signature(main).parameters
+                     if _k in globals()})
+"""
 
 
 class RunRefused(ValueError):
@@ -175,6 +184,7 @@ class Engine:
                 value = evaluate(spec.default, Scope({}, {})) if spec.default is not None else None
             else:
                 raise RunRefused(f"input `{spec.name}` is required")
+            value = apply_defaults(value, spec.schema_)
             problems = schema_errors(value, spec.schema_, spec.name)
             if problems:
                 raise RunRefused(problems[0])
@@ -513,6 +523,7 @@ class Engine:
         if schema is None:  # an item of a `for each` has the list's item type
             schema = node.output_schema.get("items", {}) if item >= 0 and \
                 node.kind == "for_each" else node.output_schema
+        value = apply_defaults(value, schema)
         problems = schema_errors(value, schema, node.id if item < 0 else f"{node.id}[{item}]")
         if problems:
             return _Result("failed", error="the result does not fit its type: " + problems[0])
@@ -637,10 +648,14 @@ class Engine:
         if config["language"] == "javascript":
             from .sandbox.js import run_javascript
 
-            r = run_javascript(config["source"], args=args, inputs=inputs, output_dir=out_dir,
+            # `function main({ a, b })` gets the arguments as one object
+            source = config["source"] + (
+                "\n;if (typeof result === 'undefined' && typeof main === 'function') "
+                f"{{ result = await main({{ {', '.join(args)} }}); }}\n")
+            r = run_javascript(source, args=args, inputs=inputs, output_dir=out_dir,
                                limits=limits)
         else:
-            r = self.sandbox.run(config["source"], globals_=args, inputs=inputs,
+            r = self.sandbox.run(config["source"] + _PY_MAIN, globals_=args, inputs=inputs,
                                  output_dir=out_dir, limits=limits,
                                  allow_hosts=tuple(opts.get("hosts", ())))
         if not r.ok:
@@ -750,8 +765,9 @@ class Engine:
         except ValueError:
             parsed = None
         for part, kind in kinds.items():
-            if kind == "text":
-                value[part] = res.get("stdout", "")
+            if kind == "text":  # the JSON's own text of that name, else all of stdout
+                own = parsed.get(part) if isinstance(parsed, dict) else None
+                value[part] = own if isinstance(own, str) else res.get("stdout", "")
             elif kind == "field" and isinstance(parsed, dict) and part in parsed:
                 value[part] = parsed[part]
         value.update(self._file_parts(node, item, files, value))

@@ -364,7 +364,9 @@ def _skill_tools(plan, names: list[str]) -> tuple[list[ToolSpec], dict, list[str
         pin = next((s for s in plan.skills if s.alias == name), None)
         if pin is None:
             raise EvaluationError(f"the plan has no skill `{name}`")
-        if not pin.entry:
+        if not pin.entry or "external" in pin.effects:
+            # an SOP-only skill is followed, not called; a skill that acts on the outside
+            # world runs only as its own node, where the flow's approval policy applies
             playbooks.append(pin.alias)
             continue
         props, required = {}, []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value"]
+__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults"]
 
 _TYPES = {
     "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
@@ -70,6 +70,36 @@ def _show(value: Any) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
+def apply_defaults(value: Any, schema: dict) -> Any:
+    """`value` with the record fields it leaves out filled from their declared defaults
+    (`currency: str = "EUR"`), at any depth; a copy where anything changes."""
+    if not schema:
+        return value
+    if "anyOf" in schema:
+        for sub in schema["anyOf"]:
+            if (sub.get("type") == "object" and isinstance(value, dict)) or \
+                    (sub.get("type") == "array" and isinstance(value, list)):
+                return apply_defaults(value, sub)
+        return value
+    if isinstance(value, dict) and "properties" in schema:
+        out = None
+        for key, sub in schema["properties"].items():
+            if key not in value:
+                if "default" in sub:
+                    out = dict(value) if out is None else out
+                    out[key] = sub["default"]
+                continue
+            filled = apply_defaults(value[key], sub)
+            if filled is not value[key]:
+                out = dict(value) if out is None else out
+                out[key] = filled
+        return value if out is None else out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = [apply_defaults(v, schema["items"]) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value
+
+
 def file_value(path: str) -> dict:
     """A local file as a file value (`path`, `name`, `sha256`, `size`), for `--input f=@FILE`."""
     import hashlib
@@ -107,4 +137,23 @@ def coerce_text(text: str, schema: dict) -> Any:
         if text.lower() in ("false", "no", "0"):
             return False
         raise ValueError(f"not true/false: {text!r}")
-    return json.loads(text)
+    return _at_files(json.loads(text), schema)
+
+
+def _at_files(value: Any, schema: dict) -> Any:
+    """Inside a JSON value typed on a command line, `"@path"` where a file goes is that file."""
+    if not isinstance(schema, dict):
+        return value
+    if "anyOf" in schema:
+        for sub in schema["anyOf"]:
+            if sub.get("type") != "null":
+                return _at_files(value, sub)
+        return value
+    if schema.get("x-flowc-file") and isinstance(value, str) and value.startswith("@"):
+        return file_value(value[1:])
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: _at_files(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_at_files(v, schema.get("items", {})) for v in value]
+    return value

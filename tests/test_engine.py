@@ -519,3 +519,31 @@ output o: str? = x.stdout
     run = elsewhere.decide(task.id, action="approve", by="a", roles=("lead",))
     assert run.status == "succeeded", run.error
     assert "report" in run.outputs["o"]
+
+
+def test_code_may_define_main_in_python_and_javascript(engine):
+    text = (ROOT / "docs" / "examples" / "12_code.flow").read_text()
+    run = engine.start(plan_of(text), {"amounts": [10.0, 20.0]})
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"net": 30, "vat_amount": 6, "text": "Total: 36.00"}
+
+
+def test_record_defaults_fill_inputs_and_results(engine):
+    text = '''flow d version "1.0.0"
+record Order { id: str, currency: str = "EUR", lines: list<Line> }
+record Line { sku: str, qty: int = 1 }
+input order: Order
+node label: str = code python(o: order) """
+result = f"{o['id']} {o['currency']} " + ",".join(f"{l['sku']}x{l['qty']}" for l in o["lines"])
+"""
+node back: Order = code python() """
+result = {"id": "B", "lines": [{"sku": "z"}]}
+"""
+output text = label
+output currency = back.currency
+output qty = back.lines[0].qty
+'''
+    run = engine.start(plan_of(text), {"order": {"id": "A-1", "lines": [{"sku": "x"},
+                                                                        {"sku": "y", "qty": 3}]}})
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"text": "A-1 EUR xx1,yx3", "currency": "EUR", "qty": 1}

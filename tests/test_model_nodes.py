@@ -391,3 +391,21 @@ output ok = form.extracted
     call = next(c for c in store.model_calls(run.id) if c.purpose == "extract")
     assert call.prompt_tokens + call.completion_tokens < 500
     assert "f19: text" in call.request["messages"][0]["content"]
+
+
+def test_an_agent_is_never_given_a_skill_with_external_effects_as_a_tool(engine, server):
+    text = '''flow s version "1.0.0"
+use skill send_mail @ ^1.0
+input to: str
+node note = agent {
+  goal   "Write a note to {to}."
+  skills [send_mail]
+}
+output text = note.text
+'''
+    server.push(tool_call_reply("finish", {"text": "Hello."}))
+    run = engine.start(plan_of(text), {"to": "ada@example.com"})
+    assert run.status == "succeeded" and run.outputs == {"text": "Hello."}
+    body = server.last.body
+    assert [t["function"]["name"] for t in body["tools"]] == ["finish"]
+    assert "send_mail" in body["messages"][0]["content"]  # named as a playbook, not a tool
