@@ -423,6 +423,9 @@ class Checker:
     def _rel(self, p: Path) -> str:
         import os
 
+        if "://" in str(p):  # a registry URL stays as it is
+            return str(p)
+
         from flowc.stdlib_skills import STDLIB_SKILLS_DIR
 
         if Path(p).resolve() == STDLIB_SKILLS_DIR.resolve():

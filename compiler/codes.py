@@ -58,7 +58,8 @@ _TABLE = [
      "Versions are semver (`2.1.0`); ranges are `^1.3`, `~1.3.2`, `>=1.2,<2` or `*`."),
     ("F0108", "error", "invalid skill definition",
      "A skill's `SKILL.md` lacks YAML frontmatter, or its name, version, inputs or outputs are "
-     "malformed."),
+     "malformed; or a skill registry that `flowc.toml` configures cannot be read (an unknown "
+     "protocol, an unreachable URL, a missing folder, a malformed flowc.toml)."),
     ("F0109", "error", "flow import cannot be used",
      "`use flow` names a file that does not exist, does not compile, or imports the importing "
      "flow again (a cycle of flows)."),

@@ -70,7 +70,7 @@ def build_plan(result, compiler) -> Plan:
         sv = use.version
         skills.append(SkillPin(
             alias=alias, name=sv.name, requested=str(use.decl.spec.value), version=sv.version,
-            sha256=sv.sha256, location=_rel(sv.folder, base), description=sv.description,
+            sha256=sv.sha256, location=getattr(sv, "url", None) or _rel(sv.folder, base), description=sv.description,
             inputs={k: {"schema": t.json_schema(ty), "required": req,
                         **({"default": use.defaults[k]} if k in use.defaults else {})}
                     for k, (ty, req) in sorted(use.inputs.items())},

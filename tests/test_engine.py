@@ -411,7 +411,9 @@ node hello = command `echo hello {name} | wc -w`
 node bins = command `ls /bin`
 node stats = command `report --input {sheet} --format json | jq -c ".[1]"`
 node nested = command `echo "$(cat {sheet} | grep emea | wc -l) emea rows"`
+node body = command `cat {sheet} | tail -n +2 | head -n 2`
 output words: str = hello.stdout
+output rows: str = body.stdout
 output bins_out: str = bins.stdout
 output second: str = stats.stdout
 output emea: str = nested.stdout
@@ -432,6 +434,7 @@ def test_command_nodes_run_a_posix_style_workspace(engine, tmp_path):
     assert {"report", "cat", "grep", "jq", "wc"} <= set(out["bins_out"].split())
     assert '"column":"revenue"' in out["second"] and '"sum":22' in out["second"]
     assert out["emea"].strip() == "2 emea rows"
+    assert out["rows"] == "emea,10\napac,5\n"  # `tail -n +2`: from the second line on
 
 
 def test_failing_and_unknown_commands_fail_the_node(engine):

@@ -286,8 +286,14 @@ def b_head(args, stdin):
 
 
 def b_tail(args, stdin):
+    lines = _lines(_read(_files_only(args), stdin))
+    for i, a in enumerate(args):  # `tail -n +K`: from line K on
+        if a == "-n" and i + 1 < len(args) and args[i + 1].startswith("+"):
+            return b"".join(lines[max(0, int(args[i + 1][1:]) - 1):])
+        if a.startswith("-n+") or a.startswith("+"):
+            return b"".join(lines[max(0, int(a.lstrip("-n+")) - 1):])
     n = _count_opt(args)
-    return b"".join(_lines(_read(_files_only(args), stdin))[-n:] if n else [])
+    return b"".join(lines[-n:] if n else [])
 
 
 def b_wc(args, stdin):
