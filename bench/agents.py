@@ -206,7 +206,7 @@ def bench_extraction(tmp: Path) -> tuple[int, int]:
 node form: Form = extract {
   from     draft.memory
   fallback draft.body
-  model    "extract"
+  model    "small"
 }
 output form_ok = form.extracted
 '''
@@ -217,7 +217,7 @@ output form_ok = form.extracted
 
     with FakeModelServer() as srv:
         srv.push(json_reply({f"field_{i}": f"value {i}" for i in range(20)}))
-        config = ProjectConfig(None, {"extract": srv.model_config("extract")})
+        config = ProjectConfig(None, {"small": srv.model_config("small")})
         models = Models(config, replay=recorded, live_nodes={"form"})
         store = SQLiteStore(str(tmp / "extract.db"))
         with Engine(store, models=models, base_dir=str(flow.parent),
