@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shlex
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -118,9 +117,10 @@ class Engine:
         # audit chain): no start records with inputs, no model exchanges, no node figures.
         # It exists to measure what tracing costs (bench/agents.py).
         self.trace = trace
-        # trace records of nodes in progress, written with the node's result in one commit
+        # trace records of nodes in progress, written with the node's result. Each key is
+        # one node attempt, touched by the one thread that runs it; dict operations are
+        # atomic, so no lock is needed
         self._pending: dict[tuple[str, str, int], dict] = {}
-        self._pending_lock = threading.Lock()
         from .tracewriter import TraceWriter
 
         self._tracer = TraceWriter(store)
@@ -330,23 +330,21 @@ class Engine:
     def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
         """The node's result and its audit events, in one transaction, with the attempt's
         trace records (its start and inputs, its model exchanges) when there are any."""
-        with self._pending_lock:
-            pending = self._pending.pop((run_id, node_id, item), None)
+        pending = self._pending.pop((run_id, node_id, item), None) or {}
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
                                metrics=r.metrics if self.trace else None,
-                               audit=[(kind, "flowc", payload) for kind, payload in r.audit])
-        if pending:  # written in the background, in batches (see tracewriter)
-            self._tracer.put((run_id, node_id, item, pending.get("start"),
-                              pending.get("calls", ())))
+                               audit=[(kind, "flowc", payload) for kind, payload in r.audit],
+                               started=pending.get("start"))
+        if pending.get("calls"):  # model exchanges: written in batches (see tracewriter)
+            self._tracer.put((run_id, node_id, item, None, pending["calls"]))
 
     def keep_model_call(self, record) -> None:
         """A model exchange of a node in progress: stored with the node's result."""
         if not self.trace:
             return
         key = (record.run_id, record.node_id, record.item)
-        with self._pending_lock:
-            self._pending.setdefault(key, {}).setdefault("calls", []).append(record)
+        self._pending.setdefault(key, {}).setdefault("calls", []).append(record)
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
         return Scope(run.inputs, _Outputs(results), variables)
@@ -462,19 +460,21 @@ class Engine:
         """Record that an attempt starts, with what the node reads (for traces and replay)."""
         if not self.trace:
             return
+        # what the node reads: run inputs by value, other nodes' results by reference (each
+        # is recorded once, with its node; `trace.resolve_inputs` puts the values back)
         inputs = {}
         for dep in node.deps:
-            value = scope.inputs.get(dep.name, MISSING) if dep.kind == "input" else \
-                scope.nodes.get(dep.name, MISSING)
-            if isinstance(value, dict) and "memory" in value:
-                value = {k: v for k, v in value.items() if k != "memory"}
-            inputs[dep.name] = None if value is MISSING else value
+            if dep.kind == "input":
+                value = scope.inputs.get(dep.name, MISSING)
+                inputs[dep.name] = None if value is MISSING else value
+            else:
+                inputs[dep.name] = None if scope.nodes.get(dep.name, MISSING) is MISSING \
+                    else {"$output": dep.name}
         if node.kind in ("for_each", "flow"):  # containers: visible while their parts run
             self.store.start_node(run.id, node.id, item, attempt, inputs=inputs)
             return
         start = {"attempt": attempt, "inputs": inputs, "started_at": self.clock()}
-        with self._pending_lock:
-            self._pending[(run.id, node.id, item)] = {"start": start}
+        self._pending[(run.id, node.id, item)] = {"start": start}
 
     def _with_retries(self, run, node: PlanNode, item: int, scope: Scope, resumed: bool,
                       attempt) -> _Result:

@@ -200,7 +200,8 @@ class _Calls:
                         self.alias, "-", request.to_json(), None, str(e), 0, 0, 0.0,
                         time.time(), time.time()))
             raise
-        self.engine.keep_model_call(call.to_record(self.run.id))
+        if self.engine.trace:
+            self.engine.keep_model_call(call.to_record(self.run.id))
         r = call.response
         m = self.metrics
         m["calls"] += 1

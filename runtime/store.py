@@ -170,7 +170,7 @@ class NodeRecord:
     metrics: Any = None   # per-node figures: model, tokens, cost, steps, fallback, ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per model call, on the run's path
 class ModelCallRecord:
     """One model exchange of a node (an `llm` call, an agent step, an extraction, a re-ask)."""
 
@@ -1068,9 +1068,9 @@ class SQLiteStore:
                     model_calls: Iterable[ModelCallRecord] = ()) -> NodeRecord:
         """Record a node's result (or that it waits, e.g. on a human task), atomically with the
         audit events given as (kind, actor, payload). A node never started (a skipped one) gets
-        its row here, with attempt 0. `started` (attempt, inputs, started_at) and `model_calls`
-        are the attempt's trace records, written in the same commit (cheaper than separate
-        `start_node` and `record_model_call` writes). For more writes in the same commit, call
+        its row here, with attempt 0. `started` (attempt, inputs, started_at: the attempt's start,
+        kept in memory while it ran) goes into the same row, and `model_calls` into the same
+        commit: cheaper than separate `start_node` and `record_model_call` writes. For more writes in the same commit, call
         this inside `transaction()`."""
         _check(status, NODE_STATUSES, "node status")
         events = list(audit)
@@ -1079,29 +1079,35 @@ class SQLiteStore:
         def finish(conn: sqlite3.Connection) -> NodeRecord:
             now = self._now()
             finished = None if status in ("running", "waiting") else now
-            if started is not None:
-                conn.execute(
-                    f"INSERT INTO node_executions ({_NODE_INSERT_COLS})"
-                    " VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL, NULL, ?, NULL)"
-                    " ON CONFLICT (run_id, node_id, item) DO UPDATE SET"
-                    " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
-                    " started_at = excluded.started_at",
-                    (run_id, node_id, item, started.get("attempt", 1),
-                     _dump(started.get("inputs")), started.get("started_at", now)))
             if calls:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [_model_call_row(c) for c in calls])
-            conn.execute(
-                f"INSERT INTO node_executions ({_NODE_COLS})"
-                " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
-                " output_json = excluded.output_json, outcome = excluded.outcome,"
-                " error = excluded.error, finished_at = excluded.finished_at,"
-                " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
-                (run_id, node_id, item, status, _dump(output), outcome, error, now, finished,
-                 _dump(dict(metrics)) if metrics else None))
+            if started is None:
+                conn.execute(
+                    f"INSERT INTO node_executions ({_NODE_COLS})"
+                    " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
+                    " output_json = excluded.output_json, outcome = excluded.outcome,"
+                    " error = excluded.error, finished_at = excluded.finished_at,"
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    (run_id, node_id, item, status, _dump(output), outcome, error, now,
+                     finished, _dump(dict(metrics)) if metrics else None))
+            else:  # the attempt's start comes with its result: one row written once
+                conn.execute(
+                    f"INSERT INTO node_executions ({_NODE_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
+                    " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
+                    " output_json = excluded.output_json, outcome = excluded.outcome,"
+                    " error = excluded.error, started_at = excluded.started_at,"
+                    " finished_at = excluded.finished_at,"
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    (run_id, node_id, item, status, started.get("attempt", 1),
+                     _dump(started.get("inputs")), _dump(output), outcome, error,
+                     started.get("started_at", now), finished,
+                     _dump(dict(metrics)) if metrics else None))
             for kind, actor, payload in events:
                 self._append_audit(conn, run_id, kind, actor, payload)
             return self._get_node(conn, run_id, node_id, item)
@@ -1114,7 +1120,7 @@ class SQLiteStore:
             " ORDER BY started_at, node_id, item", (run_id,)).fetchall())
         return [_node(r) for r in rows]
 
-    # -- trace records written after the fact (a background writer)
+    # -- trace records written after the fact (in batches)
 
     def record_traces(self, items: Iterable[tuple[str, str, int, Mapping[str, Any] | None,
                                                    Sequence[ModelCallRecord]]]) -> None:

@@ -26,7 +26,8 @@ from typing import Any
 
 __all__ = [
     "TRACE_FORMAT", "ModelCallTrace", "NodeTrace", "RunTrace", "Totals", "TraceError",
-    "build_trace", "plan_nodes", "render_tree", "trace_to_dict", "trace_to_json",
+    "build_trace", "plan_nodes", "render_tree", "resolve_inputs", "trace_to_dict",
+    "trace_to_json",
 ]
 
 TRACE_FORMAT = "flowc.trace/1"
@@ -202,6 +203,22 @@ def _num(value: Any, kind: type) -> Any:
     return kind(value)
 
 
+def resolve_inputs(inputs: Any, outputs: dict[str, Any]) -> Any:
+    """A node's recorded inputs with each `{"$output": NODE}` (the engine records what a node
+    reads from another node by reference: that output is recorded once, with that node)
+    replaced by the output, its memory part left out."""
+    if not isinstance(inputs, dict):
+        return inputs
+    out = {}
+    for name, value in inputs.items():
+        if isinstance(value, dict) and set(value) == {"$output"}:
+            value = outputs.get(value["$output"])
+            if isinstance(value, dict) and "memory" in value:
+                value = {k: v for k, v in value.items() if k != "memory"}
+        out[name] = value
+    return out
+
+
 def _node(record, plan_node: dict[str, Any] | None, calls: list[ModelCallTrace]) -> NodeTrace:
     metrics = record.metrics if isinstance(record.metrics, dict) else None
     node = NodeTrace(
@@ -256,8 +273,11 @@ def build_trace(store, run_id: str, *, full: bool = True, _depth: int = 0) -> Ru
 
     tops: dict[str, NodeTrace] = {}
     items: dict[str, list[NodeTrace]] = {}
-    for rec in store.node_results(run.id):
+    records = store.node_results(run.id)
+    outputs = {r.node_id: r.output for r in records if r.item < 0}
+    for rec in records:
         node = _node(rec, by_id.get(rec.node_id), calls.pop((rec.node_id, rec.item), []))
+        node.inputs = resolve_inputs(node.inputs, outputs)
         if rec.item < 0:
             tops[rec.node_id] = node
         else:

@@ -2,7 +2,7 @@
 
 An attempt's start record (attempt, inputs, start time) and its model exchanges are kept in
 memory when the node's result is committed, and written together (`record_traces`: two
-`executemany` statements in one commit) every `BATCH` nodes and before `advance` returns, so a
+`executemany` statements in one commit) every `BATCH` nodes with model calls and before `advance` returns, so a
 trace read after a run is complete. A second thread writing the same SQLite file would fight
 the engine for its write lock, so the batches are written by the engine's own thread. What a
 crash can lose is only the trace detail of the last nodes, never a result, task, effect or
