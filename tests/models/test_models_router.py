@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -177,7 +178,7 @@ def test_replay_from_store_records_and_recorded_errors(models, server):
     with pytest.raises(ModelUnavailable, match="gave up after 3 attempts"):
         replay.complete("claude", ask("hi"), CallKey("review", seq=1))
     # rows as dicts (JSON columns still text) work too
-    rows = [{**records[0].__dict__, "response": json.dumps(records[0].response)}]
+    rows = [{**dataclasses.asdict(records[0]), "response": json.dumps(records[0].response)}]
     assert Models(ProjectConfig(None), replay=rows).complete(
         "gpt", ask("hi"), CallKey("draft")).response.text == "from the store"
 
