@@ -25,6 +25,7 @@ from .analysis import Analysis, Analyzer
 from .convert import to_lsp_diagnostics
 from .documents import Document, path_to_uri, uri_to_path
 from .positions import PositionCodec
+from .symbols import Occurrence
 
 __all__ = ["FlowLanguageServer", "create_server"]
 
@@ -109,6 +110,18 @@ class FlowLanguageServer(LanguageServer):
         if an is None or an.source.text is not doc.text:
             return doc, None
         return doc, an
+
+    def occurrence(self, uri: str, position: lsp.Position
+                   ) -> tuple[Document, Analysis, Occurrence] | None:
+        """The up-to-date document, its analysis and what stands at `position`; None when
+        there is no analysis matching the text or nothing stands there."""
+        doc, an = self.fresh(uri)
+        if an is None:
+            return None
+        occ = an.index.at(doc.codec.offset(position))
+        if occ is None:
+            return None
+        return doc, an, occ
 
     def location(self, target: navigation.Target, doc: Document) -> lsp.Location:
         if target.path is None:
@@ -200,12 +213,10 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
     # ---- language features ---------------------------------------------------------------
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def on_hover(ls: FlowLanguageServer, params: lsp.HoverParams):
-        doc, an = ls.fresh(params.text_document.uri)
-        if an is None:
+        found = ls.occurrence(params.text_document.uri, params.position)
+        if found is None:
             return None
-        occ = an.index.at(doc.codec.offset(params.position))
-        if occ is None:
-            return None
+        doc, an, occ = found
         text = hover.hover_text(an, occ)
         if not text:
             return None
@@ -214,34 +225,28 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def on_definition(ls: FlowLanguageServer, params: lsp.DefinitionParams):
-        doc, an = ls.fresh(params.text_document.uri)
-        if an is None:
+        found = ls.occurrence(params.text_document.uri, params.position)
+        if found is None:
             return None
-        occ = an.index.at(doc.codec.offset(params.position))
-        if occ is None:
-            return None
+        doc, an, occ = found
         targets = navigation.definition(an, occ)
         return [ls.location(tg, doc) for tg in targets] or None
 
     @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
     def on_references(ls: FlowLanguageServer, params: lsp.ReferenceParams):
-        doc, an = ls.fresh(params.text_document.uri)
-        if an is None:
+        found = ls.occurrence(params.text_document.uri, params.position)
+        if found is None:
             return None
-        occ = an.index.at(doc.codec.offset(params.position))
-        if occ is None:
-            return None
+        doc, an, occ = found
         spans = navigation.references(an, occ, params.context.include_declaration)
         return [lsp.Location(doc.uri, doc.codec.range(sp.start, sp.end)) for sp in spans]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def on_prepare_rename(ls: FlowLanguageServer, params: lsp.PrepareRenameParams):
-        doc, an = ls.fresh(params.text_document.uri)
-        if an is None:
+        found = ls.occurrence(params.text_document.uri, params.position)
+        if found is None or found[2].symbol.kind not in navigation.RENAMEABLE:
             return None
-        occ = an.index.at(doc.codec.offset(params.position))
-        if occ is None or occ.symbol.kind not in navigation.RENAMEABLE:
-            return None
+        doc, _, occ = found
         return lsp.PrepareRenamePlaceholder(doc.codec.range(occ.span.start, occ.span.end),
                                             occ.symbol.name)
 
