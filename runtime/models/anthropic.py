@@ -24,7 +24,6 @@ from typing import Any
 from flowc.config import ModelConfig
 
 from .base import (
-    MissingKey,
     ModelProtocolError,
     ModelRequest,
     ModelResponse,
@@ -32,7 +31,7 @@ from .base import (
     Usage,
 )
 from .schemas import PreparedSchema, clean_schema, prepare_schema, tool_name
-from .transport import HttpTransport, config_headers, join_url
+from .transport import HttpProvider, join_url
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicProvider", "build_payload",
            "parse_response"]
@@ -140,32 +139,17 @@ def parse_response(config: ModelConfig, data: dict[str, Any],
                          finish, data.get("model") or config.model)
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     """The Anthropic Messages API provider (see the module docstring). Thread-safe."""
 
     name = "anthropic"
-
-    def __init__(self, transport: HttpTransport | None = None, **transport_options: Any):
-        self.transport = transport or HttpTransport(**transport_options)
+    fixed_headers = {"anthropic-version": ANTHROPIC_VERSION}
+    build_payload = staticmethod(build_payload)
+    parse_response = staticmethod(parse_response)
 
     def url(self, config: ModelConfig) -> str:
         base = config.base_url.split("?", 1)[0].rstrip("/")
         return join_url(config.base_url, "/messages" if base.endswith("/v1") else "/v1/messages")
 
-    def headers(self, config: ModelConfig) -> dict[str, str]:
-        headers = {"anthropic-version": ANTHROPIC_VERSION}
-        if config.api_key_env:
-            key = config.api_key()
-            if key is None:
-                raise MissingKey(config)
-            headers["x-api-key"] = key
-        return {**headers, **config_headers(config)}
-
-    def complete(self, config: ModelConfig, request: ModelRequest) -> ModelResponse:
-        headers = self.headers(config)
-        body, prepared = build_payload(config, request)
-        return parse_response(config, self.transport.post(config, self.url(config), headers, body),
-                              prepared)
-
-    def close(self) -> None:
-        self.transport.close()
+    def key_headers(self, key: str) -> dict[str, str]:
+        return {"x-api-key": key}

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 from flowc.config import ModelConfig
 
 from .base import (
-    MissingKey,
     ModelProtocolError,
     ModelRequest,
     ModelResponse,
@@ -35,7 +34,7 @@ from .base import (
     Usage,
 )
 from .schemas import PreparedSchema, clean_schema, prepare_schema, tool_name
-from .transport import HttpTransport, config_headers, join_url
+from .transport import HttpProvider, join_url
 
 __all__ = ["OpenAIProvider", "build_payload", "parse_response"]
 
@@ -121,31 +120,15 @@ def parse_response(config: ModelConfig, data: dict[str, Any],
                          finish, data.get("model") or config.model)
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """The OpenAI-compatible provider (see the module docstring). Thread-safe."""
 
     name = "openai"
-
-    def __init__(self, transport: HttpTransport | None = None, **transport_options: Any):
-        self.transport = transport or HttpTransport(**transport_options)
+    build_payload = staticmethod(build_payload)
+    parse_response = staticmethod(parse_response)
 
     def url(self, config: ModelConfig) -> str:
         return join_url(config.base_url, "/chat/completions")
 
-    def headers(self, config: ModelConfig) -> dict[str, str]:
-        headers = {}
-        if config.api_key_env:
-            key = config.api_key()
-            if key is None:
-                raise MissingKey(config)
-            headers["authorization"] = f"Bearer {key}"
-        return {**headers, **config_headers(config)}
-
-    def complete(self, config: ModelConfig, request: ModelRequest) -> ModelResponse:
-        headers = self.headers(config)
-        body, prepared = build_payload(config, request)
-        return parse_response(config, self.transport.post(config, self.url(config), headers, body),
-                              prepared)
-
-    def close(self) -> None:
-        self.transport.close()
+    def key_headers(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}

@@ -31,13 +31,16 @@ from .base import (
     MissingKey,
     ModelError,
     ModelProtocolError,
+    ModelRequest,
     ModelRequestError,
+    ModelResponse,
     ModelTimeout,
     ModelUnavailable,
 )
+from .schemas import PreparedSchema
 
-__all__ = ["MAX_RETRY_AFTER", "RETRY_STATUSES", "HttpTransport", "config_headers", "join_url",
-           "provider_message"]
+__all__ = ["MAX_RETRY_AFTER", "RETRY_STATUSES", "HttpProvider", "HttpTransport",
+           "config_headers", "join_url", "provider_message"]
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_RETRY_AFTER = 60.0
@@ -183,6 +186,54 @@ class HttpTransport:
         if timed_out:
             raise ModelTimeout(config, attempts)
         raise ModelUnavailable(config, attempts, last, status)
+
+
+class HttpProvider:
+    """What the HTTP providers share: a transport, the key header (`MissingKey` before any
+    request when the variable `api_key_env` names is unset) plus flowc.toml's `headers`, and
+    one POST of the body `build_payload` makes, read back by `parse_response`. A subclass
+    gives `name`, `url`, `key_headers` and the two functions (as static methods); `fixed_headers`
+    holds any it always sends. Thread-safe."""
+
+    name: str
+    fixed_headers: dict[str, str] = {}
+
+    def __init__(self, transport: HttpTransport | None = None, **transport_options: Any):
+        self.transport = transport or HttpTransport(**transport_options)
+
+    def url(self, config: ModelConfig) -> str:
+        raise NotImplementedError
+
+    def key_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    @staticmethod
+    def build_payload(config: ModelConfig, request: ModelRequest
+                      ) -> tuple[dict[str, Any], PreparedSchema | None]:
+        raise NotImplementedError
+
+    @staticmethod
+    def parse_response(config: ModelConfig, data: dict[str, Any],
+                       prepared: PreparedSchema | None = None) -> ModelResponse:
+        raise NotImplementedError
+
+    def headers(self, config: ModelConfig) -> dict[str, str]:
+        headers = dict(self.fixed_headers)
+        if config.api_key_env:
+            key = config.api_key()
+            if key is None:
+                raise MissingKey(config)
+            headers.update(self.key_headers(key))
+        return {**headers, **config_headers(config)}
+
+    def complete(self, config: ModelConfig, request: ModelRequest) -> ModelResponse:
+        headers = self.headers(config)
+        body, prepared = self.build_payload(config, request)
+        return self.parse_response(
+            config, self.transport.post(config, self.url(config), headers, body), prepared)
+
+    def close(self) -> None:
+        self.transport.close()
 
 
 def _short(e: Exception) -> str:
