@@ -97,6 +97,17 @@ CLIENT_BODY = (
     "Past performance is not an indicator of future results.\n\nThis update is for information "
     "only and is not investment advice.")
 
+ADA = {"id": "C-104", "name": "Ada Lovelace", "email": "ada@example.com", "currency": "EUR"}
+
+# client_report's draft step, also what each child run of all_clients is served
+CLIENT_DRAFT = {
+    ("draft", 1): tool("render_report", {
+        "title": "Ada Lovelace: October 2026", "body": CLIENT_BODY, "table": "table.csv"}),
+    ("draft", 2): tool("finish", {
+        "body": CLIENT_BODY, "subject": "Your portfolio in October 2026",
+        "report": "report.pdf"}, "call_2"),
+}
+
 SUPPORT_ANSWER = (
     "Wei, you can claim the CNY 340 in the Finance portal (\"报销 / Expense claim\") within 30 "
     "days of the trip, and only with the official fapiao for each taxi ride.\n"
@@ -164,17 +175,11 @@ PIPELINE_NOTE = (
 EXAMPLES: dict[str, Example] = {
     "client_report": Example(
         flow="examples/client_report/client_report.flow",
-        inputs={"client": {"id": "C-104", "name": "Ada Lovelace", "email": "ada@example.com",
-                           "currency": "EUR"},
+        inputs={"client": ADA,
                 "holdings": "@examples/client_report/data/holdings.csv",
                 "month": "2026-10"},
         script={
-            ("draft", 1): tool("render_report", {
-                "title": "Ada Lovelace: October 2026", "body": CLIENT_BODY,
-                "table": "table.csv"}),
-            ("draft", 2): tool("finish", {
-                "body": CLIENT_BODY, "subject": "Your portfolio in October 2026",
-                "report": "report.pdf"}, "call_2"),
+            **CLIENT_DRAFT,
             ("rework", 1): text(
                 "Dear Ada,\n\nyour portfolio returned 1.13% in October. NOVO fell 33.39%; it "
                 "remains within your mandate. Past performance is not an indicator of future "
@@ -188,20 +193,14 @@ EXAMPLES: dict[str, Example] = {
         # the first and sends the second back, which the rework step rewrites
         flow="examples/client_report/all_clients.flow",
         inputs={"accounts": [
-            {"client": {"id": "C-104", "name": "Ada Lovelace", "email": "ada@example.com",
-                        "currency": "EUR"},
+            {"client": ADA,
              "holdings": "@examples/client_report/data/holdings.csv"},
             {"client": {"id": "C-104-P", "name": "Ada Lovelace",
                         "email": "ada.pension@example.com", "currency": "EUR"},
              "holdings": "@examples/client_report/data/holdings.csv"}],
             "month": "2026-10"},
         script={
-            ("draft", 1): tool("render_report", {
-                "title": "Ada Lovelace: October 2026", "body": CLIENT_BODY,
-                "table": "table.csv"}),
-            ("draft", 2): tool("finish", {
-                "body": CLIENT_BODY, "subject": "Your portfolio in October 2026",
-                "report": "report.pdf"}, "call_2"),
+            **CLIENT_DRAFT,
             ("rework", 1): text(
                 "Dear Ada,\n\nyour pension portfolio returned 1.13% in October. NOVO fell "
                 "33.39% over the month; the position remains within your mandate, and your "
