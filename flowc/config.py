@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "find_config",
-           "load_config", "PROVIDERS"]
+__all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "check_settings",
+           "find_config", "load_config", "PROVIDERS"]
 
 CONFIG_NAME = "flowc.toml"
 PROVIDERS = ("openai", "anthropic")
@@ -115,14 +116,21 @@ def _number(where: str, key: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
+def check_settings(where: str, raw: Mapping[str, Any], known: Iterable[str]) -> None:
+    """`ConfigError` naming the first (by name) setting of the table `raw` not in `known`; the
+    message lists `known` in the order given."""
+    known = list(known)
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting `{unknown[0]}` (settings: "
+                          f"{', '.join(known)})")
+
+
 def _model(path: Path, alias: str, raw: Any) -> ModelConfig:
     where = f"{path}: [models.{alias}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = sorted(set(raw) - _MODEL_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting `{unknown[0]}` (settings: "
-                          f"{', '.join(sorted(_MODEL_KEYS))})")
+    check_settings(where, raw, sorted(_MODEL_KEYS))
     provider = raw.get("provider", "openai")
     if provider not in PROVIDERS:
         raise ConfigError(f"{where}: unknown provider `{provider}` (providers: "

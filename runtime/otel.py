@@ -77,14 +77,11 @@ class TelemetrySettings:
 def telemetry_from_config(config) -> TelemetrySettings:
     """The telemetry settings of a `ProjectConfig` (or of a plain `[telemetry]` dict); off when
     there is none. A bad setting raises `flowc.config.ConfigError` naming it."""
-    from flowc.config import ConfigError
+    from flowc.config import ConfigError, check_settings
 
     raw = config if isinstance(config, Mapping) else getattr(config, "telemetry", None) or {}
     where = f"{getattr(config, 'path', None) or 'flowc.toml'}: [telemetry]"
-    unknown = sorted(set(raw) - set(_SETTINGS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting `{unknown[0]}` (settings: "
-                          f"{', '.join(_SETTINGS)})")
+    check_settings(where, raw, _SETTINGS)
     exporter = raw.get("exporter", "off")
     if exporter not in EXPORTERS:
         raise ConfigError(f"{where}: `exporter` must be one of {', '.join(EXPORTERS)}, not "
