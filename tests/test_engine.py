@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from flowc_testkit import ROOT, plan_of
 
 from flowc.compiler.api import compile_source
 from flowc.runtime.engine import DecisionRefused, Engine, RunRefused
-from flowc.runtime.sandbox import SandboxPool
 from flowc.runtime.store import SQLiteStore
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def plan_of(text: str):
-    result = compile_source(text, "t.flow", base_dir=ROOT)
-    assert result.plan is not None, [d.message for d in result.diagnostics.items]
-    return result.plan
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(size=1) as p:
-        yield p
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SQLiteStore(str(tmp_path / "runs.db"))
-    yield s
-    s.close()
 
 
 class Clock:

@@ -5,11 +5,10 @@ that speaks those protocols."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from flowc_testkit import ROOT, plan_of
 
-from flowc.compiler.api import compile_source
 from flowc.config import ProjectConfig
 from flowc.runtime.engine import Engine, RunRefused
 from flowc.runtime.models.fakeserver import (
@@ -21,35 +20,12 @@ from flowc.runtime.models.fakeserver import (
     tool_call_reply,
 )
 from flowc.runtime.models.router import Models
-from flowc.runtime.sandbox import SandboxPool
-from flowc.runtime.store import SQLiteStore
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def plan_of(text: str, base: Path = ROOT):
-    result = compile_source(text, "t.flow", base_dir=base)
-    assert result.plan is not None, [d.message for d in result.diagnostics.items]
-    return result.plan
-
-
-@pytest.fixture(scope="module")
-def pool():
-    with SandboxPool(size=1) as p:
-        yield p
 
 
 @pytest.fixture
 def server():
     with FakeModelServer(api_key="sk-test") as srv:
         yield srv
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SQLiteStore(str(tmp_path / "runs.db"))
-    yield s
-    s.close()
 
 
 def _models(server, provider="openai", **kw):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 
 import pytest
+from flowc_testkit import JsonHandler, loopback_server
 
 from flowc.runtime.sandbox import Limits, SandboxPool, UnsafeName, safe_name
 from flowc.runtime.sandbox.js import run_javascript
@@ -134,28 +133,18 @@ def test_safe_names_normalise():
     assert safe_name("out/report.pdf") == "out/report.pdf"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     hits: list[str] = []
 
     def do_GET(self):
         _Handler.hits.append(self.path)
-        body = b'{"price": 42}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(b'{"price": 42}')
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
+    with loopback_server(_Handler) as address:
+        yield address
 
 
 def test_network_is_off_by_default(pool, server):

@@ -7,22 +7,19 @@ loopback.
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flowc_testkit import ROOT, JsonHandler, loopback_server
 
 from flowc.compiler.api import Compiler
 from flowc.compiler.source import Source
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-class _Search(http.server.BaseHTTPRequestHandler):
+class _Search(JsonHandler):
     hits: list[str] = []
 
     def do_GET(self):
@@ -36,40 +33,20 @@ class _Search(http.server.BaseHTTPRequestHandler):
                 {"Name": "group", "Topics": [{"Text": f"{q} two", "FirstURL": "https://example.test/2"}]},
             ],
         }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(body)
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Search)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-
-
-@pytest.fixture(scope="module")
-def pool():
-    from flowc.runtime.sandbox import SandboxPool
-
-    with SandboxPool(size=0) as p:
-        yield p
+    with loopback_server(_Search) as address:
+        yield address
 
 
 @pytest.fixture
-def engine(pool, tmp_path):
+def engine(cold_pool, store, tmp_path):
     from flowc.runtime.engine import Engine
-    from flowc.runtime.store import SQLiteStore
 
-    store = SQLiteStore(str(tmp_path / "runs.db"))
-    yield Engine(store, sandbox=pool, base_dir=str(tmp_path))
-    store.close()
+    return Engine(store, sandbox=cold_pool, base_dir=str(tmp_path))
 
 
 def _skills(tmp_path: Path, server: str) -> Path:

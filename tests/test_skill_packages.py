@@ -87,22 +87,11 @@ def _plan(tmp_path: Path, skills: Path, body: str):
     return r.plan
 
 
-@pytest.fixture(scope="module")
-def pool():
-    from flowc.runtime.sandbox import SandboxPool
-
-    with SandboxPool(size=0) as p:
-        yield p
-
-
 @pytest.fixture
-def engine(pool, tmp_path):
+def engine(cold_pool, store, tmp_path):
     from flowc.runtime.engine import Engine
-    from flowc.runtime.store import SQLiteStore
 
-    store = SQLiteStore(str(tmp_path / "runs.db"))
-    yield Engine(store, sandbox=pool, base_dir=str(tmp_path))
-    store.close()
+    return Engine(store, sandbox=cold_pool, base_dir=str(tmp_path))
 
 
 def test_skill_md_declares_packages(tmp_path):

@@ -1,0 +1,47 @@
+"""Helpers for the top-level tests (named uniquely: pytest imports test-folder modules by their
+base name, so a second `helpers.py` anywhere under tests/ would clash). Fixtures: conftest.py."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flowc.compiler.api import compile_source
+
+__all__ = ["ROOT", "JsonHandler", "loopback_server", "plan_of"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plan_of(text: str, base: Path = ROOT):
+    """The plan of a flow given as text (compiled as `t.flow` in `base`); fails the test on
+    errors, naming them."""
+    result = compile_source(text, "t.flow", base_dir=base)
+    assert result.plan is not None, [d.message for d in result.diagnostics.items]
+    return result.plan
+
+
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet request handler whose `do_GET` answers with `send_json`."""
+
+    def send_json(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def loopback_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (a free port) in a background thread: its `host:port`."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
