@@ -279,7 +279,9 @@ class Engine:
         if failed is not None:
             return self._finish_run(run, plan, results, ("fail", failed))
         if any(r.status == "waiting" for r in results.values()):
-            self.store.set_run_status(run_id, "paused")
+            with self.store.transaction():  # the last trace records ride along
+                self._tracer.flush()
+                self.store.set_run_status(run_id, "paused")
             return self.store.get_run(run_id)
         return self._finish_run(run, plan, results, ("done", None))
 
@@ -331,13 +333,14 @@ class Engine:
         """The node's result and its audit events, in one transaction, with the attempt's
         trace records (its start and inputs, its model exchanges) when there are any."""
         pending = self._pending.pop((run_id, node_id, item), None) or {}
+        if pending.get("calls"):  # model exchanges: written in batches (see tracewriter)
+            self._tracer.put((run_id, node_id, item, None, pending["calls"]))
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
                                metrics=r.metrics if self.trace else None,
                                audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                               started=pending.get("start"))
-        if pending.get("calls"):  # model exchanges: written in batches (see tracewriter)
-            self._tracer.put((run_id, node_id, item, None, pending["calls"]))
+                               started=pending.get("start"),
+                               model_calls=self._tracer.take_batch())
 
     def keep_model_call(self, record) -> None:
         """A model exchange of a node in progress: stored with the node's result."""
@@ -412,31 +415,34 @@ class Engine:
 
     def _finish_run(self, run, plan: Plan, results, end):
         action, node = end
-        if action == "fail":
-            r = results.get(node) if node else None
-            error = (f"node `{node}` failed: {r.error}" if r is not None and r.status == "failed"
-                     else f"the run was ended as failed by a `match` arm (`{node}`)")
-            self.store.set_run_status(run.id, "failed", error=error)
-            self.store.append_audit(run.id, "run.failed", "flowc", {"error": error})
-        else:
-            scope = self._scope(run, results)
-            outputs, problems = {}, []
-            for spec in plan.outputs:
-                try:
-                    value = evaluate(spec.value, scope)
-                except EvaluationError as e:
-                    problems.append(f"output `{spec.name}`: {e}")
-                    continue
-                value = None if value is MISSING else value
-                problems += schema_errors(value, spec.schema_, spec.name)
-                outputs[spec.name] = value
-            if problems and action != "stop":
-                self.store.set_run_status(run.id, "failed", error=problems[0])
-                self.store.append_audit(run.id, "run.failed", "flowc", {"error": problems[0]})
+        # the run's end, its audit event and the last trace records: one commit
+        with self.store.transaction():
+            self._tracer.flush()
+            if action == "fail":
+                r = results.get(node) if node else None
+                error = (f"node `{node}` failed: {r.error}" if r is not None and r.status == "failed"
+                         else f"the run was ended as failed by a `match` arm (`{node}`)")
+                self.store.set_run_status(run.id, "failed", error=error)
+                self.store.append_audit(run.id, "run.failed", "flowc", {"error": error})
             else:
-                self.store.set_run_status(run.id, "succeeded", outputs=outputs)
-                self.store.append_audit(run.id, "run.succeeded", "flowc",
-                                        {"outputs": outputs, "stopped_by": node})
+                scope = self._scope(run, results)
+                outputs, problems = {}, []
+                for spec in plan.outputs:
+                    try:
+                        value = evaluate(spec.value, scope)
+                    except EvaluationError as e:
+                        problems.append(f"output `{spec.name}`: {e}")
+                        continue
+                    value = None if value is MISSING else value
+                    problems += schema_errors(value, spec.schema_, spec.name)
+                    outputs[spec.name] = value
+                if problems and action != "stop":
+                    self.store.set_run_status(run.id, "failed", error=problems[0])
+                    self.store.append_audit(run.id, "run.failed", "flowc", {"error": problems[0]})
+                else:
+                    self.store.set_run_status(run.id, "succeeded", outputs=outputs)
+                    self.store.append_audit(run.id, "run.succeeded", "flowc",
+                                            {"outputs": outputs, "stopped_by": node})
         final = self.store.get_run(run.id)
         if final.parent_run_id:
             self.advance(final.parent_run_id)
