@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from .plan import Plan
     from .skills import SkillRegistry
 
-__all__ = ["CheckResult", "Compiler", "check_source", "check_file", "compile_source",
-           "compile_file", "find_skill_roots"]
+__all__ = ["CheckResult", "Compiler", "FlowLoader", "check_lock", "check_source", "check_file",
+           "compile_source", "compile_file", "find_skill_roots"]
 
 
 @dataclass
@@ -107,14 +107,14 @@ class Compiler:
             parsed = parse(source, diags)
             if diags.has_errors:
                 return result
-            loader = _Loader(self)
+            loader = FlowLoader(self)
             program = check_program(source, parsed.file, diags, base_dir.resolve(),
                                     self.registry_for(base_dir), loader)
             result.program = program
             result.subflows = loader.loaded
             result.graph = build_graph(program, diags)
             if self.locked and source.path != "<input>":
-                _check_lock(Path(source.path), program, diags)
+                check_lock(Path(source.path), program, diags)
             if plan and not diags.has_errors:
                 from .planner import build_plan
 
@@ -125,7 +125,7 @@ class Compiler:
         return self.check(Source.from_file(path), path.parent, plan=plan)
 
 
-class _Loader:
+class FlowLoader:
     """Loads flows named by `use flow`, detecting cycles of imports."""
 
     def __init__(self, compiler: Compiler):
@@ -152,7 +152,7 @@ class _Loader:
         return res.program
 
 
-def _check_lock(flow_path: Path, program, diags: Diagnostics) -> None:
+def check_lock(flow_path: Path, program, diags: Diagnostics) -> None:
     """F0111 for every `use skill` whose resolution differs from the flow's lock entry."""
     from .lockfile import LOCK_NAME, lock_entry_for, skill_pins
 

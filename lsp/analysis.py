@@ -111,7 +111,7 @@ class Analyzer:
         return self.root or Path.cwd()
 
     def analyze(self, doc: Document) -> Analysis:
-        from flowc.compiler.api import _check_lock, _Loader  # the façade's own pipeline parts
+        from flowc.compiler.api import FlowLoader, check_lock
         from flowc.compiler.checker import check_program
         from flowc.compiler.graph import build_graph
 
@@ -126,7 +126,7 @@ class Analyzer:
         try:
             parsed = parser.parse(source, diags)
             registry = self.compiler.registry_for(base_dir)
-            loader = _Loader(self.compiler)
+            loader = FlowLoader(self.compiler)
             syntax_errors = diags.has_errors
             # With syntax errors the published diagnostics are the parse's (as `flowc check`);
             # the declarations that parsed are still checked, quietly, for hover and completion.
@@ -136,7 +136,7 @@ class Analyzer:
             if not syntax_errors:
                 build_graph(program, diags)
                 if self._lock_applies(doc):
-                    _check_lock(Path(source.path), program, diags)
+                    check_lock(Path(source.path), program, diags)
         finally:
             if enabled:
                 gc.enable()
