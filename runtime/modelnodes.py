@@ -179,8 +179,22 @@ class _Calls:
     def __init__(self, engine, run, node, item: int, alias: str):
         self.engine, self.run, self.node, self.item, self.alias = engine, run, node, item, alias
         self.seq = 0
+        self._previous: list | None = None  # the messages of this node's last call
         self.metrics: dict[str, Any] = {"model": alias, "calls": 0, "prompt_tokens": 0,
                                         "completion_tokens": 0, "cost": 0.0}
+
+    def _compact(self, request: dict) -> dict:
+        """A call that repeats this node's previous conversation (an agent step, a re-ask)
+        is kept as the messages it adds: `continues` says how many come before them, from
+        the call before (`trace.expand_requests` puts them back). Storage grows with the
+        conversation, not with its square."""
+        messages = request.get("messages") or []
+        previous, self._previous = self._previous, messages
+        if previous and len(messages) >= len(previous) and \
+                messages[:len(previous)] == previous:
+            return {**request, "messages": messages[len(previous):],
+                    "continues": {"seq": self.seq - 1, "messages": len(previous)}}
+        return request
 
     @property
     def tokens(self) -> int:
@@ -201,7 +215,9 @@ class _Calls:
                         time.time(), time.time()))
             raise
         if self.engine.trace:
-            self.engine.keep_model_call(call.to_record(self.run.id))
+            record = call.to_record(self.run.id)
+            record.request = self._compact(record.request)
+            self.engine.keep_model_call(record)
         r = call.response
         m = self.metrics
         m["calls"] += 1

@@ -26,7 +26,8 @@ from typing import Any
 
 __all__ = [
     "TRACE_FORMAT", "ModelCallTrace", "NodeTrace", "RunTrace", "Totals", "TraceError",
-    "build_trace", "plan_nodes", "render_tree", "resolve_inputs", "trace_to_dict",
+    "build_trace", "expand_requests", "plan_nodes", "render_tree", "resolve_inputs",
+    "trace_to_dict",
     "trace_to_json",
 ]
 
@@ -203,6 +204,24 @@ def _num(value: Any, kind: type) -> Any:
     return kind(value)
 
 
+def expand_requests(calls: list) -> list:
+    """Model-call records with every request whole: the engine keeps a call that continues
+    its node's previous call as the messages it adds (`continues`: how many came before)."""
+    whole: dict[tuple, list] = {}
+    for c in sorted(calls, key=lambda c: (c.node_id, c.item, c.attempt, c.seq)):
+        request = c.request
+        cont = request.get("continues") if isinstance(request, dict) else None
+        if cont:
+            before = whole.get((c.node_id, c.item, c.attempt, cont.get("seq")), [])
+            request = {k: v for k, v in request.items() if k != "continues"}
+            request["messages"] = before[:cont.get("messages", 0)] + list(
+                request.get("messages") or [])
+            c.request = request
+        if isinstance(request, dict):
+            whole[(c.node_id, c.item, c.attempt, c.seq)] = request.get("messages") or []
+    return calls
+
+
 def resolve_inputs(inputs: Any, outputs: dict[str, Any]) -> Any:
     """A node's recorded inputs with each `{"$output": NODE}` (the engine records what a node
     reads from another node by reference: that output is recorded once, with that node)
@@ -266,7 +285,7 @@ def build_trace(store, run_id: str, *, full: bool = True, _depth: int = 0) -> Ru
     plan = plan_nodes(store, run.plan_hash)
     by_id = {n["id"]: n for n in plan}
     calls: dict[tuple[str, int], list[ModelCallTrace]] = {}
-    for c in store.model_calls(run.id):
+    for c in expand_requests(store.model_calls(run.id)) if full else store.model_calls(run.id):
         calls.setdefault((c.node_id, c.item), []).append(_model_call(c, full))
     for lst in calls.values():
         lst.sort(key=lambda c: (c.attempt, c.seq))

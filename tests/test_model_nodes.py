@@ -202,6 +202,18 @@ def test_an_agent_calls_a_skill_in_the_sandbox_and_must_finish_with_its_delivera
     assert rec.metrics["steps"] == 4 and rec.metrics["tool_calls"] == 3
     memory = rec.output["memory"]["messages"]
     assert memory[0]["role"] == "system" and memory[-1]["content"] == "accepted"
+    # each step is stored as the messages it adds; the trace puts the conversation back
+    stored = sorted(store.model_calls(run.id), key=lambda c: c.seq)
+    assert "continues" not in stored[0].request and stored[3].request["continues"] == {
+        "seq": 3, "messages": len(stored[2].request["messages"]) + stored[2].request[
+            "continues"]["messages"]}
+    assert len(stored[3].request["messages"]) <= 3
+    from flowc.runtime.trace import build_trace
+
+    traced = build_trace(store, run.id, full=True)
+    steps = next(n for n in traced.nodes if n.id == "draft").model_calls
+    assert [len(c.request["messages"]) for c in steps] == \
+        [len(r.body["messages"]) for r in server.requests]
 
 
 def test_an_agent_that_never_finishes_fails_within_its_step_budget(engine, server, tmp_path):
