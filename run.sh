@@ -44,5 +44,8 @@ echo
 echo "\$ flowc audit $run --verify"
 $flowc audit "$run" --verify | tail -3
 echo
+echo "\$ flowc report $run --html build/demo/report.html"
+$flowc report "$run" --html build/demo/report.html
+echo
 echo "the approved message, in the outbox:"
 ls build/demo/workspace/"$run"/send/outbox/
