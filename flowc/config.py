@@ -161,11 +161,26 @@ def _model(path: Path, alias: str, raw: Any) -> ModelConfig:
     )
 
 
+_LOADED: dict[tuple[str, int, int], ProjectConfig] = {}
+
+
 def load_config(start: str | os.PathLike[str] | None = None) -> ProjectConfig:
-    """The project configuration for a flow at `start` (empty when there is no flowc.toml)."""
+    """The project configuration for a flow at `start` (empty when there is no flowc.toml).
+    A file read once is not parsed again until it changes (size and mtime)."""
     path = find_config(start)
     if path is None:
         return ProjectConfig(None)
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or e}") from None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _load(path)
+    return _LOADED[key]
+
+
+def _load(path: Path) -> ProjectConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
