@@ -455,42 +455,33 @@ class Engine:
         try:
             if node.kind == "for_each":
                 if not resumed:
-                    self._started(run, node, -1, 1, scope)
+                    self._started(run, node, -1, 1)
                 return self._for_each(run, plan, node, scope)
-            return self._with_retries(run, node, -1, scope, resumed, lambda: self._execute_body(
+            return self._with_retries(run, node, -1, resumed, lambda: self._execute_body(
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
 
-    def _started(self, run, node: PlanNode, item: int, attempt: int, scope: Scope) -> None:
-        """Record that an attempt starts, with what the node reads (for traces and replay)."""
+    def _started(self, run, node: PlanNode, item: int, attempt: int) -> None:
+        """Record that an attempt starts. What it reads is not copied: run inputs and other
+        nodes' results never change once written and the plan names them (its deps), so the
+        trace derives them (`trace.plan_inputs`)."""
         if not self.trace:
             return
-        # what the node reads: run inputs by value, other nodes' results by reference (each
-        # is recorded once, with its node; `trace.resolve_inputs` puts the values back)
-        inputs = {}
-        for dep in node.deps:
-            if dep.kind == "input":
-                value = scope.inputs.get(dep.name, MISSING)
-                inputs[dep.name] = None if value is MISSING else value
-            else:
-                inputs[dep.name] = None if scope.nodes.get(dep.name, MISSING) is MISSING \
-                    else {"$output": dep.name}
         if node.kind in ("for_each", "flow"):  # containers: visible while their parts run
-            self.store.start_node(run.id, node.id, item, attempt, inputs=inputs)
+            self.store.start_node(run.id, node.id, item, attempt)
             return
-        start = {"attempt": attempt, "inputs": inputs, "started_at": self.clock()}
+        start = {"attempt": attempt, "inputs": None, "started_at": self.clock()}
         self._pending[(run.id, node.id, item)] = {"start": start}
 
-    def _with_retries(self, run, node: PlanNode, item: int, scope: Scope, resumed: bool,
-                      attempt) -> _Result:
+    def _with_retries(self, run, node: PlanNode, item: int, resumed: bool, attempt) -> _Result:
         """A node's declared `retry N`: failures of code, commands and skills are tried again
         with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
         tries = 1 + int(node.options.get("retry", 0)) \
             if node.kind in ("code", "for_each", "command", "skill") else 1
         for k in range(tries):
             if not (resumed and k == 0):
-                self._started(run, node, item, k + 1, scope)
+                self._started(run, node, item, k + 1)
             result = attempt()
             if result.status != "failed" or k == tries - 1:
                 if k:
@@ -842,7 +833,7 @@ class Engine:
         def one(i: int) -> _Result:
             inner = scope.child(**{config["var"]: items[i]})
             resumed = done.get(i) is not None and done[i].status == "waiting"
-            r = self._with_retries(run, node, i, inner, resumed, lambda: self._execute_body(
+            r = self._with_retries(run, node, i, resumed, lambda: self._execute_body(
                 run, plan, node, body["kind"], body, inner, i))
             if not (r.status == "waiting" and done.get(i) is not None):
                 self._commit(run.id, node.id, r, item=i)

@@ -222,6 +222,22 @@ def expand_requests(calls: list) -> list:
     return calls
 
 
+def plan_inputs(plan_node: dict[str, Any] | None, run_inputs: Any,
+                outputs: dict[str, Any]) -> dict[str, Any] | None:
+    """What a node read, from the plan's deps: run inputs by value, other nodes' results
+    (without their memory part); None for a node the plan does not know."""
+    if plan_node is None:
+        return None
+    got: dict[str, Any] = {}
+    for dep in plan_node.get("deps") or []:
+        name = dep.get("name")
+        if dep.get("kind") == "input":
+            got[name] = (run_inputs or {}).get(name)
+        else:
+            got[name] = {"$output": name} if name in outputs else None
+    return got
+
+
 def resolve_inputs(inputs: Any, outputs: dict[str, Any]) -> Any:
     """A node's recorded inputs with each `{"$output": NODE}` (the engine records what a node
     reads from another node by reference: that output is recorded once, with that node)
@@ -296,6 +312,8 @@ def build_trace(store, run_id: str, *, full: bool = True, _depth: int = 0) -> Ru
     outputs = {r.node_id: r.output for r in records if r.item < 0}
     for rec in records:
         node = _node(rec, by_id.get(rec.node_id), calls.pop((rec.node_id, rec.item), []))
+        if node.inputs is None and rec.attempt > 0:  # the engine records reads by the plan
+            node.inputs = plan_inputs(by_id.get(rec.node_id), run.inputs, outputs)
         node.inputs = resolve_inputs(node.inputs, outputs)
         if rec.item < 0:
             tops[rec.node_id] = node
