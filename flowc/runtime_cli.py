@@ -53,7 +53,8 @@ def _models(args, base_dir: Path | None, replay=None, live_nodes=None):
     record = getattr(args, "record", None)
     replay = replay if replay is not None else getattr(args, "replay", None)
     if isinstance(replay, str) and not Path(replay).is_file():
-        raise CommandError(f"--replay: `{replay}` does not exist")
+        raise CommandError(f"--replay: `{replay}` " + (
+            "is not a file" if Path(replay).exists() else "does not exist"))
     try:
         return Models(load_config(base_dir or Path.cwd()), record=record, replay=replay,
                       live_nodes=live_nodes)

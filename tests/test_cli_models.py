@@ -73,6 +73,13 @@ def test_a_broken_config_and_bad_options_are_one_line_errors(project):
     r = flowc("run", "figures.flow", "--replay", "nope.jsonl", "--store", "runs.db",
               cwd=project)
     assert r.returncode == 2 and "`nope.jsonl` does not exist" in r.stderr
+    (project / "flowc.toml").unlink()
+    (project / "garbage.jsonl").write_text("not json\n")
+    r = flowc("run", "figures.flow", "--replay", "garbage.jsonl", "--store", "runs.db",
+              cwd=project)
+    assert r.returncode == 2 and "line 1: not a recorded model exchange" in r.stderr
+    r = flowc("run", "figures.flow", "--replay", ".", "--store", "runs.db", cwd=project)
+    assert r.returncode == 2 and "`.` is not a file" in r.stderr
     r = flowc("run", "figures.flow", "--replay", "a", "--record", "b", cwd=project)
     assert r.returncode == 2 and "not allowed with argument" in r.stderr
     for bad in (["replay", "01nosuchrun"], ["replay", "01nosuchrun", "--from", "x"]):

@@ -124,8 +124,8 @@ def load_exchanges(path: str | os.PathLike[str]) -> list[Exchange]:
         try:
             out.append(Exchange.from_json(json.loads(line)))
         except (ValueError, KeyError, TypeError, AttributeError):
-            if n == len(lines):
-                break    # the write a crash interrupted
+            if n == len(lines) and out:
+                break    # the write a crash interrupted (after at least one good line)
             raise ModelError(f"replay file {path} line {n}: not a recorded model exchange") \
                 from None
     return out
