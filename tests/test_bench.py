@@ -11,9 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _run(script: str, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Run `bench/SCRIPT` with ARGS, as a user would."""
+    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
 def _bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "bench" / "compile.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    return _run("compile.py", *args)
 
 
 def test_compile_bench_quick_runs_and_reports_ratios():
@@ -33,8 +38,7 @@ def test_compile_bench_full_meets_targets():
 
 
 def _sandbox_bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "bench" / "sandbox.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    return _run("sandbox.py", *args)
 
 
 def test_sandbox_bench_quick_runs_and_reports_ratios():
@@ -52,8 +56,7 @@ def test_sandbox_bench_full_meets_targets():
 
 
 def test_runtime_bench_quick_meets_the_hard_targets():
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "runtime.py"), "--quick"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    r = _run("runtime.py", "--quick")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "200 concurrent runs, failures" in r.stdout
     row = next(ln for ln in r.stdout.splitlines() if "200 concurrent runs, failures" in ln)
@@ -62,22 +65,19 @@ def test_runtime_bench_quick_meets_the_hard_targets():
 
 @pytest.mark.slow
 def test_runtime_bench_full_meets_targets():
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "runtime.py"), "--strict"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    r = _run("runtime.py", "--strict")
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_commands_bench_quick_runs_and_matches_the_host():
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "commands.py"), "--quick"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    r = _run("commands.py", "--quick")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ratio sandbox/host" in r.stdout
 
 
 def test_agents_bench_quick_reports_every_figure_and_the_extraction_fits():
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "agents.py"), "--quick"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=900)
+    r = _run("agents.py", "--quick", timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
     for row in ("time per step", "tracing cost (on / off)", "OTLP/HTTP export",
                 "20-field extraction"):
@@ -88,7 +88,6 @@ def test_agents_bench_quick_reports_every_figure_and_the_extraction_fits():
 
 @pytest.mark.slow
 def test_agents_bench_full_meets_targets():
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "agents.py"), "--strict"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    r = _run("agents.py", "--strict")
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
