@@ -712,27 +712,34 @@ class Engine:
             stage_skill(folder, pin.alias, pin.entry, inputs, commands)
         return inputs, commands
 
-    def _shell(self, run, plan, node, line: str, stdin, scope, item,
-               extra_inputs: dict | None = None) -> _Result:
+    def run_shell(self, run, plan, node, line: str, stdin: str, extra_inputs: dict | None,
+                  out_dir: str | None):
+        """One command line in the sandbox with the run's skills staged (each checked against
+        the plan), their declared packages, and the node's limits and allowed hosts: the
+        sandbox's result. Used by command and skill nodes and by an agent's skill tools."""
         from .sandbox import Limits
         from .skillrun import sandbox_options
 
         inputs, commands = self._skill_files(plan, run)
         inputs.update(extra_inputs or {})
+        opts = node.options
+        limits = Limits(timeout=float(opts.get("timeout", 60.0)),
+                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
+        return self.sandbox.run(shell_code(line, stdin, commands), inputs=inputs,
+                                output_dir=out_dir, limits=limits,
+                                allow_hosts=tuple(opts.get("hosts", ())),
+                                **sandbox_options(inputs))  # the skills' declared packages
+
+    def _shell(self, run, plan, node, line: str, stdin, scope, item,
+               extra_inputs: dict | None = None) -> _Result:
         if isinstance(stdin, dict) and "path" in stdin:
             import fsspec
 
             with fsspec.open(stdin["path"], "rb") as f:
                 stdin = f.read().decode("utf-8", "replace")
         stdin = "" if stdin is MISSING or stdin is None else str(stdin)
-        code = shell_code(line, stdin, commands)
-        opts = node.options
-        limits = Limits(timeout=float(opts.get("timeout", 60.0)),
-                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
         out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
-        r = self.sandbox.run(code, inputs=inputs, output_dir=out_dir, limits=limits,
-                             allow_hosts=tuple(opts.get("hosts", ())),
-                             **sandbox_options(inputs))  # the skills' declared packages
+        r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir)
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         res = r.value or {}

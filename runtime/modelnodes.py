@@ -29,7 +29,7 @@ from typing import Any
 from .expressions import MISSING, EvaluationError, evaluate, render_template
 from .models.base import CallKey, Message, ModelError, ModelRequest, ToolSpec
 from .models.tokens import estimate_tokens
-from .skillrun import entry_line, shell_code
+from .skillrun import entry_line
 from .store import ModelCallRecord
 from .validate import describe_schema, schema_errors
 
@@ -514,7 +514,6 @@ def _finish_value(args: dict, schema: dict, parts: dict, files: dict, node):
 def _run_skill_tool(engine, run, plan, node, item, pin, args: dict, files: dict,
                     step: int) -> str:
     """One tool call: the skill's entry command in the sandbox; what the agent observes."""
-    from .sandbox import Limits
 
     if not isinstance(args, dict):
         return "The arguments must be an object."
@@ -539,13 +538,9 @@ def _run_skill_tool(engine, run, plan, node, item, pin, args: dict, files: dict,
             values = {first: values[first], **values}
     line, stdin, staged = entry_line(pin.entry, values, lambda v: v if isinstance(v, str)
                                      else json.dumps(v))
-    inputs, commands = engine._skill_files(plan, run)
-    inputs.update(staged)
     out_dir = (f"{engine.workspace.rstrip('/')}/{run.id}/{node.id}"
                f"{'' if item < 0 else f'/{item}'}/step{step}") if engine.workspace else None
-    r = engine.sandbox.run(shell_code(line, stdin, commands), inputs=inputs, output_dir=out_dir,
-                           limits=Limits(timeout=float(node.options.get("timeout", 60.0)),
-                                         memory_mb=256))
+    r = engine.run_shell(run, plan, node, line, stdin, staged, out_dir)
     if not r.ok:
         return f"The skill could not run: {r.error_kind}: {r.error}"
     res = r.value or {}
