@@ -531,11 +531,6 @@ def _run_skill_tool(engine, run, plan, node, item, pin, args: dict, files: dict,
             values[name] = f
         if values.get(name) is None and "default" in spec:
             values[name] = spec["default"]
-    words = pin.entry.split()
-    if "-" in words and words.index("-") > 0:  # `--body -`: standard input is `body`
-        first = words[words.index("-") - 1].lstrip("-").replace("-", "_")
-        if first in values:
-            values = {first: values[first], **values}
     line, stdin, staged = entry_line(pin.entry, values, lambda v: v if isinstance(v, str)
                                      else json.dumps(v))
     out_dir = (f"{engine.workspace.rstrip('/')}/{run.id}/{node.id}"
