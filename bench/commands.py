@@ -10,8 +10,9 @@ What is measured (every figure is the median with the min-max spread over the re
    (product,units rather than product,revenue: revenue is almost unique per row, and the
    counted lines would exceed the sandbox's 1 MiB result limit.)
 2. Sandbox: the whole `pool.run(code, inputs={"data.csv": path}, limits=...)` call, with the
-   code built as `Engine._shell` builds it (the shell's source, then
-   `result = run_line(LINE, STDIN, COMMANDS)`), the pool full and its spare process warmed
+   code the engine sends (`skillrun.shell_code`: `from flowc_shell import run_line`, the
+   shell module every sandbox compiles at start, then `result = run_line(LINE, STDIN,
+   COMMANDS)`), the pool full and its spare process warmed
    before each call (waited for untimed: a spare process runs flowc's own warm-up steps while
    it waits in the pool, see runtime/sandbox/warm.py; the refill and warm-up after the call
    still compete with it for the CPU). The part spent inside the sandbox (`ExecutionResult.elapsed_ms`: the Python run,
@@ -64,6 +65,7 @@ SANDBOX_MEMORY_MB = 512
 # Wraps the built-ins so one diagnostic run reports each stage's time (not used when timing).
 STAGE_TIMER = """
 import time as _bench_time
+from flowc_shell import _BUILTINS
 _bench_stages = []
 def _bench_wrap(name, fn):
     def timed(args, stdin):
@@ -101,17 +103,14 @@ def write_csv(path: Path, size: int, seed: int = SEED) -> int:
     return rows
 
 
-def shell_source() -> str:
-    from flowc.runtime.sandbox.shell import __file__ as shell_file
-
-    return Path(shell_file).read_text()
-
-
 def engine_code(line: str, stdin: str = "", commands: dict | None = None,
                 extra: str = "") -> str:
-    """The code `Engine._shell` sends (plus `extra` before the call, for diagnostics)."""
-    call = f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands or {})})"
-    return shell_source() + "\n" + extra + call + "\n"
+    """The code the engine sends (`skillrun.shell_code`: import the preloaded shell module,
+    then one call), with `extra` before the call, for diagnostics."""
+    from flowc.runtime.skillrun import shell_code
+
+    head, call = shell_code(line, stdin, commands or {}).split("\n", 1)
+    return head + "\n" + extra + call
 
 
 # ---- samples and formatting ---------------------------------------------------------------------
@@ -353,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
          "the run", staging - t_read),
         ("inside the sandbox (elapsed_ms)", inside),
         ("  run_line itself (perf_counter around it, in separate runs)", shell_run),
-        ("  the rest: compiling/executing the shell's source, its imports, result conversion",
+        ("  the rest: running the code's import and call, result conversion",
          med(timed_inner) - shell_run),
         ("remainder (result transfer; absorbs the noise of separate runs)", other),
     ]

@@ -58,10 +58,10 @@ def sandbox_options(inputs: dict) -> dict:
 
 
 def shell_code(line: str, stdin: str, commands: dict) -> str:
-    """The code the sandbox runs: the shell module, then one command line."""
-    source = (Path(__file__).parent / "sandbox" / "shell.py").read_text()
-    call = f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands)})"
-    return source + "\n" + call + "\n"
+    """The code the sandbox runs: one command line, through the shell module every sandbox
+    preloads at start (`flowc_shell`, see sandbox/process.py `preload_modules`)."""
+    return ("from flowc_shell import run_line\n"
+            f"result = run_line({json.dumps(line)}, {json.dumps(stdin)}, {json.dumps(commands)})\n")
 
 
 def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:

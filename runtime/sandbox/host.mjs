@@ -61,7 +61,15 @@ function PRELOAD() {
     "collections, itertools, functools, decimal, hashlib, textwrap, string, random, traceback";
 }
 
-try { nonce = String(parse(await readLine() || "{}").nonce || ""); } catch (_) { Deno.exit(2); }
+// The first line: the nonce, and flowc's own modules to preload (name -> Python source),
+// such as the shell (runtime/sandbox/shell.py): compiled once here, off the clock, so a
+// command line's code is one import and one call instead of the shell's whole source.
+let preload = {};
+try {
+  const first = parse(await readLine() || "{}");
+  nonce = String(first.nonce || "");
+  preload = first.preload && typeof first.preload === "object" ? first.preload : {};
+} catch (_) { Deno.exit(2); }
 
 let stdoutBuf = [], stderrBuf = [];
 let outBytes = 0, outCap = 1 << 20, outOverflow = false;
@@ -205,6 +213,19 @@ sys.modules["flowc_http"] = _m
 del _m
 `);
 
+if (Object.keys(preload).length) {
+  const ns = py.toPy({ __flowc_preload: preload });
+  py.runPython(`
+import sys as _sys, types as _types
+for _name, _source in __flowc_preload.items():
+    _mod = _types.ModuleType(_name)
+    _mod.__file__ = f"<flowc {_name}>"
+    exec(compile(_source, _mod.__file__, "exec"), _mod.__dict__)
+    _sys.modules[_name] = _mod
+`, { globals: ns });
+  ns.destroy();
+}
+
 // ---- files -------------------------------------------------------------------------------
 const WORK = "/work";
 function prepareWorkdir(clear) {
@@ -224,17 +245,14 @@ function prepareWorkdir(clear) {
 // Native base64 (V8's Uint8Array.fromBase64 / toBase64): no per-byte loops on big files.
 const b64decode = (s) => Uint8Array.fromBase64(s);
 const b64encode = (bytes) => bytes.toBase64();
-function sameBytes(a, b) {
-  if (a.length !== b.length) return false;
-  const wa = new Int32Array(a.buffer, a.byteOffset, a.length >> 2);
-  const wb = new Int32Array(b.buffer, b.byteOffset, b.length >> 2);
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
-    for (let i = wa.length << 2; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+
+// Staged inputs that the code did not touch are not returned. Instead of reading every file
+// back and comparing its bytes, each staged file's MEMFS node gets a fractional mtime that no
+// write can produce (writes stamp Date.now(), a whole number of ms): the file is unchanged
+// when its path still leads to the same node, with that mtime and its staged size.
+function untouched(staged, node) {
+  return staged !== undefined && staged.node === node && node.mtime === staged.mtime &&
+    node.usedBytes === staged.size;
 }
 
 function collectFiles(limits, inputs) {
@@ -249,8 +267,8 @@ function collectFiles(limits, inputs) {
       if (FS.isLink(st.mode)) { problems.push(`symlink ${relName} not returned`); continue; }
       if (FS.isDir(st.mode)) { walk(full, relName); continue; }
       if (!FS.isFile(st.mode)) continue;
+      if (untouched(inputs[relName], FS.lookupPath(full, { follow: false }).node)) continue;
       const data = FS.readFile(full);
-      if (inputs[relName] !== undefined && sameBytes(data, inputs[relName])) continue; // unchanged input
       if (out.length >= limits.max_files) { problems.push("file-count"); return; }
       if (data.length > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
       total += data.length;
@@ -284,14 +302,18 @@ async function execute(req) {
   outCap = limits.max_output_bytes;
   prepareWorkdir(req.fresh_workdir !== false);
   const inputs = {};
+  const stagedAt = Date.now() - 0.5;
   for (const f of req.files || []) {
     const parts = f.name.split("/");
     let dir = WORK;
     for (const p of parts.slice(0, -1)) { dir += "/" + p; try { py.FS.mkdir(dir); } catch (_) {} }
     // big files are read from this process's stage folder (the only place it may read them)
     const data = f.path ? Deno.readFileSync(f.path) : b64decode(f.data);
-    py.FS.writeFile(WORK + "/" + f.name, data);
-    inputs[f.name] = data;
+    // MEMFS keeps `data` itself (canOwn: no copy of a big file); see untouched()
+    py.FS.writeFile(WORK + "/" + f.name, data, { canOwn: true });
+    const node = py.FS.lookupPath(WORK + "/" + f.name).node;
+    node.mtime = stagedAt;
+    inputs[f.name] = { node, mtime: stagedAt, size: data.length };
   }
   const globals = py.toPy(req.globals || {});
   const ns = req.reuse_namespace ? (globalThis.__flowc_ns ||= py.globals.get("dict")()) : py.globals.get("dict")();

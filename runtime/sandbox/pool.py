@@ -225,7 +225,7 @@ class SandboxPool:
                 return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
                                reuse=False, packages=names)
             finally:
-                proc.kill()
+                proc.discard()
         finally:
             with self._cond:
                 self._busy -= 1

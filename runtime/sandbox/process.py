@@ -74,9 +74,45 @@ def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None =
         "--cached-only", "--allow-import=flowc-no-import.invalid:1",
         f"--allow-read={reads}",
         "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys", "--deny-write",
-        f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}",
+        f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}"
+        + os.environ.get("FLOWC_EXP_V8", ""),
         str(assets.host_script), str(assets.pyodide_dir), str(assets.snapshot), *extra,
     ]
+
+
+_PRELOAD: dict[str, str] = {}
+
+
+def preload_modules() -> dict[str, str]:
+    """flowc's own modules every sandbox imports at start, off the clock (module -> source):
+    `flowc_shell`, the command-line shell (shell.py)."""
+    if not _PRELOAD:
+        _PRELOAD["flowc_shell"] = Path(__file__).with_name("shell.py").read_text()
+    return _PRELOAD
+
+
+_reaper_queue: queue.Queue = queue.Queue()
+_reaper_lock = threading.Lock()
+_reaper_started = False
+
+
+def _reap(proc: SandboxProcess) -> None:
+    """Hand a killed process to the reaper thread (started on first use)."""
+    global _reaper_started
+    with _reaper_lock:
+        if not _reaper_started:
+            threading.Thread(target=_reaper, name="flowc-sandbox-reaper", daemon=True).start()
+            _reaper_started = True
+    _reaper_queue.put(proc)
+
+
+def _reaper() -> None:
+    while True:
+        proc = _reaper_queue.get()
+        try:
+            proc.kill()  # already signalled: waits for the exit, closes the pipes
+        except Exception:  # pragma: no cover - never let the reaper die
+            pass
 
 
 def _line_bound(limits: Limits) -> int:
@@ -122,7 +158,7 @@ class SandboxProcess:
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        self._send({"nonce": self.nonce})
+        self._send({"nonce": self.nonce, "preload": preload_modules()})
         msg = self._next_message(time.monotonic() + start_timeout)
         if msg is None or msg.get("type") != "ready":
             err = b"".join(self._stderr).decode(errors="replace")[-600:]
@@ -220,6 +256,18 @@ class SandboxProcess:
             except OSError:
                 pass
         shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+    def discard(self) -> None:
+        """End the process without waiting for it: SIGKILL now, the exit reaped by a
+        background thread (a Deno process with a big WebAssembly memory takes 10-20 ms to
+        go away, which the caller need not wait for)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+        shutil.rmtree(self.stage_dir, ignore_errors=True)
+        _reap(self)
 
     def _stage(self, files) -> tuple[list[dict], list[Path]]:
         """The request's file entries: small ones inline (base64), big ones and local files

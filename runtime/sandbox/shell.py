@@ -10,11 +10,13 @@ the sandbox's own files.
 
 from __future__ import annotations
 
+import collections
 import io
+import itertools
 import json
+import operator
 import os
 import re
-import runpy
 import sys
 
 __all__ = ["run_line", "ShellError"]
@@ -142,8 +144,8 @@ def _substitution_at(text: str, at: int, env) -> tuple[str, int]:
 
 
 def _substitute(inner: str, env) -> str:
-    out, _err, _code = _run(inner, b"", env)
-    return out.decode("utf-8", "replace").rstrip("\n")
+    out, _err, _code = _run(inner, _EMPTY, env)
+    return out.bytes().decode("utf-8", "replace").rstrip("\n")
 
 
 # ---- running -------------------------------------------------------------------------------
@@ -156,7 +158,66 @@ def _safe_path(name: str) -> str:
     return norm
 
 
-def _run(line: str, stdin: bytes, env) -> tuple[bytes, bytes, int]:
+class _Data:
+    """What flows through a pipe: bytes, or their text, or its lines (each without its
+    newline), or sorted runs (line, count) from `sort`; each form is made from another once,
+    when a stage asks for it. The text is the bytes decoded as latin-1, one character per
+    byte, so the built-ins are byte-exact on any input (as the real tools with LC_ALL=C),
+    and Python's str methods, several times faster than the bytes ones in the sandbox's
+    WebAssembly interpreter, do the work. Line-oriented built-ins hand lines to the next
+    one, so a pipeline splits its input once and joins its output once."""
+
+    __slots__ = ("_bytes", "_lines", "_text", "runs")
+
+    def __init__(self, data: bytes | None = None, lines: list | None = None,
+                 runs: list | None = None, text: str | None = None):
+        self._bytes, self._lines, self.runs, self._text = data, lines, runs, text
+
+    def bytes(self) -> bytes:
+        if self._bytes is None:
+            self._bytes = self.text().encode("latin-1")
+        return self._bytes
+
+    def text(self) -> str:
+        if self._text is None:
+            if self._bytes is not None:
+                self._text = self._bytes.decode("latin-1")
+            else:
+                lines = self.lines()
+                self._text = "\n".join(lines) + "\n" if lines else ""
+        return self._text
+
+    def lines(self) -> list:
+        if self._lines is None:
+            if self.runs is not None:
+                self._lines = list(_chain.from_iterable(_map(_repeat, *zip(*self.runs)))) \
+                    if self.runs else []
+            else:
+                lines = self.text().split("\n")
+                if not lines[-1]:
+                    lines.pop()  # the last line's newline (a missing one is not kept)
+                self._lines = lines
+        return self._lines
+
+    def __len__(self) -> int:  # bytes, for diagnostics
+        if self._bytes is not None or self._text is not None:
+            return len(self._bytes if self._bytes is not None else self._text)
+        return sum(_map(len, self.lines())) + len(self.lines())
+
+
+def _l1(text: str) -> str:
+    """A real string (an argument, a file name) in the latin-1 form of its UTF-8 bytes."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+_EMPTY = _Data(b"")
+
+
+def _run(line: str, stdin: _Data, env) -> tuple[_Data, bytes, int]:
     data, err_all, code = stdin, b"", 0
     for part in _split_pipeline(line):
         words = _words(part, env)
@@ -180,40 +241,50 @@ def _run(line: str, stdin: bytes, env) -> tuple[bytes, bytes, int]:
         for op, target in redirects:
             if op == "<":
                 with open(target, "rb") as f:
-                    data = f.read()
+                    data = _Data(f.read())
         out, err, code = _command(argv, data, env)
         for op, target in redirects:
             if op in (">", ">>"):
                 with open(target, "ab" if op == ">>" else "wb") as f:
-                    f.write(out)
-                out = b""
+                    f.write(out.bytes())
+                out = _EMPTY
             elif op in ("2>", "2>>"):
                 with open(target, "ab" if op == "2>>" else "wb") as f:
                     f.write(err)
                 err = b""
             elif op == "2>&1":
-                out, err = out + err, b""
+                out, err = _Data(out.bytes() + err), b""
         err_all += err
         data = out
     return data, err_all, code
 
 
-def _command(argv: list[str], stdin: bytes, env) -> tuple[bytes, bytes, int]:
+def _command(argv: list[str], stdin: _Data, env) -> tuple[_Data, bytes, int]:
     name, args = argv[0], argv[1:]
     if name in _BUILTINS:
         try:
             out = _BUILTINS[name](args, stdin)
-            return (out if isinstance(out, bytes) else out.encode()), b"", 0
-        except (OSError, ValueError, KeyError, IndexError) as e:
-            return b"", f"{name}: {e}\n".encode(), 1
+        except (OSError, ValueError, KeyError, IndexError, TypeError, re.error) as e:
+            msg = e.strerror if isinstance(e, OSError) and e.strerror else e
+            where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
+            return _EMPTY, f"{name}: {where}{msg}\n".encode(), 2 if isinstance(e, _Usage) else 1
+        code = 0
+        if isinstance(out, tuple):
+            out, code = out
+        if isinstance(out, str):
+            out = out.encode()
+        return (out if isinstance(out, _Data) else _Data(bytes(out))), b"", code
     script = env["commands"].get(name)
     if script is None:
-        return b"", f"{name}: command not found (see `ls /bin`)\n".encode(), 127
-    return _script(script, argv, stdin)
+        return _EMPTY, f"{name}: command not found (see `ls /bin`)\n".encode(), 127
+    out, err, code = _script(script, argv, stdin.bytes())
+    return _Data(out), err, code
 
 
 def _script(path: str, argv: list[str], stdin: bytes) -> tuple[bytes, bytes, int]:
     """Run a skill's entry script in this interpreter, as if it were a process."""
+    import runpy
+
     saved = sys.argv, sys.stdin, sys.stdout, sys.stderr
     out, err = io.StringIO(), io.StringIO()
     sys.argv = [path, *argv[1:]]
@@ -237,171 +308,484 @@ def _script(path: str, argv: list[str], stdin: bytes) -> tuple[bytes, bytes, int
 
 
 # ---- built-ins -------------------------------------------------------------------------------
+# Each takes (args, stdin: _Data) and returns _Data, bytes or str, or (that, exit status).
+# The per-line work is done by C-level iterator chains (map, compress, itemgetter, Counter)
+# wherever the semantics allow: the interpreter runs as WebAssembly in the sandbox, where
+# every Python bytecode executed per line costs several times what it costs natively.
+
+_map, _repeat, _chain, _compress = map, itertools.repeat, itertools.chain, itertools.compress
+_contains, _not, _truth = operator.contains, operator.not_, operator.truth
 
 
-def _read(args: list[str], stdin: bytes) -> bytes:
-    files = [a for a in args if not a.startswith("-")]
+class _Usage(ValueError):
+    """A bad option or operand (exit status 2, as the real tools' usage errors)."""
+
+
+def _opts(name: str, args: list[str], flags: str = "", valued: str = "",
+          numeric: str = "") -> tuple[dict, list[str]]:
+    """Short options in any position (`-vc`, `-d,`, `-d ,`, `--` ends them; `-` is an
+    operand). Flags map to True, valued options to the list of their values; with `numeric`,
+    `-5` means `-{numeric} 5`. An unknown option is a usage error naming the known ones."""
+    opts: dict = {}
+    operands: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            operands += args[i + 1:]
+            break
+        if not a.startswith("-") or a == "-":
+            operands.append(a)
+            i += 1
+            continue
+        if numeric and a[1:].isdigit():
+            opts.setdefault(numeric, []).append(a[1:])
+            i += 1
+            continue
+        j = 1
+        while j < len(a):
+            c = a[j]
+            if c in valued:
+                value = a[j + 1:]
+                if not value:
+                    i += 1
+                    if i >= len(args):
+                        raise _Usage(f"option -{c} needs a value")
+                    value = args[i]
+                opts.setdefault(c, []).append(value)
+                break
+            if c not in flags:
+                known = " ".join(f"-{x}" for x in flags + valued) or "none"
+                raise _Usage(f"unknown option -{c} (this shell's {name} supports: {known})")
+            opts[c] = True
+            j += 1
+        i += 1
+    return opts, operands
+
+
+def _read(files: list[str], stdin: _Data) -> _Data:
+    """The operands' contents one after another (`-` is standard input), else stdin."""
     if not files:
         return stdin
-    data = b""
+    if files == ["-"]:
+        return stdin
+    if len(files) == 1:
+        with open(_safe_path(files[0]), "rb") as fh:
+            return _Data(fh.read())
+    chunks = []
     for f in files:
+        if f == "-":
+            chunks.append(stdin.bytes())
+            continue
         with open(_safe_path(f), "rb") as fh:
-            data += fh.read()
-    return data
+            chunks.append(fh.read())
+    return _Data(b"".join(chunks))
 
 
-def _count_opt(args, default=10) -> int:
-    for i, a in enumerate(args):
-        if a == "-n" and i + 1 < len(args):
-            return int(args[i + 1])
-        if re.fullmatch(r"-\d+", a):
-            return int(a[1:])
-    return default
-
-
-def _files_only(args):
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in ("-n", "-d", "-f", "-k", "-t"):
-            skip = True
-            continue
-        if not a.startswith("-") or a == "-":
-            out.append(a)
-    return out
-
-
-def _lines(data: bytes) -> list[bytes]:
-    return data.splitlines(keepends=True)
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise _Usage(f"invalid {what}: `{value}`") from None
 
 
 def b_cat(args, stdin):
-    return _read(args, stdin)
+    o, files = _opts("cat", args, flags="n")
+    data = _read(files, stdin)
+    if "n" in o:
+        return _Data(lines=[f"{k:6d}\t{ln}" for k, ln in enumerate(data.lines(), 1)])
+    return data
 
 
 def b_head(args, stdin):
-    return b"".join(_lines(_read(_files_only(args), stdin))[: _count_opt(args)])
+    o, files = _opts("head", args, valued="nc", numeric="n")
+    data = _read(files, stdin)
+    if "c" in o:  # a negative N: all but the last N bytes
+        return data.bytes()[:_int(o["c"][-1], "byte count")]
+    n = _int(o.get("n", ["10"])[-1], "line count")
+    if n < 0 or data._lines is not None:  # `-n -K`: all but the last K lines
+        return _Data(lines=data.lines()[:n])
+    t, pos = data.text(), 0
+    for _ in range(n):
+        pos = t.find("\n", pos) + 1
+        if not pos:
+            return data
+    return _Data(text=t[:pos])
 
 
 def b_tail(args, stdin):
-    lines = _lines(_read(_files_only(args), stdin))
-    for i, a in enumerate(args):  # `tail -n +K`: from line K on
-        if a == "-n" and i + 1 < len(args) and args[i + 1].startswith("+"):
-            return b"".join(lines[max(0, int(args[i + 1][1:]) - 1):])
-        if a.startswith("-n+") or a.startswith("+"):
-            return b"".join(lines[max(0, int(a.lstrip("-n+")) - 1):])
-    n = _count_opt(args)
-    return b"".join(lines[-n:] if n else [])
+    o, files = _opts("tail", args, valued="nc", numeric="n")
+    data = _read(files, stdin)
+    if "c" in o:
+        spec = o["c"][-1]
+        if spec.startswith("+"):
+            return data.bytes()[max(0, _int(spec[1:], "byte count") - 1):]
+        n = abs(_int(spec, "byte count"))
+        return data.bytes()[-n:] if n else b""
+    spec = o.get("n", ["10"])[-1]
+    if spec.startswith("+"):  # `tail -n +K`: from line K on
+        return _Data(lines=data.lines()[max(0, _int(spec[1:], "line count") - 1):])
+    n = abs(_int(spec, "line count"))
+    if not n:
+        return b""
+    if data._lines is not None:
+        return _Data(lines=data.lines()[-n:])
+    t = data.text()
+    pos = len(t) - 1 if t.endswith("\n") else len(t)
+    for _ in range(n):
+        pos = t.rfind("\n", 0, pos)
+        if pos < 0:
+            return data
+    return _Data(text=t[pos + 1:])
 
 
 def b_wc(args, stdin):
-    data = _read(_files_only(args), stdin)
-    counts = {"-l": data.count(b"\n"), "-w": len(data.split()), "-c": len(data)}
-    chosen = [f for f in args if f in counts] or ["-l", "-w", "-c"]
-    return " ".join(str(counts[f]) for f in chosen) + "\n"
+    o, files = _opts("wc", args, flags="lwc")
+    chosen = [f for f in "lwc" if f in o] or ["l", "w", "c"]
+
+    def counts(b: bytes) -> dict:  # words split at ASCII white space, as with LC_ALL=C
+        return {"l": b.count(b"\n"), "w": len(b.split()), "c": len(b)}
+
+    if not files:
+        c = counts(stdin.bytes())
+        return " ".join(str(c[k]) for k in chosen) + "\n"
+    rows, total = [], dict.fromkeys("lwc", 0)
+    for f in files:
+        c = counts(_read([f], stdin).bytes())
+        for k in total:
+            total[k] += c[k]
+        rows.append(" ".join(str(c[k]) for k in chosen) + f" {f}")
+    if len(files) > 1:
+        rows.append(" ".join(str(total[k]) for k in chosen) + " total")
+    return "".join(r + "\n" for r in rows)
+
+
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+    "space": r" \t\n\r\f\v", "blank": r" \t", "xdigit": "0-9A-Fa-f",
+    "punct": r"!-/:-@\[-`{-~", "print": r" -~", "graph": r"!-~", "cntrl": r"\x00-\x1f\x7f",
+}
+
+
+def _posix_regex(pattern: str, extended: bool) -> str:
+    r"""A POSIX basic (grep) or extended (grep -E) regular expression in Python's syntax:
+    in a basic one `\| \+ \? \( \) \{ \}` are the operators and the bare characters are
+    literal; `[[:digit:]]`-style classes work in both; backslash is literal in brackets."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "[":
+            j, neg, body = i + 1, "", []
+            if j < n and pattern[j] == "^":
+                neg, j = "^", j + 1
+            if j < n and pattern[j] == "]":
+                body.append("\\]")
+                j += 1
+            while j < n and pattern[j] != "]":
+                m = re.match(r"\[:(\w+):\]", pattern[j:])
+                if m:
+                    if m.group(1) not in _POSIX_CLASSES:
+                        raise _Usage(f"unknown character class [:{m.group(1)}:]")
+                    body.append(_POSIX_CLASSES[m.group(1)])
+                    j += m.end()
+                    continue
+                body.append("\\" + pattern[j] if pattern[j] in "\\[" else pattern[j])
+                j += 1
+            if j >= n:
+                raise _Usage("unmatched [ in the pattern")
+            out.append("[" + neg + "".join(body) + "]")
+            i = j + 1
+            continue
+        if c == "\\" and i + 1 < n:
+            d = pattern[i + 1]
+            out.append(d if (not extended and d in "|+?(){}") else "\\" + d)
+            i += 2
+            continue
+        if c == "*" and (not out or out[-1] in ("^", "(", "|")):
+            out.append("\\*")  # a leading star is literal
+        elif not extended and c in "|+?(){}":
+            out.append("\\" + c)
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+_META = re.compile(r"[\\.^$*+?()\[\]{}|]")
 
 
 def b_grep(args, stdin):
-    flags = [a for a in args if a.startswith("-")]
-    rest = [a for a in args if not a.startswith("-")]
-    if not rest:
-        raise ValueError("usage: grep [-i] [-v] [-c] PATTERN [FILE...]")
-    pattern = re.compile(rest[0].encode(), re.I if "-i" in flags else 0)
-    data = _read(rest[1:], stdin)
-    if "-v" in flags:
-        lines = [ln for ln in _lines(data) if not pattern.search(ln)]
-    else:
-        # one search over the whole buffer, each hit widened to its line
-        lines, end = [], -1
-        for m in pattern.finditer(data):
-            if m.start() < end:
+    o, rest = _opts("grep", args, flags="ivcnFEwxoqlh", valued="e")
+    patterns = o.get("e") or rest[:1]
+    files = rest if "e" in o else rest[1:]
+    if not patterns:
+        raise _Usage("usage: grep [-ivcnFEwxoqlh] [-e PATTERN | PATTERN] [FILE...]")
+    icase, invert = "i" in o, "v" in o
+    texts = [_l1(p) for p in patterns]
+    fixed = "F" in o or not any(_META.search(p) for p in patterns)
+    rx = None
+    if not (fixed and len(texts) == 1 and not ({"w", "x", "o"} & o.keys())):
+        alts = [re.escape(t) if fixed else _posix_regex(t, "E" in o) for t in texts]
+        body = "|".join(f"(?:{a})" for a in alts)
+        if "w" in o:
+            body = rf"(?<!\w)(?:{body})(?!\w)"
+        rx = re.compile(body, re.ASCII | (re.I if icase else 0))
+    several = len(files) > 1 and "h" not in o
+    plain = not ({"q", "l", "c", "o", "n"} & o.keys()) and not several
+    out: list[str] = []
+    matched = False
+    for name in files or ["-"]:
+        data = _read([name], stdin)
+        if plain and rx is None and not icase and not invert and data._lines is None:
+            hits = _grep_sparse(data.text(), texts[0])
+            if hits is not None:  # few matches in a big input: no split into lines
+                matched |= bool(hits)
+                out += hits
                 continue
-            start = data.rfind(b"\n", 0, m.start()) + 1
-            stop = data.find(b"\n", m.start())
-            end = len(data) if stop == -1 else stop + 1
-            lines.append(data[start:end])
-    return f"{len(lines)}\n".encode() if "-c" in flags else b"".join(lines)
-
-
-def b_sort(args, stdin):
-    lines = _lines(_read(_files_only(args), stdin))
-    if lines and not lines[-1].endswith(b"\n"):
-        lines[-1] += b"\n"
-    key = None
-    if "-n" in args:
-        def key(ln):
-            m = re.match(rb"\s*(-?\d+(\.\d+)?)", ln)
-            return float(m.group(1)) if m else 0.0
-    return b"".join(sorted(lines, key=key, reverse="-r" in args))
-
-
-def b_uniq(args, stdin):
-    out, prev, n = [], None, 0
-    for ln in [*_lines(_read(_files_only(args), stdin)), None]:
-        if ln == prev:
-            n += 1
+        lines = data.lines()
+        if rx is None and icase:  # ASCII case folding, as with LC_ALL=C
+            folded = _Data(data.bytes().lower()).lines() if data._lines is None else \
+                list(_map(operator.methodcaller("translate", _LOWER), lines))
+            test = _map(_contains, folded, _repeat(texts[0].translate(_LOWER)))
+        elif rx is None:
+            test = _map(_contains, lines, _repeat(texts[0]))
+        else:
+            test = _map(_truth, _map(rx.fullmatch if "x" in o else rx.search, lines))
+        flags = list(_map(_not, test) if invert else test)
+        count = sum(flags)
+        matched |= bool(count)
+        if "q" in o:
+            if count:
+                return _EMPTY, 0
             continue
-        if prev is not None:
-            out.append((f"{n:>7} ".encode() if "-c" in args else b"") + prev)
-        prev, n = ln, 1
-    return b"".join(out)
+        prefix = _l1(f"{name}:") if several else ""
+        if "l" in o:
+            if count:
+                out.append(_l1(name) if files else "(standard input)")
+        elif "c" in o:
+            out.append(f"{prefix}{count}")
+        elif "o" in o or "n" in o:
+            for k in _compress(range(len(flags)), flags):
+                num = f"{k + 1}:" if "n" in o else ""
+                if "o" in o and not invert:
+                    out += [prefix + num + m.group(0) for m in rx.finditer(lines[k])
+                            if m.group(0)]
+                else:
+                    out.append(prefix + num + lines[k])
+        elif prefix:
+            out += [prefix + ln for ln in _compress(lines, flags)]
+        else:
+            out += _compress(lines, flags)
+    return _Data(lines=out), (0 if matched else 1)
+
+
+def _grep_sparse(text: str, needle: str) -> list | None:
+    """The lines holding `needle`, found by searching the whole text, when they are few
+    (under one line in eight); None when splitting into lines is the faster way."""
+    if not needle:
+        return None
+    head = text[:65536]  # a dense sample says no without counting the whole text
+    if head.count(needle) * 8 >= head.count("\n") + 1 or \
+            text.count(needle) * 8 >= text.count("\n") + 1:
+        return None
+    out, pos, find, rfind = [], 0, text.find, text.rfind
+    while True:
+        at = find(needle, pos)
+        if at < 0:
+            return out
+        start = rfind("\n", 0, at) + 1
+        stop = find("\n", at)
+        if stop < 0:
+            out.append(text[start:])
+            return out
+        out.append(text[start:stop])
+        pos = stop + 1
+
+
+def _fields(spec: str, what: str) -> list[tuple[int, int | None]]:
+    """`1,3-4,6-` as sorted, merged 0-based half-open ranges (None: to the end)."""
+    ranges = []
+    for part in spec.split(","):
+        lo, dash, hi = part.partition("-")
+        try:
+            a = int(lo) if lo else 1
+            b = (int(hi) if hi else None) if dash else a
+        except ValueError:
+            raise _Usage(f"invalid {what} list `{spec}`") from None
+        if a < 1 or (b is not None and b < a):
+            raise _Usage(f"invalid {what} range `{part}` (they are numbered from 1)")
+        ranges.append((a - 1, b))
+    ranges.sort(key=lambda r: (r[0], r[1] is None, r[1] or 0))
+    merged: list[list] = []
+    for a, b in ranges:
+        if merged and (merged[-1][1] is None or a <= merged[-1][1]):
+            last = merged[-1]
+            last[1] = None if (b is None or last[1] is None) else max(last[1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
 
 
 def b_cut(args, stdin):
-    delim, fields = "\t", None
-    for i, a in enumerate(args):
-        if a == "-d":
-            delim = args[i + 1]
-        elif a.startswith("-d") and len(a) > 2:
-            delim = a[2:]
-        elif a == "-f":
-            fields = args[i + 1]
-        elif a.startswith("-f") and len(a) > 2:
-            fields = a[2:]
-    if not fields:
-        raise ValueError("usage: cut -d DELIM -f LIST [FILE]")
-    idx = []
-    for part in fields.split(","):
-        lo, _, hi = part.partition("-")
-        idx += list(range(int(lo), int(hi or lo) + 1))
-    sep = delim.encode()
-    picks = [i - 1 for i in idx]
-    out = []
-    for ln in _read(_files_only(args), stdin).splitlines():
-        cols = ln.split(sep)
-        n = len(cols)
-        out.append(sep.join([cols[i] for i in picks if i < n]))
-    return b"\n".join(out) + (b"\n" if out else b"")
+    o, files = _opts("cut", args, flags="s", valued="dfcb")
+    data = _read(files, stdin)
+    lines = data.lines()
+    if "f" not in o:
+        spec = (o.get("c") or o.get("b") or [None])[-1]
+        if spec is None:
+            raise _Usage("usage: cut -f LIST [-d DELIM] [-s] | -c LIST | -b LIST [FILE...]")
+        slices = [slice(a, b) for a, b in _fields(spec, "position")]
+        pick = operator.itemgetter(*slices)
+        if len(slices) == 1:
+            return _Data(lines=list(_map(pick, lines)))
+        return _Data(lines=list(_map("".join, _map(pick, lines))))
+    delim = _l1(o.get("d", ["\t"])[-1])
+    if len(delim) != 1:
+        raise _Usage("the delimiter must be a single byte")
+    ranges = _fields(o["f"][-1], "field")
+    ends = [b for _, b in ranges]
+    most = -1 if None in ends else max(ends)  # split no further than the last field wanted
+    slices = [slice(a, b) for a, b in ranges]
+    if len(slices) == 1:
+        pick = slices[0]
+        out = [delim.join(ln.split(delim, most)[pick]) for ln in lines]
+    else:
+        get = operator.itemgetter(*slices)
+        out = list(_map(delim.join, _map(_chain.from_iterable,
+                                         (get(ln.split(delim, most)) for ln in lines))))
+    has = list(_map(_contains, lines, _repeat(delim)))
+    if not all(has):  # a line without the delimiter: printed whole, or dropped with -s
+        whole = "s" not in o
+        out = [out[k] if h else lines[k] for k, h in enumerate(has) if h or whole]
+    return _Data(lines=out)
+
+
+_NUMBER = re.compile(r"[ \t]*(-?(?:\d+\.?\d*|\.\d+))", re.ASCII)
+_BLANKS = re.compile(r"[ \t]+")
+
+
+def _sort_key(o: dict):
+    """The key function of `sort -k/-t/-n/-f` (None: plain byte order)."""
+    sep = _l1(o["t"][-1]) if "t" in o else None
+    if sep is not None and len(sep) != 1:
+        raise _Usage("the field separator must be a single byte")
+    keys = []
+    for spec in o.get("k", []):
+        m = re.fullmatch(r"(\d+)([bfnr]*)(?:,(\d+)([bfnr]*))?", spec)
+        if not m or int(m.group(1)) < 1 or (m.group(3) and int(m.group(3)) < int(m.group(1))):
+            raise _Usage(f"invalid key `{spec}` (use -k N or -k N,M, fields numbered from 1)")
+        mods = (m.group(2) or "") + (m.group(4) or "")
+        if "r" in mods:
+            raise _Usage("a per-key r modifier is not supported: use -r for the whole sort")
+        keys.append((int(m.group(1)) - 1, int(m.group(3)) if m.group(3) else None,
+                     "n" in mods or "n" in o, "f" in mods or "f" in o, "b" in mods or "b" in o))
+    if not keys:
+        if "n" not in o and "f" not in o:
+            return None
+        keys = [(None, None, "n" in o, "f" in o, "b" in o)]
+
+    def field(line: str, lo: int, hi: int | None, strip: bool) -> str:
+        if sep is not None:
+            text = sep.join(line.split(sep)[lo:hi])
+        else:  # fields start at a blank after a non-blank; a field keeps its leading blanks
+            starts = [0] + [m.end() if m.start() == 0 else m.start()
+                            for m in _BLANKS.finditer(line)]
+            starts = sorted(set(starts))
+            if lo >= len(starts):
+                return ""
+            end = starts[hi] if hi is not None and hi < len(starts) else len(line)
+            text = line[starts[lo]:end]
+        return text.lstrip(" \t") if strip else text
+
+    def num(text: str) -> float:
+        m = _NUMBER.match(text)
+        return float(m.group(1)) if m else 0.0
+
+    def key(line: str) -> list:
+        out = []
+        for lo, hi, n, f, b in keys:
+            text = line if lo is None else field(line, lo, hi, b)
+            out.append(num(text) if n else (text.translate(_UPPER) if f else text))
+        return out
+
+    return key
+
+
+def b_sort(args, stdin):
+    o, files = _opts("sort", args, flags="rnufsb", valued="kt")
+    data = _read(files, stdin)
+    reverse = "r" in o
+    key = _sort_key(o)
+    lines = data.lines()
+    if key is None:  # byte order
+        counts = collections.Counter(lines)
+        if len(counts) * 4 <= len(lines):  # many repeats: sort the distinct lines only
+            runs = sorted(counts.items(), reverse=reverse)
+            return _Data(runs=[(k, 1) for k, _ in runs] if "u" in o else runs)
+        return _Data(lines=sorted(counts if "u" in o else lines, reverse=reverse))
+    if "s" in o or "u" in o:
+        ordered = sorted(lines, key=key, reverse=reverse)
+    else:  # equal keys: the whole line decides, as the real sort does without -s
+        ordered = sorted(lines, key=lambda ln: (key(ln), ln), reverse=reverse)
+    if "u" in o:  # the first of each run of equal keys
+        ordered = [next(g) for _, g in itertools.groupby(ordered, key=key)]
+    return _Data(lines=ordered)
+
+
+def b_uniq(args, stdin):
+    o, files = _opts("uniq", args, flags="cdui")
+    if len(files) > 1:
+        raise _Usage("an output file operand is not supported: use `> FILE`")
+    data = _read(files, stdin)
+    if data.runs is not None and "i" not in o:
+        runs = data.runs
+    elif "i" in o:
+        runs = [(next(g), 1 + sum(1 for _ in g)) for _, g in
+                itertools.groupby(data.lines(), key=operator.methodcaller("translate", _LOWER))]
+    else:
+        runs = [(k, len(list(g))) for k, g in itertools.groupby(data.lines())]
+    if "d" in o:
+        runs = [r for r in runs if r[1] > 1]
+    if "u" in o:
+        runs = [r for r in runs if r[1] == 1]
+    if "c" in o:
+        return _Data(lines=[f"{n:7d} {k}" for k, n in runs])
+    return _Data(lines=[k for k, _ in runs])
 
 
 def b_echo(args, stdin):
+    if args[:1] == ["-n"]:
+        return " ".join(args[1:])
     return " ".join(args) + "\n"
 
 
 def b_tee(args, stdin):
-    for f in args:
-        with open(_safe_path(f), "wb") as fh:
-            fh.write(stdin)
+    o, files = _opts("tee", args, flags="a")
+    data = stdin.bytes()
+    for f in files:
+        with open(_safe_path(f), "ab" if "a" in o else "wb") as fh:
+            fh.write(data)
     return stdin
 
 
 def b_ls(args, stdin):
-    target = args[0] if args else "."
+    o, targets = _opts("ls", args, flags="1a")
+    target = targets[0] if targets else "."
     if target in ("/bin", "/bin/"):
         names = sorted({*_BUILTINS, *_ENV["commands"]})
     else:
-        names = sorted(os.listdir(_safe_path(target)))
+        names = sorted(n for n in os.listdir(_safe_path(target))
+                       if "a" in o or not n.startswith("."))
     return "".join(f"{n}\n" for n in names)
 
 
 def b_jq(args, stdin):
     """A small jq: `.`, `.a.b`, `.[]`, `.[N]`, `keys`, `length`, joined with `|`; -r, -c."""
-    raw = "-r" in args
-    compact = "-c" in args
-    expr = next((a for a in args if not a.startswith("-")), ".")
-    values = [json.loads(_read(_files_only(args)[1:], stdin) or b"null")]
+    o, rest = _opts("jq", args, flags="rc")
+    raw, compact = "r" in o, "c" in o
+    expr = rest[0] if rest else "."
+    values = [json.loads(_read(rest[1:], stdin).bytes() or b"null")]
     for step in (s.strip() for s in expr.split("|")):
         nxt = []
         for v in values:
@@ -449,7 +833,8 @@ def run_line(line: str, stdin: str = "", commands: dict | None = None) -> dict:
     """Run one command line; returns stdout, stderr and the exit status."""
     _ENV["commands"] = dict(commands or {})
     try:
-        out, err, code = _run(line, stdin.encode(), _ENV)
+        data, err, code = _run(line, _Data(stdin.encode()), _ENV)
+        out = data.bytes()
     except ShellError as e:
         return {"stdout": "", "stderr": f"flowc shell: {e}\n", "exit_code": 2}
     except OSError as e:

@@ -10,7 +10,6 @@ or data is ever involved, and a real request stops them (see host.mjs, `warmUp`)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 __all__ = ["warm_steps"]
 
@@ -36,8 +35,7 @@ _LINES = [
 
 def warm_steps(rounds: int = 4) -> list[str]:
     """Small steps (each a few ms to a few tens of ms in a fresh interpreter)."""
-    shell = (Path(__file__).with_name("shell.py")).read_text()
-    steps = [shell, _CSV]
+    steps = ["from flowc_shell import run_line", _CSV]
     for _ in range(rounds):
         steps += [f"run_line({json.dumps(line)}, _data, {{}})" for line in _LINES]
     steps.append("import json as _j\n_j.loads(_j.dumps({'k': [1.5, 'x', None, True]} ))\n"
