@@ -42,3 +42,55 @@ def test_a_warmed_spare_process_shares_nothing_with_the_code(tmp_path):
                      " os.listdir('.')]")
         assert r.ok, r.error
         assert r.value == [["os"], []]  # only what the code itself defined
+
+
+def test_every_warm_up_step_runs_cleanly():
+    """The warm-up swallows errors (it must never disturb a request): check them here."""
+    from flowc.runtime.sandbox.warm import _LINES, warm_steps
+
+    with SandboxPool(size=0, warm=False) as pool, pool.session() as s:
+        for step in warm_steps(rounds=1):
+            r = s.run(step + "\nresult = None")
+            assert r.ok, (step[:80], r.error)
+        r = s.run(f"result = [run_line(ln, _data, {{}})['exit_code'] for ln in {_LINES!r}]")
+        assert r.ok and r.value == [0] * len(_LINES), (r.value, r.error)
+
+
+def test_a_staged_input_comes_back_exactly_when_the_code_wrote_to_it(tmp_path):
+    """Inputs are not read back and compared after a run: a staged file is returned when
+    it was written, truncated, appended to or replaced, and only then."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 1024)  # 256 KiB: staged through the stage folder
+    small = tmp_path / "small.txt"
+    small.write_text("hello\n")
+    inputs = {name: str(path) for name, path in
+              [("keep.bin", big), ("inplace.bin", big), ("append.txt", small),
+               ("trunc.txt", small), ("replace.txt", small), ("same.txt", small),
+               ("keep.txt", small), ("moved.txt", small)]}
+    code = """
+import os
+open('keep.bin', 'rb').read(); open('keep.txt').read()
+with open('inplace.bin', 'r+b') as f:
+    f.seek(10); f.write(b'XY')
+with open('append.txt', 'a') as f:
+    f.write('more\\n')
+os.truncate('trunc.txt', 2)
+os.unlink('replace.txt')
+with open('replace.txt', 'w') as f:
+    f.write('new\\n')
+with open('same.txt', 'w') as f:
+    f.write('hello\\n')
+os.rename('moved.txt', 'moved2.txt')
+result = 1
+"""
+    with SandboxPool(size=0) as pool:
+        r = pool.run(code, inputs=inputs, output_dir=str(tmp_path / "out"))
+    assert r.ok, r.error
+    got = {f.name: (tmp_path / "out" / f.name).read_bytes() for f in r.files}
+    expected_inplace = bytearray(big.read_bytes())
+    expected_inplace[10:12] = b"XY"
+    assert got == {"inplace.bin": bytes(expected_inplace), "append.txt": b"hello\nmore\n",
+                   "trunc.txt": b"he", "replace.txt": b"new\n", "same.txt": b"hello\n",
+                   "moved2.txt": b"hello\n"}
+    assert big.read_bytes() == bytes(range(256)) * 1024  # the originals are untouched
+    assert small.read_text() == "hello\n"

@@ -74,8 +74,7 @@ def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None =
         "--cached-only", "--allow-import=flowc-no-import.invalid:1",
         f"--allow-read={reads}",
         "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys", "--deny-write",
-        f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}"
-        + os.environ.get("FLOWC_EXP_V8", ""),
+        f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}",
         str(assets.host_script), str(assets.pyodide_dir), str(assets.snapshot), *extra,
     ]
 
@@ -217,7 +216,7 @@ class SandboxProcess:
         """Start the warm-up steps (runs in the background in the process; see warm.py)."""
         from .warm import warm_steps
 
-        self._send({"op": "warm", "steps": warm_steps()})
+        self._send({"op": "warm", "steps": warm_steps(memory_mb=self.memory_mb)})
         self.warming = True
 
     def wait_warm(self, timeout: float) -> bool:
