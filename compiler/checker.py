@@ -9,6 +9,7 @@ finishes and returns what it could resolve.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +49,8 @@ _PROPS = {
                 "model": "str"},
 }
 _REQUIRED_PROPS = {"llm": ("prompt",), "agent": ("goal",), "extract": ("from", "fallback")}
-_GATE_ARGS = ("to", "show", "edit", "actions", "timeout", "when", "title", "message")
+_GATE_ARGS = ("to", "show", "edit", "actions", "timeout", "escalate", "when", "title",
+              "message")
 _ASK_ARGS = ("to", "question", "timeout", "choices")
 _OPTIONS = {
     "timeout": "duration", "retry": "int", "hosts": "strlist", "memory_limit": "str",
@@ -60,6 +62,11 @@ _BUILTINS = {
     # name: (arg count, result type or None for "same as arg")
     "len": 1, "lower": 1, "upper": 1, "trim": 1, "join": 2, "role": 1, "user": 1,
 }
+
+
+def _ir_key(ir) -> str:
+    """An expression's IR as text, to compare two expressions."""
+    return json.dumps(ir, sort_keys=True)
 
 
 @dataclass(slots=True)
@@ -885,7 +892,7 @@ class Checker:
                      "`ask human(...)`")
             return
         value = cl.value
-        if isinstance(value, s.Arrow | s.Form):
+        if isinstance(value, s.Arrow | s.ArrowList | s.Form):
             self.err("F0204", value.span, f"`{key}` takes a single value")
             return
         kind = allowed[key]
@@ -1008,7 +1015,7 @@ class Checker:
                  help=did_you_mean(alias, models) or "models: " + ", ".join(sorted(models)))
 
     def prop_value(self, kind: str, value, ctx: _Ctx, key: str):
-        if isinstance(value, s.Arrow | s.Form):
+        if isinstance(value, s.Arrow | s.ArrowList | s.Form):
             self.err("F0204", value.span, f"`{key}` takes a single value")
             return None
         if kind == "template":
@@ -1300,6 +1307,99 @@ class Checker:
                      label="no `timeout:`", help="add `timeout: 48h -> reject`")
         else:
             config["timeout"] = self.gate_timeout(args["timeout"].value, info, ctx)
+        if "escalate" in args:
+            steps = self.gate_escalation(args["escalate"].value, args.get("timeout"),
+                                         config.get("timeout"), config.get("to", []), ctx)
+            if steps:
+                config["escalate"] = steps
+
+    def gate_escalation(self, v, timeout_arg, timeout, to, ctx) -> list[dict]:
+        """`escalate: DURATION -> TARGET` or a list of those steps: when nobody has decided that
+        long after the gate opened, TARGET (people, as in `to:`) may decide too."""
+        example = 'write `escalate: 8h -> role("lead")` or `escalate: [8h -> role("lead"), ' \
+            '24h -> user("cfo@example.com")]`'
+        if isinstance(v, s.Arrow):
+            items: tuple = (v,)
+        elif isinstance(v, s.ArrowList):
+            items = v.items
+        else:
+            self.err("F0204", v.span, "`escalate:` takes `DURATION -> TARGET` or a list of them",
+                     label="not an escalation", help=example)
+            return []
+        steps: list[dict] = []
+        ok = True
+        seen: dict = {_ir_key(ir): None for ir in to if ir is not None}  # key -> its step
+        prev: s.Arrow | None = None
+        prev_secs = None
+        for step in items:
+            left = step.left
+            if not (isinstance(left, s.Literal) and left.kind == "duration"):
+                self.err("F0204", left.span, "an escalation step starts with a duration",
+                         label="not a duration", help=example)
+                self._principals(step.right, ctx, "`escalate:`")
+                ok = False
+                continue
+            secs = parse_duration(str(left.value))
+            if secs <= 0:
+                self.err("F0211", left.span, "an escalation after no time at all",
+                         label="escalates at once",
+                         help="name these people in `to:` instead")
+                ok = False
+            elif prev_secs is not None and secs == prev_secs:
+                people = ", ".join(self._source_items(prev.right) + self._source_items(step.right))
+                self.err("F0102", left.span, f"two escalation steps at {left.value}",
+                         label="same time as the step before",
+                         related=self.declared_here(prev.left.span, "first step at this time"),
+                         help=f"make them one step: `{left.value} -> [{people}]`")
+                ok = False
+            elif prev_secs is not None and secs < prev_secs:
+                self.err("F0211", left.span,
+                         f"escalation steps must come later and later: {left.value} is not "
+                         f"after {prev.left.value}",
+                         label="earlier than the step before",
+                         related=self.declared_here(prev.left.span, "the step before"),
+                         help="list the steps in the order they happen")
+                ok = False
+            elif timeout is not None and secs >= timeout["seconds"]:
+                t_left = timeout_arg.value.left
+                self.err("F0211", left.span,
+                         f"this escalation at {left.value} could never happen: the gate times "
+                         f"out at {t_left.value}",
+                         label="at or after the timeout",
+                         related=self.declared_here(t_left.span, "the gate's timeout"),
+                         help="escalate earlier, or give the timeout a longer duration")
+                ok = False
+            targets, fine = self._principals(step.right, ctx, "`escalate:`")
+            if fine and not targets:
+                self.err("F0204", step.right.span, "an escalation step names nobody",
+                         label="an empty list", help=example)
+                fine = False
+            ok = ok and fine
+            if fine:
+                for item, ir in zip(step.right.items if isinstance(step.right, s.ListExpr)
+                                    else (step.right,), targets, strict=True):
+                    if ir is None:
+                        continue
+                    key = _ir_key(ir)
+                    if key in seen:
+                        shown = self.src.text[item.span.start:item.span.end]
+                        where = "earlier in this step" if seen[key] == step else \
+                            "in `to:`" if seen[key] is None else \
+                            f"in the step at {seen[key].left.value}"
+                        self.err("F0102", item.span,
+                                 f"`{shown}` is named twice: it may decide already ({where})",
+                                 label="named again", help="drop it from this step")
+                        ok = False
+                    seen[key] = step
+            if secs > (prev_secs or 0):
+                prev, prev_secs = step, secs
+            steps.append({"seconds": secs, "to": targets})
+        return steps if ok else []
+
+    def _source_items(self, v) -> list[str]:
+        """The source text of a value's items (of a list), or of the value."""
+        return [self.src.text[i.span.start:i.span.end]
+                for i in (v.items if isinstance(v, s.ListExpr) else (v,))]
 
     def gate_timeout(self, v, info, ctx) -> dict | None:
         if not isinstance(v, s.Arrow) or not (isinstance(v.left, s.Literal)
@@ -1324,16 +1424,27 @@ class Checker:
         self.expect(ty, info.type, r.span, "the timeout's default")
         return {"seconds": secs, "then": "default", "default": ir}
 
-    def principals(self, v, ctx) -> list:
+    def principals(self, v, ctx, what: str = "`to:`") -> list:
+        """The IR of people: `role(...)`, `user(...)` or a list of them."""
+        return self._principals(v, ctx, what)[0]
+
+    def _principals(self, v, ctx, what: str) -> tuple[list, bool]:
+        """(the IR of each person, whether every one is a person: reported if not)."""
+        help_ = 'write `role("compliance")` or `user("ana@example.com")`'
+        if isinstance(v, s.Arrow | s.ArrowList | s.Form):
+            self.err("F0204", v.span, f"{what} names people", label="not people", help=help_)
+            return [], False
         items = v.items if isinstance(v, s.ListExpr) else (v,)
         out = []
+        ok = True
         for item in items:
             ty, ir = self.expr(item, ctx, t.PRINCIPAL)
             if not isinstance(ty, t.PrincipalT | t.UnknownT):
-                self.err("F0204", item.span, f"`to:` names people, not `{ty.describe()}`",
-                         help='write `role("compliance")` or `user("ana@example.com")`')
+                self.err("F0204", item.span, f"{what} names people, not `{ty.describe()}`",
+                         help=help_)
+                ok = False
             out.append(ir)
-        return out
+        return out, ok
 
     def check_ask(self, info, body: s.AskNode, ctx, config) -> None:
         args: dict[str, s.Arg] = {}
@@ -1341,8 +1452,10 @@ class Checker:
             key = a.name.value
             if key not in _ASK_ARGS:
                 self.err("F0201", a.name.span, f"`ask human` has no argument `{key}`",
-                         label="unknown argument", help=did_you_mean(key, _ASK_ARGS)
-                         or "arguments: " + ", ".join(_ASK_ARGS))
+                         label="unknown argument", help=(
+                             "only a gate (`await human`) escalates; a question ends at its "
+                             "`timeout:`" if key == "escalate" else None)
+                         or did_you_mean(key, _ASK_ARGS) or "arguments: " + ", ".join(_ASK_ARGS))
                 continue
             if key in args:
                 self.err("F0102", a.name.span, f"`{key}` is given twice")
@@ -1526,7 +1639,7 @@ class Checker:
                  label="not a condition", help="compare it, e.g. `x == ...` or `len(x) > 0`")
 
     def expr_value(self, v, ctx: _Ctx, want: t.Type | None):
-        if isinstance(v, s.Arrow | s.Form):
+        if isinstance(v, s.Arrow | s.ArrowList | s.Form):
             self.err("F0204", v.span, "a single value is expected here")
             return t.UNKNOWN, None
         return self.expr(v, ctx, want)

@@ -209,6 +209,8 @@ class _Printer:
     def value(self, v: s.Value) -> str:
         if isinstance(v, s.Arrow):
             return f"{self.expr(v.left)} -> {self.expr(v.right)}"
+        if isinstance(v, s.ArrowList):
+            return "[" + ", ".join(self.value(a) for a in v.items) + "]"
         if isinstance(v, s.Form):
             return self.form(v.fields)
         return self.expr(v)

@@ -283,6 +283,10 @@ class _Builder(Transformer):
     def arrow(self, c):
         return s.Arrow(c[0], c[2], Span(c[0].span.start, c[2].span.end))
 
+    def arrow_list(self, c):
+        items = tuple(x for x in c[1:-1] if isinstance(x, s.Arrow))
+        return s.ArrowList(items, _sp(c[0], c[-1]))
+
     def form(self, c):
         fields, rb = c
         start = fields[0].span.start - 1 if fields else rb.start_pos - 1

@@ -15,7 +15,7 @@ from .source import Span
 __all__ = [
     "Name", "TypeExpr", "NamedType", "EnumType", "OptionalType",
     "Expr", "Ref", "Attr", "Literal", "TemplatePart", "Template", "ListExpr", "BinOp",
-    "UnaryOp", "Call", "Index", "Arrow", "Form", "Value",
+    "UnaryOp", "Call", "Index", "Arrow", "ArrowList", "Form", "Value",
     "FieldDef", "Part", "Prop", "Arg",
     "PropNode", "SkillCall", "FlowCall", "CodeNode", "CommandNode", "GateNode", "AskNode",
     "ForEach", "NodeExpr",
@@ -172,6 +172,14 @@ class Arrow(Record):
 
 
 @record
+class ArrowList(Record):
+    """`[left -> right, ...]`, as in `escalate: [8h -> role("lead"), 24h -> user("cfo")]`."""
+
+    items: tuple[Arrow, ...]
+    span: Span = _span()
+
+
+@record
 class FieldDef(Record):
     """`name: type` with an optional `= default` (record fields, deliverable parts, forms)."""
 
@@ -189,7 +197,7 @@ class Form(Record):
     span: Span = _span()
 
 
-Value = Union[Expr, Arrow, Form]
+Value = Union[Expr, Arrow, ArrowList, Form]
 
 
 # ---- declarations -------------------------------------------------------------------------

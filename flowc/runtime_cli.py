@@ -233,20 +233,44 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) + " UTC"
+
+
+def _duration(seconds: float) -> str:
+    """`8h`, `1d12h`, `90s`: a step's delay as a flow would write it."""
+    left, out = round(seconds), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            out += f"{left // size}{unit}"
+            left %= size
+    return out or "0s"
+
+
+def _escalations_json(t) -> list[dict]:
+    return [{"step": i, "after": s["after"], "due": s["at"], "to": s["to"],
+             "fired_at": s.get("fired_at")} for i, s in enumerate(t.escalations, 1)]
+
+
 def cmd_inbox(args) -> int:
+    from flowc.runtime.engine import describe_people
+
     store = _store(args)
     tasks = store.list_tasks(status="pending", limit=args.limit)
     if args.json:
         print(json.dumps([{"id": t.id, "run": t.run_id, "node": t.node_id, "kind": t.kind,
-                           "for": t.assignees, "title": t.title, "deadline": t.deadline}
+                           "for": t.assignees, "title": t.title, "deadline": t.deadline,
+                           "escalated": t.escalated > 0, "next_escalation": t.next_escalation,
+                           "escalations": _escalations_json(t)}
                           for t in tasks], indent=2))
         return 0
     for t in tasks:
-        who = ", ".join(f"{a.get('kind')} {a.get('name')}" for a in t.assignees
-                        if isinstance(a, dict)) or "anyone"
-        due = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.deadline)) + " UTC" \
-            if t.deadline else "no deadline"
+        who = describe_people(t.assignees)
+        due = _utc(t.deadline) if t.deadline else "no deadline"
         print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {t.title}")
+        for i, s in enumerate(t.fired_escalations, 1):
+            print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
+                  f" (step {i}, {_duration(s['after'])} after it opened)")
     if not tasks:
         print("no pending tasks")
     return 0
@@ -260,12 +284,24 @@ def _task(store, task_id: str):
 
 
 def cmd_show(args) -> int:
+    from flowc.runtime.engine import describe_people
     from flowc.runtime.validate import describe_schema
 
     store = _store(args)
     t = _task(store, args.task)
     print(f"task {t.id}: {t.kind} `{t.node_id}` of run {t.run_id} ({t.status})")
     print(f"  {t.title}")
+    print(f"  for: {describe_people(t.assignees)}")
+    if t.deadline:
+        print(f"  due: {_utc(t.deadline)}, then {t.timeout_outcome}")
+    for i, s in enumerate(t.escalations, 1):
+        who, after = describe_people(s["to"]), _duration(s["after"])
+        if s.get("fired_at") is not None:
+            print(f"  escalated to {who} at {_utc(s['fired_at'])} (step {i}, {after} after "
+                  "it opened)")
+        elif t.status == "pending":
+            print(f"  escalates to {who} at {_utc(s['at'])} (step {i}, {after} after it "
+                  "opened)")
     for i, value in enumerate(t.show):
         print(f"  shown[{i}]: {json.dumps(value, ensure_ascii=False)}")
     if t.kind == "gate":
@@ -323,12 +359,16 @@ def cmd_resume(args) -> int:
 def cmd_worker(args) -> int:
     store = _store(args)
     deadline = time.monotonic() + args.seconds if args.seconds else None
+    from flowc.runtime.engine import describe_people
+
     with _engine(args, store) as engine:
         while True:
-            fired = engine.fire_timeouts()
+            fired = engine.fire_due()
             resumed = engine.resume_interrupted()
-            for task_id in fired:
+            for task_id in fired.timed_out:
                 print(f"timed out: task {task_id}")
+            for e in fired.escalated:
+                print(f"escalated: task {e.task} (step {e.step}) to {describe_people(e.to)}")
             for run_id in resumed:
                 print(f"resumed run {run_id}")
             if args.once or (deadline and time.monotonic() >= deadline):
@@ -454,7 +494,8 @@ def add_runtime_commands(sub, parser_class) -> None:
     store_opt(sp)
     sp.set_defaults(func=cmd_resume)
 
-    sp = sub.add_parser("worker", help="fire due gate timeouts and resume interrupted runs")
+    sp = sub.add_parser("worker", help="fire due gate timeouts and escalations, resume "
+                        "interrupted runs")
     sp.add_argument("--once", action="store_true")
     sp.add_argument("--seconds", type=float, help="stop after this long")
     sp.add_argument("--interval", type=float, default=1.0)

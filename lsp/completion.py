@@ -221,11 +221,8 @@ def _complete(an, ctx: Context, head: str, line: str, out: _Items) -> None:
             for a in (("approve", "reject", "fail") if gate else ("fail",)):
                 out.add(a, K.EnumMember, "timeout outcome", GATE_ACTIONS.get(a), sort="1")
             return
-        if key == "to":
-            out.add('role("...")', K.Function, "everyone with a role", insert='role("$1")',
-                    snippet=True, sort="1")
-            out.add('user("...")', K.Function, "one person", insert='user("$1")',
-                    snippet=True, sort="1")
+        if key == "to" or (key == "escalate" and re.search(r"->\s*\Z", cur)):
+            _people(out)
             return
         if key == "edit":
             _types(p, out)
@@ -259,6 +256,11 @@ def _complete(an, ctx: Context, head: str, line: str, out: _Items) -> None:
         if key == "context":
             _values(p, out, kinds=("node", "input"))
             return
+        if key == "to" or (key == "escalate" and re.search(
+                r"->\s*\Z", _current_segment(ctx.decl, head, sep=","))) or re.search(
+                r"\bescalate\s*:.*->\s*\Z", before_open, re.S):
+            _people(out)
+            return
         _expression(p, out)
         return
     if opener == "{" and re.search(r"\bmatch\b", ctx.decl[:20]):
@@ -278,6 +280,14 @@ def _complete(an, ctx: Context, head: str, line: str, out: _Items) -> None:
         _types(p, out)
         return
     _expression(p, out)
+
+
+def _people(out: _Items) -> None:
+    """`role("...")` and `user("...")`: who decides a gate (`to:`, `escalate:`)."""
+    out.add('role("...")', K.Function, "everyone with a role", insert='role("$1")',
+            snippet=True, sort="1")
+    out.add('user("...")', K.Function, "one person", insert='user("$1")',
+            snippet=True, sort="1")
 
 
 def _current_segment(decl: str, head: str, sep: str = ",") -> str:

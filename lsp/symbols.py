@@ -433,6 +433,9 @@ class _Indexer:
         if isinstance(v, s.Arrow):
             self.expr(v.left)
             self.expr(v.right)
+        elif isinstance(v, s.ArrowList):
+            for a in v.items:
+                self.value(a)
         elif isinstance(v, s.Form):
             for fd in v.fields:
                 self.type_expr(fd.type)

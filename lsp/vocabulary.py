@@ -51,6 +51,8 @@ GATE_ARGS = {
     "edit": "A form the reviewer may edit: `edit: { body: str = draft.body }`.",
     "actions": "What the reviewer may do: `actions: [approve, edit, reject]`.",
     "timeout": "How long to wait, and what then: `timeout: 48h -> reject`.",
+    "escalate": "Who may decide too when nobody has after a while: `escalate: 8h -> "
+                "role(\"lead\")` or a list of such steps, each before the timeout.",
     "when": "Pause only when this holds; otherwise the gate approves by itself.",
     "title": f"The task's title ({_TEMPLATE}).",
     "message": f"The message to the reviewer ({_TEMPLATE}).",

@@ -28,7 +28,7 @@ from .expressions import MISSING, EvaluationError, Scope, evaluate, render_templ
 from .skillrun import entry_line, shell_code, stage_skill
 from .validate import apply_defaults, schema_errors
 
-__all__ = ["Engine", "RunRefused", "DecisionRefused", "SUPPORTED_KINDS"]
+__all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
 
 SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill",
                              "llm", "agent", "extract"})
@@ -66,6 +66,48 @@ class _Result:
     error: str | None = None
     audit: list = field(default_factory=list)  # events committed with the result
     metrics: dict | None = None  # model, tokens, cost, steps (model-backed nodes)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One escalation step that fired: `to` may now decide task `task` too."""
+
+    task: str
+    run: str
+    node: str
+    item: int
+    step: int          # from 1
+    to: list           # the assignees the step added ({"kind": ..., "name": ...})
+    at: float          # when it fired
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What one pass of the timer did: tasks timed out, escalation steps fired."""
+
+    timed_out: list[str] = field(default_factory=list)
+    escalated: list[Escalation] = field(default_factory=list)
+
+
+def describe_people(people) -> str:
+    """`role lead, user ana@example.com`."""
+    return ", ".join(f"{a.get('kind')} {a.get('name')}" for a in people
+                     if isinstance(a, dict)) or "anyone"
+
+
+def _people(irs, scope, what: str) -> list[dict]:
+    """The people a gate names (`to:` or an escalation step), checked: each is a role or a
+    user with a non-empty name; anything else fails the node, saying what."""
+    out = []
+    for ir in irs:
+        p = evaluate(ir, scope)
+        if not (isinstance(p, dict) and p.get("kind") in ("role", "user")
+                and isinstance(p.get("name"), str) and p["name"]):
+            name = p.get("name") if isinstance(p, dict) else p
+            shown = "a missing value" if name is MISSING else json.dumps(name, default=str)
+            raise EvaluationError(f"{what} names {shown}, not a role or user name")
+        out.append({"kind": p["kind"], "name": p["name"]})
+    return out
 
 
 class _Outputs(Mapping):
@@ -540,19 +582,26 @@ class Engine:
                     "form": prefill, "plan_hash": plan.hash})])
             timeout = config.get("timeout")
             shown = [evaluate(s, scope) for s in config.get("show", [])]
+            now = self.clock()
+            steps = [{"after": st["seconds"], "at": now + st["seconds"],
+                      "to": _people(st["to"], scope, f"escalation step {i}")}
+                     for i, st in enumerate(config.get("escalate", []), 1)]
             task = self.store.create_task(
                 run_id=run.id, node_id=node.id, item=item, kind="gate",
-                assignees=[evaluate(t, scope) for t in config.get("to", [])],
+                assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["title"]["template"], scope)
                 if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
                 show=[None if v is MISSING else v for v in shown],
                 form={"fields": config.get("form", []), "values": prefill,
                       "actions": config.get("actions", [])},
-                deadline=self.clock() + timeout["seconds"] if timeout else None,
-                timeout_outcome=timeout["then"] if timeout else None)
-            return _Result("waiting", audit=[("gate.opened", {
-                "node": node.id, "item": item, "task": task.id, "shown": task.show,
-                "form": prefill, "plan_hash": plan.hash})])
+                deadline=now + timeout["seconds"] if timeout else None,
+                timeout_outcome=timeout["then"] if timeout else None,
+                escalations=steps)
+            opened = {"node": node.id, "item": item, "task": task.id, "shown": task.show,
+                      "form": prefill, "plan_hash": plan.hash}
+            if steps:
+                opened["escalations"] = [{"after": s["after"], "to": s["to"]} for s in steps]
+            return _Result("waiting", audit=[("gate.opened", opened)])
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -579,7 +628,7 @@ class Engine:
                 default = evaluate(timeout["default"], scope)
             task = self.store.create_task(
                 run_id=run.id, node_id=node.id, item=item, kind="ask",
-                assignees=[evaluate(t, scope) for t in config.get("to", [])],
+                assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["question"]["template"], scope),
                 show=[], form={"schema": config.get("schema", {}), "default": default,
                                "choices": evaluate(config["choices"], scope)
@@ -890,11 +939,21 @@ class Engine:
             raise DecisionRefused(f"task `{task_id}` was already {task.status} "
                                   f"by {task.decided_by or 'flowc'}; the first decision stands")
         allowed = [a for a in task.assignees if isinstance(a, dict)]
-        if allowed and not any((a.get("kind") == "user" and a.get("name") == by) or
-                               (a.get("kind") == "role" and a.get("name") in roles)
-                               for a in allowed):
-            names = ", ".join(f"{a.get('kind')} {a.get('name')}" for a in allowed)
-            raise DecisionRefused(f"{by} may not decide task `{task_id}`; it is for {names}")
+
+        def holds(people) -> bool:
+            return any((a.get("kind") == "user" and a.get("name") == by) or
+                       (a.get("kind") == "role" and a.get("name") in roles) for a in people)
+
+        if allowed and not holds(allowed):
+            later = next((s for s in task.escalations[task.escalated:] if holds(s["to"])), None)
+            if later is not None:
+                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(later["at"]))
+                raise DecisionRefused(
+                    f"{by} may not decide task `{task_id}` yet; it is for "
+                    f"{describe_people(allowed)} until it escalates to "
+                    f"{describe_people(later['to'])} at {when} UTC")
+            raise DecisionRefused(f"{by} may not decide task `{task_id}`; it is for "
+                                  f"{describe_people(allowed)}")
         if task.kind == "ask":
             decision = self._ask_decision(task, answer)
         else:
@@ -1005,15 +1064,49 @@ class Engine:
                 self.store.release_run(run.id, self.owner)
         return done
 
-    # ---- timeouts ----------------------------------------------------------------------------
+    # ---- timeouts and escalations -----------------------------------------------------------
     def fire_timeouts(self, now: float | None = None) -> list[str]:
-        """Apply the declared outcome of every task past its deadline; returns their ids."""
-        fired = []
-        for task in self.store.due_tasks(self.clock() if now is None else now):
+        """Apply the declared outcome of every task past its deadline, then fire the due
+        escalation steps of the tasks still pending (`fire_due`); returns the ids of the tasks
+        that timed out."""
+        return self.fire_due(now).timed_out
+
+    def fire_due(self, now: float | None = None) -> Fired:
+        """One pass of the timer (`flowc worker`): timeouts first (a task past its deadline
+        ends there, it does not escalate on the way), then escalations."""
+        at = self.clock() if now is None else now
+        timed_out = []
+        for task in self.store.due_tasks(at):
             if self.store.expire_task(task.id):
                 self.store.append_audit(task.run_id, "task.timed_out", "flowc",
                                         {"task": task.id, "node": task.node_id,
                                          "then": task.timeout_outcome})
-                fired.append(task.id)
+                timed_out.append(task.id)
                 self.advance(task.run_id)
+        return Fired(timed_out, self.fire_escalations(at))
+
+    def fire_escalations(self, now: float | None = None) -> list[Escalation]:
+        """Fire every due escalation step of pending tasks, in order: the step's people join
+        the task's assignees and a `task.escalated` event joins the audit trail, in one
+        transaction. Each step fires once whatever the number of workers (the store's
+        compare-and-set); a decided, timed-out or cancelled task never escalates."""
+        at = self.clock() if now is None else now
+        fired = []
+        for task in self.store.due_escalations(at):
+            while task is not None and task.next_escalation is not None and \
+                    task.next_escalation <= at:
+                step = task.escalated + 1
+                with self.store.transaction():
+                    done = self.store.escalate_task(task.id, step, at=at)
+                    if done is not None:
+                        spec = done.escalations[step - 1]
+                        self.store.append_audit(task.run_id, "task.escalated", "flowc", {
+                            "task": task.id, "node": task.node_id, "item": task.item,
+                            "step": step, "to": spec["to"], "after": spec["after"],
+                            "due": spec["at"], "assignees": list(done.assignees)})
+                if done is None:  # another worker fired it, or the task was decided
+                    break
+                fired.append(Escalation(task.id, task.run_id, task.node_id, task.item, step,
+                                        spec["to"], at))
+                task = done
         return fired

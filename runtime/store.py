@@ -21,8 +21,8 @@ Where the store lives
     in-memory store for benchmarks and tests (nothing survives the process).
 
 Times
-    Every time (created_at, updated_at, lease_until, deadline, started_at, finished_at,
-    decided_at, audit ts) is a float: seconds since the Unix epoch, UTC (`time.time()`).
+    Every time (created_at, updated_at, lease_until, deadline, next_escalation, started_at,
+    finished_at, decided_at, audit ts) is a float: seconds since the Unix epoch, UTC (`time.time()`).
 
 Durability
     The database runs in WAL mode with `synchronous=NORMAL`. Every committed transaction is
@@ -46,8 +46,9 @@ Concurrency
     and a write that still meets "database is locked/busy" is rolled back and retried with
     jittered exponential backoff for up to `retry_for` seconds before `StoreBusy` is raised.
     Readers never block writers (WAL). Compare-and-set updates (`decide_task`,
-    `expire_task`, `claim_runs`, `release_run`, `effect_done`) say in their WHERE clause which
-    state they expect, so exactly one of several concurrent callers wins in any process.
+    `expire_task`, `escalate_task`, `claim_runs`, `release_run`, `effect_done`) say in their
+    WHERE clause which state they expect, so exactly one of several concurrent callers wins in
+    any process.
 
 Transactions
     `with store.transaction():` opens one write transaction for the calling thread; every store
@@ -215,6 +216,16 @@ class TaskRecord:
     decided_by: str | None
     decided_at: float | None
     created_at: float
+    # a gate's escalation steps, in order: {"after": seconds after it opened, "at": when the
+    # step is due, "to": [assignees it adds], "fired_at": when it fired, or None}
+    escalations: tuple[dict[str, Any], ...] = ()
+    escalated: int = 0                      # how many steps have fired
+    next_escalation: float | None = None    # when the next step is due (None: no step left)
+
+    @property
+    def fired_escalations(self) -> tuple[dict[str, Any], ...]:
+        """The steps that fired, in order (each with its `fired_at`)."""
+        return self.escalations[:self.escalated]
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,8 @@ class Store(Protocol):
                     assignees: Iterable[Mapping[str, str]] = (), title: str = "",
                     show: Any = None, form: Any = None, deadline: float | None = None,
                     timeout_outcome: str | None = None,
-                    task_id: str | None = None) -> TaskRecord: ...
+                    task_id: str | None = None,
+                    escalations: Iterable[Mapping[str, Any]] = ()) -> TaskRecord: ...
     def get_task(self, task_id: str) -> TaskRecord | None: ...
     def list_tasks(self, status: str | None = "pending", limit: int = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),
@@ -305,6 +317,10 @@ class Store(Protocol):
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
     def expire_task(self, task_id: str, outcome: str | None = None) -> bool: ...
     def cancel_task(self, task_id: str) -> bool: ...
+    def due_escalations(self, now: float | None = None,
+                        limit: int = 1000) -> list[TaskRecord]: ...
+    def escalate_task(self, task_id: str, step: int,
+                      at: float | None = None) -> TaskRecord | None: ...
 
     def effect_intent(self, key: str, run_id: str, node_id: str,
                       item: int = NO_ITEM) -> EffectRecord: ...
@@ -439,6 +455,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX model_calls_time ON model_calls (started_at)",
         "ALTER TABLE node_executions ADD COLUMN metrics_json TEXT",
     ),
+    (  # 4: gate escalation: a task's steps, how many fired, when the next one is due
+        "ALTER TABLE tasks ADD COLUMN escalations_json TEXT",
+        "ALTER TABLE tasks ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN next_escalation DOUBLE PRECISION",
+        "CREATE INDEX tasks_status_escalation ON tasks (status, next_escalation)",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -525,6 +547,27 @@ def _assignees(items: Iterable[Mapping[str, str]]) -> tuple[dict[str, str], ...]
     return tuple(out)
 
 
+def _escalations(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Escalation steps as stored: {"after", "at", "to", "fired_at": None}, due times rising."""
+    out: list[dict[str, Any]] = []
+    for step in items:
+        if not isinstance(step, Mapping) or not {"at", "to"} <= set(step):
+            raise ValueError(f'an escalation step is {{"at": EPOCH, "to": [ASSIGNEE, ...], '
+                             f'"after": SECONDS}}, not {step!r}')
+        at = step["at"]
+        if isinstance(at, bool) or not isinstance(at, int | float):
+            raise ValueError(f"an escalation step's `at` must be a time, not {at!r}")
+        if out and at <= out[-1]["at"]:
+            raise ValueError("escalation steps must be due one after the other "
+                             f"({at} is not after {out[-1]['at']})")
+        people = _assignees(step["to"])
+        if not people:
+            raise ValueError("an escalation step must add someone")
+        out.append({"after": float(step.get("after", 0.0)), "at": float(at),
+                    "to": list(people), "fired_at": None})
+    return out
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -544,7 +587,7 @@ _MODEL_CALL_COLS = ("run_id, node_id, item, seq, attempt, purpose, provider, ali
                     "started_at, finished_at")
 _TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, show_json, "
               "form_json, deadline, timeout_outcome, decision_json, decided_by, decided_at, "
-              "created_at")
+              "created_at, escalations_json, escalated, next_escalation")
 _EFFECT_COLS = "key, run_id, node_id, item, status, result_json, created_at, done_at"
 _AUDIT_COLS = "run_id, seq, ts, kind, actor, payload_json, prev_hash, hash"
 
@@ -571,7 +614,8 @@ def _model_call(r: Sequence[Any]) -> ModelCallRecord:
 
 def _task(r: Sequence[Any]) -> TaskRecord:
     return TaskRecord(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])), r[7],
-                      _load(r[8]), _load(r[9]), r[10], r[11], _load(r[12]), r[13], r[14], r[15])
+                      _load(r[8]), _load(r[9]), r[10], r[11], _load(r[12]), r[13], r[14], r[15],
+                      tuple(_load(r[16]) or ()), r[17], r[18])
 
 
 def _effect(r: Sequence[Any]) -> EffectRecord:
@@ -1179,11 +1223,16 @@ class SQLiteStore:
                     assignees: Iterable[Mapping[str, str]] = (), title: str = "",
                     show: Any = None, form: Any = None, deadline: float | None = None,
                     timeout_outcome: str | None = None,
-                    task_id: str | None = None) -> TaskRecord:
+                    task_id: str | None = None,
+                    escalations: Iterable[Mapping[str, Any]] = ()) -> TaskRecord:
         """A pending gate or question for people: `assignees` are {"kind": "role"|"user",
-        "name": ...}; `deadline` (epoch seconds) is when `due_tasks` hands it to the timer."""
+        "name": ...}; `deadline` (epoch seconds) is when `due_tasks` hands it to the timer.
+        `escalations` are the steps that add people if nobody decides in time, due one after
+        the other: {"at": EPOCH, "to": [assignees], "after": seconds after opening};
+        `due_escalations` hands each to the timer at its `at`."""
         _check(kind, TASK_KINDS, "task kind")
         people = _assignees(assignees)
+        steps = _escalations(escalations)
 
         def create(conn: sqlite3.Connection) -> TaskRecord:
             now = self._now()
@@ -1192,9 +1241,10 @@ class SQLiteStore:
                 tid = task_id or new_task_id()
                 cur = conn.execute(
                     f"INSERT INTO tasks ({_TASK_COLS}) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
-                    " ?, ?, ?, NULL, NULL, NULL, ?) ON CONFLICT (id) DO NOTHING",
+                    " ?, ?, ?, NULL, NULL, NULL, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
                     (tid, run_id, node_id, item, kind, json.dumps(list(people)), title,
-                     _dump(show), _dump(form), deadline, timeout_outcome, now))
+                     _dump(show), _dump(form), deadline, timeout_outcome, now,
+                     _dump(steps) if steps else None, steps[0]["at"] if steps else None))
                 if cur.rowcount:
                     break
                 if task_id:
@@ -1323,6 +1373,51 @@ class SQLiteStore:
             return True
 
         return self._write(cancel)
+
+    def due_escalations(self, now: float | None = None,
+                        limit: int = 1000) -> list[TaskRecord]:
+        """Pending tasks whose next escalation step is due (at <= now), earliest first."""
+        at = self._now() if now is None else float(now)
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_TASK_COLS} FROM tasks WHERE status = 'pending' AND next_escalation IS NOT"
+            " NULL AND next_escalation <= ? ORDER BY next_escalation, id LIMIT ?",
+            (at, limit)).fetchall())
+        return [_task(r) for r in rows]
+
+    def escalate_task(self, task_id: str, step: int,
+                      at: float | None = None) -> TaskRecord | None:
+        """Fire escalation step `step` (from 1) of a pending task: its people join the task's
+        assignees, the step records `fired_at` (`at`, default now) and the next step becomes
+        due. Compare-and-set on the status and the number of steps fired: of concurrent
+        callers exactly one gets the updated task, the others (and a decided, timed-out or
+        cancelled task, or a step already fired) get None. NotFound for an unknown id,
+        ValueError for a step the task does not have."""
+        when = self._now() if at is None else float(at)
+
+        def escalate(conn: sqlite3.Connection) -> TaskRecord | None:
+            task = self._get_task(conn, task_id)
+            if not 1 <= step <= len(task.escalations):
+                raise ValueError(f"task {task_id} has {len(task.escalations)} escalation "
+                                 f"step(s), not a step {step}")
+            if task.status != "pending" or task.escalated != step - 1:
+                return None
+            steps = [dict(s) for s in task.escalations]
+            steps[step - 1]["fired_at"] = when
+            people = _assignees([*task.assignees, *steps[step - 1]["to"]])
+            nxt = steps[step]["at"] if step < len(steps) else None
+            cur = conn.execute(
+                "UPDATE tasks SET assignees_json = ?, escalations_json = ?, escalated = ?,"
+                " next_escalation = ? WHERE id = ? AND status = 'pending' AND escalated = ?",
+                (json.dumps(list(people)), _dump(steps), step, nxt, task_id, step - 1))
+            if cur.rowcount == 0:  # pragma: no cover - the write lock is held since the read
+                return None
+            conn.executemany(
+                "INSERT INTO task_assignees (task_id, kind, name) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(task_id, a["kind"], a["name"]) for a in people if a not in task.assignees])
+            return self._get_task(conn, task_id)
+
+        return self._write(escalate)
 
     # -- effects (idempotency keys for side effects)
 
