@@ -1414,7 +1414,10 @@ class Checker:
             if name not in ("approve", "reject", "fail"):
                 self.err("F0211", r.span, "a gate's timeout ends in `approve`, `reject` or `fail`",
                          label="not an outcome",
-                         help=did_you_mean(name, ("approve", "reject", "fail")) if name else None)
+                         help=('escalation is an argument of its own, before the timeout: '
+                               '`escalate: 24h -> role("lead")`' if name == "escalate" else
+                               did_you_mean(name, ("approve", "reject", "fail")) if name
+                               else None))
                 return None
             return {"seconds": secs, "then": name}
         # ask human: fail, or a default value of the asked type

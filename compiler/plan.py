@@ -133,7 +133,12 @@ class PlanNode(_Model):
     effect: str | None = None
     outcomes: list[str]
     options: dict[str, Any]
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(description=(
+        "kind-specific settings, expressions as IR. A gate's: `to` (people: role()/user() "
+        "calls), `show`, `title`, `message`, `form`, `actions`, `pause_when`, `timeout` "
+        "({seconds, then: approve|reject|fail}) and, when it escalates, `escalate`: its "
+        "steps in rising order, each {seconds after the gate opened, to: [people]}, every "
+        "one before the timeout"))
     output_schema: dict[str, Any]
 
 
