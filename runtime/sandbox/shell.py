@@ -11,6 +11,7 @@ the sandbox's own files.
 from __future__ import annotations
 
 import collections
+import decimal
 import io
 import itertools
 import json
@@ -66,11 +67,14 @@ def _split_pipeline(line: str) -> list[str]:
     return parts
 
 
-_OPERATOR = re.compile(r"2>&1|2>>|2>|>>|>|<")
+# Redirections: at the start of a word only (`file2>x` is the word `file2`, then `>x`).
+_OPERATOR = re.compile(r"2>&1|[12]?>>|[12]?>|<")
+_IFS = " \t\n"
 
 
 def _words(text: str, env) -> list[tuple[str, bool]]:
-    """Words of one command as (text, is_operator); `$(...)` runs and substitutes."""
+    """Words of one command as (text, is_operator); `$(...)` runs and substitutes (split
+    into words at blanks and newlines when it is not inside double quotes)."""
     out: list[tuple[str, bool]] = []
     i, n = 0, len(text)
     while i < n:
@@ -80,15 +84,17 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
             continue
         op = _OPERATOR.match(text, i)
         if op:
-            out.append((op.group(0), True))
+            out.append((op.group(0).lstrip("1"), True))
             i += len(op.group(0))
             continue
-        buf = []
-        while i < n and not text[i].isspace() and not _OPERATOR.match(text, i):
+        buf: list[str] = []
+        solid = False  # the word has quoted or literal text: it exists even when empty
+        while i < n and not text[i].isspace() and text[i] not in "<>":
             c = text[i]
             if c == "'":
                 j = text.index("'", i + 1)
                 buf.append(text[i + 1 : j])
+                solid = True
                 i = j + 1
             elif c == '"':
                 j, chunk = i + 1, []
@@ -103,17 +109,33 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
                         chunk.append(text[j])
                         j += 1
                 buf.append("".join(chunk))
+                solid = True
                 i = j + 1
             elif c == "\\" and i + 1 < n:
                 buf.append(text[i + 1])
+                solid = True
                 i += 2
             elif text.startswith("$(", i):
                 value, i = _substitution_at(text, i, env)
-                buf.append(value)
+                fields = [f for f in re.split(r"[ \t\n]+", value) if f]
+                if value[:1] in _IFS and value and (buf or solid):
+                    out.append(("".join(buf), False))  # a blank ends the word before
+                    buf, solid = [], False
+                for k, field in enumerate(fields):
+                    if k:
+                        out.append(("".join(buf), False))
+                        buf, solid = [], False
+                    buf.append(field)
+                    solid = True
+                if fields and value[-1:] in _IFS:
+                    out.append(("".join(buf), False))
+                    buf, solid = [], False
             else:
                 buf.append(c)
+                solid = True
                 i += 1
-        out.append(("".join(buf), False))
+        if buf or solid:
+            out.append(("".join(buf), False))
     return out
 
 
@@ -167,11 +189,18 @@ class _Data:
     WebAssembly interpreter, do the work. Line-oriented built-ins hand lines to the next
     one, so a pipeline splits its input once and joins its output once."""
 
-    __slots__ = ("_bytes", "_lines", "_text", "runs")
+    __slots__ = ("_bytes", "_lines", "_open", "_text", "runs")
 
     def __init__(self, data: bytes | None = None, lines: list | None = None,
-                 runs: list | None = None, text: str | None = None):
+                 runs: list | None = None, text: str | None = None, open_end: bool = False):
         self._bytes, self._lines, self.runs, self._text = data, lines, runs, text
+        self._open = open_end  # made from lines: the last one has no newline
+
+    def open_end(self) -> bool:
+        """The last line has no newline (kept by `cat -n`, `head`, `tail`; the other
+        line tools end every line they print, as the real ones do)."""
+        self.lines()
+        return self._open
 
     def bytes(self) -> bytes:
         if self._bytes is None:
@@ -184,7 +213,7 @@ class _Data:
                 self._text = self._bytes.decode("latin-1")
             else:
                 lines = self.lines()
-                self._text = "\n".join(lines) + "\n" if lines else ""
+                self._text = "\n".join(lines) + ("" if self._open else "\n") if lines else ""
         return self._text
 
     def lines(self) -> list:
@@ -194,8 +223,10 @@ class _Data:
                     if self.runs else []
             else:
                 lines = self.text().split("\n")
-                if not lines[-1]:
-                    lines.pop()  # the last line's newline (a missing one is not kept)
+                if lines[-1]:
+                    self._open = True
+                else:
+                    lines.pop()  # after the last newline
                 self._lines = lines
         return self._lines
 
@@ -238,18 +269,25 @@ def _run(line: str, stdin: _Data, env) -> tuple[_Data, bytes, int]:
             k += 1
         if not argv:
             raise ShellError("an empty command in the pipeline")
-        for op, target in redirects:
-            if op == "<":
-                with open(target, "rb") as f:
-                    data = _Data(f.read())
+        try:  # a redirection that fails fails its stage only, as in a real shell
+            for op, target in redirects:
+                if op == "<":
+                    with open(target, "rb") as f:
+                        data = _Data(f.read())
+                elif op in (">", "2>"):
+                    open(target, "wb").close()  # created (emptied) before the command runs
+        except OSError as e:
+            err_all += f"flowc shell: {target}: {e.strerror or e}\n".encode()
+            data, code = _EMPTY, 1
+            continue
         out, err, code = _command(argv, data, env)
         for op, target in redirects:
             if op in (">", ">>"):
-                with open(target, "ab" if op == ">>" else "wb") as f:
+                with open(target, "ab") as f:
                     f.write(out.bytes())
                 out = _EMPTY
             elif op in ("2>", "2>>"):
-                with open(target, "ab" if op == "2>>" else "wb") as f:
+                with open(target, "ab") as f:
                     f.write(err)
                 err = b""
             elif op == "2>&1":
@@ -262,18 +300,26 @@ def _run(line: str, stdin: _Data, env) -> tuple[_Data, bytes, int]:
 def _command(argv: list[str], stdin: _Data, env) -> tuple[_Data, bytes, int]:
     name, args = argv[0], argv[1:]
     if name in _BUILTINS:
+        _ERRORS.clear()
         try:
             out = _BUILTINS[name](args, stdin)
         except (OSError, ValueError, KeyError, IndexError, TypeError, re.error) as e:
             msg = e.strerror if isinstance(e, OSError) and e.strerror else e
             where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
-            return _EMPTY, f"{name}: {where}{msg}\n".encode(), 2 if isinstance(e, _Usage) else 1
+            status = _USAGE_STATUS.get(name, 1) if isinstance(e, _Usage) else \
+                _FAIL_STATUS.get(name, 1)
+            return _EMPTY, f"{name}: {where}{msg}\n".encode(), status
         code = 0
         if isinstance(out, tuple):
             out, code = out
         if isinstance(out, str):
             out = out.encode()
-        return (out if isinstance(out, _Data) else _Data(bytes(out))), b"", code
+        err = b""
+        if _ERRORS:  # files that could not be read: said, and the others still done
+            err = "".join(f"{name}: {m}\n" for m in _ERRORS).encode()
+            if code == 0 and name != "grep":  # (grep decides its own status)
+                code = _FAIL_STATUS.get(name, 1)
+        return (out if isinstance(out, _Data) else _Data(bytes(out))), err, code
     script = env["commands"].get(name)
     if script is None:
         return _EMPTY, f"{name}: command not found (see `ls /bin`)\n".encode(), 127
@@ -363,23 +409,56 @@ def _opts(name: str, args: list[str], flags: str = "", valued: str = "",
     return opts, operands
 
 
+_ERRORS: list[str] = []  # the running built-in's complaints (files it could not read)
+_USAGE_STATUS = {"grep": 2, "sort": 2, "ls": 2, "jq": 2}  # a bad option; the others: 1
+_FAIL_STATUS = {"grep": 2, "sort": 2, "ls": 2, "jq": 5}  # trouble such as an unreadable file
+
+
+def _open(name: str) -> bytes | None:
+    """A file's bytes; None (and a complaint) when it cannot be read."""
+    try:
+        with open(_safe_path(name), "rb") as fh:
+            return fh.read()
+    except OSError as e:
+        _ERRORS.append(f"{name}: {e.strerror or e}")
+        return None
+
+
 def _read(files: list[str], stdin: _Data) -> _Data:
-    """The operands' contents one after another (`-` is standard input), else stdin."""
-    if not files:
-        return stdin
-    if files == ["-"]:
+    """The operands' bytes one after another (`-` is standard input), else stdin; an
+    unreadable file is skipped with a complaint."""
+    if not files or files == ["-"]:
         return stdin
     if len(files) == 1:
-        with open(_safe_path(files[0]), "rb") as fh:
-            return _Data(fh.read())
-    chunks = []
+        return _Data(_open(files[0]) or b"")
+    chunks = [stdin.bytes() if f == "-" else _open(f) for f in files]
+    return _Data(b"".join(c for c in chunks if c))
+
+
+def _read_lines(files: list[str], stdin: _Data) -> _Data:
+    """The operands' lines one after another: each file's last line ends at its end."""
+    if len(files) <= 1:
+        return _read(files, stdin)
+    lines: list[str] = []
     for f in files:
-        if f == "-":
-            chunks.append(stdin.bytes())
+        lines += (stdin if f == "-" else _Data(_open(f) or b"")).lines()
+    return _Data(lines=lines)
+
+
+def _each_file(files: list[str], stdin: _Data, one) -> _Data:
+    """`head`/`tail` of several files: each one's part under a `==> NAME <==` header."""
+    if len(files) <= 1:
+        return one(_read(files, stdin))
+    parts: list[str] = []  # latin-1 text
+    for f in files:
+        raw = stdin.bytes() if f == "-" else _open(f)
+        if raw is None:
             continue
-        with open(_safe_path(f), "rb") as fh:
-            chunks.append(fh.read())
-    return _Data(b"".join(chunks))
+        title = "standard input" if f == "-" else f
+        parts.append(("\n" if parts else "") + _l1(f"==> {title} <==\n"))
+        part = one(_Data(raw))
+        parts.append(part.text() if isinstance(part, _Data) else part.decode("latin-1"))
+    return _Data(text="".join(parts))
 
 
 def _int(value: str, what: str) -> int:
@@ -393,65 +472,96 @@ def b_cat(args, stdin):
     o, files = _opts("cat", args, flags="n")
     data = _read(files, stdin)
     if "n" in o:
-        return _Data(lines=[f"{k:6d}\t{ln}" for k, ln in enumerate(data.lines(), 1)])
+        return _Data(lines=[f"{k:6d}\t{ln}" for k, ln in enumerate(data.lines(), 1)],
+                     open_end=data.open_end())
     return data
 
 
 def b_head(args, stdin):
     o, files = _opts("head", args, valued="nc", numeric="n")
-    data = _read(files, stdin)
-    if "c" in o:  # a negative N: all but the last N bytes
-        return data.bytes()[:_int(o["c"][-1], "byte count")]
-    n = _int(o.get("n", ["10"])[-1], "line count")
-    if n < 0 or data._lines is not None:  # `-n -K`: all but the last K lines
-        return _Data(lines=data.lines()[:n])
-    t, pos = data.text(), 0
-    for _ in range(n):
-        pos = t.find("\n", pos) + 1
-        if not pos:
-            return data
-    return _Data(text=t[:pos])
+    if "c" in o:  # `-c -N`: all but the last N bytes
+        n = _int(o["c"][-1], "byte count")
+        return _each_file(files, stdin, lambda d: d.bytes()[:n] if n or o["c"][-1][:1] != "-"
+                          else d.bytes())
+    spec = o.get("n", ["10"])[-1]
+    n = _int(spec, "line count")
+    but_last = spec.startswith("-")  # `-n -K`: all but the last K lines
+
+    def head(data: _Data) -> _Data:
+        if but_last or data._lines is not None:
+            lines = data.lines()
+            part = lines[:len(lines) + n] if but_last else lines[:n]
+            return _Data(lines=part, open_end=data.open_end() and len(part) == len(lines))
+        t, pos = data.text(), 0
+        for _ in range(n):
+            pos = t.find("\n", pos) + 1
+            if not pos:
+                return data
+        return _Data(text=t[:pos])
+
+    return _each_file(files, stdin, head)
 
 
 def b_tail(args, stdin):
     o, files = _opts("tail", args, valued="nc", numeric="n")
-    data = _read(files, stdin)
     if "c" in o:
         spec = o["c"][-1]
         if spec.startswith("+"):
-            return data.bytes()[max(0, _int(spec[1:], "byte count") - 1):]
-        n = abs(_int(spec, "byte count"))
-        return data.bytes()[-n:] if n else b""
+            k = max(0, _int(spec[1:], "byte count") - 1)
+            return _each_file(files, stdin, lambda d: d.bytes()[k:])
+        c = abs(_int(spec, "byte count"))
+        return _each_file(files, stdin, lambda d: d.bytes()[-c:] if c else b"")
     spec = o.get("n", ["10"])[-1]
     if spec.startswith("+"):  # `tail -n +K`: from line K on
-        return _Data(lines=data.lines()[max(0, _int(spec[1:], "line count") - 1):])
+        k = max(0, _int(spec[1:], "line count") - 1)
+
+        def from_line(data: _Data) -> _Data:
+            part = data.lines()[k:]
+            return _Data(lines=part, open_end=data.open_end() and bool(part))
+
+        return _each_file(files, stdin, from_line)
     n = abs(_int(spec, "line count"))
-    if not n:
-        return b""
-    if data._lines is not None:
-        return _Data(lines=data.lines()[-n:])
-    t = data.text()
-    pos = len(t) - 1 if t.endswith("\n") else len(t)
-    for _ in range(n):
-        pos = t.rfind("\n", 0, pos)
-        if pos < 0:
-            return data
-    return _Data(text=t[pos + 1:])
+
+    def tail(data: _Data) -> _Data:
+        if not n:
+            return _EMPTY
+        if data._lines is not None:
+            return _Data(lines=data.lines()[-n:], open_end=data.open_end())
+        t = data.text()
+        pos = len(t) - 1 if t.endswith("\n") else len(t)
+        for _ in range(n):
+            pos = t.rfind("\n", 0, pos)
+            if pos < 0:
+                return data
+        return _Data(text=t[pos + 1:])
+
+    return _each_file(files, stdin, tail)
+
+
+_UNPRINTABLE = re.compile(rb"[^\x20-\x7e\t\n\v\f\r]")
+_PRINTABLE = re.compile(rb"[\x21-\x7e]")
 
 
 def b_wc(args, stdin):
     o, files = _opts("wc", args, flags="lwc")
     chosen = [f for f in "lwc" if f in o] or ["l", "w", "c"]
 
-    def counts(b: bytes) -> dict:  # words split at ASCII white space, as with LC_ALL=C
-        return {"l": b.count(b"\n"), "w": len(b.split()), "c": len(b)}
+    def counts(b: bytes) -> dict:
+        # a word: a run of non-blank bytes holding a printable one (GNU's rule, LC_ALL=C)
+        words = b.split()
+        n = len(words) if not _UNPRINTABLE.search(b) else \
+            sum(1 for w in words if _PRINTABLE.search(w))
+        return {"l": b.count(b"\n"), "w": n, "c": len(b)}
 
     if not files:
         c = counts(stdin.bytes())
         return " ".join(str(c[k]) for k in chosen) + "\n"
     rows, total = [], dict.fromkeys("lwc", 0)
     for f in files:
-        c = counts(_read([f], stdin).bytes())
+        raw = stdin.bytes() if f == "-" else _open(f)
+        if raw is None:
+            continue
+        c = counts(raw)
         for k in total:
             total[k] += c[k]
         rows.append(" ".join(str(c[k]) for k in chosen) + f" {f}")
@@ -467,12 +577,38 @@ _POSIX_CLASSES = {
 }
 
 
+_INTERVAL = re.compile(r"\{(\d*)(,\d*)?\}")
+_BRE_INTERVAL = re.compile(r"\\\{(\d*)(,\d*)?\\\}")
+
+
 def _posix_regex(pattern: str, extended: bool) -> str:
-    r"""A POSIX basic (grep) or extended (grep -E) regular expression in Python's syntax:
-    in a basic one `\| \+ \? \( \) \{ \}` are the operators and the bare characters are
-    literal; `[[:digit:]]`-style classes work in both; backslash is literal in brackets."""
-    out: list[str] = []
+    r"""A POSIX basic (grep) or extended (grep -E) regular expression in Python's syntax, as
+    GNU grep reads it. In a basic one `\| \+ \? \( \) \{ \}` are the operators and the bare
+    characters literal, `^` and `$` anchor only at the ends of the pattern or a group;
+    `[[:digit:]]`-style classes work in both, backslash is literal in brackets, `\< \> \b
+    \B \w \W \s \S` are GNU's, any other escaped letter is that letter, a repeat of a
+    repeat applies to the repeated atom (`a**`, `x+?` is `(x+)?`), and a repeat with
+    nothing before it is literal."""
+    # atoms: the translated pieces, each a whole atom a repeat may follow; "(" and "|" mark
+    # group starts and alternatives; a repeated atom is flagged so another repeat wraps it
+    atoms: list[list] = []  # [text, kind]; kind: "atom", "rep" (repeated), "open", "alt", "anchor"
+    opens: list[int] = []
     i, n = 0, len(pattern)
+
+    def start_of_branch() -> bool:
+        return not atoms or atoms[-1][1] in ("open", "alt") or \
+            (atoms[-1][1] == "anchor" and atoms[-1][0] == "^")
+
+    def repeat(q: str) -> None:
+        if start_of_branch():
+            atoms.append([re.escape(q), "atom"])  # nothing to repeat: literal
+        elif atoms[-1][1] == "rep":
+            atoms[-1] = ["(?:" + atoms[-1][0] + ")" + q, "rep"]
+        elif atoms[-1][1] == "anchor":
+            atoms.append([re.escape(q), "atom"])
+        else:
+            atoms[-1] = [atoms[-1][0] + q, "rep"]
+
     while i < n:
         c = pattern[i]
         if c == "[":
@@ -494,22 +630,69 @@ def _posix_regex(pattern: str, extended: bool) -> str:
                 j += 1
             if j >= n:
                 raise _Usage("unmatched [ in the pattern")
-            out.append("[" + neg + "".join(body) + "]")
+            atoms.append(["[" + neg + "".join(body) + "]", "atom"])
             i = j + 1
             continue
+        op = None  # an operator, in POSIX terms: ( ) | * + ? {m,n}
         if c == "\\" and i + 1 < n:
             d = pattern[i + 1]
-            out.append(d if (not extended and d in "|+?(){}") else "\\" + d)
-            i += 2
+            if not extended and d in "|+?(){":
+                op, i = d, i + 2
+                if d == "{":
+                    m = _BRE_INTERVAL.match(pattern, i - 2)
+                    if not m:
+                        raise _Usage("unmatched \\{ in the pattern")
+                    op, i = "{" + m.group(1) + (m.group(2) or "") + "}", m.end()
+            elif not extended and d == "}":
+                raise _Usage("unmatched \\} in the pattern")
+            else:
+                i += 2
+                if d in "<>":
+                    atoms.append([r"\b(?=\w)" if d == "<" else r"\b(?<=\w)", "anchor"])
+                elif d in "bB":
+                    atoms.append(["\\" + d, "anchor"])
+                elif d in "wWsS" or d.isdigit():
+                    atoms.append(["\\" + d, "atom"])
+                else:
+                    atoms.append([re.escape(d), "atom"])
+                continue
+        elif extended and c in "()|*+?":
+            op, i = c, i + 1
+        elif extended and c == "{" and _INTERVAL.match(pattern, i):
+            m = _INTERVAL.match(pattern, i)
+            op, i = m.group(0), m.end()
+        elif c == "*" and not extended:
+            op, i = "*", i + 1
+        elif c in "^$":
+            anchor = extended or (c == "^" and start_of_branch()) or \
+                (c == "$" and (i + 1 == n or pattern.startswith(("\\)", "\\|"), i + 1)))
+            atoms.append([c if anchor else "\\" + c, "anchor" if anchor else "atom"])
+            i += 1
             continue
-        if c == "*" and (not out or out[-1] in ("^", "(", "|")):
-            out.append("\\*")  # a leading star is literal
-        elif not extended and c in "|+?(){}":
-            out.append("\\" + c)
         else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+            atoms.append([re.escape(c) if c != "." else ".", "atom"])
+            i += 1
+            continue
+        if op == "(":
+            opens.append(len(atoms))
+            atoms.append(["(", "open"])
+        elif op == ")":
+            if not opens:
+                if extended:
+                    atoms.append(["\\)", "atom"])  # GNU: a lone ) is literal in an ERE
+                    continue
+                raise _Usage("unmatched \\) in the pattern")
+            k = opens.pop()
+            group = "".join(a[0] for a in atoms[k:]) + ")"
+            del atoms[k:]
+            atoms.append([group, "atom"])
+        elif op == "|":
+            atoms.append(["|", "alt"])
+        else:
+            repeat(op)
+    if opens:
+        raise _Usage("unmatched ( in the pattern")
+    return "".join(a[0] for a in atoms)
 
 
 _META = re.compile(r"[\\.^$*+?()\[\]{}|]")
@@ -530,7 +713,10 @@ def b_grep(args, stdin):
         body = "|".join(f"(?:{a})" for a in alts)
         if "w" in o:
             body = rf"(?<!\w)(?:{body})(?!\w)"
-        rx = re.compile(body, re.ASCII | (re.I if icase else 0))
+        try:
+            rx = re.compile(body, re.ASCII | (re.I if icase else 0))
+        except re.error as e:
+            raise _Usage(f"invalid pattern: {e}") from None
     several = len(files) > 1 and "h" not in o
     plain = not ({"q", "l", "c", "o", "n"} & o.keys()) and not several
     out: list[str] = []
@@ -559,16 +745,19 @@ def b_grep(args, stdin):
             if count:
                 return _EMPTY, 0
             continue
-        prefix = _l1(f"{name}:") if several else ""
+        title = "(standard input)" if name == "-" else _l1(name)
+        prefix = title + ":" if several else ""
         if "l" in o:
             if count:
-                out.append(_l1(name) if files else "(standard input)")
+                out.append(title)
         elif "c" in o:
             out.append(f"{prefix}{count}")
+        elif "o" in o and invert:
+            pass  # the selected lines are those without a match: no part to print
         elif "o" in o or "n" in o:
             for k in _compress(range(len(flags)), flags):
                 num = f"{k + 1}:" if "n" in o else ""
-                if "o" in o and not invert:
+                if "o" in o:
                     out += [prefix + num + m.group(0) for m in rx.finditer(lines[k])
                             if m.group(0)]
                 else:
@@ -577,7 +766,8 @@ def b_grep(args, stdin):
             out += [prefix + ln for ln in _compress(lines, flags)]
         else:
             out += _compress(lines, flags)
-    return _Data(lines=out), (0 if matched else 1)
+    status = 2 if _ERRORS and not ("q" in o and matched) else (0 if matched else 1)
+    return _Data(lines=out), status
 
 
 def _grep_sparse(text: str, needle: str) -> list | None:
@@ -629,7 +819,7 @@ def _fields(spec: str, what: str) -> list[tuple[int, int | None]]:
 
 def b_cut(args, stdin):
     o, files = _opts("cut", args, flags="s", valued="dfcb")
-    data = _read(files, stdin)
+    data = _read_lines(files, stdin)
     lines = data.lines()
     if "f" not in o:
         spec = (o.get("c") or o.get("b") or [None])[-1]
@@ -662,6 +852,7 @@ def b_cut(args, stdin):
 
 
 _NUMBER = re.compile(r"[ \t]*(-?(?:\d+\.?\d*|\.\d+))", re.ASCII)
+_ZERO = decimal.Decimal(0)
 _BLANKS = re.compile(r"[ \t]+")
 
 
@@ -675,37 +866,39 @@ def _sort_key(o: dict):
         m = re.fullmatch(r"(\d+)([bfnr]*)(?:,(\d+)([bfnr]*))?", spec)
         if not m or int(m.group(1)) < 1 or (m.group(3) and int(m.group(3)) < int(m.group(1))):
             raise _Usage(f"invalid key `{spec}` (use -k N or -k N,M, fields numbered from 1)")
-        mods = (m.group(2) or "") + (m.group(4) or "")
+        start_mods, mods = m.group(2) or "", (m.group(2) or "") + (m.group(4) or "")
         if "r" in mods:
             raise _Usage("a per-key r modifier is not supported: use -r for the whole sort")
+        if not mods:  # a key with modifiers of its own takes none of the global options
+            start_mods = mods = "".join(f for f in "nfb" if f in o)
         keys.append((int(m.group(1)) - 1, int(m.group(3)) if m.group(3) else None,
-                     "n" in mods or "n" in o, "f" in mods or "f" in o, "b" in mods or "b" in o))
+                     "n" in mods, "f" in mods, "b" in start_mods))
     if not keys:
-        if "n" not in o and "f" not in o:
+        if not ({"n", "f", "b"} & o.keys()):
             return None
         keys = [(None, None, "n" in o, "f" in o, "b" in o)]
 
-    def field(line: str, lo: int, hi: int | None, strip: bool) -> str:
+    def field(line: str, lo: int, hi: int | None) -> str:
         if sep is not None:
-            text = sep.join(line.split(sep)[lo:hi])
-        else:  # fields start at a blank after a non-blank; a field keeps its leading blanks
-            starts = [0] + [m.end() if m.start() == 0 else m.start()
-                            for m in _BLANKS.finditer(line)]
-            starts = sorted(set(starts))
-            if lo >= len(starts):
-                return ""
-            end = starts[hi] if hi is not None and hi < len(starts) else len(line)
-            text = line[starts[lo]:end]
-        return text.lstrip(" \t") if strip else text
+            return sep.join(line.split(sep)[lo:hi])
+        # a field is a run of non-blanks with the blanks before it (field 1 keeps the
+        # line's leading blanks)
+        starts = [0] + [m.start() for m in _BLANKS.finditer(line) if m.start() > 0]
+        if lo >= len(starts):
+            return ""
+        end = starts[hi] if hi is not None and hi < len(starts) else len(line)
+        return line[starts[lo]:end]
 
-    def num(text: str) -> float:
+    def num(text: str) -> decimal.Decimal:  # exact: 1e20 and 1e20 - 1 differ
         m = _NUMBER.match(text)
-        return float(m.group(1)) if m else 0.0
+        return decimal.Decimal(m.group(1)) if m else _ZERO
 
     def key(line: str) -> list:
         out = []
         for lo, hi, n, f, b in keys:
-            text = line if lo is None else field(line, lo, hi, b)
+            text = line if lo is None else field(line, lo, hi)
+            if b:
+                text = text.lstrip(" \t")
             out.append(num(text) if n else (text.translate(_UPPER) if f else text))
         return out
 
@@ -714,9 +907,11 @@ def _sort_key(o: dict):
 
 def b_sort(args, stdin):
     o, files = _opts("sort", args, flags="rnufsb", valued="kt")
-    data = _read(files, stdin)
-    reverse = "r" in o
     key = _sort_key(o)
+    data = _read_lines(files, stdin)
+    if _ERRORS:  # the real sort reads every input before it writes anything
+        return _EMPTY, 2
+    reverse = "r" in o
     lines = data.lines()
     if key is None:  # byte order
         counts = collections.Counter(lines)
@@ -754,10 +949,21 @@ def b_uniq(args, stdin):
     return _Data(lines=[k for k, _ in runs])
 
 
+_ECHO_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "r": "\r",
+                 "v": "\v", "f": "\f", "e": "\x1b"}
+
+
 def b_echo(args, stdin):
-    if args[:1] == ["-n"]:
-        return " ".join(args[1:])
-    return " ".join(args) + "\n"
+    """bash's echo: leading `-n` (no newline), `-e` (backslash escapes), `-E` words."""
+    newline, escapes, k = True, False, 0
+    while k < len(args) and re.fullmatch(r"-[neE]+", args[k]):
+        newline &= "n" not in args[k]
+        escapes = ("e" in args[k]) if ("e" in args[k] or "E" in args[k]) else escapes
+        k += 1
+    text = " ".join(args[k:])
+    if escapes:
+        text = re.sub(r"\\(.)", lambda m: _ECHO_ESCAPES.get(m.group(1), m.group(0)), text)
+    return text + ("\n" if newline else "")
 
 
 def b_tee(args, stdin):
