@@ -26,6 +26,7 @@ PYODIDE_VERSION = "0.28.3"
 PYODIDE_INTEGRITY = ("sha512-rtCsyTU55oNGpLzSVuAd55ZvruJDEX8o6keSdWKN9jPeBVSNlynaKFG7eRqkiIgU7i2"
                      "M6HEgYtm0atCEQX3u4A==")
 HOST_SCRIPT = Path(__file__).with_name("host.mjs")
+SHELL_SOURCE = Path(__file__).with_name("shell.py")  # preloaded as `flowc_shell`
 _REQUIRED = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip",
              "pyodide-lock.json")
 
@@ -113,9 +114,10 @@ def _fetch_pyodide(target: Path) -> None:
 def _make_snapshot(deno: Path, pyodide_dir: Path, snapshot: Path, deno_dir: Path) -> None:
     tmp = snapshot.with_name(snapshot.name + f".{os.getpid()}.partial")
     cmd = [str(deno), "run", "--no-prompt", "--unstable-detect-cjs", "--cached-only",
-           f"--allow-read={pyodide_dir},{HOST_SCRIPT}", f"--allow-write={tmp}",
+           f"--allow-read={pyodide_dir},{HOST_SCRIPT},{SHELL_SOURCE}", f"--allow-write={tmp}",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
-           str(HOST_SCRIPT), str(pyodide_dir), str(tmp), "--make-snapshot"]
+           str(HOST_SCRIPT), str(pyodide_dir), str(tmp), "--make-snapshot",
+           f"--preload=flowc_shell={SHELL_SOURCE}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(deno_dir),
                           timeout=300)
     if proc.returncode != 0 or not tmp.exists():
@@ -134,7 +136,8 @@ def ensure_assets() -> Assets:
             (pyodide_dir / ".integrity").read_text() != PYODIDE_INTEGRITY:
         shutil.rmtree(pyodide_dir, ignore_errors=True)
         _fetch_pyodide(pyodide_dir)
-    host_hash = hashlib.sha256(HOST_SCRIPT.read_bytes()).hexdigest()[:12]
+    # the snapshot holds the host's preloaded modules too: it is made anew when either changes
+    host_hash = hashlib.sha256(HOST_SCRIPT.read_bytes() + SHELL_SOURCE.read_bytes()).hexdigest()[:12]
     snapshot = root / f"snapshot-{PYODIDE_VERSION}-{host_hash}.bin"
     if not snapshot.is_file():
         _make_snapshot(deno, pyodide_dir, snapshot, deno_dir)

@@ -46,9 +46,37 @@ async function readLine() {
 
 const { loadPyodide } = await import(PYODIDE_DIR + "/pyodide.mjs");
 
+// flowc's own modules (name -> Python source) compiled into sys.modules. The snapshot holds
+// the current ones already (made with --preload=NAME=PATH), so a process restored from it
+// skips a module whose source is the same; any other is compiled here, before `ready`.
+function installModules(py, modules) {
+  if (!Object.keys(modules).length) return;
+  const ns = py.toPy({ __flowc_preload: modules });
+  py.runPython(`
+import sys as _sys, types as _types
+for _name, _source in __flowc_preload.items():
+    _old = _sys.modules.get(_name)
+    if _old is not None and getattr(_old, "__flowc_source__", None) == _source:
+        continue
+    _mod = _types.ModuleType(_name)
+    _mod.__file__ = f"<flowc {_name}>"
+    exec(compile(_source, _mod.__file__, "exec"), _mod.__dict__)
+    _mod.__flowc_source__ = _source
+    _sys.modules[_name] = _mod
+`, { globals: ns });
+  ns.destroy();
+}
+
 if (MAKE_SNAPSHOT) {
   const py = await loadPyodide({ indexURL: PYODIDE_DIR + "/", _makeSnapshot: true });
   py.runPython(PRELOAD());
+  const modules = {};
+  for (const arg of Deno.args.slice(3)) {
+    if (!arg.startsWith("--preload=")) continue;
+    const [name, path] = [arg.slice(10, arg.indexOf("=", 10)), arg.slice(arg.indexOf("=", 10) + 1)];
+    modules[name] = decoder.decode(Deno.readFileSync(path));
+  }
+  installModules(py, modules);
   const snap = py.makeMemorySnapshot();
   Deno.writeFileSync(SNAPSHOT, snap);
   console.log(stringify({ snapshot: SNAPSHOT, size: snap.length }));
@@ -62,8 +90,8 @@ function PRELOAD() {
 }
 
 // The first line: the nonce, and flowc's own modules to preload (name -> Python source),
-// such as the shell (runtime/sandbox/shell.py): compiled once here, off the clock, so a
-// command line's code is one import and one call instead of the shell's whole source.
+// such as the shell (runtime/sandbox/shell.py), in sys.modules before `ready` (see
+// installModules): a command line's code is one import and one call.
 let preload = {};
 try {
   const first = parse(await readLine() || "{}");
@@ -213,18 +241,7 @@ sys.modules["flowc_http"] = _m
 del _m
 `);
 
-if (Object.keys(preload).length) {
-  const ns = py.toPy({ __flowc_preload: preload });
-  py.runPython(`
-import sys as _sys, types as _types
-for _name, _source in __flowc_preload.items():
-    _mod = _types.ModuleType(_name)
-    _mod.__file__ = f"<flowc {_name}>"
-    exec(compile(_source, _mod.__file__, "exec"), _mod.__dict__)
-    _sys.modules[_name] = _mod
-`, { globals: ns });
-  ns.destroy();
-}
+installModules(py, preload);
 
 // ---- files -------------------------------------------------------------------------------
 const WORK = "/work";
