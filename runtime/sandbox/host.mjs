@@ -244,6 +244,28 @@ del _m
 installModules(py, preload);
 
 // ---- files -------------------------------------------------------------------------------
+
+// A staged file in one buffer of its size (Deno.readFileSync grows its buffer as it reads:
+// 8-11 ms for 10 MB, against 4-5 ms read straight into place).
+function readWhole(path) {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    const size = file.statSync().size;
+    const buf = new Uint8Array(size);
+    let off = 0;
+    while (off < size) {
+      const n = file.readSync(buf.subarray(off));
+      if (n === null || n === 0) break;
+      off += n;
+    }
+    // a file that grew meanwhile: the rest, the slow way (never for flowc's own staging)
+    if (off === size && file.readSync(new Uint8Array(1)) !== null) return Deno.readFileSync(path);
+    return off === size ? buf : buf.subarray(0, off);
+  } finally {
+    file.close();
+  }
+}
+
 const WORK = "/work";
 function prepareWorkdir(clear) {
   const FS = py.FS;
@@ -325,7 +347,7 @@ async function execute(req) {
     let dir = WORK;
     for (const p of parts.slice(0, -1)) { dir += "/" + p; try { py.FS.mkdir(dir); } catch (_) {} }
     // big files are read from this process's stage folder (the only place it may read them)
-    const data = f.path ? Deno.readFileSync(f.path) : b64decode(f.data);
+    const data = f.path ? readWhole(f.path) : b64decode(f.data);
     // MEMFS keeps `data` itself (canOwn: no copy of a big file); see untouched()
     py.FS.writeFile(WORK + "/" + f.name, data, { canOwn: true });
     const node = py.FS.lookupPath(WORK + "/" + f.name).node;
