@@ -248,7 +248,12 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The compiler's own commands: `flowc check` in CI and on every save need not import the
+# runtime, sandbox, skill, trace and language-server modules just to build their parsers.
+_CORE_COMMANDS = {"check", "lock", "compile", "fmt", "graph", "explain", "schema"}
+
+
+def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     p = _Parser(prog="flowc", description="Check, compile and format .flow workflows.")
     p.add_argument("--version", action="version", version=f"flowc {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -298,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("schema", help="print the plan's JSON Schema")
     sp.set_defaults(func=cmd_schema)
+    if core_only:
+        return p
 
     from flowc.lsp_cli import add_lsp_commands
     from flowc.runtime_cli import add_runtime_commands
@@ -314,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(core_only=command in _CORE_COMMANDS)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
