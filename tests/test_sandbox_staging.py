@@ -94,3 +94,28 @@ result = 1
                    "moved2.txt": b"hello\n"}
     assert big.read_bytes() == bytes(range(256)) * 1024  # the originals are untouched
     assert small.read_text() == "hello\n"
+
+
+def test_no_stage_folder_outlives_its_process(tmp_path):
+    """A pool nobody closed leaves nothing behind at exit; a folder whose owner died without
+    cleaning up (SIGKILL) is removed by the next process that starts a sandbox."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    tmp = Path(tempfile.gettempdir())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp / f"flowc-stage-{dead}-leftover"
+    stale.mkdir()
+    (stale / "0-0").write_bytes(b"x")
+    code = ("import os, sys\nfrom flowc.runtime.sandbox import SandboxPool\n"
+            "p = SandboxPool(size=2)\nassert p.wait_ready(120), p.last_error\n"
+            "print(os.getpid())\n")  # exits without p.close()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    pid = out.stdout.strip()
+    assert not list(tmp.glob(f"flowc-stage-{pid}-*"))  # its own: removed at exit
+    assert not stale.exists()  # the dead process's: swept by the new one

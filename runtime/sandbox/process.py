@@ -10,6 +10,7 @@ as untrusted input with size caps.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,45 @@ def preload_modules() -> dict[str, str]:
     return _PRELOAD
 
 
+# Stage folders are this process's: removed when a sandbox ends, by the atexit hook for
+# the sandboxes still alive at exit (a pool nobody closed), and, for a process that died
+# without running it (SIGKILL), by the next flowc process that starts a sandbox.
+_STAGE_PREFIX = "flowc-stage-"
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+_swept = False
+
+
+def _sweep_stale_stage_dirs() -> None:
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for d in Path(tempfile.gettempdir()).glob(f"{_STAGE_PREFIX}*"):
+        pid = d.name[len(_STAGE_PREFIX):].split("-", 1)[0]
+        try:
+            if pid.isdigit():
+                if int(pid) == os.getpid():
+                    continue
+                os.kill(int(pid), 0)  # the owner is alive: its folder stays
+                continue
+            if time.time() - d.stat().st_mtime < 86400:  # an older flowc's: after a day
+                continue
+        except ProcessLookupError:
+            pass
+        except OSError:  # PermissionError (another user's process), a vanished folder
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@atexit.register
+def _end_live_sandboxes() -> None:
+    for proc in list(_LIVE):
+        try:
+            proc.kill()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
+
+
 _reaper_queue: queue.Queue = queue.Queue()
 _reaper_lock = threading.Lock()
 _reaper_started = False
@@ -149,7 +190,9 @@ class SandboxProcess:
         t0 = time.perf_counter()
         # big input files are put here (hard links when possible) and read by the host
         # directly: no base64 and JSON of megabytes through the pipe
-        self.stage_dir = Path(tempfile.mkdtemp(prefix="flowc-stage-"))
+        _sweep_stale_stage_dirs()
+        self.stage_dir = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-"))
+        _LIVE.add(self)
         self.proc = subprocess.Popen(
             deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=clean_env(assets.deno_dir), cwd=str(assets.deno_dir),
