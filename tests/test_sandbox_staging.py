@@ -66,7 +66,7 @@ def test_a_staged_input_comes_back_exactly_when_the_code_wrote_to_it(tmp_path):
     inputs = {name: str(path) for name, path in
               [("keep.bin", big), ("inplace.bin", big), ("append.txt", small),
                ("trunc.txt", small), ("replace.txt", small), ("same.txt", small),
-               ("keep.txt", small), ("moved.txt", small)]}
+               ("keep.txt", small), ("moved.txt", small), ("regrow.bin", big)]}
     code = """
 import os
 open('keep.bin', 'rb').read(); open('keep.txt').read()
@@ -81,6 +81,8 @@ with open('replace.txt', 'w') as f:
 with open('same.txt', 'w') as f:
     f.write('hello\\n')
 os.rename('moved.txt', 'moved2.txt')
+os.truncate('regrow.bin', 10)  # a truncation stamps no mtime in MEMFS
+os.truncate('regrow.bin', 20)
 result = 1
 """
     with SandboxPool(size=0) as pool:
@@ -91,7 +93,7 @@ result = 1
     expected_inplace[10:12] = b"XY"
     assert got == {"inplace.bin": bytes(expected_inplace), "append.txt": b"hello\nmore\n",
                    "trunc.txt": b"he", "replace.txt": b"new\n", "same.txt": b"hello\n",
-                   "moved2.txt": b"hello\n"}
+                   "moved2.txt": b"hello\n", "regrow.bin": bytes(range(10)) + bytes(10)}
     assert big.read_bytes() == bytes(range(256)) * 1024  # the originals are untouched
     assert small.read_text() == "hello\n"
 
@@ -119,3 +121,33 @@ def test_no_stage_folder_outlives_its_process(tmp_path):
     pid = out.stdout.strip()
     assert not list(tmp.glob(f"flowc-stage-{pid}-*"))  # its own: removed at exit
     assert not stale.exists()  # the dead process's: swept by the new one
+
+
+def test_two_threads_building_the_snapshot_at_once_both_get_it(tmp_path, monkeypatch):
+    """A fresh cache (Pyodide copied from the real one): two builds race, both succeed."""
+    import shutil
+    import threading
+
+    from flowc.runtime.sandbox.assets import ensure_assets
+
+    real = ensure_assets()
+    root = tmp_path / "cache"
+    root.mkdir()
+    shutil.copytree(real.pyodide_dir, root / real.pyodide_dir.name)  # (Deno reads real paths)
+    monkeypatch.setenv("FLOWC_SANDBOX_CACHE", str(root))
+    got, errors = [], []
+
+    def build():
+        try:
+            got.append(ensure_assets().snapshot)
+        except Exception as e:  # the test reports it
+            errors.append(e)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+    assert len(got) == 2 and got[0] == got[1] and got[0].stat().st_size > 1_000_000
+    assert not list(root.glob("*.partial"))

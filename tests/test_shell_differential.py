@@ -66,6 +66,9 @@ FILES: dict[str, bytes] = {
     "part2.csv": b"i,3\nh,4\n",
     "sub.txt": b"words.txt\nnonl.txt\n",
     "pat.txt": b"cherry\n",
+    "list.txt": b"apple\ncherry\n",
+    "latin1.txt": b"caf\xe9\nna\xefve\n",
+    "nbsp.txt": b"a\xc2\xa0b\n",
 }
 
 
@@ -402,6 +405,41 @@ CASES = [
     C("echo-E-after-e", r"echo -e -E 'a\tb'"),
     C("redirect-fd1", "echo a 1>out.txt"),
     C("redirect-fd1-append", "echo a 1>>nonl.txt"),
+    # found by review: redirections as file descriptors, left to right
+    C("redir-out-then-err-to-out", "cat words.txt missing.txt > out.txt 2>&1"),
+    C("redir-err-to-out-then-out", "cat two.txt missing.txt 2>&1 > o.txt"),
+    C("redir-twice-last-wins", "echo a > x.txt > y.txt"),
+    C("redir-append-twice", "echo a >> x.txt >> nonl.txt"),
+    C("redir-err-file-then-dup", "cat missing.txt 2> e.txt 2>&1"),
+    C("redir-err-to-pipe", "cat missing.txt 2>&1 | wc -l"),
+    C("redir-out-to-err", "echo oops >&2"),
+    C("redir-1-out-to-err", "echo oops 1>&2 | wc -c"),
+    # sort: a key with its own modifiers is not reversed by -r
+    C("sort-r-k2n", "sort -r -k2n kv.txt"),
+    C("sort-r-t-k2n", "sort -r -t , -k2,2n kv.csv"),
+    C("sort-r-k2b", "sort -r -k2b kv.txt"),
+    C("sort-r-k1-k2n", "sort -r -k1,1 -k2,2n kv.txt"),
+    C("sort-k2nr", "sort -k2,2nr kv.txt"),
+    C("sort-s-r-k2n", "sort -s -r -k2n kv.txt"),
+    # grep: a pattern with newlines is several; unreadable files print nothing
+    C("grep-F-list-subst", 'grep -F "$(cat list.txt)" words.txt'),
+    C("grep-list-subst-c", 'grep -c "$(cat list.txt)" words.txt'),
+    C("grep-c-missing-among", "grep -c a words.txt missing.txt two.txt"),
+    C("grep-c-missing", "grep -c a missing.txt"),
+    C("grep-backrefs-two-e", r"grep -e '\(a\)\1' -e '\(p\)\1' words.txt"),
+    C("grep-backref-then-digit", r"grep '\(p\)\12' words.txt", "pp2\npp\n"),
+    C("head-n-minus-more-than-all", "head -n -5 nonl.txt"),
+    # $(...): bytes kept, quotes and escapes inside, its stderr shown
+    C("subst-latin1-bytes", 'echo "$(cat latin1.txt)" > o.txt'),
+    C("subst-latin1-grep", 'grep "$(head -n 1 latin1.txt)" latin1.txt'),
+    C("subst-quoted-pipe-inside", 'echo "$(echo "a|b")"'),
+    C("subst-escaped-paren", r"echo $(echo \))"),
+    C("subst-stderr-shown", "echo $(cat missing.txt)"),
+    C("nbsp-is-not-a-blank", "cat nbsp.txt | wc -w"),
+    C("nbsp-in-word", "echo $(cat nbsp.txt) > o.txt"),
+    C("dash-twice-cat", "cat - -", "x\n"),
+    C("dash-twice-grep", "grep x - -", "x\n"),
+    C("dash-twice-head", "head -n 1 - - | wc -l", "x\n"),
     # usage errors: the exit status is each tool's own (2 for grep and sort, 1 for the others)
     C("usage-head-bad-count", "head -n x words.txt"),
     C("usage-tail-bad-count", "tail -n x words.txt"),

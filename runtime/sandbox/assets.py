@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import tarfile
@@ -112,7 +113,8 @@ def _fetch_pyodide(target: Path) -> None:
 
 
 def _make_snapshot(deno: Path, pyodide_dir: Path, snapshot: Path, deno_dir: Path) -> None:
-    tmp = snapshot.with_name(snapshot.name + f".{os.getpid()}.partial")
+    # unique per call: two threads (or processes) may build the same snapshot at once
+    tmp = snapshot.with_name(f"{snapshot.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     cmd = [str(deno), "run", "--no-prompt", "--unstable-detect-cjs", "--cached-only",
            f"--allow-read={pyodide_dir},{HOST_SCRIPT},{SHELL_SOURCE}", f"--allow-write={tmp}",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
@@ -139,12 +141,22 @@ def ensure_assets() -> Assets:
     # the snapshot holds the host's preloaded modules too: it is made anew when either changes
     host_hash = hashlib.sha256(HOST_SCRIPT.read_bytes() + SHELL_SOURCE.read_bytes()).hexdigest()[:12]
     snapshot = root / f"snapshot-{PYODIDE_VERSION}-{host_hash}.bin"
-    if not snapshot.is_file():
+    if snapshot.is_file():
+        try:  # in use: the clean-up below goes by the last use, not by when it was made
+            if time.time() - snapshot.stat().st_mtime > 3600:
+                os.utime(snapshot)
+        except OSError:
+            pass
+    else:
         _make_snapshot(deno, pyodide_dir, snapshot, deno_dir)
         # Snapshots of other host versions may still be in use by another checkout or a
-        # running pool: remove only those nobody has touched for a week.
+        # running pool: remove only those nobody has used for a week (a process start
+        # refreshes its snapshot's mtime hourly, see process.py).
         week_ago = time.time() - 7 * 86400
-        for old in root.glob("snapshot-*.bin"):
-            if old != snapshot and old.stat().st_mtime < week_ago:
-                old.unlink(missing_ok=True)
+        for old in [*root.glob("snapshot-*.bin"), *root.glob("snapshot-*.partial")]:
+            try:
+                if old != snapshot and old.stat().st_mtime < week_ago:
+                    old.unlink(missing_ok=True)
+            except OSError:  # removed meanwhile by another process
+                pass
     return Assets(deno, pyodide_dir, snapshot, deno_dir)

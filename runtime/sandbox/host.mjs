@@ -289,9 +289,11 @@ const b64encode = (bytes) => bytes.toBase64();
 // back and comparing its bytes, each staged file's MEMFS node gets a fractional mtime that no
 // write can produce (writes stamp Date.now(), a whole number of ms): the file is unchanged
 // when its path still leads to the same node, with that mtime and its staged size.
+// A truncation stamps no mtime (MEMFS ignores it) but replaces the node's byte array when the
+// size changes, so the array staged must still be the node's too.
 function untouched(staged, node) {
   return staged !== undefined && staged.node === node && node.mtime === staged.mtime &&
-    node.usedBytes === staged.size;
+    node.usedBytes === staged.size && node.contents === staged.contents;
 }
 
 function collectFiles(limits, inputs) {
@@ -352,7 +354,7 @@ async function execute(req) {
     py.FS.writeFile(WORK + "/" + f.name, data, { canOwn: true });
     const node = py.FS.lookupPath(WORK + "/" + f.name).node;
     node.mtime = stagedAt;
-    inputs[f.name] = { node, mtime: stagedAt, size: data.length };
+    inputs[f.name] = { node, mtime: stagedAt, size: data.length, contents: node.contents };
   }
   const globals = py.toPy(req.globals || {});
   const ns = req.reuse_namespace ? (globalThis.__flowc_ns ||= py.globals.get("dict")()) : py.globals.get("dict")();

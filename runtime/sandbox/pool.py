@@ -72,9 +72,13 @@ class SandboxPool:
     """Ready sandboxes for strict executions, plus sessions for run-level reuse."""
 
     def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None,
-                 wheelhouse: str | Path | None = None, warm: bool = True):
+                 wheelhouse: str | Path | None = None, warm: bool = True,
+                 touch_mb: int | None = None):
         self.assets = assets or ensure_assets()
         self.warm = warm  # spare processes run flowc's warm-up steps while they wait
+        # ...the last of which touches this much memory, held by each spare process (see
+        # warm.py; default: 3/8 of the memory limit, at most 96 MiB; 0: none)
+        self.touch_mb = min(96, memory_mb * 3 // 8) if touch_mb is None else max(0, touch_mb)
         self.wheelhouse = None
         if wheelhouse is not None:
             self.wheelhouse = build_lockfile(Path(wheelhouse), self.assets.pyodide_dir,
@@ -104,6 +108,7 @@ class SandboxPool:
             try:
                 proc = SandboxProcess(self.assets, self.memory_mb, wheelhouse=self.wheelhouse)
                 proc.needs_warm = self.warm  # warmed once no execution is running
+                proc.touch_mb = self.touch_mb
                 self.last_error = None
             except SandboxCrashed as e:
                 self.last_error = str(e)  # surfaced by wait_ready; acquire starts its own

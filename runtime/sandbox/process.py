@@ -122,6 +122,22 @@ def _sweep_stale_stage_dirs() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+_marked_at = 0.0
+
+
+def _mark_used(snapshot: Path) -> None:
+    """Refresh the snapshot's mtime now and then: another checkout's flowc removes snapshots
+    nobody has used for a week (assets.py), and a long-lived pool keeps using its own."""
+    global _marked_at
+    if time.monotonic() - _marked_at < 3600:
+        return
+    _marked_at = time.monotonic()
+    try:
+        os.utime(snapshot)
+    except OSError:
+        pass
+
+
 @atexit.register
 def _end_live_sandboxes() -> None:
     for proc in list(_LIVE):
@@ -133,16 +149,17 @@ def _end_live_sandboxes() -> None:
 
 _reaper_queue: queue.Queue = queue.Queue()
 _reaper_lock = threading.Lock()
-_reaper_started = False
+_reaper_thread: threading.Thread | None = None
 
 
 def _reap(proc: SandboxProcess) -> None:
     """Hand a killed process to the reaper thread (started on first use)."""
-    global _reaper_started
+    global _reaper_thread
     with _reaper_lock:
-        if not _reaper_started:
-            threading.Thread(target=_reaper, name="flowc-sandbox-reaper", daemon=True).start()
-            _reaper_started = True
+        if _reaper_thread is None or not _reaper_thread.is_alive():  # (gone after a fork)
+            _reaper_thread = threading.Thread(target=_reaper, name="flowc-sandbox-reaper",
+                                              daemon=True)
+            _reaper_thread.start()
     _reaper_queue.put(proc)
 
 
@@ -191,6 +208,7 @@ class SandboxProcess:
         # big input files are put here (hard links when possible) and read by the host
         # directly: no base64 and JSON of megabytes through the pipe
         _sweep_stale_stage_dirs()
+        _mark_used(assets.snapshot)
         self.stage_dir = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-"))
         _LIVE.add(self)
         self.proc = subprocess.Popen(
@@ -259,7 +277,9 @@ class SandboxProcess:
         """Start the warm-up steps (runs in the background in the process; see warm.py)."""
         from .warm import warm_steps
 
-        self._send({"op": "warm", "steps": warm_steps(memory_mb=self.memory_mb)})
+        touch = getattr(self, "touch_mb", None)
+        self._send({"op": "warm", "steps": warm_steps(
+            touch_mb=min(96, self.memory_mb * 3 // 8) if touch is None else touch)})
         self.warming = True
 
     def wait_warm(self, timeout: float) -> bool:

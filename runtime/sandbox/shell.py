@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import decimal
+import functools
 import io
 import itertools
 import json
@@ -32,43 +33,40 @@ class ShellError(Exception):
 
 def _split_pipeline(line: str) -> list[str]:
     """Split on `|` outside quotes and `$(...)`."""
-    parts, buf, depth, quote, i = [], [], 0, None, 0
-    while i < len(line):
+    parts, buf, quote, i, n = [], [], None, 0, len(line)
+    while i < n:
         c = line[i]
-        if quote:
+        if quote == "'":
             buf.append(c)
-            if c == "\\" and quote == '"' and i + 1 < len(line):
-                buf.append(line[i + 1])
-                i += 1
-            elif c == quote:
+            if c == "'":
                 quote = None
-        elif c in "'\"":
-            quote = c
-            buf.append(c)
-        elif c == "\\" and i + 1 < len(line):
-            buf.append(c + line[i + 1])
+        elif c == "\\" and i + 1 < n:
+            buf.append(line[i:i + 2])
             i += 1
-        elif line.startswith("$(", i):
-            depth += 1
-            buf.append("$(")
-            i += 1
-        elif c == ")" and depth:
-            depth -= 1
+        elif line.startswith("$(", i):  # in double quotes too: its own quotes are its own
+            end = _closing(line, i + 2)
+            buf.append(line[i:end + 1])
+            i = end
+        elif c == '"':
+            quote = None if quote else '"'
             buf.append(c)
-        elif c == "|" and not depth:
+        elif c == "'" and not quote:
+            quote = "'"
+            buf.append(c)
+        elif c == "|" and not quote:
             parts.append("".join(buf))
             buf = []
         else:
             buf.append(c)
         i += 1
-    if quote or depth:
-        raise ShellError("unbalanced quotes or `$(`")
+    if quote:
+        raise ShellError("unbalanced quotes")
     parts.append("".join(buf))
     return parts
 
 
 # Redirections: at the start of a word only (`file2>x` is the word `file2`, then `>x`).
-_OPERATOR = re.compile(r"2>&1|[12]?>>|[12]?>|<")
+_OPERATOR = re.compile(r"2>&1|1?>&2|[12]?>>|[12]?>|<")
 _IFS = " \t\n"
 
 
@@ -79,17 +77,17 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
     i, n = 0, len(text)
     while i < n:
         c = text[i]
-        if c.isspace():
+        if c in _IFS:
             i += 1
             continue
         op = _OPERATOR.match(text, i)
         if op:
-            out.append((op.group(0).lstrip("1"), True))
+            out.append((op.group(0).removeprefix("1"), True))
             i += len(op.group(0))
             continue
         buf: list[str] = []
         solid = False  # the word has quoted or literal text: it exists even when empty
-        while i < n and not text[i].isspace() and text[i] not in "<>":
+        while i < n and text[i] not in _IFS and text[i] not in "<>":
             c = text[i]
             if c == "'":
                 j = text.index("'", i + 1)
@@ -140,21 +138,24 @@ def _words(text: str, env) -> list[tuple[str, bool]]:
 
 
 def _closing(text: str, start: int) -> int:
-    depth, i, quote = 1, start, None
-    while i < len(text):
+    """The index of the `)` that closes the `$(` whose inside starts at `start`: quotes,
+    backslashes and nested `$(...)` inside it are skipped as a shell reads them."""
+    i, n, quote = start, len(text), None
+    while i < n:
         c = text[i]
-        if quote:
-            if c == quote:
+        if quote == "'":
+            if c == "'":
                 quote = None
-        elif c in "'\"":
-            quote = c
-        elif text.startswith("$(", i):
-            depth += 1
+        elif c == "\\":
             i += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        elif text.startswith("$(", i):
+            i = _closing(text, i + 2)
+        elif c == '"':
+            quote = None if quote else '"'
+        elif c == "'" and not quote:
+            quote = "'"
+        elif c == ")" and not quote:
+            return i
         i += 1
     raise ShellError("`$(` is never closed")
 
@@ -165,9 +166,15 @@ def _substitution_at(text: str, at: int, env) -> tuple[str, int]:
     return _substitute(text[at + 2 : end], env), end + 1
 
 
+_SUBST_ERR: list[bytes] = []  # what `$(...)` wrote to stderr: the stage's stderr
+
+
 def _substitute(inner: str, env) -> str:
-    out, _err, _code = _run(inner, _EMPTY, env)
-    return out.bytes().decode("utf-8", "replace").rstrip("\n")
+    out, err, _code = _run(inner, _EMPTY, env)
+    if err:
+        _SUBST_ERR.append(err)
+    # undecodable bytes survive as surrogates: arguments carry them back out byte for byte
+    return out.bytes().decode("utf-8", "surrogateescape").rstrip("\n")
 
 
 # ---- running -------------------------------------------------------------------------------
@@ -251,13 +258,15 @@ _EMPTY = _Data(b"")
 def _run(line: str, stdin: _Data, env) -> tuple[_Data, bytes, int]:
     data, err_all, code = stdin, b"", 0
     for part in _split_pipeline(line):
+        _SUBST_ERR.clear()
         words = _words(part, env)
+        err_all += b"".join(_SUBST_ERR)
         argv, redirects = [], []
         k = 0
         while k < len(words):
             text, is_op = words[k]
             if is_op:
-                if text == "2>&1":
+                if text in ("2>&1", ">&2"):
                     redirects.append((text, None))
                 else:
                     if k + 1 >= len(words) or words[k + 1][1]:
@@ -269,31 +278,49 @@ def _run(line: str, stdin: _Data, env) -> tuple[_Data, bytes, int]:
             k += 1
         if not argv:
             raise ShellError("an empty command in the pipeline")
+        # redirections apply left to right, as file descriptors do: where stdout and stderr
+        # go ("pipe": the next stage, "err": the line's stderr, or a file), `>` empties its
+        # file first, `2>&1` sends stderr where stdout goes now, `>&2` the other way round
+        to_out, to_err = "pipe", "err"
         try:  # a redirection that fails fails its stage only, as in a real shell
             for op, target in redirects:
                 if op == "<":
                     with open(target, "rb") as f:
                         data = _Data(f.read())
-                elif op in (">", "2>"):
-                    open(target, "wb").close()  # created (emptied) before the command runs
+                elif op in (">", ">>", "2>", "2>>"):
+                    if op in (">", "2>"):
+                        open(target, "wb").close()
+                    else:
+                        open(target, "ab").close()
+                    if op.startswith("2"):
+                        to_err = target
+                    else:
+                        to_out = target
+                elif op == "2>&1":
+                    to_err = to_out
+                else:  # >&2
+                    to_out = to_err
         except OSError as e:
             err_all += f"flowc shell: {target}: {e.strerror or e}\n".encode()
             data, code = _EMPTY, 1
             continue
         out, err, code = _command(argv, data, env)
-        for op, target in redirects:
-            if op in (">", ">>"):
-                with open(target, "ab") as f:
-                    f.write(out.bytes())
-                out = _EMPTY
-            elif op in ("2>", "2>>"):
-                with open(target, "ab") as f:
-                    f.write(err)
-                err = b""
-            elif op == "2>&1":
-                out, err = _Data(out.bytes() + err), b""
-        err_all += err
-        data = out
+        piped = [out.bytes()] if to_out == "pipe" and to_err == "pipe" else None
+        for stream, where in ((out, to_out), (err, to_err)):
+            if where == "pipe":
+                continue
+            raw = stream.bytes() if isinstance(stream, _Data) else stream
+            if where == "err":
+                err_all += raw
+            else:
+                with open(where, "ab") as f:
+                    f.write(raw)
+        if to_out == "pipe":
+            data = _Data(piped[0] + err) if piped else out
+        elif to_err == "pipe":
+            data = _Data(err)
+        else:
+            data = _EMPTY
     return data, err_all, code
 
 
@@ -301,6 +328,7 @@ def _command(argv: list[str], stdin: _Data, env) -> tuple[_Data, bytes, int]:
     name, args = argv[0], argv[1:]
     if name in _BUILTINS:
         _ERRORS.clear()
+        _STDIN_TAKEN.clear()
         try:
             out = _BUILTINS[name](args, stdin)
         except (OSError, ValueError, KeyError, IndexError, TypeError, re.error) as e:
@@ -313,7 +341,7 @@ def _command(argv: list[str], stdin: _Data, env) -> tuple[_Data, bytes, int]:
         if isinstance(out, tuple):
             out, code = out
         if isinstance(out, str):
-            out = out.encode()
+            out = out.encode("utf-8", "surrogateescape")
         err = b""
         if _ERRORS:  # files that could not be read: said, and the others still done
             err = "".join(f"{name}: {m}\n" for m in _ERRORS).encode()
@@ -414,6 +442,17 @@ _USAGE_STATUS = {"grep": 2, "sort": 2, "ls": 2, "jq": 2}  # a bad option; the ot
 _FAIL_STATUS = {"grep": 2, "sort": 2, "ls": 2, "jq": 5}  # trouble such as an unreadable file
 
 
+_STDIN_TAKEN: list = []  # the running built-in has read its standard input (a second `-`
+                         # reads nothing, as it would from a real pipe)
+
+
+def _take(stdin: _Data) -> _Data:
+    if _STDIN_TAKEN:
+        return _EMPTY
+    _STDIN_TAKEN.append(True)
+    return stdin
+
+
 def _open(name: str) -> bytes | None:
     """A file's bytes; None (and a complaint) when it cannot be read."""
     try:
@@ -428,10 +467,10 @@ def _read(files: list[str], stdin: _Data) -> _Data:
     """The operands' bytes one after another (`-` is standard input), else stdin; an
     unreadable file is skipped with a complaint."""
     if not files or files == ["-"]:
-        return stdin
+        return _take(stdin)
     if len(files) == 1:
         return _Data(_open(files[0]) or b"")
-    chunks = [stdin.bytes() if f == "-" else _open(f) for f in files]
+    chunks = [_take(stdin).bytes() if f == "-" else _open(f) for f in files]
     return _Data(b"".join(c for c in chunks if c))
 
 
@@ -441,7 +480,7 @@ def _read_lines(files: list[str], stdin: _Data) -> _Data:
         return _read(files, stdin)
     lines: list[str] = []
     for f in files:
-        lines += (stdin if f == "-" else _Data(_open(f) or b"")).lines()
+        lines += (_take(stdin) if f == "-" else _Data(_open(f) or b"")).lines()
     return _Data(lines=lines)
 
 
@@ -451,7 +490,7 @@ def _each_file(files: list[str], stdin: _Data, one) -> _Data:
         return one(_read(files, stdin))
     parts: list[str] = []  # latin-1 text
     for f in files:
-        raw = stdin.bytes() if f == "-" else _open(f)
+        raw = _take(stdin).bytes() if f == "-" else _open(f)
         if raw is None:
             continue
         title = "standard input" if f == "-" else f
@@ -490,7 +529,7 @@ def b_head(args, stdin):
     def head(data: _Data) -> _Data:
         if but_last or data._lines is not None:
             lines = data.lines()
-            part = lines[:len(lines) + n] if but_last else lines[:n]
+            part = lines[:max(0, len(lines) + n)] if but_last else lines[:n]
             return _Data(lines=part, open_end=data.open_end() and len(part) == len(lines))
         t, pos = data.text(), 0
         for _ in range(n):
@@ -558,7 +597,7 @@ def b_wc(args, stdin):
         return " ".join(str(c[k]) for k in chosen) + "\n"
     rows, total = [], dict.fromkeys("lwc", 0)
     for f in files:
-        raw = stdin.bytes() if f == "-" else _open(f)
+        raw = _take(stdin).bytes() if f == "-" else _open(f)
         if raw is None:
             continue
         c = counts(raw)
@@ -581,19 +620,20 @@ _INTERVAL = re.compile(r"\{(\d*)(,\d*)?\}")
 _BRE_INTERVAL = re.compile(r"\\\{(\d*)(,\d*)?\\\}")
 
 
-def _posix_regex(pattern: str, extended: bool) -> str:
+def _posix_regex(pattern: str, extended: bool, groups_before: int = 0) -> tuple[str, int]:
     r"""A POSIX basic (grep) or extended (grep -E) regular expression in Python's syntax, as
     GNU grep reads it. In a basic one `\| \+ \? \( \) \{ \}` are the operators and the bare
     characters literal, `^` and `$` anchor only at the ends of the pattern or a group;
     `[[:digit:]]`-style classes work in both, backslash is literal in brackets, `\< \> \b
     \B \w \W \s \S` are GNU's, any other escaped letter is that letter, a repeat of a
     repeat applies to the repeated atom (`a**`, `x+?` is `(x+)?`), and a repeat with
-    nothing before it is literal."""
+    nothing before it is literal. Back-references count the groups of the patterns before
+    this one (`groups_before`), as they are joined into one; returns the number of groups."""
     # atoms: the translated pieces, each a whole atom a repeat may follow; "(" and "|" mark
     # group starts and alternatives; a repeated atom is flagged so another repeat wraps it
     atoms: list[list] = []  # [text, kind]; kind: "atom", "rep" (repeated), "open", "alt", "anchor"
     opens: list[int] = []
-    i, n = 0, len(pattern)
+    i, n, count = 0, len(pattern), 0
 
     def start_of_branch() -> bool:
         return not atoms or atoms[-1][1] in ("open", "alt") or \
@@ -651,8 +691,10 @@ def _posix_regex(pattern: str, extended: bool) -> str:
                     atoms.append([r"\b(?=\w)" if d == "<" else r"\b(?<=\w)", "anchor"])
                 elif d in "bB":
                     atoms.append(["\\" + d, "anchor"])
-                elif d in "wWsS" or d.isdigit():
+                elif d in "wWsS":
                     atoms.append(["\\" + d, "atom"])
+                elif d.isdigit() and d != "0":
+                    atoms.append([f"(?:\\{int(d) + groups_before})", "atom"])
                 else:
                     atoms.append([re.escape(d), "atom"])
                 continue
@@ -674,6 +716,7 @@ def _posix_regex(pattern: str, extended: bool) -> str:
             i += 1
             continue
         if op == "(":
+            count += 1
             opens.append(len(atoms))
             atoms.append(["(", "open"])
         elif op == ")":
@@ -692,7 +735,7 @@ def _posix_regex(pattern: str, extended: bool) -> str:
             repeat(op)
     if opens:
         raise _Usage("unmatched ( in the pattern")
-    return "".join(a[0] for a in atoms)
+    return "".join(a[0] for a in atoms), count
 
 
 _META = re.compile(r"[\\.^$*+?()\[\]{}|]")
@@ -704,12 +747,20 @@ def b_grep(args, stdin):
     files = rest if "e" in o else rest[1:]
     if not patterns:
         raise _Usage("usage: grep [-ivcnFEwxoqlh] [-e PATTERN | PATTERN] [FILE...]")
+    patterns = [q for p in patterns for q in p.split("\n")]  # one pattern a line, as GNU
     icase, invert = "i" in o, "v" in o
     texts = [_l1(p) for p in patterns]
     fixed = "F" in o or not any(_META.search(p) for p in patterns)
     rx = None
     if not (fixed and len(texts) == 1 and not ({"w", "x", "o"} & o.keys())):
-        alts = [re.escape(t) if fixed else _posix_regex(t, "E" in o) for t in texts]
+        alts, groups = [], 0
+        for t in texts:
+            if fixed:
+                alts.append(re.escape(t))
+            else:
+                body, count = _posix_regex(t, "E" in o, groups)
+                alts.append(body)
+                groups += count
         body = "|".join(f"(?:{a})" for a in alts)
         if "w" in o:
             body = rf"(?<!\w)(?:{body})(?!\w)"
@@ -722,7 +773,10 @@ def b_grep(args, stdin):
     out: list[str] = []
     matched = False
     for name in files or ["-"]:
+        complaints = len(_ERRORS)
         data = _read([name], stdin)
+        if len(_ERRORS) > complaints:
+            continue  # unreadable: said on stderr, nothing printed for it
         if plain and rx is None and not icase and not invert and data._lines is None:
             hits = _grep_sparse(data.text(), texts[0])
             if hits is not None:  # few matches in a big input: no split into lines
@@ -867,16 +921,14 @@ def _sort_key(o: dict):
         if not m or int(m.group(1)) < 1 or (m.group(3) and int(m.group(3)) < int(m.group(1))):
             raise _Usage(f"invalid key `{spec}` (use -k N or -k N,M, fields numbered from 1)")
         start_mods, mods = m.group(2) or "", (m.group(2) or "") + (m.group(4) or "")
-        if "r" in mods:
-            raise _Usage("a per-key r modifier is not supported: use -r for the whole sort")
         if not mods:  # a key with modifiers of its own takes none of the global options
-            start_mods = mods = "".join(f for f in "nfb" if f in o)
+            start_mods = mods = "".join(f for f in "nfbr" if f in o)
         keys.append((int(m.group(1)) - 1, int(m.group(3)) if m.group(3) else None,
-                     "n" in mods, "f" in mods, "b" in start_mods))
+                     "n" in mods, "f" in mods, "b" in start_mods, "r" in mods))
     if not keys:
         if not ({"n", "f", "b"} & o.keys()):
             return None
-        keys = [(None, None, "n" in o, "f" in o, "b" in o)]
+        keys = [(None, None, "n" in o, "f" in o, "b" in o, "r" in o)]
 
     def field(line: str, lo: int, hi: int | None) -> str:
         if sep is not None:
@@ -895,13 +947,14 @@ def _sort_key(o: dict):
 
     def key(line: str) -> list:
         out = []
-        for lo, hi, n, f, b in keys:
+        for lo, hi, n, f, b, _r in keys:
             text = line if lo is None else field(line, lo, hi)
             if b:
                 text = text.lstrip(" \t")
             out.append(num(text) if n else (text.translate(_UPPER) if f else text))
         return out
 
+    key.reversed = [k[5] for k in keys]  # which keys compare in reverse
     return key
 
 
@@ -919,10 +972,23 @@ def b_sort(args, stdin):
             runs = sorted(counts.items(), reverse=reverse)
             return _Data(runs=[(k, 1) for k, _ in runs] if "u" in o else runs)
         return _Data(lines=sorted(counts if "u" in o else lines, reverse=reverse))
-    if "s" in o or "u" in o:
-        ordered = sorted(lines, key=key, reverse=reverse)
-    else:  # equal keys: the whole line decides, as the real sort does without -s
-        ordered = sorted(lines, key=lambda ln: (key(ln), ln), reverse=reverse)
+    last = not ("s" in o or "u" in o)  # equal keys: the whole line decides, unless -s
+    if all(r == reverse for r in key.reversed):
+        ordered = sorted(lines, key=(lambda ln: (key(ln), ln)) if last else key,
+                         reverse=reverse)
+    else:  # keys with their own direction: compared one by one (-r only reverses the rest)
+        signs = [-1 if r else 1 for r in key.reversed]
+
+        def compare(a, b) -> int:
+            for ka, kb, sign in zip(a[0], b[0], signs):
+                if ka != kb:
+                    return sign if ka > kb else -sign
+            if not last or a[1] == b[1]:
+                return 0
+            return (1 if a[1] > b[1] else -1) * (-1 if reverse else 1)
+
+        decorated = sorted(zip(_map(key, lines), lines), key=functools.cmp_to_key(compare))
+        ordered = [ln for _, ln in decorated]
     if "u" in o:  # the first of each run of equal keys
         ordered = [next(g) for _, g in itertools.groupby(ordered, key=key)]
     return _Data(lines=ordered)
