@@ -110,6 +110,30 @@ def _people(irs, scope, what: str) -> list[dict]:
     return out
 
 
+# A model node's figures that its traced model calls give (trace.py sums them): not written
+# again with the node. What the calls do not give (steps, tool calls, re-asks, fallback) is.
+_DERIVED_METRICS = frozenset({"model", "calls", "prompt_tokens", "completion_tokens", "cost",
+                              "provider", "provider_model"})
+
+
+def _not_derived(metrics: dict | None) -> dict | None:
+    if not metrics:
+        return None
+    return {k: v for k, v in metrics.items() if k not in _DERIVED_METRICS} or None
+
+
+def _with_derived(metrics: dict | None, calls: list) -> dict | None:
+    """A node's full figures from its stored metrics and its model calls."""
+    if not calls:
+        return metrics
+    last = calls[-1]
+    return {"model": last.alias, "calls": len(calls),
+            "prompt_tokens": sum(c.prompt_tokens for c in calls),
+            "completion_tokens": sum(c.completion_tokens for c in calls),
+            "cost": round(sum(c.cost for c in calls), 10), "provider": last.provider,
+            "provider_model": last.model, **(metrics or {})}
+
+
 class _Outputs(Mapping):
     """Node outputs as a scope sees them: a view over the results, nothing copied."""
 
@@ -375,13 +399,14 @@ class Engine:
         """The node's result and its audit events, in one transaction, with the attempt's
         trace records (its start and inputs, its model exchanges) when there are any."""
         pending = self._pending.pop((run_id, node_id, item), None) or {}
+        metrics = r.metrics if self.trace else None
         if pending.get("calls"):  # model exchanges: written in batches (see tracewriter)
             self._tracer.put((run_id, node_id, item, None, pending["calls"]))
+            metrics = _not_derived(metrics)
         self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
-                               metrics=r.metrics if self.trace else None,
                                audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                               started=pending.get("start"),
+                               metrics=metrics, started=pending.get("start"),
                                model_calls=self._tracer.take_batch())
 
     def keep_model_call(self, record) -> None:
@@ -1042,13 +1067,17 @@ class Engine:
             workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
         kept = [r for r in self.store.node_results(run_id)
                 if r.node_id not in rerun and r.status in _FINAL]
+        calls: dict = {}  # the kept nodes' calls are not copied: their figures go along
+        for c in self.store.model_calls(run_id):
+            calls.setdefault((c.node_id, c.item), []).append(c)
         with self.store.transaction() as tx:
             tx.append_audit(new.id, "run.started", "flowc", {
                 "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
                 "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
             for r in kept:
                 tx.finish_node(new.id, r.node_id, r.item, r.status, output=r.output,
-                               outcome=r.outcome, error=r.error, metrics=r.metrics)
+                               outcome=r.outcome, error=r.error,
+                               metrics=_with_derived(r.metrics, calls.get((r.node_id, r.item))))
         return self.advance(new.id)
 
     # ---- workers -----------------------------------------------------------------------------

@@ -66,7 +66,13 @@ def test_an_llm_reply_is_recorded_with_tokens_and_cost(engine, store, server):
         ("brief", "llm", 120, 8)
     assert call.cost == pytest.approx((120 * 1.0 + 8 * 2.0) / 1e6)
     rec = next(r for r in store.node_results(run.id) if r.node_id == "brief")
-    assert rec.metrics["prompt_tokens"] == 120 and rec.metrics["calls"] == 1
+    assert rec.metrics is None  # its figures are its calls': not written twice
+    from flowc.runtime.trace import build_trace
+
+    node = next(n for n in build_trace(store, run.id).nodes if n.id == "brief")
+    assert (node.prompt_tokens, node.completion_tokens, node.calls, node.model) == \
+        (120, 8, 1, "default")
+    assert node.cost == pytest.approx((120 * 1.0 + 8 * 2.0) / 1e6)
     assert rec.output["memory"]["messages"][-1] == {"role": "assistant",
                                                     "content": "Returns are up 4%."}
 
@@ -322,6 +328,11 @@ def test_error_replay_reproduces_a_failure_from_the_recorded_calls(engine, store
     assert len(server.requests) == served     # no model call: `figures` was kept
     kept = next(r for r in store.node_results(again.id) if r.node_id == "figures")
     assert kept.output == {"total": 0.0}
+    # its calls stay with the first run: the figures they gave go along with the result
+    assert store.model_calls(again.id) == [] or \
+        all(c.node_id != "figures" for c in store.model_calls(again.id))
+    assert kept.metrics["calls"] == 1 and kept.metrics["model"] == "default" and \
+        kept.metrics["reasks"] == 0 and kept.metrics["prompt_tokens"] > 0
     events = store.audit_events(again.id)
     assert events[0].payload["replay_of"] == failed.id and events[0].payload["from"] == "share"
 
