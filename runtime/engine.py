@@ -410,10 +410,12 @@ class Engine:
                                model_calls=self._tracer.take_batch())
 
     def keep_model_call(self, record) -> None:
-        """A model exchange of a node in progress: stored with the node's result."""
+        """A model exchange of a node in progress (a `ModelCallRecord`, or its row from
+        `store.model_call_row`): stored with the node's result."""
         if not self.trace:
             return
-        key = (record.run_id, record.node_id, record.item)
+        key = record[:3] if type(record) is tuple else (record.run_id, record.node_id,
+                                                        record.item)
         self._pending.setdefault(key, {}).setdefault("calls", []).append(record)
 
     def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:

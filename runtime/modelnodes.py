@@ -30,7 +30,7 @@ from .expressions import MISSING, EvaluationError, evaluate, render_template
 from .models.base import CallKey, Message, ModelError, ModelRequest, ToolSpec
 from .models.tokens import estimate_tokens
 from .skillrun import entry_line
-from .store import ModelCallRecord
+from .store import ModelCallRecord, model_call_row
 from .validate import describe_schema, schema_errors
 
 __all__ = ["run_model_node", "REASKS", "FINISH_TOOL", "memory_window", "output_request_schema"]
@@ -215,9 +215,8 @@ class _Calls:
                         time.time(), time.time()))
             raise
         if self.engine.trace:
-            record = call.to_record(self.run.id)
-            record.request = self._compact(record.request)
-            self.engine.keep_model_call(record)
+            self.engine.keep_model_call(model_call_row(self.run.id, call,
+                                                       self._compact(call.request)))
         r = call.response
         m = self.metrics
         m["calls"] += 1

@@ -86,7 +86,7 @@ __all__ = [
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
     "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
-    "open_store",
+    "model_call_row", "open_store",
 ]
 
 RUN_STATUSES = ("queued", "running", "paused", "succeeded", "failed", "cancelled")
@@ -608,6 +608,21 @@ def _model_call_row(c: ModelCallRecord) -> tuple:
             c.completion_tokens, c.cost, c.started_at, c.finished_at)
 
 
+def model_call_row(run_id: str, call: Any, request: Any) -> tuple:
+    """The model_calls row of a successful call (a router `ModelCall`), built straight from
+    it: the engine keeps these for a traced node (no intermediate record)."""
+    key, r = call.key, call.response
+    usage = r.usage
+    return (run_id, key.node_id, key.item, key.seq, key.attempt, key.purpose, call.provider,
+            call.alias, call.model, _dump(request), _dump(r.to_json()), call.error,
+            usage.prompt_tokens, usage.completion_tokens, call.cost, call.started_at,
+            call.finished_at)
+
+
+def _row(c: ModelCallRecord | tuple) -> tuple:
+    return c if type(c) is tuple else _model_call_row(c)
+
+
 def _model_call(r: Sequence[Any]) -> ModelCallRecord:
     return ModelCallRecord(*r[:9], _load(r[9]), _load(r[10]), *r[11:])
 
@@ -1127,7 +1142,7 @@ class SQLiteStore:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_model_call_row(c) for c in calls])
+                    [_row(c) for c in calls])
             if started is None:
                 conn.execute(
                     f"INSERT INTO node_executions ({_NODE_COLS})"
@@ -1179,7 +1194,7 @@ class SQLiteStore:
                 conn.executemany(
                     "UPDATE node_executions SET attempt = ?, inputs_json = ?, started_at = ?"
                     " WHERE run_id = ? AND node_id = ? AND item = ?", starts)
-            calls = [_model_call_row(c) for *_, cs in items for c in cs]
+            calls = [_row(c) for *_, cs in items for c in cs]
             if calls:
                 conn.executemany(
                     f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
