@@ -10,9 +10,10 @@ recordings, so the figures are the engine's own work):
    store, with every exchange recorded. Shown beside one `llm` node (one call). For
    information; the issue sets no figure, we hold ourselves to <= 5 ms a step.
 2. Tracing: a chain of 100 `llm` nodes (each prompt reads the previous answer) run to the end
-   with tracing on (each attempt's start record with its inputs, every model exchange with
-   tokens and cost, per-node figures; written by the background trace writer and flushed
-   before `start` returns, so the time is until the trace is complete) against the same run
+   with tracing on (each attempt's start record, every model exchange with its request,
+   response, tokens and cost, the node figures the calls do not give; written in batches
+   with the node results and the run's last commit, so the time is until the trace is
+   complete) against the same run
    with tracing off (`Engine(trace=False)`: results, tasks, effects and the audit chain only).
    Runs alternate, on then off, and the ratio is the median of the pairs' ratios (a pair runs
    back to back, so it shares the machine's load). Target: tracing on costs <= 10% (ratio
