@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from flowc.runtime.sandbox import SandboxPool
 
 
@@ -151,3 +153,31 @@ def test_two_threads_building_the_snapshot_at_once_both_get_it(tmp_path, monkeyp
     assert not errors, errors
     assert len(got) == 2 and got[0] == got[1] and got[0].stat().st_size > 1_000_000
     assert not list(root.glob("*.partial"))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_childs_exit_leaves_its_parents_sandboxes_alone():
+    import signal
+    import time
+
+    from flowc.runtime.sandbox.process import _end_live_sandboxes
+
+    with SandboxPool(size=1, warm=False) as pool:
+        assert pool.wait_ready(120), pool.last_error
+        proc = pool._ready[0]
+        pid = os.fork()
+        if pid == 0:  # the child: flowc's exit handler runs, then it leaves at once
+            try:
+                _end_live_sandboxes()
+            finally:
+                os._exit(0)
+        deadline = time.monotonic() + 60
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise AssertionError("the forked child did not exit")
+            time.sleep(0.05)
+        assert proc.alive and proc.stage_dir.is_dir()
+        r = pool.run("result = 6 * 7")
+        assert r.ok and r.value == 42

@@ -141,6 +141,8 @@ def _mark_used(snapshot: Path) -> None:
 @atexit.register
 def _end_live_sandboxes() -> None:
     for proc in list(_LIVE):
+        if proc.owner_pid != os.getpid():  # a forked child's exit leaves its parent's alone
+            continue
         try:
             proc.kill()
         except Exception:  # pragma: no cover - best effort at exit
@@ -209,6 +211,7 @@ class SandboxProcess:
         # directly: no base64 and JSON of megabytes through the pipe
         _sweep_stale_stage_dirs()
         _mark_used(assets.snapshot)
+        self.owner_pid = os.getpid()
         self.stage_dir = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-"))
         _LIVE.add(self)
         self.proc = subprocess.Popen(
