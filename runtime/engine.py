@@ -126,12 +126,11 @@ def _with_derived(metrics: dict | None, calls: list) -> dict | None:
     """A node's full figures from its stored metrics and its model calls."""
     if not calls:
         return metrics
-    last = calls[-1]
-    return {"model": last.alias, "calls": len(calls),
-            "prompt_tokens": sum(c.prompt_tokens for c in calls),
-            "completion_tokens": sum(c.completion_tokens for c in calls),
-            "cost": round(sum(c.cost for c in calls), 10), "provider": last.provider,
-            "provider_model": last.model, **(metrics or {})}
+    from .trace import call_figures
+
+    figures = call_figures(calls)
+    figures["cost"] = round(figures["cost"], 10)
+    return {**figures, **(metrics or {})}
 
 
 class _Outputs(Mapping):

@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = [
     "TRACE_FORMAT", "ModelCallTrace", "NodeTrace", "RunTrace", "Totals", "TraceError",
-    "build_trace", "expand_requests", "plan_nodes", "render_tree", "resolve_inputs",
+    "build_trace", "call_figures", "expand_requests", "plan_nodes", "render_tree", "resolve_inputs",
     "trace_to_dict",
     "trace_to_json",
 ]
@@ -254,6 +254,18 @@ def resolve_inputs(inputs: Any, outputs: dict[str, Any]) -> Any:
     return out
 
 
+def call_figures(calls: list) -> dict[str, Any]:
+    """A model node's figures as its calls give them (records with tokens, cost, alias,
+    provider and model; the last call names the model): the trace sums them, and a node
+    does not store them again (see `Engine._commit`)."""
+    last = calls[-1]
+    return {"model": last.alias, "calls": len(calls),
+            "prompt_tokens": sum(c.prompt_tokens for c in calls),
+            "completion_tokens": sum(c.completion_tokens for c in calls),
+            "cost": sum(c.cost for c in calls), "provider": last.provider,
+            "provider_model": last.model}
+
+
 def _node(record, plan_node: dict[str, Any] | None, calls: list[ModelCallTrace]) -> NodeTrace:
     metrics = record.metrics if isinstance(record.metrics, dict) else None
     node = NodeTrace(
@@ -269,14 +281,12 @@ def _node(record, plan_node: dict[str, Any] | None, calls: list[ModelCallTrace])
         node.provider = metrics.get("provider")
         node.provider_model = metrics.get("provider_model")
     if calls:
-        node.prompt_tokens = sum(c.prompt_tokens for c in calls)
-        node.completion_tokens = sum(c.completion_tokens for c in calls)
-        node.cost = sum(c.cost for c in calls)
-        node.calls = len(calls)
-        last = calls[-1]
-        node.model = node.model or last.alias
-        node.provider = node.provider or last.provider
-        node.provider_model = node.provider_model or last.model
+        f = call_figures(calls)
+        node.prompt_tokens, node.completion_tokens = f["prompt_tokens"], f["completion_tokens"]
+        node.cost, node.calls = f["cost"], f["calls"]
+        node.model = node.model or f["model"]
+        node.provider = node.provider or f["provider"]
+        node.provider_model = node.provider_model or f["provider_model"]
     elif metrics:
         node.prompt_tokens = _num(metrics.get("prompt_tokens"), int)
         node.completion_tokens = _num(metrics.get("completion_tokens"), int)

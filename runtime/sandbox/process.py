@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .assets import Assets, clean_env
+from .assets import SHELL_SOURCE, Assets, clean_env
 from .limits import Limits
 from .lines import read_nonce_lines
 from .net import NetworkPolicy
@@ -88,7 +88,7 @@ def preload_modules() -> dict[str, str]:
     """flowc's own modules every sandbox imports at start, off the clock (module -> source):
     `flowc_shell`, the command-line shell (shell.py)."""
     if not _PRELOAD:
-        _PRELOAD["flowc_shell"] = Path(__file__).with_name("shell.py").read_text()
+        _PRELOAD["flowc_shell"] = SHELL_SOURCE.read_text()
     return _PRELOAD
 
 
@@ -305,12 +305,15 @@ class SandboxProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def kill(self) -> None:
+    def _sigkill(self) -> None:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
+
+    def kill(self) -> None:
+        self._sigkill()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
@@ -326,11 +329,7 @@ class SandboxProcess:
         """End the process without waiting for it: SIGKILL now, the exit reaped by a
         background thread (a Deno process with a big WebAssembly memory takes 10-20 ms to
         go away, which the caller need not wait for)."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+        self._sigkill()
         shutil.rmtree(self.stage_dir, ignore_errors=True)
         _reap(self)
 
