@@ -9,6 +9,8 @@ unpacked into the cache; after that nothing is downloaded. The snapshot is made 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["PYODIDE_VERSION", "PYODIDE_INTEGRITY", "Assets", "SandboxSetupError",
-           "ensure_assets", "deno_binary", "clean_env"]
+           "ensure_assets", "deno_binary", "clean_env", "private_deno_dir", "cache_lock",
+           "checkpoint_caches"]
 
 PYODIDE_VERSION = "0.28.3"
 PYODIDE_INTEGRITY = ("sha512-rtCsyTU55oNGpLzSVuAd55ZvruJDEX8o6keSdWKN9jPeBVSNlynaKFG7eRqkiIgU7i2"
@@ -75,6 +78,60 @@ def clean_env(deno_dir: Path) -> dict[str, str]:
         "PATH": "/nonexistent",
         "HOME": str(deno_dir),
     }
+
+
+# Deno's caches in its folder (SQLite files): the V8 code cache of the modules it loads (the
+# Pyodide host's start is much faster with it) and its module analyses.
+_CACHE_DBS = ("v8_code_cache_v2", "dep_analysis_cache_v2", "node_analysis_cache_v2")
+
+
+@contextlib.contextmanager
+def cache_lock(deno_dir: Path, exclusive: bool):
+    """Shared while a process's copy of the caches is taken, exclusive while flowc's own
+    process fills them (see process.py, `_prime`)."""
+    with open(deno_dir / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def private_deno_dir(shared: Path, target: Path) -> Path:
+    """A sandbox process's own Deno folder, removed with it: copies of the shared caches, so
+    nothing the process makes Deno write (the code cache of a module it imports, even a
+    `data:` one) reaches another process or outlives it; and no origin storage: where Deno
+    keeps web storage and the Cache API (`location_data`) is an empty file, so neither can
+    be created (the host also removes those globals)."""
+    target.mkdir(mode=0o700)
+    with cache_lock(shared, exclusive=False):
+        for name in _CACHE_DBS:
+            for suffix in ("", "-wal"):
+                src = shared / (name + suffix)
+                if src.is_file():
+                    shutil.copyfile(src, target / (name + suffix))
+    blocker = target / "location_data"
+    blocker.touch()
+    blocker.chmod(0)
+    return target
+
+
+def checkpoint_caches(deno_dir: Path) -> None:
+    """Fold the caches' write-ahead logs into their files (one small file each to copy)."""
+    import sqlite3
+
+    for name in _CACHE_DBS:
+        db = deno_dir / name
+        if not db.is_file():
+            continue
+        try:
+            conn = sqlite3.connect(db, timeout=5)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass
 
 
 def _integrity_ok(tgz: Path) -> bool:

@@ -14,17 +14,27 @@ const WHEELS = (Deno.args[3] || "").startsWith("--wheels=") ? Deno.args[3].slice
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const writeOut = Deno.stdout.writeSync.bind(Deno.stdout);
+// Intrinsics captured before any sandboxed code runs: code in the sandbox can replace any
+// prototype method or global (JSON.stringify, TextEncoder.prototype.encode, an
+// Object.prototype setter...), so the messages are built and written only with these, from
+// null-prototype objects, and the nonce never enters an object, a call or a property that
+// user code could observe: it is joined to the message's text as a string primitive.
+const apply = Reflect.apply;
+const setPrototypeOf = Object.setPrototypeOf;
 const stringify = JSON.stringify;
 const parse = JSON.parse;
+const encodeText = TextEncoder.prototype.encode;
+const subarray = Uint8Array.prototype.subarray;
+const writeOut = Deno.stdout.writeSync.bind(Deno.stdout);
+const exit = Deno.exit;
 let nonce = "";
 
 function send(msg) {
   // The nonce leads the line, so the reader can drop anything else without keeping it.
-  msg.nonce = nonce;
-  const data = encoder.encode(nonce + " " + stringify(msg) + "\n");
+  setPrototypeOf(msg, null);
+  const data = apply(encodeText, encoder, [nonce + " " + stringify(msg) + "\n"]);
   let off = 0;
-  while (off < data.length) off += writeOut(data.subarray(off));
+  while (off < data.length) off += writeOut(apply(subarray, data, [off]));
 }
 
 // ---- stdin: line reader ---------------------------------------------------------------
@@ -80,7 +90,7 @@ if (MAKE_SNAPSHOT) {
   const snap = py.makeMemorySnapshot();
   Deno.writeFileSync(SNAPSHOT, snap);
   console.log(stringify({ snapshot: SNAPSHOT, size: snap.length }));
-  Deno.exit(0);
+  exit(0);
 }
 
 function PRELOAD() {
@@ -97,16 +107,31 @@ try {
   const first = parse(await readLine() || "{}");
   nonce = String(first.nonce || "");
   preload = first.preload && typeof first.preload === "object" ? first.preload : {};
-} catch (_) { Deno.exit(2); }
+} catch (_) { exit(2); }
+
+// Web APIs that persist data outside the process (web storage, the Cache API) or run code
+// apart from the execution (workers) are removed before any sandboxed code runs. flowc also
+// gives each process its own Deno folder whose origin storage cannot be created (see
+// process.py), so even a way back to them stores nothing.
+for (const name of ["localStorage", "sessionStorage", "caches", "CacheStorage", "Cache",
+                    "Storage", "indexedDB", "Worker", "SharedWorker", "BroadcastChannel"]) {
+  try { delete globalThis[name]; } catch (_) { /* not configurable: left */ }
+}
 
 let stdoutBuf = [], stderrBuf = [];
-let outBytes = 0, outCap = 1 << 20, outOverflow = false;
+let outBytes = 0, outCap = 1 << 20, outOverflow = false, execId = 0;
+const push = Array.prototype.push;
 function capture(which) {
   return (text) => {
     if (outOverflow) return;
     outBytes += text.length + 1;
-    if (outBytes > outCap) { outOverflow = true; return; }
-    (which === 1 ? stdoutBuf : stderrBuf).push(text);
+    if (outBytes > outCap) {
+      // flowc stops the process as soon as it reads this: output is capped as it streams
+      outOverflow = true;
+      send({ type: "overflow", id: execId });
+      return;
+    }
+    apply(push, which === 1 ? stdoutBuf : stderrBuf, [text]);
   };
 }
 
@@ -296,12 +321,17 @@ function untouched(staged, node) {
     node.usedBytes === staged.size && node.contents === staged.contents;
 }
 
-function collectFiles(limits, inputs) {
+// Returned files travel as `file` messages of at most CHUNK bytes each (base64), before the
+// result: no message, and no string in this process, ever holds more than one chunk, so the
+// documented file limits are reachable without the JS heap growing with them.
+const CHUNK = 1 << 20;
+function sendFiles(limits, inputs, id) {
   const FS = py.FS;
-  const out = [], problems = [];
-  let total = 0;
+  const problems = [];
+  let count = 0, total = 0, stop = false;
   const walk = (dir, rel) => {
     for (const name of FS.readdir(dir)) {
+      if (stop) return;
       if (name === "." || name === "..") continue;
       const full = dir + "/" + name, relName = rel ? rel + "/" + name : name;
       const st = FS.lstat(full);
@@ -309,16 +339,25 @@ function collectFiles(limits, inputs) {
       if (FS.isDir(st.mode)) { walk(full, relName); continue; }
       if (!FS.isFile(st.mode)) continue;
       if (untouched(inputs[relName], FS.lookupPath(full, { follow: false }).node)) continue;
+      if (count >= limits.max_files) { problems.push("file-count"); stop = true; return; }
+      if (st.size > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
+      if (total + st.size > limits.max_total_file_bytes) {
+        problems.push("total-file-size"); stop = true; return;
+      }
       const data = FS.readFile(full);
-      if (out.length >= limits.max_files) { problems.push("file-count"); return; }
-      if (data.length > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
+      count += 1;
       total += data.length;
-      if (total > limits.max_total_file_bytes) { problems.push("total-file-size"); return; }
-      out.push({ name: relName, data: b64encode(data) });
+      let off = 0;
+      do {
+        const end = Math.min(data.length, off + CHUNK);
+        send({ type: "file", id, name: relName, last: end >= data.length,
+               data: b64encode(data.subarray(off, end)) });
+        off = end;
+      } while (off < data.length);
     }
   };
   walk(WORK, "");
-  return { files: out, problems };
+  return { count, problems };
 }
 
 // ---- wheelhouse integrity ------------------------------------------------------------------
@@ -341,6 +380,7 @@ async function execute(req) {
   const limits = req.limits;
   stdoutBuf = []; stderrBuf = []; outBytes = 0; outOverflow = false;
   outCap = limits.max_output_bytes;
+  execId = req.id;
   prepareWorkdir(req.fresh_workdir !== false);
   const inputs = {};
   const stagedAt = Date.now() - 0.5;
@@ -384,6 +424,8 @@ async function execute(req) {
         }
       }
     }
+    // the node's own time starts now: staging, a warm-up step and packages are not its
+    send({ type: "started", id: req.id });
     const r = await py.runPythonAsync(req.code, { globals: ns, filename: "<node>" });
     const resultObj = ns.has("result") ? ns.get("result") : r;
     let jsValue = resultObj;
@@ -403,10 +445,11 @@ async function execute(req) {
     ok = false; valueText = null;
     error = { type: "ResultTooLarge", message: `the result exceeds ${limits.max_result_bytes} bytes` };
   }
-  const { files, problems } = collectFiles(limits, inputs);
+  const { count, problems } = sendFiles(limits, inputs, req.id);
   send({ type: "result", id: req.id, ok, error, value: valueText,
          stdout: stdoutBuf.join("\n"), stderr: stderrBuf.join("\n"),
-         output_overflow: outOverflow, files, file_problems: problems, elapsed_ms: elapsed });
+         output_overflow: outOverflow, files: count, file_problems: problems,
+         elapsed_ms: elapsed });
 }
 
 send({ type: "ready" });
@@ -417,11 +460,11 @@ while (true) {
     try { await execute(req); }
     catch (e) {
       send({ type: "result", id: req.id, ok: false, value: null, stdout: "", stderr: "",
-             error: { type: "HostError", message: String(e && e.message || e) }, files: [],
+             error: { type: "HostError", message: String(e && e.message || e) }, files: 0,
              file_problems: [], output_overflow: false, elapsed_ms: 0 });
     }
   }
   else if (req.op === "ping") send({ type: "pong", id: req.id });
   else if (req.op === "exit") break;
 }
-Deno.exit(0);
+exit(0);

@@ -13,9 +13,11 @@ from __future__ import annotations
 import atexit
 import base64
 import json
+import math
 import os
 import queue
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -27,16 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .assets import SHELL_SOURCE, Assets, clean_env
+from .assets import SHELL_SOURCE, Assets, cache_lock, checkpoint_caches, clean_env, private_deno_dir
+from .hostile import HostileValue, clean_text
+from .hostile import loads as hostile_loads
 from .limits import Limits
 from .lines import read_nonce_lines
 from .net import NetworkPolicy
 from .packages import Wheelhouse
+from .spawn import spawn
 
 __all__ = ["SandboxProcess", "RawResult", "SandboxCrashed"]
 
 _PAGE = 65536
 _INLINE_MAX = 64 * 1024  # input files below this travel inline in the request
+_CHUNK = 1 << 20  # a returned file travels in messages of this many bytes at most
+# Until the host says the code has started, the time taken (staging, the end of a warm-up
+# step, loading packages) is not the node's: it has this long on top of its timeout.
+SETUP_GRACE_S = 30.0
+_MAX_FETCHES = 8  # HTTP requests of one execution in flight at once
 
 
 class SandboxCrashed(RuntimeError):
@@ -73,7 +83,7 @@ def deno_command(assets: Assets, memory_mb: int, wheelhouse: Wheelhouse | None =
     reads = ",".join(str(p) for p in readable)
     return [
         str(assets.deno), "run", "--no-prompt", "--quiet", "--unstable-detect-cjs",
-        "--cached-only", "--allow-import=flowc-no-import.invalid:1",
+        "--cached-only", "--no-config", "--no-lock", "--allow-import=flowc-no-import.invalid:1",
         f"--allow-read={reads}",
         "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys", "--deny-write",
         f"--v8-flags=--max-old-space-size={heap},--wasm-max-mem-pages={pages}",
@@ -175,9 +185,49 @@ def _reaper() -> None:
 
 
 def _line_bound(limits: Limits) -> int:
-    """The longest line a result message can need: files (base64), result and output."""
-    return int(limits.max_total_file_bytes * 4 / 3 + limits.max_result_bytes * 2
-               + limits.max_output_bytes * 2 + 1024 * 1024)
+    """The longest line a message can need: a result (its value, output and a forged field's
+    worth of slack) or a file chunk (base64); files never travel whole in one message."""
+    return int(limits.max_result_bytes * 2 + limits.max_output_bytes * 2
+               + _CHUNK * 4 / 3 + 1024 * 1024)
+
+
+_primed: set[tuple[Path, int]] = set()
+
+
+def _prime(assets: Assets, memory_mb: int, wheelhouse) -> None:
+    """Fill the shared Deno caches once with flowc's own process for these V8 flags (the code
+    cache is keyed by them): a process of flowc's that runs no sandboxed code, started with
+    the shared folder, then ended. Sandboxes get copies (assets.private_deno_dir)."""
+    key = (assets.deno_dir, memory_mb)
+    if key in _primed:
+        return
+    marker = assets.deno_dir / f"primed-{assets.snapshot.stem}-{memory_mb}"
+    if not marker.exists():
+        with cache_lock(assets.deno_dir, exclusive=True):
+            if not marker.exists():
+                proc = spawn(deno_command(assets, memory_mb, wheelhouse, None),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=clean_env(assets.deno_dir),
+                             cwd=str(assets.deno_dir), start_new_session=True)
+                try:
+                    proc.stdin.write(json.dumps({"nonce": "p", "preload": preload_modules()})
+                                     .encode() + b"\n")
+                    proc.stdin.flush()
+                    proc.stdout.readline()  # ready (or EOF)
+                    proc.stdin.write(b'{"op": "exit"}\n')
+                    proc.stdin.close()
+                    proc.wait(timeout=60)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
+                    for f in (proc.stdout,):
+                        f.close()
+                checkpoint_caches(assets.deno_dir)
+                marker.touch()
+    _primed.add(key)
 
 
 def resident_bytes(pid: int) -> int:
@@ -203,26 +253,37 @@ class SandboxProcess:
         self.executions = 0
         self.garbage_lines = 0
         self.garbage_bytes = 0
+        self.stderr_bytes = 0
         self._lines: queue.Queue = queue.Queue()
         self.max_line = _line_bound(Limits())
         self._stderr: list[bytes] = []
         t0 = time.perf_counter()
-        # big input files are put here (hard links when possible) and read by the host
-        # directly: no base64 and JSON of megabytes through the pipe
         _sweep_stale_stage_dirs()
         _mark_used(assets.snapshot)
+        _prime(assets, memory_mb, wheelhouse)
         self.owner_pid = os.getpid()
-        self.stage_dir = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-"))
+        # The process's own folder, removed with it: `stage/` holds big input files (hard
+        # links when possible), read by the host directly (no base64 and JSON of megabytes
+        # through the pipe; the only folder of its own it may read); `deno/` is its Deno
+        # folder (caches copied from the shared one, no origin storage): nothing it makes
+        # Deno write reaches another process.
+        self.home = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-"))
+        self.stage_dir = self.home / "stage"
+        self.stage_dir.mkdir()
         _LIVE.add(self)
-        self.proc = subprocess.Popen(
-            deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=clean_env(assets.deno_dir), cwd=str(assets.deno_dir),
-            start_new_session=True,
+        deno_dir = private_deno_dir(assets.deno_dir, self.home / "deno")
+        self.proc = spawn(
+            deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(deno_dir),
+            cwd=str(self.stage_dir), start_new_session=True,
         )
+        self._in = self.proc.stdin.fileno()
+        os.set_blocking(self._in, False)  # writes are bounded by a deadline (_send)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
-        self._send({"nonce": self.nonce, "preload": preload_modules()})
-        msg = self._next_message(time.monotonic() + start_timeout)
+        deadline = time.monotonic() + start_timeout
+        self._send({"nonce": self.nonce, "preload": preload_modules()}, deadline)
+        msg = self._next_message(deadline)
         if msg is None or msg.get("type") != "ready":
             err = b"".join(self._stderr).decode(errors="replace")[-600:]
             self.kill()
@@ -235,23 +296,36 @@ class SandboxProcess:
         read_nonce_lines(self.proc.stdout.fileno(), self.nonce, self._lines, self)
 
     def _read_stderr(self) -> None:
+        """Deno's stderr (sandboxed code can write to it): the first 64 KiB kept for error
+        messages, all of it counted against the output cap of the execution running."""
         err = self.proc.stderr
-        total = 0
         try:
-            for chunk in iter(lambda: err.read(4096), b""):
-                if total < 64 * 1024:
+            for chunk in iter(lambda: err.read1(65536), b""):
+                if self.stderr_bytes < 64 * 1024:
                     self._stderr.append(chunk)
-                total += len(chunk)
+                self.stderr_bytes += len(chunk)
         except (OSError, ValueError):
             pass
 
-    def _send(self, msg: dict) -> None:
-        data = (json.dumps(msg) + "\n").encode()
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError) as e:
-            raise SandboxCrashed("the sandbox closed its input") from e
+    def _send(self, msg: dict, deadline: float) -> None:
+        """Write one message, never waiting past `deadline`: a sandbox that stops reading its
+        input (code that spins, a busy timer left by an earlier execution) cannot block flowc.
+        SandboxCrashed when the process closed its input or the deadline passed."""
+        data = memoryview((json.dumps(msg) + "\n").encode())
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxCrashed("the sandbox stopped reading its input")
+            try:
+                _, writable, _ = select.select([], [self._in], [], min(left, 0.05))
+                if not writable:
+                    continue
+                n = os.write(self._in, data[:65536])
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError, ValueError) as e:
+                raise SandboxCrashed("the sandbox closed its input") from e
+            data = data[n:]
 
     def _next_message(self, deadline: float) -> dict | None:
         """The next message that carries this process's nonce; None on timeout."""
@@ -269,10 +343,10 @@ class SandboxProcess:
                 raise SandboxCrashed("the sandbox sent a message over the size limit")
             try:
                 msg = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 msg = None
-            if not isinstance(msg, dict) or msg.get("nonce") != self.nonce:
-                self.garbage_lines += 1  # forged or stray output: never trusted
+            if not isinstance(msg, dict):
+                self.garbage_lines += 1  # (the reader keeps only lines led by the nonce)
                 continue
             return msg
 
@@ -282,7 +356,8 @@ class SandboxProcess:
 
         touch = getattr(self, "touch_mb", None)
         self._send({"op": "warm", "steps": warm_steps(
-            touch_mb=min(96, self.memory_mb * 3 // 8) if touch is None else touch)})
+            touch_mb=min(96, self.memory_mb * 3 // 8) if touch is None else touch)},
+            time.monotonic() + 5)
         self.warming = True
 
     def wait_warm(self, timeout: float) -> bool:
@@ -323,14 +398,14 @@ class SandboxProcess:
                 s.close()
             except OSError:
                 pass
-        shutil.rmtree(self.stage_dir, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def discard(self) -> None:
         """End the process without waiting for it: SIGKILL now, the exit reaped by a
         background thread (a Deno process with a big WebAssembly memory takes 10-20 ms to
         go away, which the caller need not wait for)."""
         self._sigkill()
-        shutil.rmtree(self.stage_dir, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
         _reap(self)
 
     def _stage(self, files) -> tuple[list[dict], list[Path]]:
@@ -356,7 +431,7 @@ class SandboxProcess:
     def close(self) -> None:
         if self.alive:
             try:
-                self._send({"op": "exit"})
+                self._send({"op": "exit"}, time.monotonic() + 1)
                 self.proc.wait(timeout=2)
             except (SandboxCrashed, subprocess.TimeoutExpired):
                 pass
@@ -379,88 +454,134 @@ class SandboxProcess:
             "fresh_workdir": fresh_workdir, "packages": list(packages),
         }
         t0 = time.monotonic()
-        deadline = t0 + limits.timeout
         try:
-            return self._execute(req, limits, network, deadline, t0)
+            return self._execute(req, limits, network, t0)
+        except Exception as e:  # any failure here is the sandbox's: it never outlives one
+            self.kill()
+            return RawResult(False, error_kind="protocol",
+                             error=f"the sandbox broke the protocol ({type(e).__name__}) and "
+                             "was stopped")
         finally:
             for f in staged:
                 f.unlink(missing_ok=True)
 
-    def _execute(self, req: dict, limits: Limits, network: NetworkPolicy, deadline: float,
-                 t0: float) -> RawResult:
+    def _execute(self, req: dict, limits: Limits, network: NetworkPolicy, t0: float) -> RawResult:
+        """Send the request, then serve the sandbox until its result, watching all the time:
+        the deadline (the node's timeout from the moment its code starts), resident memory,
+        output as it streams (host-counted and raw writes to stdout and stderr), HTTP
+        requests (answered as they complete, while the watch goes on), returned files (as
+        their chunks arrive). Any limit passed: the process is killed at once."""
         ceiling = limits.rss_ceiling_bytes(self.idle_rss)
+        deadline = t0 + limits.timeout + SETUP_GRACE_S  # until the code starts
+        started = False
+        out_base = self.garbage_bytes + self.stderr_bytes
+        files = _Files(limits)
+        fetches: dict = {}  # fid -> [thread, answer box]
         peak = 0
+
+        def stop(kind: str, error: str, **extra) -> RawResult:
+            self.kill()
+            return RawResult(False, error_kind=kind, error=error, peak_rss=peak, **extra)
+
+        def timed_out(doing: str = "") -> RawResult:
+            if not started:
+                return stop("timeout", f"the sandbox did not start the code within "
+                            f"{limits.timeout + SETUP_GRACE_S:g} s and was stopped")
+            return stop("timeout", f"the code ran longer than {limits.timeout:g} s{doing} and "
+                        "was stopped", elapsed_ms=(time.monotonic() - t0) * 1000)
+
         try:
-            self._send(req)
+            self._send(req, deadline)
             while True:
                 msg = self._next_message(min(deadline, time.monotonic() + 0.05))
                 rss = resident_bytes(self.proc.pid)
                 peak = max(peak, rss)
                 if rss > ceiling:
-                    self.kill()
-                    return RawResult(False, error_kind="memory", peak_rss=peak,
-                                     error=f"the sandbox used more than its memory limit "
-                                     f"({limits.memory_mb} MiB) and was stopped")
+                    return stop("memory", f"the sandbox used more than its memory limit "
+                                f"({limits.memory_mb} MiB) and was stopped")
+                if self.garbage_bytes + self.stderr_bytes - out_base > limits.max_output_bytes:
+                    return stop("output_limit", f"the code printed more than "
+                                f"{limits.max_output_bytes} bytes")
+                for fid in [f for f, (t, _) in fetches.items() if not t.is_alive()]:
+                    _, box = fetches.pop(fid)
+                    answer = box[0] if box else {"op": "fetch_result", "fid": fid,
+                                                 "error": "request failed"}
+                    self._send(answer, deadline)
                 if msg is None:
                     if time.monotonic() >= deadline:
-                        self.kill()
-                        return RawResult(False, error_kind="timeout", peak_rss=peak,
-                                         elapsed_ms=(time.monotonic() - t0) * 1000,
-                                         error=f"the code ran longer than {limits.timeout:g} s "
-                                         "and was stopped")
+                        return timed_out(" (waiting for an HTTP request)" if fetches else "")
                     continue
-                if msg.get("type") == "fetch":
-                    answer = self._fetch(network, msg, deadline)
-                    if answer is None:
-                        self.kill()
-                        return RawResult(False, error_kind="timeout", peak_rss=peak,
-                                         error=f"the code ran longer than {limits.timeout:g} s "
-                                         "(waiting for an HTTP request) and was stopped")
-                    self._send(answer)
-                    continue
-                if msg.get("type") == "result" and msg.get("id") == self.executions:
-                    return self._result(msg, limits, peak)
+                kind = msg.get("type")
+                if msg.get("id") not in (None, self.executions):
+                    continue  # (an earlier execution's late message)
+                if kind == "started" and not started:
+                    started = True
+                    deadline = time.monotonic() + limits.timeout
+                elif kind == "overflow":
+                    return stop("output_limit", f"the code printed more than "
+                                f"{limits.max_output_bytes} bytes")
+                elif kind == "fetch":
+                    fid = msg.get("fid")
+                    if not isinstance(fid, int) or fid in fetches:
+                        continue
+                    if len(fetches) >= _MAX_FETCHES:
+                        self._send({"op": "fetch_result", "fid": fid, "error":
+                                    f"more than {_MAX_FETCHES} requests at once"}, deadline)
+                        continue
+                    fetches[fid] = self._fetch(network, msg, deadline)
+                elif kind == "file":
+                    problem = files.add(msg)
+                    if problem:
+                        return stop("file_limit", "the code wrote more files, or larger files, "
+                                    f"than its limits allow: {problem}")
+                elif kind == "result" and msg.get("id") == self.executions:
+                    return self._result(msg, limits, peak, files)
         except SandboxCrashed as e:
             self.kill()
             if time.monotonic() >= deadline:
-                return RawResult(False, error_kind="timeout", error=str(e), peak_rss=peak)
+                return timed_out()
             err = b"".join(self._stderr).decode(errors="replace")
             kind = "memory" if ("out of memory" in err.lower() or "heap" in err.lower()) \
                 else "crashed"
+            tail = clean_text(err.strip().splitlines()[-1], 300) if err.strip() else ""
             return RawResult(False, error_kind=kind, peak_rss=peak,
-                             error=f"the sandbox process ended: {e}" +
-                             (f" ({err.strip().splitlines()[-1][:300]})" if err.strip() else ""))
+                             error=f"the sandbox process ended: {e}" + (f" ({tail})" if tail else ""))
 
     @staticmethod
-    def _fetch(network: NetworkPolicy, msg: dict, deadline: float) -> dict | None:
-        """Make the request on a thread; None when the execution's deadline passes first."""
+    def _fetch(network: NetworkPolicy, msg: dict, deadline: float) -> list:
+        """Make the request on a thread, bounded by the execution's deadline; [thread, box]:
+        the answer lands in the box (the loop above keeps watching meanwhile)."""
         box: list[dict] = []
         t = threading.Thread(target=lambda: box.append(
-            network.handle(msg, timeout=deadline - time.monotonic())), daemon=True)
+            network.handle(msg, timeout=max(0.1, deadline - time.monotonic()))),
+            name="flowc-sandbox-fetch", daemon=True)
         t.start()
-        t.join(max(0.0, deadline - time.monotonic()))
-        return box[0] if box else None
+        return [t, box]
 
-    def _result(self, msg: dict, limits: Limits, peak: int) -> RawResult:
+    def _result(self, msg: dict, limits: Limits, peak: int, files: _Files) -> RawResult:
         """Every field of the host's message checked: it may have been forged."""
         try:
-            return self._parse_result(msg, limits, peak)
-        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            return self._parse_result(msg, limits, peak, files)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
+                RecursionError) as e:
+            self.kill()
             return RawResult(False, error_kind="protocol", peak_rss=peak,
                              error=f"the sandbox sent a malformed result ({type(e).__name__})")
 
-    def _parse_result(self, msg: dict, limits: Limits, peak: int) -> RawResult:
-        ok = bool(msg.get("ok"))
+    def _parse_result(self, msg: dict, limits: Limits, peak: int, files: _Files) -> RawResult:
+        ok = msg.get("ok") is True
         error = msg.get("error") if isinstance(msg.get("error"), dict) else None
         kind = None
         text = None
         if error:
-            etype = str(error.get("type", "Error"))
-            text = str(error.get("message", ""))[:20000]
+            etype = clean_text(error.get("type", "Error"), 100)
+            text = clean_text(error.get("message", ""), 20000)
             kind = {"ResultTooLarge": "result_too_large", "ResultError": "result",
                     "PackageError": "packages"}.get(etype)
             if kind is None:
                 kind = "memory" if "MemoryError" in text else "exception"
+        elif not ok:
+            kind, text = "exception", "the code failed"
         value = None
         raw_value = msg.get("value")
         if ok and isinstance(raw_value, str):
@@ -469,39 +590,72 @@ class SandboxProcess:
                     f"the result exceeds {limits.max_result_bytes} bytes"
             else:
                 try:
-                    value = json.loads(raw_value)
-                except ValueError:
-                    ok, kind, text = False, "protocol", "the result is not valid JSON"
-        stdout = str(msg.get("stdout", ""))[: limits.max_output_bytes]
-        stderr = str(msg.get("stderr", ""))[: limits.max_output_bytes]
+                    value = hostile_loads(raw_value)
+                except HostileValue as e:
+                    ok, kind, text = False, "result", str(e)
+        stdout = clean_text(msg.get("stdout", ""), limits.max_output_bytes)
+        stderr = clean_text(msg.get("stderr", ""), limits.max_output_bytes)
         if msg.get("output_overflow"):
             ok, kind = False, "output_limit"
             text = f"the code printed more than {limits.max_output_bytes} bytes"
         raw_problems = msg.get("file_problems") or []
         if not isinstance(raw_problems, list):
             raise TypeError("file_problems")
-        problems = list(dict.fromkeys(str(p)[:200] for p in raw_problems))[:50]
-        raw_files = msg.get("files") or []
-        if not isinstance(raw_files, list):
-            raise TypeError("files")
-        files, total = [], 0
-        for f in raw_files[: limits.max_files + 1]:
-            try:
-                data = base64.b64decode(f["data"], validate=True)
-                files.append((str(f["name"]), data))
-            except (KeyError, TypeError, ValueError):
-                problems.append("a returned file was malformed")
-                continue
-            total += len(data)
-            if len(data) > limits.max_file_bytes:  # re-checked here: the host may be forged
-                problems.append(f"file-size:{str(f['name'])[:100]}")
-        if total > limits.max_total_file_bytes:
-            problems.append("total-file-size")
-        if len(raw_files) > limits.max_files:
-            problems.append("file-count")
+        problems = list(dict.fromkeys(clean_text(p, 200) for p in raw_problems[:50]))
+        problems += files.problems
+        if files.open_name is not None:
+            problems.append("a returned file was cut short")
         if any(p.startswith(("file-count", "file-size", "total-file-size")) for p in problems):
             ok, kind = False, "file_limit"
             text = "the code wrote more files, or larger files, than its limits allow: " + \
                 ", ".join(problems[:5])
-        return RawResult(ok, value, stdout, stderr, kind, text, files, problems,
-                         float(msg.get("elapsed_ms") or 0), peak)
+        elapsed = msg.get("elapsed_ms")
+        if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or \
+                not math.isfinite(elapsed) or not 0 <= elapsed <= 1e9:
+            elapsed = 0.0
+        return RawResult(ok, value, stdout, stderr, kind, text, files.done, problems,
+                         float(elapsed), peak)
+
+
+class _Files:
+    """Returned files as their chunks arrive (`file` messages), each bound checked on the way:
+    count, size of one, size of all, names as text that a file system can take."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.done: list[tuple[str, bytes]] = []
+        self.problems: list[str] = []
+        self.open_name: str | None = None
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.total = 0
+
+    def add(self, msg: dict) -> str | None:
+        """Take one chunk; the problem that stops the execution, if any."""
+        name, data = msg.get("name"), msg.get("data")
+        if not isinstance(name, str) or not isinstance(data, str) or len(name) > 4096:
+            return "a returned file was malformed"
+        try:
+            chunk = base64.b64decode(data, validate=True)
+        except ValueError:
+            return "a returned file was malformed"
+        if self.open_name is not None and name != self.open_name:
+            return "a returned file was cut short"
+        if self.open_name is None:
+            if len(self.done) >= self.limits.max_files:
+                return "file-count"
+            self.open_name, self.parts, self.size = name, [], 0
+        self.parts.append(chunk)
+        self.size += len(chunk)
+        self.total += len(chunk)
+        if self.size > self.limits.max_file_bytes:
+            return f"file-size:{clean_text(name, 100)}"
+        if self.total > self.limits.max_total_file_bytes:
+            return "total-file-size"
+        if msg.get("last") is True:
+            if clean_text(name) != name:  # not valid Unicode: no file system takes it
+                self.problems.append(f"unsafe file name {clean_text(name, 100)!r} not returned")
+            else:
+                self.done.append((name, b"".join(self.parts)))
+            self.open_name, self.parts = None, []
+        return None
