@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from flowc import __version__
@@ -320,10 +322,22 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the command stops where it is, its clean-up runs (the
+    sandboxes it started are killed, a run's lease is given back), exit status 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     command = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(core_only=command in _CORE_COMMANDS)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
@@ -333,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"flowc: error: {e}", file=sys.stderr)
         return getattr(e, "code", EXIT_USAGE)
+    except Terminated:
+        print("flowc: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("flowc: interrupted", file=sys.stderr)
         return 130
@@ -349,3 +366,6 @@ def main(argv: list[str] | None = None) -> int:
               "This is a bug in flowc, not in your flow. Please report it with the flow that "
               "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
