@@ -205,7 +205,10 @@ def ensure_assets() -> Assets:
         except OSError:
             pass
     else:
-        _make_snapshot(deno, pyodide_dir, snapshot, deno_dir)
+        # (a Deno folder of its own: the shared one's caches are filled only under their
+        # lock, by flowc's own process, see process.py `_prime`)
+        with tempfile.TemporaryDirectory(prefix="flowc-snapshot-deno-") as own:
+            _make_snapshot(deno, pyodide_dir, snapshot, Path(own))
         # Snapshots of other host versions may still be in use by another checkout or a
         # running pool: remove only those nobody has used for a week (a process start
         # refreshes its snapshot's mtime hourly, see process.py).
