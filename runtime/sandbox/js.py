@@ -4,152 +4,358 @@ The code runs as the body of an async function built with the `AsyncFunction` co
 so it sees only globals and its arguments, never the harness's own state. It may set
 `result` or `return` a value; its `console` output is captured with the output cap. Files
 given to it are in `files` (name -> Uint8Array); files it puts in `outFiles` come back.
-Limits are enforced from outside: the timeout kills the process, its resident memory is
-watched, and raw output beyond the cap stops it.
+
+How the process is held (each point is a test in tests/test_js_hardening.py):
+
+- The harness is a constant `data:` module (no secret in it). Its job (a per-process nonce,
+  the code, the arguments, the input files as raw bytes) comes on stdin, read whole before
+  any user code runs. Messages come back on stdout as lines that start with the nonce; the
+  harness builds and writes them only with intrinsics it captured before user code ran,
+  from primitive strings, so no getter, setter, proxy or patched prototype ever sees the
+  nonce. Everything else on stdout, and all of stderr, is counted and dropped as it streams.
+- Every message is parsed as hostile input: exact fields and types, sizes, file names that
+  are Unicode, a value at most `MAX_DEPTH` deep with finite numbers. Any failure, and any
+  fault of ours, is a clear `ExecutionResult` error, and the process is killed on every path.
+- Output files come in chunks (`_CHUNK` bytes a line), so the documented 100 MiB total
+  never becomes one string in either process.
+- Limits hold from outside while the code runs: the deadline kills the process group, its
+  resident memory is watched, raw output past the cap stops it at once, console output past
+  the cap makes the harness answer at once.
+- Nothing of a program is left on disk: `DENO_DIR` names a path under `/dev/null`, which no
+  one can create, so Deno keeps its caches in memory and localStorage, the Cache API and
+  Deno KV have nowhere to write; `--no-config`, `--no-code-cache`; RLIMIT_FSIZE is 0.
+- The process dies with its host: `setpriv --pdeathsig KILL` (or prctl in the child when
+  setpriv is missing). The signal is tied to the thread that started the process, which
+  waits in this function until the process is dead.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import os
-import queue
+import re
 import secrets
+import selectors
+import shutil
 import signal
 import subprocess
-import threading
 import time
+from functools import lru_cache
+from pathlib import PurePosixPath
 
-from .assets import Assets, clean_env, ensure_assets
-from .files import read_inputs, write_outputs
+from .assets import Assets, ensure_assets
+from .files import UnsafeName, read_inputs, safe_name, write_outputs
 from .limits import Limits, MiB
-from .lines import read_nonce_lines
 from .pool import ExecutionResult
-from .process import resident_bytes
 
-__all__ = ["run_javascript"]
+__all__ = ["run_javascript", "MAX_DEPTH"]
+
+MAX_DEPTH = 100                 # nesting of a returned value
+_CHUNK = 768 * 1024             # bytes of an output file per message (1 MiB of base64)
+_MAX_NAME = 1024                # characters of an output file name in a message
+_MAX_ERROR = 20000              # characters of an error text
+_NO_DIR = "/dev/null/flowc-deno-dir"  # never a folder: Deno can write nothing under it
+_NO_HOME = "/proc/flowc-no-home"      # never exists (no .npmrc), and cannot be made
+_HARNESS_URL = re.compile(r"data:text/javascript;base64,[A-Za-z0-9+/=]+")
+_KINDS = ("exception", "result", "result_too_large", "file_limit", "output_limit")
 
 _HARNESS = r"""
-const nonce = %(nonce)s;
-const write = Deno.stdout.writeSync.bind(Deno.stdout);
-const enc = new TextEncoder();
+// flowc's harness for `code javascript` (runtime/sandbox/js.py). Everything used after user
+// code starts is captured here first; after that the harness only concatenates primitive
+// strings, calls captured functions through the captured Reflect.apply, and keeps its state
+// in local variables and null-prototype objects, so no getter, setter, proxy or patched
+// prototype of the program's sees what the harness writes.
+const G = globalThis;
+const apply = Reflect.apply;
+const getOwn = Reflect.getOwnPropertyDescriptor;
+const defineProperty = Reflect.defineProperty;
+const deleteProperty = Reflect.deleteProperty;
 const stringify = JSON.stringify;
-const cap = %(cap)d;
-const out = [];
-let bytes = 0, overflow = false;
-const log = (...a) => {
-  const s = a.map((x) => typeof x === "string" ? x : (() => { try { return stringify(x); } catch { return String(x); } })()).join(" ");
-  bytes += s.length + 1;
-  if (bytes > cap) { overflow = true; return; }
-  out.push(s);
-};
-globalThis.console = { log, info: log, warn: log, error: log, debug: log };
-const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-globalThis.files = Object.fromEntries(%(files)s.map(([n, d]) => [n, b64(d)]));
-globalThis.outFiles = {};
-const args = %(args)s;
-const send = (m) => { m.nonce = nonce; write(enc.encode(nonce + " " + stringify(m) + "\n")); };
+const parse = JSON.parse;
+const str = String;
+const keys = Object.keys;
+const U8 = Uint8Array;
+const TypeErr = TypeError;
+const TA = Reflect.getPrototypeOf(U8.prototype);
+const taBuffer = getOwn(TA, "buffer").get;
+const taOffset = getOwn(TA, "byteOffset").get;
+const taLength = getOwn(TA, "byteLength").get;
+const dvBuffer = getOwn(DataView.prototype, "buffer").get;
+const dvOffset = getOwn(DataView.prototype, "byteOffset").get;
+const dvLength = getOwn(DataView.prototype, "byteLength").get;
+const abLength = getOwn(ArrayBuffer.prototype, "byteLength").get;
+const sabLength = typeof SharedArrayBuffer === "function"
+  ? getOwn(SharedArrayBuffer.prototype, "byteLength").get : null;
+const toBase64 = typeof U8.prototype.toBase64 === "function" ? U8.prototype.toBase64 : null;
+const fromCharCode = String.fromCharCode;
+const btoa_ = G.btoa;
+const includes = String.prototype.includes;
+const sliceS = String.prototype.slice;
+const encoder = new TextEncoder();
+const encode = TextEncoder.prototype.encode;
+const decoder = new TextDecoder();
+const decode = TextDecoder.prototype.decode;
+const stdout = Deno.stdout;
+const writeSync = stdout.writeSync;
+const stdin = Deno.stdin;
+const readSync = stdin.readSync;
+const exit = Deno.exit;
 const AsyncFunction = (async () => {}).constructor;
+
+const readExact = (n) => {
+  const buf = new U8(n);
+  let got = 0;
+  while (got < n) {
+    const r = apply(readSync, stdin, [got === 0 ? buf : new U8(apply(taBuffer, buf, []), got, n - got)]);
+    if (r === null || r === 0) exit(70);  // the host went away before the job was complete
+    got += r;
+  }
+  return buf;
+};
+const job = parse(apply(decode, decoder, [readExact(Number(apply(decode, decoder, [readExact(20)])))]));
+const nonce = job.nonce;
+const cap = job.max_output_bytes, maxResult = job.max_result_bytes, chunk = job.chunk;
+const maxFiles = job.max_files, maxFile = job.max_file_bytes, maxTotal = job.max_total_file_bytes;
+const maxName = job.max_name;
+
+// the one place the nonce is used: a primitive string, encoded and written by intrinsics
+const writeLine = (body) => {
+  const bytes = apply(encode, encoder, ["\n" + nonce + " " + body + "\n"]);
+  const buf = apply(taBuffer, bytes, []), off = apply(taOffset, bytes, []);
+  const n = apply(taLength, bytes, []);
+  let done = 0;
+  while (done < n) {
+    const w = apply(writeSync, stdout, [done === 0 ? bytes : new U8(buf, off + done, n - done)]);
+    if (typeof w !== "number" || w <= 0) exit(71);
+    done += w;
+  }
+};
+const b64 = (view) => {
+  if (toBase64 !== null) return apply(toBase64, view, []);
+  let s = "";
+  const n = apply(taLength, view, []);
+  for (let i = 0; i < n; i += 0x8000) {
+    s += apply(fromCharCode, null, new U8(apply(taBuffer, view, []),
+      apply(taOffset, view, []) + i, n - i < 0x8000 ? n - i : 0x8000));
+  }
+  return btoa_(s);
+};
+const clip = (s) => s.length > 20000 ? apply(sliceS, s, [0, 20000]) : s;
+const errorText = (e) => {
+  try {
+    if (e !== null && (typeof e === "object" || typeof e === "function")) {
+      const head = str(e);
+      const stack = e.stack;
+      if (typeof stack !== "string") return clip(head);
+      return clip(apply(includes, stack, [head]) ? stack : head + "\n" + stack);
+    }
+    return clip(str(e));
+  } catch {
+    return "an exception that cannot be shown";
+  }
+};
+
+let finished = false;
+let outText = "", outLines = 0, outBytes = 0;
+const finish = (ok, kind, valueText, error, files) => {
+  if (finished) return;
+  finished = true;
+  let count = 0;
+  if (ok) {
+    for (let i = 0; i < files.n; i++) {
+      const f = files[i];
+      const head = '{"type":"file","name":' + stringify(f.name) + ',"data":"';
+      if (f.len === 0) writeLine(head + '"}');
+      for (let at = 0; at < f.len; at += chunk) {
+        const n = f.len - at < chunk ? f.len - at : chunk;
+        writeLine(head + b64(new U8(f.buf, f.off + at, n)) + '"}');
+      }
+      count++;
+    }
+  }
+  writeLine('{"type":"result","ok":' + (ok ? "true" : "false") +
+    ',"kind":' + (kind === null ? "null" : stringify(kind)) +
+    ',"value":' + (valueText === null ? "null" : stringify(valueText)) +
+    ',"error":' + (error === null ? "null" : stringify(error)) +
+    ',"stdout":' + stringify(outText) + ',"files":' + count + "}");
+  exit(0);
+};
+
+const show = (x) => {
+  if (typeof x === "string") return x;
+  try {
+    const s = stringify(x);
+    if (typeof s === "string") return s;
+  } catch {}
+  try { return str(x); } catch { return "[unprintable]"; }
+};
+const log = (...a) => {
+  if (finished) return;
+  let s = "";
+  for (let i = 0; i < a.length; i++) s += (i === 0 ? "" : " ") + show(a[i]);
+  let n = s.length + 1;
+  if (outBytes + 3 * n > cap) n = apply(taLength, apply(encode, encoder, [s]), []) + 1;
+  if (outBytes + n > cap) {
+    finish(false, "output_limit", null, "the code printed more than " + cap + " bytes", null);
+    return;
+  }
+  outBytes += n;
+  outText = outLines === 0 ? s : outText + "\n" + s;
+  outLines++;
+};
+defineProperty(G, "console", { __proto__: null, configurable: true, writable: true, value: {
+  log, info: log, warn: log, error: log, debug: log, trace: log, dir: log } });
+// nothing persists between runs: with DENO_DIR under /dev/null these would only throw
+deleteProperty(G, "localStorage");
+deleteProperty(G, "caches");
+
+const files = {};
+for (const [name, size] of job.files) files[name] = readExact(size);
+G.files = files;
+G.outFiles = {};
+const argNames = keys(job.args);
+const argValues = argNames.map((k) => job.args[k]);
+
+const bytesOf = (d) => {
+  if (typeof d === "string") {
+    const b = apply(encode, encoder, [d]);
+    return { __proto__: null, buf: apply(taBuffer, b, []), off: 0, len: apply(taLength, b, []) };
+  }
+  if (d !== null && typeof d === "object") {
+    try {
+      return { __proto__: null, buf: apply(taBuffer, d, []), off: apply(taOffset, d, []),
+               len: apply(taLength, d, []) };
+    } catch {}
+    try {
+      return { __proto__: null, buf: apply(dvBuffer, d, []), off: apply(dvOffset, d, []),
+               len: apply(dvLength, d, []) };
+    } catch {}
+    try { return { __proto__: null, buf: d, off: 0, len: apply(abLength, d, []) }; } catch {}
+    if (sabLength !== null) {
+      try { return { __proto__: null, buf: d, off: 0, len: apply(sabLength, d, []) }; } catch {}
+    }
+  }
+  return null;
+};
+const collect = () => {
+  const out = G.outFiles;
+  const list = { __proto__: null, n: 0 };
+  if (out === null || out === undefined) return list;
+  if (typeof out !== "object") throw new TypeErr("outFiles must be an object of name: bytes");
+  const names = keys(out);
+  if (names.length > maxFiles) return "the code wrote " + names.length + " files (at most " + maxFiles + ")";
+  let total = 0;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (name.length > maxName) throw new TypeErr("an output file name is longer than " + maxName + " characters");
+    const b = bytesOf(out[name]);
+    if (b === null) throw new TypeErr("outFiles[" + stringify(apply(sliceS, name, [0, 200])) + "] must be a string, an ArrayBuffer or a typed array");
+    if (b.len > maxFile) return "an output file is larger than " + maxFile + " bytes";
+    total += b.len;
+    if (total > maxTotal) return "the output files are larger than " + maxTotal + " bytes together";
+    list[list.n] = { __proto__: null, name, buf: b.buf, off: b.off, len: b.len };
+    list.n++;
+  }
+  return list;
+};
+
+let body = null, value, failure = null;
 try {
-  const body = new AsyncFunction(...Object.keys(args), "let result;\n" + %(code)s + "\n;return result;");
-  const value = await body(...Object.values(args));
-  const b64enc = (u) => { let s = ""; for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000)); return btoa(s); };
-  const outs = Object.entries(globalThis.outFiles).map(([n, d]) => ({ name: n, data: b64enc(typeof d === "string" ? enc.encode(d) : d) }));
-  send({ ok: !overflow, value: stringify(value === undefined ? null : value), stdout: out.join("\n"), overflow, files: outs });
+  body = new AsyncFunction(...argNames, "let result;\n" + job.code + "\n;return result;");
 } catch (e) {
-  send({ ok: false, error: String(e && e.stack || e), stdout: out.join("\n"), overflow, files: [] });
+  failure = e;
 }
-Deno.exit(0);
+if (body !== null) {
+  try {
+    value = await apply(body, void 0, argValues);
+  } catch (e) {
+    failure = e;
+  }
+}
+// from here on, no await: nothing of the program runs between the steps below and the end
+if (failure !== null) finish(false, "exception", null, errorText(failure), null);
+let valueText = null;
+try {
+  valueText = stringify(value === void 0 ? null : value);
+  if (typeof valueText !== "string") valueText = "null";
+} catch (e) {
+  finish(false, "result", null, "the result cannot be made JSON: " + errorText(e), null);
+}
+if (valueText.length > maxResult) {
+  finish(false, "result_too_large", null, "the result exceeds " + maxResult + " bytes", null);
+}
+let outs;
+try {
+  outs = collect();
+} catch (e) {
+  finish(false, "result", null, errorText(e), null);
+}
+if (typeof outs === "string") finish(false, "file_limit", null, outs, null);
+finish(true, null, valueText, null, outs);
 """
 
 
-class _Counters:
-    def __init__(self, max_line: int):
-        self.max_line = max_line
-        self.garbage_lines = 0
-        self.garbage_bytes = 0
+# ---- starting the process ---------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _setpriv() -> str | None:
+    """util-linux's setpriv, when it can set the parent-death signal."""
+    for path in (shutil.which("setpriv"), "/usr/bin/setpriv", "/bin/setpriv"):
+        if path and os.access(path, os.X_OK):
+            true = shutil.which("true") or "/bin/true"
+            try:
+                ok = subprocess.run([path, "--pdeathsig", "KILL", "--", true], timeout=30,
+                                    capture_output=True).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+            if ok:
+                return path
+    return None
 
 
-def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str] | None = None,
-                   output_dir: str | None = None, limits: Limits | None = None,
-                   assets: Assets | None = None) -> ExecutionResult:
-    limits = limits or Limits()
-    assets = assets or ensure_assets()
-    args = args or {}
-    bad = [k for k in args if not k.isidentifier()]
-    if bad:
-        return ExecutionResult(False, error_kind="exception",
-                               error=f"argument names must be identifiers: {bad}")
-    nonce = secrets.token_hex(16)
-    files = read_inputs(inputs or {})
-    program = _HARNESS % {
-        "nonce": json.dumps(nonce), "cap": limits.max_output_bytes,
-        "files": json.dumps([[n, base64.b64encode(d).decode()] for n, d in files]),
-        "args": json.dumps(args), "code": json.dumps(code),
-    }
-    cmd = [str(assets.deno), "run", "--no-prompt", "--quiet", "--cached-only",
+def _prctl_pdeathsig():
+    """The fallback without setpriv: prctl(PR_SET_PDEATHSIG) between fork and exec."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError, ImportError):
+        return None
+
+    def child() -> None:
+        prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+    return child
+
+
+def _spawn(assets: Assets, limits: Limits, harness: str) -> subprocess.Popen:
+    url = "data:text/javascript;base64," + base64.b64encode(harness.encode()).decode()
+    cmd = [str(assets.deno), "run", "--no-prompt", "--quiet", "--no-config", "--no-lock",
+           "--no-npm", "--no-code-cache", "--cached-only",
            "--allow-import=flowc-no-import.invalid:1", "--deny-read", "--deny-write",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
-           f"--v8-flags=--max-old-space-size={max(32, limits.memory_mb)}", "-"]
-    t0 = time.monotonic()
+           f"--v8-flags=--max-old-space-size={max(32, limits.memory_mb)}", url]
+    setpriv = _setpriv()
+    preexec = None
+    if setpriv:
+        cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
+    else:
+        preexec = _prctl_pdeathsig()
+    env = {"DENO_DIR": _NO_DIR, "HOME": _NO_HOME, "DENO_NO_UPDATE_CHECK": "1",
+           "DENO_NO_PROMPT": "1", "NO_COLOR": "1", "PATH": "/nonexistent"}
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=clean_env(assets.deno_dir),
-                            cwd=str(assets.deno_dir), start_new_session=True)
-    lines: queue.Queue = queue.Queue()
-    counters = _Counters(int(limits.max_total_file_bytes * 4 / 3 + limits.max_result_bytes * 2
-                             + limits.max_output_bytes * 2 + MiB))
-    threading.Thread(target=read_nonce_lines, args=(proc.stdout.fileno(), nonce, lines, counters),
-                     daemon=True).start()
-    stderr: list[bytes] = []
-    threading.Thread(target=lambda: stderr.append(proc.stderr.read(64 * 1024)),
-                     daemon=True).start()
-    try:
-        proc.stdin.write(program.encode())
-        proc.stdin.close()
-    except OSError:
+                            stderr=subprocess.PIPE, env=env, cwd="/", start_new_session=True,
+                            preexec_fn=preexec)
+    try:  # the program reads nothing of its job before these hold: it waits for stdin
+        import resource
+
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (0, 0))
+        resource.prlimit(proc.pid, resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, OSError, ValueError, AttributeError):
         pass
-    ceiling = (limits.memory_mb + limits.rss_slack_mb) * MiB
-    deadline = t0 + limits.timeout
-    msg, failure = None, None
-    while msg is None and failure is None:
-        try:
-            kind, payload = lines.get(timeout=0.02)
-        except queue.Empty:
-            kind = payload = None
-        if kind == "line":
-            try:
-                cand = json.loads(payload)
-            except ValueError:
-                cand = None
-            if isinstance(cand, dict) and cand.get("nonce") == nonce:
-                msg = cand
-        elif kind in ("eof", "overlong"):
-            failure = ("crashed", "the JavaScript process ended without a result") \
-                if kind == "eof" else ("protocol", "a message over the size limit")
-        if msg is None and failure is None:
-            if time.monotonic() >= deadline:
-                failure = ("timeout", f"the code ran longer than {limits.timeout:g} s and was "
-                           "stopped")
-            elif resident_bytes(proc.pid) > ceiling:
-                failure = ("memory", f"the code used more than its memory limit "
-                           f"({limits.memory_mb} MiB) and was stopped")
-            elif counters.garbage_bytes > limits.max_output_bytes:
-                failure = ("output_limit", f"the code printed more than "
-                           f"{limits.max_output_bytes} bytes")
-    _kill(proc)
-    if failure is None and counters.garbage_bytes > limits.max_output_bytes:
-        # raw writes to stdout count against the output cap too, even when a result follows
-        failure = ("output_limit", f"the code printed more than {limits.max_output_bytes} bytes")
-    elapsed = (time.monotonic() - t0) * 1000
-    if failure is not None:
-        kind, text = failure
-        tail = b"".join(stderr).decode(errors="replace").strip().splitlines()[-1:]
-        if kind == "crashed" and tail:
-            text += f": {tail[0][:300]}"
-            if "heap" in tail[0].lower() or "memory" in tail[0].lower():
-                kind = "memory"
-        return ExecutionResult(False, error_kind=kind, error=text, elapsed_ms=elapsed)
-    return _result(msg, limits, output_dir, elapsed)
+    return proc
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -157,40 +363,423 @@ def _kill(proc: subprocess.Popen) -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            proc.kill()
-    proc.wait()
-
-
-def _result(msg: dict, limits: Limits, output_dir: str | None, elapsed: float) -> ExecutionResult:
-    """The harness's message, every field checked: user code may have forged it."""
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
     try:
-        stdout = str(msg.get("stdout", ""))[: limits.max_output_bytes]
-        if msg.get("overflow"):
-            return ExecutionResult(False, stdout=stdout, error_kind="output_limit",
-                                   elapsed_ms=elapsed, error=f"the code printed more than "
-                                   f"{limits.max_output_bytes} bytes")
-        if not msg.get("ok"):
-            return ExecutionResult(False, stdout=stdout, error_kind="exception",
-                                   elapsed_ms=elapsed, error=str(msg.get("error", ""))[:20000])
-        value_text = str(msg.get("value") or "null")
-        if len(value_text) > limits.max_result_bytes:
-            return ExecutionResult(False, stdout=stdout, error_kind="result_too_large",
-                                   elapsed_ms=elapsed,
-                                   error=f"the result exceeds {limits.max_result_bytes} bytes")
-        value = json.loads(value_text)
-        raw = msg.get("files") or []
-        if not isinstance(raw, list):
-            raise TypeError("files")
-        files = [(str(f["name"]), base64.b64decode(f["data"], validate=True))
-                 for f in raw[: limits.max_files + 1]]
-    except (TypeError, ValueError, KeyError) as e:
-        return ExecutionResult(False, error_kind="protocol", elapsed_ms=elapsed,
-                               error=f"the JavaScript process sent a malformed result "
-                               f"({type(e).__name__})")
-    if (len(raw) > limits.max_files or any(len(d) > limits.max_file_bytes for _, d in files)
-            or sum(len(d) for _, d in files) > limits.max_total_file_bytes):
-        return ExecutionResult(False, stdout=stdout, error_kind="file_limit", elapsed_ms=elapsed,
-                               error="the code wrote more files, or larger files, than its "
-                               "limits allow")
-    written, refused = write_outputs(files, output_dir) if output_dir else ([], [])
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in the kernel
+        pass
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if f is not None:
+                f.close()
+        except OSError:
+            pass
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# ---- reading what the program sends ----------------------------------------------------------
+class _Failure(Exception):
+    def __init__(self, kind: str, text: str):
+        super().__init__(text)
+        self.kind, self.text = kind, text
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    f = float(text)
+    if not math.isfinite(f):
+        raise ValueError("a number out of range")
+    return f
+
+
+def _small_int(text: str) -> int:
+    if len(text) > 30:
+        raise ValueError("an integer out of range")
+    return int(text)
+
+
+def _loads(text) -> object:
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite,
+                      parse_int=_small_int)
+
+
+def _check_value(value) -> None:
+    """At most MAX_DEPTH containers deep; every key and string valid Unicode."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            v.encode("utf-8")
+        elif isinstance(v, (list, dict)):
+            if depth >= MAX_DEPTH:
+                raise _Failure("result", f"the result is nested deeper than {MAX_DEPTH} levels")
+            if isinstance(v, dict):
+                for k, item in v.items():
+                    k.encode("utf-8")
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in v)
+
+
+def _parse_value(text: str):
+    try:
+        value = _loads(text)
+        _check_value(value)
+    except RecursionError:
+        raise _Failure("result", f"the result is nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeEncodeError:
+        raise _Failure("result", "the result holds a string that is not valid Unicode "
+                       "(a lone surrogate)") from None
+    except ValueError as e:
+        raise _Failure("result", f"the result is not valid JSON ({str(e)[:100]})") from None
+    return value
+
+
+def _clean(text: str) -> str:
+    """A string from the program with any lone surrogate replaced: safe to encode anywhere."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+class _Conversation:
+    """One process's stdin, stdout and stderr, served by this thread alone until the result,
+    the deadline, or a limit; raises _Failure or returns the result message."""
+
+    def __init__(self, proc: subprocess.Popen, nonce: str, job: list, limits: Limits,
+                 deadline: float):
+        self.proc, self.limits, self.deadline = proc, limits, deadline
+        self.prefix = (nonce + " ").encode()
+        self.pending = [memoryview(b) for b in job if b]
+        self.max_line = (6 * (limits.max_output_bytes + limits.max_result_bytes)
+                         + 6 * (_MAX_ERROR + _MAX_NAME) + 2 * _CHUNK + 4096)
+        self.max_data = 4 * ((_CHUNK + 2) // 3)
+        self.buf = bytearray()
+        self.keeping: bool | None = None
+        self.raw = 0                      # bytes the program wrote itself: stdout and stderr
+        self.err_tail = b""
+        self.files: list[tuple[str, bytearray]] = []
+        self.names: set[str] = set()
+        self.total = 0
+
+    # the loop ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        proc, limits = self.proc, self.limits
+        ceiling = (limits.memory_mb + limits.rss_slack_mb) * MiB
+        sel = selectors.DefaultSelector()
+        fin, fout, ferr = proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno()
+        for fd in (fin, fout, ferr):
+            os.set_blocking(fd, False)
+        sel.register(fout, selectors.EVENT_READ, "out")
+        sel.register(ferr, selectors.EVENT_READ, "err")
+        if self.pending:
+            sel.register(fin, selectors.EVENT_WRITE, "in")
+        else:
+            proc.stdin.close()
+        out_open = err_open = True
+        ended_at = None  # when stdout closed without a result
+        next_rss = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= self.deadline:
+                    raise _Failure("timeout", f"the code ran longer than {limits.timeout:g} s "
+                                   "and was stopped")
+                if ended_at is not None and (not err_open or now - ended_at > 1.0):
+                    raise self._crashed()
+                if now >= next_rss:
+                    if _rss(proc.pid) > ceiling:
+                        raise _Failure("memory", "the code used more than its memory limit "
+                                       f"({limits.memory_mb} MiB) and was stopped")
+                    next_rss = now + 0.05
+                for key, _ in sel.select(timeout=max(0.0, min(0.05, self.deadline - now))):
+                    if key.data == "in":
+                        if self._write(fin):
+                            sel.unregister(fin)
+                            try:
+                                proc.stdin.close()
+                            except OSError:
+                                pass
+                    elif key.data == "out":
+                        chunk = self._read(fout, 1 << 20)
+                        if chunk == b"":
+                            sel.unregister(fout)
+                            out_open = False
+                            ended_at = time.monotonic()
+                        elif chunk:
+                            result = self._feed(chunk)
+                            if result is not None:
+                                return result
+                    else:
+                        chunk = self._read(ferr, 1 << 16)
+                        if chunk == b"":
+                            sel.unregister(ferr)
+                            err_open = False
+                        elif chunk:
+                            self.raw += len(chunk)
+                            self.err_tail = (self.err_tail + chunk)[-4096:]
+                    if self.raw > limits.max_output_bytes:
+                        raise _Failure("output_limit", "the code printed more than "
+                                       f"{limits.max_output_bytes} bytes")
+                if not out_open and ended_at is None:  # pragma: no cover
+                    ended_at = time.monotonic()
+        finally:
+            sel.close()
+
+    def _write(self, fd: int) -> bool:
+        """Write what stdin takes now; True when all is written (or the pipe is gone)."""
+        try:
+            while self.pending:
+                head = self.pending[0]
+                n = os.write(fd, head[: 1 << 20])
+                if n < len(head):
+                    self.pending[0] = head[n:]
+                    if n == 0:
+                        return False
+                else:
+                    self.pending.pop(0)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.pending.clear()
+        return True
+
+    @staticmethod
+    def _read(fd: int, size: int) -> bytes | None:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    def _crashed(self) -> _Failure:
+        lines = _HARNESS_URL.sub("<harness>", self.err_tail.decode("utf-8", "replace")) \
+            .strip().splitlines()
+        tail = [ln for ln in lines if ln.startswith("error:")][-1:] or lines[-1:]
+        text = "the JavaScript process ended without a result"
+        kind = "crashed"
+        if tail:
+            text += f": {tail[0][:300]}"
+            if "heap" in tail[0].lower() or "memory" in tail[0].lower():
+                kind = "memory"
+        return _Failure(kind, text)
+
+    # lines -----------------------------------------------------------------------------------
+    def _feed(self, chunk: bytes) -> dict | None:
+        prefix, start = self.prefix, 0
+        while start < len(chunk):
+            nl = chunk.find(b"\n", start)
+            piece = chunk[start:] if nl == -1 else chunk[start:nl]
+            if self.keeping is None or self.keeping:
+                self.buf += piece
+                if self.keeping is None and len(self.buf) >= len(prefix):
+                    self.keeping = bytes(self.buf[: len(prefix)]) == prefix
+                    if not self.keeping:
+                        self.raw += len(self.buf)
+                        self.buf.clear()
+                if self.keeping and len(self.buf) > self.max_line:
+                    raise _Failure("protocol", "the JavaScript process sent a message over "
+                                   "the size limit")
+            else:
+                self.raw += len(piece)
+            if nl == -1:
+                break
+            if self.keeping:
+                result = self._message(bytes(self.buf[len(prefix):]))
+                if result is not None:
+                    return result
+            else:
+                self.raw += len(self.buf) + 1
+            self.buf.clear()
+            self.keeping = None
+            start = nl + 1
+        return None
+
+    def _message(self, payload: bytes) -> dict | None:
+        try:
+            msg = _loads(payload)
+        except RecursionError:
+            raise _Failure("protocol", "the JavaScript process sent a message nested too "
+                           "deep") from None
+        except ValueError:
+            raise _Failure("protocol", "the JavaScript process sent a message that is not "
+                           "valid JSON") from None
+        if not isinstance(msg, dict):
+            raise _Failure("protocol", "the JavaScript process sent a message that is not "
+                           "an object")
+        kind = msg.get("type")
+        if kind == "file":
+            self._file(msg)
+            return None
+        if kind == "result":
+            return self._result(msg)
+        raise _Failure("protocol", "the JavaScript process sent a message of an unknown type")
+
+    def _file(self, msg: dict) -> None:
+        lim = self.limits
+        name, data = msg.get("name"), msg.get("data")
+        if set(msg) != {"type", "name", "data"} or not isinstance(name, str) \
+                or not isinstance(data, str) or len(name) > _MAX_NAME \
+                or len(data) > self.max_data:
+            raise _Failure("protocol", "the JavaScript process sent a malformed file message")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Failure("result", "an output file name is not valid Unicode (a lone "
+                           "surrogate)") from None
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise _Failure("protocol", "the JavaScript process sent a file that is not "
+                           "base64") from None
+        if not self.files or self.files[-1][0] != name:
+            if name in self.names:
+                raise _Failure("protocol", "the JavaScript process sent one file twice")
+            if len(self.files) >= lim.max_files:
+                raise _Failure("file_limit", f"the code wrote more than {lim.max_files} files")
+            self.names.add(name)
+            self.files.append((name, bytearray()))
+        current = self.files[-1][1]
+        if len(current) + len(raw) > lim.max_file_bytes:
+            raise _Failure("file_limit", f"an output file is larger than {lim.max_file_bytes} "
+                           "bytes")
+        self.total += len(raw)
+        if self.total > lim.max_total_file_bytes:
+            raise _Failure("file_limit", "the output files are larger than "
+                           f"{lim.max_total_file_bytes} bytes together")
+        current += raw
+
+    def _result(self, msg: dict) -> dict:
+        fields = {"type", "ok", "kind", "value", "error", "stdout", "files"}
+        ok, kind, value, error = msg.get("ok"), msg.get("kind"), msg.get("value"), msg.get("error")
+        count, out = msg.get("files"), msg.get("stdout")
+        good = (set(msg) == fields and isinstance(ok, bool) and isinstance(out, str)
+                and isinstance(count, int) and not isinstance(count, bool)
+                and (error is None or (isinstance(error, str) and len(error) <= 2 * _MAX_ERROR))
+                and ((ok and kind is None and isinstance(value, str) and error is None)
+                     or (not ok and kind in _KINDS and value is None and count == 0)))
+        if not good or count != len(self.files):
+            raise _Failure("protocol", "the JavaScript process sent a malformed result")
+        return msg
+
+
+# ---- the runner -------------------------------------------------------------------------------
+def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str] | None = None,
+                   output_dir: str | None = None, limits: Limits | None = None,
+                   assets: Assets | None = None) -> ExecutionResult:
+    limits = limits or Limits()
+    args = {} if args is None else args
+    if not isinstance(args, dict) or not isinstance(code, str):
+        return ExecutionResult(False, error_kind="exception",
+                               error="the code must be text and the arguments a mapping")
+    bad = [k for k in args if not isinstance(k, str) or not k.isidentifier()]
+    if bad:
+        return ExecutionResult(False, error_kind="exception",
+                               error=f"argument names must be identifiers: {bad}"[:300])
+    assets = assets or ensure_assets()
+    files = read_inputs(inputs or {})
+    nonce = secrets.token_hex(16)
+    try:
+        header = json.dumps({
+            "nonce": nonce, "code": code, "args": args,
+            "files": [[name, len(data)] for name, data in files],
+            "max_output_bytes": limits.max_output_bytes,
+            "max_result_bytes": limits.max_result_bytes, "max_files": limits.max_files,
+            "max_file_bytes": limits.max_file_bytes,
+            "max_total_file_bytes": limits.max_total_file_bytes, "chunk": _CHUNK,
+            "max_name": _MAX_NAME,
+        }, allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as e:
+        return ExecutionResult(False, error_kind="exception", error="the arguments cannot be "
+                               f"given to JavaScript ({type(e).__name__}: {str(e)[:200]})")
+    job = [b"%020d" % len(header), header, *(bytes(d) for _, d in files)]
+    t0 = time.monotonic()
+    try:
+        proc = _spawn(assets, limits, _HARNESS)
+    except OSError as e:
+        return ExecutionResult(False, error_kind="setup",
+                               error=f"the JavaScript process could not start: {e}"[:300])
+    conv = _Conversation(proc, nonce, job, limits, t0 + limits.timeout)
+    msg, failure = None, None
+    try:
+        msg = conv.run()
+    except _Failure as f:
+        failure = f
+    except Exception as e:  # a fault of ours, on hostile input: still a clean error
+        failure = _Failure("protocol", "the JavaScript runner could not read the process's "
+                           f"messages ({type(e).__name__})")
+    finally:
+        _kill(proc)
+    elapsed = (time.monotonic() - t0) * 1000
+    if failure is not None:
+        return ExecutionResult(False, error_kind=failure.kind, error=failure.text,
+                               elapsed_ms=elapsed)
+    stdout = _clean(msg["stdout"])
+    try:
+        return _finish(msg, stdout, conv, limits, output_dir, elapsed)
+    except _Failure as f:
+        return ExecutionResult(False, stdout=stdout, error_kind=f.kind, error=f.text,
+                               elapsed_ms=elapsed)
+    except Exception as e:  # writing the files failed in a way the checks did not foresee
+        return ExecutionResult(False, stdout=stdout, error_kind="result", elapsed_ms=elapsed,
+                               error=f"the result could not be taken ({type(e).__name__}: "
+                               f"{str(e)[:200]})")
+
+
+def _finish(msg: dict, stdout: str, conv: _Conversation, limits: Limits,
+            output_dir: str | None, elapsed: float) -> ExecutionResult:
+    cap = limits.max_output_bytes
+    if msg["kind"] != "output_limit" and len(stdout.encode()) + conv.raw > cap:
+        # the program's own writes to stdout and stderr count against the cap too
+        raise _Failure("output_limit", f"the code printed more than {cap} bytes")
+    if not msg["ok"]:
+        return ExecutionResult(False, stdout=stdout, error_kind=msg["kind"], elapsed_ms=elapsed,
+                               error=_HARNESS_URL.sub("<harness>", _clean(msg["error"] or ""))
+                               [:_MAX_ERROR])
+    text = msg["value"]
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_result_bytes:
+        raise _Failure("result_too_large", f"the result exceeds {limits.max_result_bytes} bytes")
+    value = _parse_value(text)
+    files, refused = _outputs(conv.files)
+    written: list = []
+    if output_dir and files:
+        written, bad = write_outputs(files, output_dir)
+        refused += [b[:300] for b in bad]
     return ExecutionResult(True, value, stdout, "", None, None, written, refused, elapsed)
+
+
+def _outputs(files: list[tuple[str, bytearray]]) -> tuple[list[tuple[str, bytearray]], list[str]]:
+    """Files with safe names, none a folder of another; the refused ones, each said briefly."""
+    keep, refused = [], []
+    taken: set[str] = set()
+    folders: set[str] = set()
+    for name, data in files:
+        try:
+            rel = safe_name(name)
+        except UnsafeName as e:
+            refused.append(str(e)[:300])
+            continue
+        parents = [str(p) for p in PurePosixPath(rel).parents if str(p) != "."]
+        if rel in taken or rel in folders or any(p in taken for p in parents):
+            refused.append(f"file name {rel[:200]!r} clashes with another output file")
+            continue
+        taken.add(rel)
+        folders.update(parents)
+        keep.append((rel, data))
+    return keep, refused
