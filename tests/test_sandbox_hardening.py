@@ -142,7 +142,9 @@ def test_a_fetch_thread_is_served_while_the_memory_watch_goes_on(cold_pool):
         r = bounded(lambda: cold_pool.run(code, globals_={"HOST": host}, allow_hosts=(host,),
                                           limits=Limits(timeout=20, memory_mb=128)))
     assert not r.ok and r.error_kind == "memory", (r.error_kind, r.error)
-    assert r.peak_rss_mb < 128 + 384 + 1024  # stopped near its ceiling, not at 2.5 GiB
+    # stopped near its ceiling (idle ~200 MB + 128 + 384 MiB), not when the request ended
+    # (2.1 GB before: nothing watched while the host waited)
+    assert r.peak_rss_mb < 1200, r.peak_rss_mb
 
 
 # ---- 3. nothing survives a strict run --------------------------------------------------------
@@ -172,11 +174,11 @@ def test_a_data_import_does_not_write_the_shared_deno_cache(cold_pool, assets):
     code = textwrap.dedent("""
         from js import eval as js_eval
         src = "export const f = [" + ",".join(f"function(){{return {i}}}" for i in range(60000)) + "];"
-        js_eval("(s) => import('data:text/javascript,' + encodeURIComponent(s))")(src)
-        result = 1
+        m = await js_eval("(s) => import('data:text/javascript,' + encodeURIComponent(s))")(src)
+        result = m.f.length
     """)
-    r = cold_pool.run(code, limits=Limits(timeout=30))
-    assert r.ok, r.error
+    r = cold_pool.run(code, limits=Limits(timeout=60))
+    assert r.ok and r.value == 60000, (r.error_kind, r.error)
     time.sleep(0.5)
     assert (cache.stat().st_size if cache.exists() else 0) <= size_before + 1024 * 1024
     assert (wal.stat().st_size if wal.exists() else 0) <= wal_before + 1024 * 1024
