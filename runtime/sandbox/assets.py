@@ -189,7 +189,10 @@ def ensure_assets() -> Assets:
     root = _cache_root()
     deno = deno_binary()
     pyodide_dir = root / f"pyodide-{PYODIDE_VERSION}"
-    deno_dir = root / "deno-dir"
+    # Deno's shared caches, written only by flowc's own process under their lock and copied
+    # into each sandbox's own folder (process.py); earlier flowc versions let sandboxes write
+    # into "deno-dir", which is left to them
+    deno_dir = root / "deno-shared"
     deno_dir.mkdir(parents=True, exist_ok=True)
     if not all((pyodide_dir / f).is_file() for f in _REQUIRED) or \
             (pyodide_dir / ".integrity").read_text() != PYODIDE_INTEGRITY:
