@@ -38,9 +38,8 @@ _MAX_HEADER_BYTES = 16 * 1024     # one request header, name and value
 _MAX_LOG = 1000                   # URLs kept in `requests` and `refused`
 _ECHO = 200                       # characters of user data in any message
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-_FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade",
-                      "te", "trailer", "expect", "keep-alive", "proxy-authorization",
-                      "proxy-connection"}
+_FLOWC_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade",
+                  "te", "trailer", "expect", "keep-alive"}  # framing: flowc's own, dropped
 _URL_CHARS = re.compile(r"[!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*")   # printable ASCII, no
 # space, backslash, quote, <, >, ^, `, {, |, }: what an RFC 3986 URL may hold unescaped
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -204,7 +203,7 @@ class NetworkPolicy:
             return {"error": f"method {_echo(method)} not allowed"}
         headers = msg.get("headers") if msg.get("headers") is not None else {}
         try:
-            headers = _headers(headers)
+            headers = _headers(headers, host, port)
         except _Refused as e:
             return {"error": f"request headers refused: {e}"}
         body = msg.get("body")
@@ -228,7 +227,11 @@ class NetworkPolicy:
         return {"status": status, "headers": rh, "text": raw.decode("utf-8", errors="replace")}
 
 
-def _headers(headers: object) -> dict[str, str]:
+def _headers(headers: object, host: str, port: int) -> dict[str, str]:
+    """The program's headers, checked. Framing headers (Content-Length, Transfer-Encoding,
+    Connection...) are flowc's to set and are dropped, so no second request can be smuggled;
+    a Host header must name the URL's own host (urllib sends one), since another name would
+    reach another site behind an allowed front."""
     if not isinstance(headers, dict):
         raise _Refused("headers must be a mapping of name to text")
     if len(headers) > _MAX_HEADERS:
@@ -238,11 +241,21 @@ def _headers(headers: object) -> dict[str, str]:
         k, v = str(k), str(v)
         if not _HEADER_NAME.fullmatch(k):
             raise _Refused(f"header name {_echo(k)} is not a token")
-        if k.lower() in _FORBIDDEN_HEADERS or k.lower().startswith("proxy-"):
-            raise _Refused(f"header {_echo(k)} is set by flowc, not by the code")
         if len(k) + len(v) > _MAX_HEADER_BYTES or not _HEADER_VALUE.fullmatch(v):
             raise _Refused(f"header {_echo(k)} has a value that is too long or holds "
                            "control characters")
+        name = k.lower()
+        if name == "host":
+            try:
+                h, p = _netloc(v.strip().lower())
+            except _Refused:
+                h, p = "", None
+            if h != host or p not in (None, port):
+                raise _Refused(f"a Host header ({_echo(v)}) that names another host than "
+                               "the URL's")
+            continue
+        if name in _FLOWC_HEADERS or name.startswith("proxy-"):
+            continue
         out[k] = v
     return out
 
