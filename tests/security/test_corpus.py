@@ -538,6 +538,8 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
             f"stdout={r.stdout[:300]!r}\nstderr={r.stderr[:300]!r}\nrefused={r.refused_files}\n"
             f"network={r.network}")
 
+    if os.environ.get("CORPUS_VERBOSE"):  # what a program did, even when it passes
+        print(f"\n--- {diag}")
     # containment, whatever the program is
     written = {p.relative_to(out_dir).as_posix(): p.read_bytes()
                for p in out_dir.rglob("*") if p.is_file() or p.is_symlink()}
@@ -634,6 +636,8 @@ def _one(case: Case, pool, servers, g, out_dir, tmp_path, input_dir, session=Non
     _check(case, r, elapsed, limits, out_dir, tmp_path, pool, servers, before, host_peak,
            base_rss)
     if disk is not None:
+        if os.environ.get("CORPUS_VERBOSE"):
+            print(f"--- {case.name}: the sandbox folders grew by {grown:.1f} MiB at most")
         assert grown < case.disk_mib, \
             f"{case.name}: the sandbox folders grew by {grown:.0f} MiB during the call"
 
