@@ -569,17 +569,22 @@ def test_a_run_cannot_fill_the_disk(assets, tmp_path):
 
 
 # ---- A5: the process dies with its host --------------------------------------------------------
-def test_the_javascript_process_dies_with_its_host(tmp_path):
+@pytest.mark.parametrize("way", ["setpriv", "prctl"])
+def test_the_javascript_process_dies_with_its_host(way, tmp_path):
     """A Python process runs `while (true) {}` with a long timeout and is SIGKILLed: its Deno
-    child does not stay behind, re-parented and spinning."""
+    child does not stay behind, re-parented and spinning. With util-linux's setpriv, and with
+    the fallback when setpriv is missing (prctl between fork and exec)."""
     script = tmp_path / "host.py"
     script.write_text(textwrap.dedent("""
-        from flowc.runtime.sandbox import Limits
+        import sys
+        from flowc.runtime.sandbox import Limits, js
         from flowc.runtime.sandbox.js import run_javascript
+        if sys.argv[1] == "prctl":
+            js._setpriv = lambda: None
         print("start", flush=True)
         run_javascript("while (true) {}", limits=Limits(timeout=600))
     """))
-    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+    host = subprocess.Popen([sys.executable, str(script), way], stdout=subprocess.PIPE,
                             cwd=str(Path(__file__).resolve().parents[1]))
     deno = []
     try:
