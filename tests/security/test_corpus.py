@@ -19,6 +19,7 @@ Directives (`|` separates alternatives):
     names=a,b                 exactly these files were written to output_dir
     elapsed<SECONDS           the wall-clock time of the call
     host_mem<MIB              peak resident memory growth of this (flowc's) process in the call
+    host_cpu<SECONDS          CPU time of this (flowc's) process, all its threads, in the call
     limits=key:value,...      Limits for the execution (defaults: timeout 5 s)
     allow=server              allow the local test server for flowc_http
     server=none|hit           the local test server got no connection / a connection
@@ -105,6 +106,7 @@ class Case:
     names: tuple[str, ...] | None = None
     elapsed: float | None = None
     host_mem: float | None = None
+    host_cpu: float | None = None
     limits: dict = field(default_factory=dict)
     allow_server: bool = False
     allow_rules: tuple[str, ...] = ()
@@ -168,6 +170,8 @@ def _parse(path: Path) -> Case:
             case.elapsed = float(arg)
         elif key == "host_mem" and op == "<":
             case.host_mem = float(arg)
+        elif key == "host_cpu" and op == "<":
+            case.host_cpu = float(arg)
         elif key == "limits" and op == "=":
             for item in arg.split(","):
                 k, _, v = item.partition(":")
@@ -530,10 +534,11 @@ def _run(case: Case, pool: SandboxPool, g: dict, out_dir: Path, input_dir: Path,
 
 
 def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_path: Path,
-           pool: SandboxPool, servers, before: dict, host_peak: float, base_rss) -> None:
+           pool: SandboxPool, servers, before: dict, host_peak: float, base_rss,
+           host_cpu: float = 0.0) -> None:
     good, evil = servers
     diag = (f"{case.name}: ok={r.ok} kind={r.error_kind} elapsed={elapsed:.2f}s "
-            f"host_peak={host_peak:.0f}MiB\n"
+            f"host_peak={host_peak:.0f}MiB host_cpu={host_cpu:.2f}s\n"
             f"value={_text(r.value)[:1500]}\nerror={(r.error or '')[-1500:]}\n"
             f"stdout={r.stdout[:300]!r}\nstderr={r.stderr[:300]!r}\nrefused={r.refused_files}\n"
             f"network={r.network}")
@@ -606,6 +611,9 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
             pytest.skip("/proc/self/clear_refs is not writable: cannot measure peak memory")
         assert host_peak < case.host_mem, \
             f"flowc allocated {host_peak:.0f} MiB, limit {case.host_mem:g}\n{diag}"
+    if case.host_cpu is not None:
+        assert host_cpu < case.host_cpu, \
+            f"flowc spent {host_cpu:.2f} s of CPU, limit {case.host_cpu:g}\n{diag}"
     if case.server == "hit":
         assert good.accepts > before["good"], f"the allowed server got no request\n{diag}"
     if case.server == "none":
@@ -627,14 +635,16 @@ def _one(case: Case, pool, servers, g, out_dir, tmp_path, input_dir, session=Non
               "threads": _fetch_threads()}
     base_rss = _reset_peak_rss() if case.host_mem is not None else None
     disk = _DiskWatch(pool.assets) if case.disk_mib is not None else None
+    cpu0 = time.process_time()
     try:
         limits, (r, elapsed) = _run(case, pool, g, out_dir, input_dir, session, fresh)
     finally:
         grown = disk.stop() if disk is not None else 0.0
+    host_cpu = time.process_time() - cpu0
     host_peak = (_proc_status_kib("VmHWM") * 1024 - base_rss) / 2**20 if base_rss else 0.0
     time.sleep(0.05)  # let a connection that raced the result reach the servers' accept loop
     _check(case, r, elapsed, limits, out_dir, tmp_path, pool, servers, before, host_peak,
-           base_rss)
+           base_rss, host_cpu)
     if disk is not None:
         if os.environ.get("CORPUS_VERBOSE"):
             print(f"--- {case.name}: the sandbox folders grew by {grown:.1f} MiB at most")
