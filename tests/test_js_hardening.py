@@ -107,7 +107,8 @@ def _leaky_harness() -> str:
 
 # ---- A1: a forged message never raises out of the runner and never leaves Deno spinning --------
 _FORGE = """
-const N = globalThis.LEAKED;
+const L = globalThis.LEAKED;
+const N = (typeof L === "string" ? L : new TextDecoder().decode(L)).trim();
 const enc = new TextEncoder();
 for (const line of lines) Deno.stdout.writeSync(enc.encode(line.replaceAll("%N%", N) + "\\n"));
 while (true) {}
@@ -406,6 +407,33 @@ def test_the_nonce_never_reaches_user_code(hook, scenario, known_nonce, assets, 
         assert names == ({"f.txt"} if scenario == "return" else {"b.bin"})
         if scenario == "return":
             assert r.stdout == 'hello {"a":1}'
+
+
+_SNAPSHOT = r"""
+const v8 = await import("node:v8");
+const found = new Set();
+let tail = "";
+for await (const chunk of v8.getHeapSnapshot()) {
+  const text = tail + String(chunk);
+  for (const m of text.matchAll(/[0-9a-f]{32}/g)) found.add(m[0]);
+  tail = text.slice(-40);
+}
+const enc = new TextEncoder();
+for (const c of found) {
+  const body = JSON.stringify({ type: "result", ok: true, kind: null, value: '"FORGED"',
+                                error: null, stdout: "", files: 0 });
+  Deno.stdout.writeSync(enc.encode("\n" + c + " " + body + "\n"));
+}
+result = { genuine: true, candidates: [...found] };
+"""
+
+
+def test_a_heap_snapshot_does_not_hold_the_nonce(known_nonce, assets):
+    """node:v8's getHeapSnapshot needs no permission and serialises every string of the heap:
+    the nonce is never a string there (it stays bytes, read from stdin into a buffer)."""
+    r = _run_contained(_SNAPSHOT, assets=assets, limits=Limits(timeout=120, memory_mb=512))
+    assert r.ok and r.value["genuine"] is True, r
+    assert known_nonce not in r.value["candidates"]
 
 
 # ---- A3: output capped as it streams ------------------------------------------------------------

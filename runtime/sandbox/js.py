@@ -10,9 +10,11 @@ How the process is held (each point is a test in tests/test_js_hardening.py):
 - The harness is a constant `data:` module (no secret in it). Its job (a per-process nonce,
   the code, the arguments, the input files as raw bytes) comes on stdin, read whole before
   any user code runs. Messages come back on stdout as lines that start with the nonce; the
-  harness builds and writes them only with intrinsics it captured before user code ran,
-  from primitive strings, so no getter, setter, proxy or patched prototype ever sees the
-  nonce. Everything else on stdout, and all of stderr, is counted and dropped as it streams.
+  harness builds and writes them only with intrinsics it captured before user code ran, so
+  no getter, setter, proxy or patched prototype ever sees the nonce. The nonce is never a
+  JavaScript string (a heap snapshot, which node:v8 takes without any permission, holds
+  every string): it stays the bytes read from stdin, copied into each line's buffer.
+  Everything else on stdout, and all of stderr, is counted and dropped as it streams.
 - Every message is parsed as hostile input: exact fields and types, sizes, file names that
   are Unicode, a value at most `MAX_DEPTH` deep with finite numbers. Any failure, and any
   fault of ours, is a clear `ExecutionResult` error, and the process is killed on every path.
@@ -105,30 +107,44 @@ const readSync = stdin.readSync;
 const exit = Deno.exit;
 const AsyncFunction = (async () => {}).constructor;
 
-const readExact = (n) => {
-  const buf = new U8(n);
+const taSet = TA.set;
+const fill = (buf, off, n) => {  // exactly n bytes of stdin into the ArrayBuffer buf at off
   let got = 0;
   while (got < n) {
-    const r = apply(readSync, stdin, [got === 0 ? buf : new U8(apply(taBuffer, buf, []), got, n - got)]);
+    const r = apply(readSync, stdin, [new U8(buf, off + got, n - got)]);
     if (r === null || r === 0) exit(70);  // the host went away before the job was complete
     got += r;
   }
-  return buf;
 };
+const readExact = (n) => {
+  const b = new U8(n);
+  fill(apply(taBuffer, b, []), 0, n);
+  return b;
+};
+// The nonce is never a string: a heap snapshot (node:v8, no permission needed) holds every
+// string of the heap. It stays the bytes stdin put into this buffer (off the V8 heap), the
+// prefix of every line: "\n" + nonce + " ".
+const headBuf = apply(taBuffer, new U8(4096), []);
+fill(headBuf, 1, 32);
+const nonce = new U8(headBuf, 0, 34);
+nonce[0] = 10;
+nonce[33] = 32;
 const job = parse(apply(decode, decoder, [readExact(Number(apply(decode, decoder, [readExact(20)])))]));
-const nonce = job.nonce;
 const cap = job.max_output_bytes, maxResult = job.max_result_bytes, chunk = job.chunk;
 const maxFiles = job.max_files, maxFile = job.max_file_bytes, maxTotal = job.max_total_file_bytes;
 const maxName = job.max_name;
 
-// the one place the nonce is used: a primitive string, encoded and written by intrinsics
+// the one place the nonce is used: its bytes and the body's, joined and written by intrinsics
 const writeLine = (body) => {
-  const bytes = apply(encode, encoder, ["\n" + nonce + " " + body + "\n"]);
-  const buf = apply(taBuffer, bytes, []), off = apply(taOffset, bytes, []);
-  const n = apply(taLength, bytes, []);
+  const b = apply(encode, encoder, [body + "\n"]);
+  const n = 34 + apply(taLength, b, []);
+  const buf = apply(taBuffer, new U8(n < 4096 ? 4096 : n), []);  // never a small on-heap array
+  const line = new U8(buf, 0, n);
+  apply(taSet, line, [nonce, 0]);
+  apply(taSet, line, [b, 34]);
   let done = 0;
   while (done < n) {
-    const w = apply(writeSync, stdout, [done === 0 ? bytes : new U8(buf, off + done, n - done)]);
+    const w = apply(writeSync, stdout, [done === 0 ? line : new U8(buf, done, n - done)]);
     if (typeof w !== "number" || w <= 0) exit(71);
     done += w;
   }
@@ -697,7 +713,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     nonce = secrets.token_hex(16)
     try:
         header = json.dumps({
-            "nonce": nonce, "code": code, "args": args,
+            "code": code, "args": args,
             "files": [[name, len(data)] for name, data in files],
             "max_output_bytes": limits.max_output_bytes,
             "max_result_bytes": limits.max_result_bytes, "max_files": limits.max_files,
@@ -708,7 +724,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     except (TypeError, ValueError, RecursionError) as e:
         return ExecutionResult(False, error_kind="exception", error="the arguments cannot be "
                                f"given to JavaScript ({type(e).__name__}: {str(e)[:200]})")
-    job = [b"%020d" % len(header), header, *(bytes(d) for _, d in files)]
+    job = [nonce.encode(), b"%020d" % len(header), header, *(bytes(d) for _, d in files)]
     t0 = time.monotonic()
     try:
         proc = _spawn(assets, limits, _HARNESS)
