@@ -1,7 +1,7 @@
 // The sandbox host: a Deno program that runs Pyodide and executes code sent by flowc.
 //
 // Protocol (documented in runtime/sandbox/PROTOCOL.md): newline-delimited JSON. The first
-// line on stdin carries a per-process secret nonce; every message this program writes to
+// 32 bytes on stdin are a per-process secret nonce; every message this program writes to
 // stdout carries it, so lines written by sandboxed code (which can reach Deno.stdout) cannot
 // pass for the host's. Nothing here is a security boundary: the Deno process's permissions
 // are. The Python side treats every message as untrusted input.
@@ -15,31 +15,63 @@ const WHEELS = (Deno.args[3] || "").startsWith("--wheels=") ? Deno.args[3].slice
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 // Intrinsics captured before any sandboxed code runs: code in the sandbox can replace any
-// prototype method or global (JSON.stringify, TextEncoder.prototype.encode, an
+// prototype method or global (JSON.stringify, TextEncoder.prototype.encode, Uint8Array, an
 // Object.prototype setter...), so the messages are built and written only with these, from
-// null-prototype objects, and the nonce never enters an object, a call or a property that
-// user code could observe: it is joined to the message's text as a string primitive.
+// null-prototype objects.
+//
+// The nonce is never a JavaScript string: it arrives as the first 32 bytes on stdin and is
+// kept as bytes in a typed array, whose contents live outside the JS heap. A heap snapshot
+// (node:v8's getHeapSnapshot, node:inspector; both reachable without any permission)
+// serialises every string in the heap, but no array buffer's bytes; and no object, call,
+// getter or prototype method that sandboxed code could observe ever holds it.
 const apply = Reflect.apply;
 const setPrototypeOf = Object.setPrototypeOf;
 const stringify = JSON.stringify;
 const parse = JSON.parse;
+const U8 = Uint8Array;
 const encodeText = TextEncoder.prototype.encode;
+const decodeText = TextDecoder.prototype.decode;
 const subarray = Uint8Array.prototype.subarray;
+const setBytes = Object.getPrototypeOf(Uint8Array.prototype).set;
+const byteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype),
+                                                   "length").get;
 const writeOut = Deno.stdout.writeSync.bind(Deno.stdout);
 const exit = Deno.exit;
-let nonce = "";
+const NONCE_BYTES = 32;
+const lead = new U8(NONCE_BYTES + 1);  // the nonce and a space: every message's first bytes
 
 function send(msg) {
   // The nonce leads the line, so the reader can drop anything else without keeping it.
   setPrototypeOf(msg, null);
-  const data = apply(encodeText, encoder, [nonce + " " + stringify(msg) + "\n"]);
+  const body = apply(encodeText, encoder, [stringify(msg) + "\n"]);
+  const size = apply(byteLength, body, []);
+  const data = new U8(NONCE_BYTES + 1 + size);
+  apply(setBytes, data, [lead, 0]);
+  apply(setBytes, data, [body, NONCE_BYTES + 1]);
   let off = 0;
-  while (off < data.length) off += writeOut(apply(subarray, data, [off]));
+  while (off < NONCE_BYTES + 1 + size) off += writeOut(apply(subarray, data, [off]));
 }
 
 // ---- stdin: line reader ---------------------------------------------------------------
 const reader = Deno.stdin.readable.getReader();
 let pending = "";
+// The nonce: the first 32 bytes on stdin, taken as bytes, never decoded into text.
+async function readNonce() {
+  let have = 0;
+  while (have < NONCE_BYTES + 1) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    const size = apply(byteLength, value, []);
+    const take = Math.min(size, NONCE_BYTES + 1 - have);
+    apply(setBytes, lead, [apply(subarray, value, [0, take]), have]);
+    have += take;
+    if (take < size) {
+      pending += apply(decodeText, decoder, [apply(subarray, value, [take]), { stream: true }]);
+    }
+  }
+  lead[NONCE_BYTES] = 32;  // the byte after the nonce (a newline on the wire) becomes a space
+  return true;
+}
 async function readLine() {
   while (true) {
     const nl = pending.indexOf("\n");
@@ -99,13 +131,13 @@ function PRELOAD() {
     "collections, itertools, functools, decimal, hashlib, textwrap, string, random, traceback";
 }
 
-// The first line: the nonce, and flowc's own modules to preload (name -> Python source),
+// After the nonce, the first line: flowc's own modules to preload (name -> Python source),
 // such as the shell (runtime/sandbox/shell.py), in sys.modules before `ready` (see
 // installModules): a command line's code is one import and one call.
 let preload = {};
 try {
+  if (!await readNonce()) exit(2);
   const first = parse(await readLine() || "{}");
-  nonce = String(first.nonce || "");
   preload = first.preload && typeof first.preload === "object" ? first.preload : {};
 } catch (_) { exit(2); }
 

@@ -210,8 +210,8 @@ def _prime(assets: Assets, memory_mb: int, wheelhouse) -> None:
                              stderr=subprocess.DEVNULL, env=clean_env(assets.deno_dir),
                              cwd=str(assets.deno_dir), start_new_session=True)
                 try:
-                    proc.stdin.write(json.dumps({"nonce": "p", "preload": preload_modules()})
-                                     .encode() + b"\n")
+                    proc.stdin.write(b"p" * 32 + b"\n" + json.dumps(
+                        {"preload": preload_modules()}).encode() + b"\n")
                     proc.stdin.flush()
                     proc.stdout.readline()  # ready (or EOF)
                     proc.stdin.write(b'{"op": "exit"}\n')
@@ -282,7 +282,9 @@ class SandboxProcess:
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
         deadline = time.monotonic() + start_timeout
-        self._send({"nonce": self.nonce, "preload": preload_modules()}, deadline)
+        # the nonce first, as 32 bare bytes (the host keeps it as bytes, never as text)
+        self._send_bytes((self.nonce + "\n").encode(), deadline)
+        self._send({"preload": preload_modules()}, deadline)
         msg = self._next_message(deadline)
         if msg is None or msg.get("type") != "ready":
             err = b"".join(self._stderr).decode(errors="replace")[-600:]
@@ -311,7 +313,10 @@ class SandboxProcess:
         """Write one message, never waiting past `deadline`: a sandbox that stops reading its
         input (code that spins, a busy timer left by an earlier execution) cannot block flowc.
         SandboxCrashed when the process closed its input or the deadline passed."""
-        data = memoryview((json.dumps(msg) + "\n").encode())
+        self._send_bytes((json.dumps(msg) + "\n").encode(), deadline)
+
+    def _send_bytes(self, raw: bytes, deadline: float) -> None:
+        data = memoryview(raw)
         while data:
             left = deadline - time.monotonic()
             if left <= 0:
