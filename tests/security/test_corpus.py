@@ -56,6 +56,7 @@ follow-up can look for it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -299,17 +300,21 @@ def pool():
     p.close()
 
 
-def _asset_state(a: Assets) -> dict[str, tuple[int, int]]:
+def _asset_state(a: Assets) -> dict[str, tuple]:
     paths = [a.pyodide_dir / n for n in ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm",
                                          "python_stdlib.zip", "pyodide-lock.json")]
-    paths.append(a.snapshot)
-    state = {}
+    state: dict[str, tuple] = {}
     for p in paths:
         try:
             st = p.stat()
-        except FileNotFoundError:  # a snapshot replaced by a newer host.mjs: not our doing
+        except FileNotFoundError:
             continue
         state[str(p)] = (st.st_size, st.st_mtime_ns)
+    try:  # any flowc process refreshes the snapshot's mtime (it marks it used): its bytes count
+        state[str(a.snapshot)] = (a.snapshot.stat().st_size,
+                                  hashlib.sha256(a.snapshot.read_bytes()).hexdigest())
+    except FileNotFoundError:  # a snapshot replaced by a newer host.mjs: not our doing
+        pass
     return state
 
 
