@@ -349,7 +349,7 @@ def _prctl_pdeathsig():
 def _spawn(assets: Assets, limits: Limits, harness: str) -> subprocess.Popen:
     url = "data:text/javascript;base64," + base64.b64encode(harness.encode()).decode()
     cmd = [str(assets.deno), "run", "--no-prompt", "--quiet", "--no-config", "--no-lock",
-           "--no-code-cache", "--cached-only",
+           "--no-npm", "--no-code-cache", "--cached-only",
            "--allow-import=flowc-no-import.invalid:1", "--deny-read", "--deny-write",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
            f"--v8-flags=--max-old-space-size={max(32, limits.memory_mb)}", url]
