@@ -20,12 +20,22 @@ registries = ["/shared/skills", "s3://bucket/skills"]   # fsspec URLs, after ./s
 [telemetry]
 exporter = "otlp"                            # off (default) | console | otlp
 endpoint = "http://localhost:4318"
+
+[files]
+protocols = ["file", "memory", "s3"]         # fsspec protocols of files people supply
+max_mb = 100                                 # the largest file staged into a sandbox
 ```
+
+`[files] protocols` is the allowlist for files a person hands to a run (`--input f=@FILE`, a
+form's file field, an answer): `file` (local files) by default. A file a node produced is
+never named by a URL at all: it is a handle the runtime minted (docs/runtime.md, "Files are
+capabilities").
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +43,17 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "check_settings",
-           "find_config", "load_config", "PROVIDERS"]
+           "find_config", "load_config", "PROVIDERS", "DEFAULT_FILE_PROTOCOLS",
+           "DEFAULT_MAX_FILE_BYTES"]
 
 CONFIG_NAME = "flowc.toml"
 PROVIDERS = ("openai", "anthropic")
 _DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 _DEFAULT_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DEFAULT_FILE_PROTOCOLS = ("file",)
+DEFAULT_MAX_FILE_BYTES = 100 * 2**20
+_FILES_KEYS = ("protocols", "max_mb")
+_PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]*")
 _MODEL_KEYS = {"provider", "base_url", "model", "api_key_env", "timeout", "max_retries", "price",
                "headers", "max_tokens"}
 
@@ -77,6 +92,8 @@ class ProjectConfig:
     models: dict[str, ModelConfig] = field(default_factory=dict)
     registries: tuple[str, ...] = ()
     telemetry: dict[str, Any] = field(default_factory=dict)
+    file_protocols: tuple[str, ...] = DEFAULT_FILE_PROTOCOLS  # [files] protocols
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES              # [files] max_mb
 
     @property
     def root(self) -> Path | None:
@@ -187,10 +204,10 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
-    unknown = sorted(set(raw) - {"models", "skills", "telemetry"})
+    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files"})
     if unknown:
         raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
-                          "telemetry)")
+                          "telemetry, files)")
     models_raw = raw.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
@@ -208,4 +225,22 @@ def _load(path: Path) -> ProjectConfig:
     telemetry = raw.get("telemetry", {})
     if not isinstance(telemetry, dict):
         raise ConfigError(f"{path}: [telemetry] must be a table")
-    return ProjectConfig(path, models, tuple(resolved), dict(telemetry))
+    protocols, max_bytes = _files(path, raw.get("files", {}))
+    return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes)
+
+
+def _files(path: Path, raw: Any) -> tuple[tuple[str, ...], int]:
+    """`[files]`: the protocols allowed for files people supply, and the size cap."""
+    where = f"{path}: [files]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_settings(where, raw, _FILES_KEYS)
+    protocols = raw.get("protocols", list(DEFAULT_FILE_PROTOCOLS))
+    if not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols):
+        raise ConfigError(f"{where} protocols must be a list of fsspec protocol names, "
+                          'e.g. ["file", "s3"]')
+    for p in protocols:
+        if not _PROTOCOL.fullmatch(p):
+            raise ConfigError(f"{where}: `{p}` is not a protocol name (e.g. file, memory, s3)")
+    max_mb = _number(where, "max_mb", raw.get("max_mb", DEFAULT_MAX_FILE_BYTES / 2**20), float)
+    return tuple(dict.fromkeys(protocols)), max(1, int(max_mb * 2**20))

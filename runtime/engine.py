@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shlex
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,8 +27,8 @@ from typing import Any
 from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
-from .skillrun import entry_line, shell_code, stage_skill
-from .validate import apply_defaults, schema_errors
+from .skillrun import entry_line, is_file_value, shell_code, stage_skill
+from .validate import MAX_DEPTH, apply_defaults, is_file_schema, schema_errors, value_problem
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
 
@@ -39,6 +41,8 @@ _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
 _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
 _BRANCHES = 4            # independent branches run side by side, at most this many
 _FINAL = ("succeeded", "failed", "skipped")
+_MAX_ERROR = 4000        # characters of a node's or run's error kept in the store
+_log = logging.getLogger("flowc.runtime")
 
 
 # A snippet may set `result`, or define `main` (called with the arguments it names).
@@ -56,6 +60,39 @@ class RunRefused(ValueError):
 
 class DecisionRefused(ValueError):
     """A decision that changes nothing: wrong user, bad value, task already decided."""
+
+
+class FileNotStaged(EvaluationError):
+    """A file value that cannot be handed to a node: not a file of this run, or its file
+    fails a check (changed, over the size limit, not a regular file, a link out)."""
+
+
+def _clean(text: Any, limit: int = _MAX_ERROR) -> str:
+    """Text as the store keeps it: encodable whatever it holds, and bounded."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[:limit - 40] + \
+        f" [... {len(text) - limit + 40} more characters]"
+
+
+def _describe(e: BaseException) -> str:
+    """An unexpected exception as a node's error: one readable line."""
+    if isinstance(e, RecursionError):
+        return f"a value nested too deeply to handle (RecursionError: {e})"
+    return f"{type(e).__name__}: {e}"
+
+
+def _parse_json(text: str) -> tuple[Any, str | None]:
+    """(value, None), or (None, why not): not JSON, or nested too deeply to parse."""
+    try:
+        return json.loads(text), None
+    except RecursionError:
+        return None, f"it is JSON nested more than {MAX_DEPTH} levels deep"
+    except ValueError as e:
+        return None, str(e)
+
+
+def _is_handle(value: Any) -> bool:
+    return is_file_value(value)
 
 
 @dataclass
@@ -175,8 +212,24 @@ def refuse_unsupported(plan: Plan) -> None:
 
 class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
-                 base_dir: str | None = None, models=None, trace: bool = True):
+                 base_dir: str | None = None, models=None, trace: bool = True,
+                 file_protocols: tuple[str, ...] | None = None,
+                 max_file_bytes: int | None = None, on_error=None):
         self.store = store
+        # files people supply go through this fsspec protocol allowlist, and no file larger
+        # than this is staged into a sandbox; None: flowc.toml's [files] (default: `file`,
+        # 100 MiB)
+        self._file_protocols = tuple(file_protocols) if file_protocols is not None else None
+        self._max_file_bytes = max_file_bytes
+        self._files_fallback: str | None = None  # where user files go without a workspace
+        # called with (run id, exception) when a run stops on an unexpected error (it is
+        # recorded on the run as failed); default: one line on the `flowc.runtime` logger
+        self.on_error = on_error
+        # isolation "run": one sandbox session per run, closed when the run pauses or ends
+        self._sessions: dict[str, Any] = {}
+        self._session_locks: dict[str, threading.Lock] = {}
+        self._advancing: dict[str, int] = {}   # nested advance() calls per run
+        self._sessions_lock = threading.Lock()
         self._models = models
         # trace=False keeps only what a run needs to continue (results, tasks, effects, the
         # audit chain): no start records with inputs, no model exchanges, no node figures.
@@ -209,6 +262,163 @@ class Engine:
 
             self._models = Models(load_config(self.base_dir))
         return self._models
+
+    # ---- files ------------------------------------------------------------------------------
+    def _files_config(self):
+        from flowc.config import ConfigError, load_config
+
+        try:
+            return load_config(self.base_dir)
+        except ConfigError as e:
+            raise RunRefused(str(e)) from None
+
+    @property
+    def file_protocols(self) -> tuple[str, ...]:
+        """The fsspec protocols allowed for files people supply."""
+        if self._file_protocols is None:
+            self._file_protocols = self._files_config().file_protocols
+        return self._file_protocols
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The largest file staged into a sandbox or taken from a person."""
+        if self._max_file_bytes is None:
+            self._max_file_bytes = self._files_config().max_file_bytes
+        return self._max_file_bytes
+
+    def _files_root(self) -> str:
+        """Where files people supply are copied: the workspace; without one, a `workspace`
+        folder next to the store's file (an in-memory store: memory://, for this process)."""
+        if self.workspace:
+            return self.workspace
+        if self._files_fallback is None:
+            path = getattr(self.store, "path", None)
+            if path and not getattr(self.store, "memory", False):
+                self._files_fallback = os.path.join(
+                    os.path.dirname(os.path.abspath(path)), "workspace")
+            else:
+                self._files_fallback = f"memory://flowc-files/{self.owner}"
+        return self._files_fallback
+
+    def _out_dir(self, run, node, item: int, sub: str | None = None) -> tuple[str | None, str]:
+        """Where a node execution's files go (None: no workspace, they are not kept) and that
+        place relative to the workspace: `RUN/NODE`, `RUN/NODE/ITEM` for a `for each` item
+        (each item its own folder), then `sub`."""
+        rel = f"{run.id}/{node.id}" + ("" if item < 0 else f"/{item}") + (f"/{sub}" if sub else "")
+        return (f"{self.workspace.rstrip('/')}/{rel}" if self.workspace else None), rel
+
+    def record_outputs(self, run_id: str, node_id: str, item: int, files, rel: str) -> list[dict]:
+        """Record the files a node execution wrote (`FileOut`s under the workspace folder
+        `rel`) and return their file values: each carries the handle (`file_id`) that later
+        nodes are staged from; `path`, `name`, `sha256`, `size` are for people to read."""
+        from .store import FileRecord, new_file_id
+
+        records, values = [], []
+        for f in files:
+            rec = FileRecord(new_file_id(), run_id, node_id, item, f.name, f.sha256, f.size,
+                             self.workspace, f"{rel}/{f.name}", 0.0)
+            records.append(rec)
+            values.append({"file_id": rec.id, "path": f.url, "name": f.name,
+                           "sha256": f.sha256, "size": f.size})
+        self.store.record_files(records)
+        return values
+
+    def open_file(self, run_id: str, value: Any, what: str):
+        """The record and the checked content of the file a handle names: one of this run's
+        files (or its parent's or child flow runs'), read from its place in the workspace
+        (FileNotStaged names what is wrong). Anything else is not a file."""
+        from .sandbox.files import FileRefused, read_checked
+
+        fid = value.get("file_id") if isinstance(value, dict) else None
+        rec = self.store.find_file(fid, run_id) if isinstance(fid, str) else None
+        if rec is None:
+            raise FileNotStaged(f"{what} is not a file of this run (no file of this run has "
+                                "that handle)")
+        try:
+            data = read_checked(rec.workspace, rec.location, rec.sha256, rec.size,
+                                self.max_file_bytes)
+        except FileRefused as e:
+            raise FileNotStaged(f"{what} (`{_clean(rec.name, 200)}`) cannot be staged: {e}") \
+                from None
+        return rec, data
+
+    def _stage(self, run_id: str, files: dict) -> dict:
+        """{name in the sandbox: file value} -> {name: checked bytes}; a value that is not
+        a handle of this run's files is refused (FileNotStaged), never read as a path."""
+        out = {}
+        for local, value in files.items():
+            if isinstance(value, (bytes, bytearray)):
+                out[local] = bytes(value)
+                continue
+            _rec, out[local] = self.open_file(run_id, value, f"the file for `{local}`")
+        return out
+
+    def _ingest(self, value: Any, schema: dict, *, run_id: str, node_id: str, item: int,
+                folder: str, records: list, what: str) -> Any:
+        """A value a person supplied, with each file at a file-typed place in it read
+        (through the protocol allowlist, size-capped, regular files only), copied into the
+        run's folder `folder` and recorded: the returned value carries the handles. Raises
+        FileRefused naming the file."""
+        from .sandbox.files import FileRefused, read_user_file, safe_name, write_outputs
+        from .store import FileRecord, new_file_id
+
+        if value is None or value is MISSING or not isinstance(schema, dict):
+            return value
+        if is_file_schema(schema) and isinstance(value, dict):
+            data = read_user_file(value.get("path"), self.file_protocols, self.max_file_bytes)
+            digest = hashlib.sha256(data).hexdigest()
+            if isinstance(value.get("sha256"), str) and value["sha256"] != digest:
+                raise FileRefused(f"{what} does not match its sha256 (the file changed since "
+                                  "it was named)")
+            name = str(value.get("name") or value["path"]).replace("\\", "/").rsplit("/", 1)[-1]
+            try:
+                name = safe_name(name)
+            except ValueError:
+                name = "file"
+            rel = f"{folder}/{len(records)}"
+            root = self._files_root()
+            written, refused = write_outputs([(name, data)], f"{root.rstrip('/')}/{rel}")
+            if refused:
+                raise FileRefused(f"{what} cannot be kept: {refused[0]}")
+            f = written[0]
+            rec = FileRecord(new_file_id(), run_id, node_id, item, f.name, digest, len(data),
+                             root, f"{rel}/{f.name}", 0.0)
+            records.append(rec)
+            return {"file_id": rec.id, "path": f.url, "name": f.name, "sha256": digest,
+                    "size": len(data)}
+        if "anyOf" in schema:
+            for sub in schema["anyOf"]:
+                if (sub.get("type") == "object" and isinstance(value, dict)) or \
+                        (sub.get("type") == "array" and isinstance(value, list)):
+                    return self._ingest(value, sub, run_id=run_id, node_id=node_id, item=item,
+                                        folder=folder, records=records, what=what)
+            return value
+        if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+            props = schema["properties"]
+            return {k: self._ingest(v, props.get(k, {}), run_id=run_id, node_id=node_id,
+                                    item=item, folder=folder, records=records,
+                                    what=f"{what}.{k}") for k, v in value.items()}
+        if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+            sub = schema["additionalProperties"]
+            return {k: self._ingest(v, sub, run_id=run_id, node_id=node_id, item=item,
+                                    folder=folder, records=records, what=f"{what}.{k}")
+                    for k, v in value.items()}
+        if isinstance(value, list) and isinstance(schema.get("items"), dict):
+            return [self._ingest(v, schema["items"], run_id=run_id, node_id=node_id, item=item,
+                                 folder=folder, records=records, what=f"{what}[{i}]")
+                    for i, v in enumerate(value)]
+        return value
+
+    def _drop_folder(self, rel: str) -> None:
+        """Remove files copied for a run that was then refused (best effort)."""
+        try:
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(f"{self._files_root().rstrip('/')}/{rel}")
+            if fs.exists(root):
+                fs.rm(root, recursive=True)
+        except Exception:  # only tidying up
+            pass
 
     def _check_models(self, plan: Plan) -> None:
         """Every model alias the plan uses must be served (configured, or recorded)."""
@@ -249,6 +459,9 @@ class Engine:
                 value = evaluate(spec.default, Scope({}, {})) if spec.default is not None else None
             else:
                 raise RunRefused(f"input `{spec.name}` is required")
+            problem = value_problem(value)
+            if problem:
+                raise RunRefused(f"input `{spec.name}` cannot be used: {problem}")
             value = apply_defaults(value, spec.schema_)
             problems = schema_errors(value, spec.schema_, spec.name)
             if problems:
@@ -257,16 +470,38 @@ class Engine:
         unknown = sorted(set(inputs) - {s.name for s in plan.inputs})
         if unknown:
             raise RunRefused(f"the flow has no input `{unknown[0]}`")
+        from .store import new_run_id
+
+        run_id = new_run_id(self.clock())
+        records: list = []
+        if parent is None:
+            # files the person starting the run names are copied into it now: later nodes
+            # get handles, never the person's paths (a flow call's arguments already are)
+            from .sandbox.files import FileRefused
+
+            schemas = {s.name: s.schema_ for s in plan.inputs}
+            try:
+                for name in list(values):
+                    values[name] = self._ingest(
+                        values[name], schemas[name], run_id=run_id, node_id=f"input:{name}",
+                        item=-1, folder=f"{run_id}/.inputs/{name}", records=records,
+                        what=f"input `{name}`")
+            except FileRefused as e:
+                self._drop_folder(run_id)
+                raise RunRefused(str(e) if str(e).startswith("input `") else
+                                 f"input `{name}`: {e}") from None
         if plan.hash not in self._plans:
             self.store.put_plan(plan.hash, plan.to_json())
             self._plans[plan.hash] = plan
-        run = self.store.create_run(
-            flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
-            parent_run_id=parent[0] if parent else None,
-            parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
-            base_dir=str(self.base_dir))
-        self.store.append_audit(run.id, "run.started", "flowc",
-                                {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values})
+        with self.store.transaction():
+            run = self.store.create_run(
+                flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
+                parent_run_id=parent[0] if parent else None,
+                parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
+                base_dir=str(self.base_dir), run_id=run_id)
+            self.store.record_files(records)
+            self.store.append_audit(run.id, "run.started", "flowc", {
+                "plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values})
         return self.advance(run.id) if advance else run
 
     # ---- advancing ---------------------------------------------------------------------------
@@ -282,11 +517,49 @@ class Engine:
             if time.monotonic() >= give_up:  # another process is advancing it right now
                 return self.store.get_run(run_id)
             time.sleep(0.02)
+        with self._sessions_lock:
+            self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
         try:
             return self._advance(run_id)
+        except Exception as e:  # a bug, or something no check foresaw: the run fails with it
+            return self._fail_unexpected(run_id, e)
         finally:
-            self._tracer.flush()
+            with self._sessions_lock:
+                depth = self._advancing.pop(run_id, 1) - 1
+                if depth > 0:
+                    self._advancing[run_id] = depth
+            if depth <= 0:  # the run paused, ended, or stopped: its session goes
+                self._close_session(run_id)
+            try:
+                self._tracer.flush()
+            except Exception as e:  # trace detail may be lost, never a result
+                _log.error("flowc: trace records of run %s were not written: %s", run_id,
+                           _clean(_describe(e), 300))
             self.store.release_run(run_id, self.owner)
+
+    def _fail_unexpected(self, run_id: str, e: Exception):
+        """Record an unexpected error on the run (failed, with the error, and an audit event)
+        instead of leaving it "running"; report it in one line. Re-raises `e` when even that
+        cannot be written."""
+        error = _clean(f"the run stopped on an unexpected error: {_describe(e)}")
+        for key in [k for k in self._pending if k[0] == run_id]:
+            self._pending.pop(key, None)
+        try:
+            with self.store.transaction():
+                current = self.store.get_run(run_id)
+                if current is not None and current.status not in ("succeeded", "failed",
+                                                                   "cancelled"):
+                    self.store.set_run_status(run_id, "failed", error=error)
+                    self.store.append_audit(run_id, "run.failed", "flowc", {"error": error})
+        except Exception:  # the store itself fails: nothing to record it in
+            raise e from None
+        line = _clean(f"run {run_id} failed on an unexpected error: {_describe(e)}", 500)
+        line = " ".join(line.split())
+        if self.on_error is not None:
+            self.on_error(run_id, line)
+        else:
+            _log.error("flowc: %s", line)
+        return self.store.get_run(run_id)
 
     def _advance(self, run_id: str):
         run = self.store.get_run(run_id)
@@ -402,11 +675,21 @@ class Engine:
         if pending.get("calls"):  # model exchanges: written in batches (see tracewriter)
             self._tracer.put((run_id, node_id, item, None, pending["calls"]))
             metrics = _not_derived(metrics)
-        self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                               outcome=r.outcome, error=r.error,
-                               audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                               metrics=metrics, started=pending.get("start"),
-                               model_calls=self._tracer.take_batch())
+        if r.error is not None:
+            r.error = _clean(r.error)
+        try:
+            self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
+                                   outcome=r.outcome, error=r.error,
+                                   audit=[(kind, "flowc", payload) for kind, payload in r.audit],
+                                   metrics=metrics, started=pending.get("start"),
+                                   model_calls=self._tracer.take_batch())
+        except (ValueError, TypeError, RecursionError, OverflowError) as e:
+            # a value no check caught that the store cannot encode: the node fails with that
+            # (its result, figures and events are not kept)
+            r.status, r.output, r.outcome, r.audit, r.metrics = "failed", None, None, [], None
+            r.error = _clean(f"its result could not be stored: {_describe(e)}")
+            self.store.finish_node(run_id, node_id, item, "failed", error=r.error,
+                                   started=pending.get("start"))
 
     def keep_model_call(self, record) -> None:
         """A model exchange of a node in progress (a `ModelCallRecord`, or its row from
@@ -529,6 +812,8 @@ class Engine:
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
+        except Exception as e:  # never an internal error: this node fails
+            return _Result("failed", error=_describe(e))
 
     def _started(self, run, node: PlanNode, item: int, attempt: int) -> None:
         """Record that an attempt starts. What it reads is not copied: run inputs and other
@@ -550,7 +835,12 @@ class Engine:
         for k in range(tries):
             if not (resumed and k == 0):
                 self._started(run, node, item, k + 1)
-            result = attempt()
+            try:
+                result = attempt()
+            except EvaluationError:
+                raise
+            except Exception as e:  # a hostile result, a sandbox that broke:
+                result = _Result("failed", error=_describe(e))  # this attempt fails
             if result.status != "failed" or k == tries - 1:
                 if k:
                     result.error = (f"{result.error} (after {k + 1} attempts)"
@@ -570,7 +860,7 @@ class Engine:
             return self._flow(run, plan, node, config, scope, item)
         if kind == "command":
             files: dict = {}
-            line = self._shell_line(config["line"]["template"], scope, files)
+            line = self._shell_line(run, config["line"]["template"], scope, files)
             stdin = evaluate(config["stdin"], scope) if config.get("stdin") else ""
             return self._shell(run, plan, node, line, stdin, scope, item, files)
         if kind == "skill":
@@ -588,6 +878,9 @@ class Engine:
         if schema is None:  # an item of a `for each` has the list's item type
             schema = node.output_schema.get("items", {}) if item >= 0 and \
                 node.kind == "for_each" else node.output_schema
+        problem = value_problem(value)
+        if problem:
+            return _Result("failed", error=f"its result cannot be used: {problem}")
         value = apply_defaults(value, schema)
         problems = schema_errors(value, schema, node.id if item < 0 else f"{node.id}[{item}]")
         if problems:
@@ -684,9 +977,13 @@ class Engine:
         return self._sandbox
 
     def close(self) -> None:
-        """Write the last trace records; stop the sandboxes this engine started (a pool passed
-        in is the caller's)."""
+        """Write the last trace records; close the run sessions still open; stop the
+        sandboxes this engine started (a pool passed in is the caller's)."""
         self._tracer.close()
+        with self._sessions_lock:
+            open_runs = list(self._sessions)
+        for run_id in open_runs:
+            self._close_session(run_id)
         if self._sandbox is not None and self._owns_sandbox:
             self._sandbox.close()
             self._sandbox = None
@@ -697,6 +994,54 @@ class Engine:
     def __exit__(self, *exc):
         self.close()
 
+    # isolation "run": one interpreter for the run's nodes that ask for it -------------------
+    def _session(self, run_id: str, memory_mb: int | None):
+        """The run's sandbox session (`isolation "run"`), started on first use."""
+        with self._sessions_lock:
+            session = self._sessions.get(run_id)
+            if session is None:
+                session = self.sandbox.session(memory_mb)
+                self._sessions[run_id] = session
+                self._session_locks[run_id] = threading.Lock()
+            return session
+
+    def _close_session(self, run_id: str) -> None:
+        with self._sessions_lock:
+            session = self._sessions.pop(run_id, None)
+            lock = self._session_locks.pop(run_id, None)
+        if session is not None:
+            with lock or threading.Lock():  # an execution still running ends first
+                try:
+                    session.close()
+                except Exception as e:  # closing never fails a run
+                    _log.error("flowc: the sandbox session of run %s did not close: %s",
+                               run_id, _clean(_describe(e), 300))
+
+    def _sandbox_run(self, run, node, code: str, *, python: bool = False, **kw):
+        """One execution for a node: in a fresh sandbox (strict, the default), or in the run's
+        session when the node says `isolation "run"` (executions of one run go one at a time
+        there; a strict node never uses it)."""
+        if node.options.get("isolation") != "run":
+            return self.sandbox.run(code, **kw)
+        limits = kw.get("limits")
+        session = self._session(run.id, getattr(limits, "memory_mb", None))
+        if python:  # the run's earlier `result` and `main` are not this node's
+            code = 'globals().pop("result", None); globals().pop("main", None)\n' + code
+        with self._session_locks.get(run.id) or threading.Lock():
+            return session.run(code, **kw)
+
+    @staticmethod
+    def _refused_outputs(r) -> str | None:
+        """Why the files an execution wrote could not all be kept (write_outputs' refusals),
+        or None."""
+        from .sandbox.files import OutputRefused
+
+        bad = [p for p in getattr(r, "refused_files", ()) or () if isinstance(p, OutputRefused)]
+        if not bad:
+            return None
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        return "files it wrote could not be kept: " + "; ".join(bad[:3]) + more
+
     def _code(self, run, node, config, scope, item) -> _Result:
         from .sandbox import Limits
 
@@ -705,7 +1050,7 @@ class Engine:
             value = evaluate(arg["value"], scope)
             if value is MISSING:
                 raise EvaluationError(f"argument `{name}` reads a missing value")
-            args[name] = self._stage_files(name, value, inputs)
+            args[name] = self._stage_arg(run, name, value, inputs)
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 30.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
@@ -716,34 +1061,57 @@ class Engine:
             if prior.status == "done":  # it ran before a crash: never act twice
                 return self._checked(node, prior.result, item=item)
             args["idempotency_key"] = key
-        out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
+        out_dir, rel = self._out_dir(run, node, item)
         if config["language"] == "javascript":
             from .sandbox.js import run_javascript
 
-            # `function main({ a, b })` gets the arguments as one object
+            # `function main({ a, b })` gets the arguments as one object (a JavaScript node
+            # runs strict whatever its isolation: there is no JavaScript run session)
             source = config["source"] + (
                 "\n;if (typeof result === 'undefined' && typeof main === 'function') "
                 f"{{ result = await main({{ {', '.join(args)} }}); }}\n")
             r = run_javascript(source, args=args, inputs=inputs, output_dir=out_dir,
                                limits=limits)
         else:
-            r = self.sandbox.run(config["source"] + _PY_MAIN, globals_=args, inputs=inputs,
-                                 output_dir=out_dir, limits=limits,
-                                 allow_hosts=tuple(opts.get("hosts", ())))
+            r = self._sandbox_run(run, node, config["source"] + _PY_MAIN, python=True,
+                                  globals_=args, inputs=inputs, output_dir=out_dir,
+                                  limits=limits, allow_hosts=tuple(opts.get("hosts", ())))
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
+        refused = self._refused_outputs(r)
+        if refused:
+            return _Result("failed", error=refused)
         value = r.value
+        problem = value_problem(value)
+        if problem:
+            return _Result("failed", error=f"its result cannot be used: {problem}")
+        made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
         if key is not None:
             self.store.effect_done(key, value)
-        if isinstance(value, dict) and r.files:
-            value = {**value, **self._file_parts(node, item, r.files, value)}
+        if isinstance(value, dict) and made:
+            value = {**value, **self._file_parts(node, item, made, value)}
         return self._checked(node, value, item=item)
 
+    def _stage_arg(self, run, name: str, value: Any, inputs: dict) -> Any:
+        """A file handed to code appears in its working directory (`in/NAME/FILE`): the
+        argument becomes the file value with `path` its local path there. Only a handle of
+        this run's files is staged (its content checked); a dict that merely looks like a
+        file is data and goes in as it is."""
+        if _is_handle(value):
+            rec, data = self.open_file(run.id, value, f"argument `{name}`")
+            local = f"in/{name}/{rec.name}"
+            inputs[local] = data
+            return {"file_id": rec.id, "name": rec.name, "sha256": rec.sha256,
+                    "size": rec.size, "path": local}
+        if isinstance(value, list):
+            return [self._stage_arg(run, f"{name}_{i}", v, inputs) for i, v in enumerate(value)]
+        return value
+
     # commands and skills --------------------------------------------------------------------------
-    @staticmethod
-    def _shell_line(parts: list, scope: Scope, files: dict) -> str:
+    def _shell_line(self, run, parts: list, scope: Scope, files: dict) -> str:
         """The command line with every value shell-quoted: a value is one word, never syntax.
-        A file value is staged into the working directory and stands for its local path."""
+        A file (a handle of this run's files) is staged into the working directory and stands
+        for its local path; anything else is text."""
         out = []
         for k, p in enumerate(parts):
             if isinstance(p, str):
@@ -752,9 +1120,10 @@ class Engine:
             value = evaluate(p, scope)
             if value is MISSING:
                 raise EvaluationError("the command line reads a missing value")
-            if isinstance(value, dict) and "path" in value and "sha256" in value:
-                local = f"in/{k}/{value.get('name') or value['path'].rsplit('/', 1)[-1]}"
-                files[local] = value["path"]
+            if _is_handle(value):
+                rec, data = self.open_file(run.id, value, "a file on the command line")
+                local = f"in/{k}/{rec.name}"
+                files[local] = data
                 out.append(shlex.quote(local))
                 continue
             out.append(shlex.quote(render_template([p], scope)))
@@ -791,62 +1160,80 @@ class Engine:
                   out_dir: str | None):
         """One command line in the sandbox with the run's skills staged (each checked against
         the plan), their declared packages, and the node's limits and allowed hosts: the
-        sandbox's result. Used by command and skill nodes and by an agent's skill tools."""
+        sandbox's result. `extra_inputs` maps names in the working directory to files: bytes
+        already checked, or file values, which must be handles of this run's files
+        (FileNotStaged else). Used by command and skill nodes and by an agent's skill tools."""
         from .sandbox import Limits
         from .skillrun import sandbox_options
 
+        staged = self._stage(run.id, extra_inputs or {})
         inputs, commands = self._skill_files(plan, run)
-        inputs.update(extra_inputs or {})
+        inputs.update(staged)
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 60.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
-        return self.sandbox.run(shell_code(line, stdin, commands), inputs=inputs,
-                                output_dir=out_dir, limits=limits,
-                                allow_hosts=tuple(opts.get("hosts", ())),
-                                **sandbox_options(inputs))  # the skills' declared packages
+        return self._sandbox_run(run, node, shell_code(line, stdin, commands), inputs=inputs,
+                                 output_dir=out_dir, limits=limits,
+                                 allow_hosts=tuple(opts.get("hosts", ())),
+                                 **sandbox_options(inputs))  # the skills' declared packages
+
+    def _stdin_text(self, run, stdin) -> str:
+        """What a command reads on standard input: a file's content (a handle of this run's
+        files, checked), text as it is, any other value as JSON."""
+        if stdin is MISSING or stdin is None:
+            return ""
+        if _is_handle(stdin):
+            _rec, data = self.open_file(run.id, stdin, "the file for standard input")
+            return data.decode("utf-8", "replace")
+        if isinstance(stdin, (dict, list)):
+            return json.dumps(stdin, ensure_ascii=False)
+        return str(stdin)
 
     def _shell(self, run, plan, node, line: str, stdin, scope, item,
                extra_inputs: dict | None = None) -> _Result:
-        if isinstance(stdin, dict) and "path" in stdin:
-            import fsspec
-
-            with fsspec.open(stdin["path"], "rb") as f:
-                stdin = f.read().decode("utf-8", "replace")
-        stdin = "" if stdin is MISSING or stdin is None else str(stdin)
-        out_dir = f"{self.workspace.rstrip('/')}/{run.id}/{node.id}" if self.workspace else None
+        stdin = self._stdin_text(run, stdin)
+        out_dir, rel = self._out_dir(run, node, item)
         r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir)
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
-        res = r.value or {}
+        refused = self._refused_outputs(r)
+        if refused:
+            return _Result("failed", error=refused)
+        res = r.value if isinstance(r.value, dict) else {}
+        problem = value_problem(res)
+        if problem:
+            return _Result("failed", error=f"its result cannot be used: {problem}")
         if res.get("exit_code") != 0:
-            tail = (res.get("stderr") or "").strip().splitlines()[-3:]
+            tail = (str(res.get("stderr") or "")).strip().splitlines()[-3:]
             return _Result("failed", error=f"`{line}` exited with status {res.get('exit_code')}"
                            + (": " + " / ".join(tail) if tail else ""))
-        return self._command_output(node, item, res, r.files)
+        made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
+        return self._command_output(node, item, res, made)
 
     def _command_output(self, node, item, res: dict, files) -> _Result:
-        """stdout, stderr and exit status, or the declared deliverable filled from them."""
+        """stdout, stderr and exit status, or the declared deliverable filled from them.
+        `files`: the file values of the files the command wrote."""
         schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
             else node.output_schema
         kinds = schema.get("x-flowc-deliverable", {})
+        stdout = res.get("stdout") if isinstance(res.get("stdout"), str) else ""
         if schema.get("title") == "CommandResult" or not kinds:
-            value: Any = {"stdout": res.get("stdout", ""), "stderr": res.get("stderr", ""),
+            value: Any = {"stdout": stdout, "stderr": res.get("stderr", ""),
                           "exit_code": res.get("exit_code", 0)}
             if not kinds and schema.get("type") != "object":  # a scalar type: stdout's JSON
-                try:
-                    value = json.loads(res.get("stdout") or "null")
-                except ValueError:
-                    value = (res.get("stdout") or "").strip()
+                parsed, why = _parse_json(stdout or "null")
+                if why is not None and "nested" in why:
+                    return _Result("failed", error=f"its standard output cannot be used: {why}")
+                value = parsed if why is None else stdout.strip()
             return self._checked(node, value, item=item)
         value = {}
-        try:
-            parsed = json.loads(res.get("stdout") or "")
-        except ValueError:
-            parsed = None
+        parsed, why = _parse_json(stdout)
+        if why is not None and "nested" in why:
+            return _Result("failed", error=f"its standard output cannot be used: {why}")
         for part, kind in kinds.items():
             if kind == "text":  # the JSON's own text of that name, else all of stdout
                 own = parsed.get(part) if isinstance(parsed, dict) else None
-                value[part] = own if isinstance(own, str) else res.get("stdout", "")
+                value[part] = own if isinstance(own, str) else stdout
             elif kind == "field" and isinstance(parsed, dict) and part in parsed:
                 value[part] = parsed[part]
         value.update(self._file_parts(node, item, files, value))
@@ -867,9 +1254,9 @@ class Engine:
         return self._shell(run, plan, node, line, stdin, scope, item, files)
 
     @staticmethod
-    def _file_parts(node: PlanNode, item: int, files, value: dict) -> dict:
-        """Files the code wrote, as the deliverable's file parts: the part `table` is the
-        file named `table` or `table.<ext>` (any folder)."""
+    def _file_parts(node: PlanNode, item: int, files: list[dict], value: dict) -> dict:
+        """Files the code wrote (their file values), as the deliverable's file parts: the part
+        `table` is the file named `table` or `table.<ext>` (any folder)."""
         schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
             else node.output_schema
         kinds = schema.get("x-flowc-deliverable", {})
@@ -878,24 +1265,11 @@ class Engine:
             if kind != "file" or part in value:
                 continue
             for f in files:
-                base = f.name.rsplit("/", 1)[-1]
+                base = f["name"].rsplit("/", 1)[-1]
                 if base == part or base.rsplit(".", 1)[0] == part:
-                    out[part] = {"path": f.url, "name": f.name, "sha256": f.sha256,
-                                 "size": f.size}
+                    out[part] = f
                     break
         return out
-
-    @staticmethod
-    def _stage_files(name: str, value: Any, inputs: dict) -> Any:
-        """File values (URI + sha256) handed to code appear in its working directory: the
-        argument becomes the file's local path there, and its content is checked."""
-        if isinstance(value, dict) and "path" in value and "sha256" in value:
-            local = f"in/{name}/{value.get('name') or value['path'].rsplit('/', 1)[-1]}"
-            inputs[local] = value["path"]
-            return {**value, "path": local, "uri": value["path"]}
-        if isinstance(value, list):
-            return [Engine._stage_files(f"{name}_{i}", v, inputs) for i, v in enumerate(value)]
-        return value
 
     def _effect_key(self, run_id: str, node_id: str, item: int) -> str:
         return hashlib.sha256(f"{run_id}/{node_id}/{item}".encode()).hexdigest()[:32]
@@ -984,7 +1358,12 @@ class Engine:
             decision = self._ask_decision(task, answer)
         else:
             decision = self._gate_decision(task, action, values or {}, reason)
-        if not self.store.decide_task(task_id, decision, by):
+        records = self._decided_files(task, decision)
+        with self.store.transaction():
+            won = self.store.decide_task(task_id, decision, by)
+            if won:
+                self.store.record_files(records)
+        if not won:
             later = self.store.get_task(task_id)
             raise DecisionRefused(f"task `{task_id}` was already decided by "
                                   f"{later.decided_by}; the first decision stands")
@@ -993,6 +1372,32 @@ class Engine:
             "form_before": task.form.get("values") if task.kind == "gate" else None,
             "decision": decision, "plan_hash": self.store.get_run(task.run_id).plan_hash})
         return self.advance(task.run_id)
+
+    def _decided_files(self, task, decision: dict) -> list:
+        """Files a person put in a decision (an edited file field, a file answered) are
+        copied into the run now, through the protocol allowlist: the decision keeps handles.
+        DecisionRefused names a file that cannot be taken."""
+        from .sandbox.files import FileRefused
+
+        records: list = []
+        folder = f"{task.run_id}/.decisions/{task.id}"
+        common = {"run_id": task.run_id, "node_id": task.node_id, "item": task.item,
+                  "records": records}
+        try:
+            if task.kind == "ask":
+                decision["value"] = self._ingest(
+                    decision.get("value"), task.form.get("schema", {}), folder=f"{folder}/answer",
+                    what="the answer", **common)
+            else:
+                fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
+                decision["values"] = {
+                    k: self._ingest(v, fields.get(k, {}), folder=f"{folder}/{k}",
+                                    what=f"field `{k}`", **common)
+                    for k, v in decision.get("values", {}).items()}
+        except FileRefused as e:
+            self._drop_folder(folder)
+            raise DecisionRefused(str(e)) from None
+        return records
 
     def _gate_decision(self, task, action: str, values: dict, reason: str) -> dict:
         actions = task.form.get("actions", [])
@@ -1008,14 +1413,23 @@ class Engine:
             if name not in fields:
                 raise DecisionRefused(f"the form has no field `{name}` "
                                       f"(fields: {', '.join(fields) or 'none'})")
+            problem = value_problem(value)
+            if problem:
+                raise DecisionRefused(f"field `{name}` cannot be used: {problem}")
             problems = schema_errors(value, fields[name], name)
             if problems:
                 raise DecisionRefused(problems[0])
+        problem = value_problem(reason)
+        if problem:
+            raise DecisionRefused(f"the reason cannot be used: {problem}")
         outcome = {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
         return {"outcome": outcome, "values": values, "reason": reason}
 
     def _ask_decision(self, task, answer: Any) -> dict:
         schema = task.form.get("schema", {})
+        problem = value_problem(answer)
+        if problem:
+            raise DecisionRefused(f"the answer cannot be used: {problem}")
         problems = schema_errors(answer, schema, "answer")
         if problems:
             raise DecisionRefused(problems[0])
@@ -1075,6 +1489,7 @@ class Engine:
             tx.append_audit(new.id, "run.started", "flowc", {
                 "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
                 "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
+            tx.copy_files(run_id, new.id)  # the kept results' handles stay valid
             for r in kept:
                 tx.finish_node(new.id, r.node_id, r.item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
@@ -1088,11 +1503,23 @@ class Engine:
         done = []
         for run in self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit):
             try:
-                self.advance(run.id)
+                self.advance(run.id)  # a run's own failure is recorded on it there
                 done.append(run.id)
+            except Exception as e:  # even that could not be written: the next run goes on
+                self._report(run.id, e)
             finally:
-                self.store.release_run(run.id, self.owner)
+                try:
+                    self.store.release_run(run.id, self.owner)
+                except Exception as e:
+                    self._report(run.id, e)
         return done
+
+    def _report(self, run_id: str, e: BaseException) -> None:
+        line = " ".join(_clean(f"run {run_id}: {_describe(e)}", 500).split())
+        if self.on_error is not None:
+            self.on_error(run_id, line)
+        else:
+            _log.error("flowc: %s", line)
 
     # ---- timeouts and escalations -----------------------------------------------------------
     def fire_timeouts(self, now: float | None = None) -> list[str]:
@@ -1112,7 +1539,10 @@ class Engine:
                                         {"task": task.id, "node": task.node_id,
                                          "then": task.timeout_outcome})
                 timed_out.append(task.id)
-                self.advance(task.run_id)
+                try:
+                    self.advance(task.run_id)  # its own failure is recorded on the run
+                except Exception as e:  # not even that: the other tasks go on
+                    self._report(task.run_id, e)
         return Fired(timed_out, self.fire_escalations(at))
 
     def fire_escalations(self, now: float | None = None) -> list[Escalation]:

@@ -29,9 +29,9 @@ from typing import Any
 from .expressions import MISSING, EvaluationError, evaluate, render_template
 from .models.base import CallKey, Message, ModelError, ModelRequest, ToolSpec
 from .models.tokens import estimate_tokens
-from .skillrun import entry_line
+from .skillrun import entry_line, is_file_value
 from .store import ModelCallRecord, model_call_row
-from .validate import describe_schema, schema_errors
+from .validate import describe_schema, schema_errors, value_problem
 
 __all__ = ["run_model_node", "REASKS", "FINISH_TOOL", "memory_window", "output_request_schema"]
 
@@ -403,10 +403,13 @@ def _skill_tools(plan, names: list[str]) -> tuple[list[ToolSpec], dict, list[str
 
 
 def _files_in(value: Any, found: dict) -> None:
-    """File values (from context deliverables) by name, so the agent may pass them on."""
+    """File values (from context deliverables) by name, so the agent may pass them on. Only
+    files the runtime minted (a handle, `file_id`) count: a dict that merely looks like a file
+    is data."""
     if isinstance(value, dict):
-        if "path" in value and "sha256" in value:
-            found[value.get("name") or value["path"].rsplit("/", 1)[-1]] = value
+        if is_file_value(value):
+            name = str(value.get("name") or "file").rsplit("/", 1)[-1]
+            found[name] = value
             return
         for v in value.values():
             _files_in(v, found)
@@ -532,18 +535,25 @@ def _run_skill_tool(engine, run, plan, node, item, pin, args: dict, files: dict,
             values[name] = spec["default"]
     line, stdin, staged = entry_line(pin.entry, values, lambda v: v if isinstance(v, str)
                                      else json.dumps(v))
-    out_dir = (f"{engine.workspace.rstrip('/')}/{run.id}/{node.id}"
-               f"{'' if item < 0 else f'/{item}'}/step{step}") if engine.workspace else None
-    r = engine.run_shell(run, plan, node, line, stdin, staged, out_dir)
+    out_dir, rel = engine._out_dir(run, node, item, f"step{step}")
+    try:
+        r = engine.run_shell(run, plan, node, line, stdin, staged, out_dir)
+    except EvaluationError as e:  # a file that is not the run's, or fails its checks
+        return f"The skill could not run: {e}"
     if not r.ok:
         return f"The skill could not run: {r.error_kind}: {r.error}"
-    res = r.value or {}
+    refused = engine._refused_outputs(r)
+    if refused:
+        return f"The skill could not run: {refused}"
+    res = r.value if isinstance(r.value, dict) else {}
+    problem = value_problem(res)
+    if problem:
+        return f"The skill's result cannot be used: {problem}"
     made = []
-    for f in r.files:
-        rec = {"path": f.url, "name": f.name.rsplit("/", 1)[-1], "sha256": f.sha256,
-               "size": f.size}
+    for rec in engine.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []:
+        rec = {**rec, "name": rec["name"].rsplit("/", 1)[-1]}
         files[rec["name"]] = rec
-        made.append(f"{rec['name']} ({f.size} bytes)")
+        made.append(f"{rec['name']} ({rec['size']} bytes)")
     out = (res.get("stdout") or "")
     if len(out) > _OBSERVATION_CHARS:
         out = out[:_OBSERVATION_CHARS] + f"\n[... {len(out) - _OBSERVATION_CHARS} more characters]"

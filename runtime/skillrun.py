@@ -17,7 +17,22 @@ _HOLE = re.compile(r"\{(\w+)\}")
 
 
 def is_file_value(value: Any) -> bool:
-    return isinstance(value, dict) and "path" in value and "sha256" in value
+    """A file value the runtime minted: it carries a handle (`file_id`) to the runtime's
+    record of the file. A dict with only `path` and `sha256` is data, never a file."""
+    return isinstance(value, dict) and "file_id" in value
+
+
+def _local_name(hole: str, value: dict) -> str:
+    """Where a file appears in the working directory: `in/HOLE/NAME`, NAME the last part of
+    the value's name when it is a safe one (the content comes from the runtime's record)."""
+    from .sandbox.files import UnsafeName, safe_name
+
+    name = str(value.get("name") or "file").replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        name = safe_name(name)
+    except UnsafeName:
+        name = "file"
+    return f"in/{hole}/{name}"
 
 
 def stage_skill(folder: Path, alias: str, entry: str | None, inputs: dict, commands: dict) -> None:
@@ -67,7 +82,9 @@ def shell_code(line: str, stdin: str, commands: dict) -> str:
 def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
     """A skill's entry with its `{input}` words filled (quoted), `-` fed from standard input.
 
-    Returns (line, stdin, files to stage): a file value stands for its local path."""
+    Returns (line, stdin, files to stage: {local name: file value}): a file value stands for
+    its local path, and the caller stages it from its handle (`Engine.run_shell` refuses
+    anything that is not a handle of the run's files). Any other value is one quoted word."""
     words, stdin, files = [], "", {}
     split = entry.split()
     for k, word in enumerate(split):
@@ -77,8 +94,8 @@ def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
             if value is None:
                 words.append("''")
             elif is_file_value(value):
-                local = f"in/{m.group(1)}/{value.get('name') or 'file'}"
-                files[local] = value["path"]
+                local = _local_name(m.group(1), value)
+                files[local] = value
                 words.append(shlex.quote(local))
             else:
                 words.append(shlex.quote(render(value)))

@@ -56,6 +56,15 @@ Transactions
     everything commits together or not at all. Nested `transaction()` blocks are savepoints.
     `finish_node(..., audit=[...])` appends audit events in the node result's transaction.
 
+Files
+    `files` records every file a node produced or a person supplied: an unguessable id minted
+    here (`new_file_id`), the run, node and item, its name, sha256 and size, and where it
+    lives (`workspace`: the root folder or fsspec URL, `location`: the path inside it). A file
+    value names its record by that id; `find_file` looks one up for a run, and only among the
+    files of that run's family (the runs that share its root run: parent and child flow
+    runs). The same id may be recorded for several runs (an error replay copies the files of
+    the nodes it keeps): the key is (id, run_id).
+
 Audit chain
     Events are numbered per run from 1; `hash = sha256(prev_hash + canonical JSON of {run_id,
     seq, ts, kind, actor, payload})`, the first `prev_hash` being 64 zeros, canonical JSON being
@@ -83,10 +92,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
-    "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "ModelCallRecord", "NodeRecord",
+    "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
+    "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
     "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
-    "model_call_row", "open_store",
+    "model_call_row", "new_file_id", "open_store",
 ]
 
 RUN_STATUSES = ("queued", "running", "paused", "succeeded", "failed", "cancelled")
@@ -241,6 +251,22 @@ class EffectRecord:
 
 
 @dataclass(frozen=True)
+class FileRecord:
+    """A file a node produced or a person supplied, as the runtime recorded it."""
+
+    id: str              # the handle a file value carries (`file_id`), minted by the runtime
+    run_id: str
+    node_id: str         # the node that produced it; `input:NAME` for a run input
+    item: int
+    name: str            # its name as the node wrote it (`report.pdf`, `out/table.csv`)
+    sha256: str
+    size: int
+    workspace: str       # the folder (path or fsspec URL) it lives under
+    location: str        # its path inside `workspace`: `RUN/NODE[/ITEM]/NAME`
+    created_at: float
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     run_id: str
     seq: int
@@ -326,6 +352,11 @@ class Store(Protocol):
                       item: int = NO_ITEM) -> EffectRecord: ...
     def effect_done(self, key: str, result: Any) -> EffectRecord: ...
     def get_effect(self, key: str) -> EffectRecord | None: ...
+
+    def record_files(self, files: Iterable[FileRecord]) -> None: ...
+    def find_file(self, file_id: str, run_id: str) -> FileRecord | None: ...
+    def run_files(self, run_id: str) -> list[FileRecord]: ...
+    def copy_files(self, from_run_id: str, to_run_id: str) -> int: ...
 
     def append_audit(self, run_id: str, kind: str, actor: str | None,
                      payload: Mapping[str, Any]) -> AuditRecord: ...
@@ -461,6 +492,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE tasks ADD COLUMN next_escalation DOUBLE PRECISION",
         "CREATE INDEX tasks_status_escalation ON tasks (status, next_escalation)",
     ),
+    (  # 5: files are capabilities: every file a node produced or a person supplied
+        """CREATE TABLE files (
+            id TEXT NOT NULL,
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            node_id TEXT NOT NULL,
+            item INTEGER NOT NULL DEFAULT -1,
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            workspace TEXT NOT NULL,
+            location TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (id, run_id))""",
+        "CREATE INDEX files_run ON files (run_id)",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -521,6 +567,11 @@ def new_run_id(now: float | None = None) -> str:
     """26 characters that sort by creation time: 48 bits of milliseconds, 80 random bits."""
     ms = int((time.time() if now is None else now) * 1000) & (2**48 - 1)
     return _base32(ms, 10) + _base32(secrets.randbits(80), 16)
+
+
+def new_file_id() -> str:
+    """An unguessable file handle (128 random bits)."""
+    return "f" + secrets.token_hex(16)
 
 
 def new_task_id() -> str:
@@ -590,6 +641,7 @@ _TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, s
               "created_at, escalations_json, escalated, next_escalation")
 _EFFECT_COLS = "key, run_id, node_id, item, status, result_json, created_at, done_at"
 _AUDIT_COLS = "run_id, seq, ts, kind, actor, payload_json, prev_hash, hash"
+_FILE_COLS = "id, run_id, node_id, item, name, sha256, size, workspace, location, created_at"
 
 
 def _run(r: Sequence[Any]) -> RunRecord:
@@ -635,6 +687,10 @@ def _task(r: Sequence[Any]) -> TaskRecord:
 
 def _effect(r: Sequence[Any]) -> EffectRecord:
     return EffectRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), r[6], r[7])
+
+
+def _file(r: Sequence[Any]) -> FileRecord:
+    return FileRecord(*r)
 
 
 def _audit(r: Sequence[Any]) -> AuditRecord:
@@ -1539,6 +1595,70 @@ class SQLiteStore:
                             f"chain has {len(rows)} ending at event {last_seq} (events removed "
                             "from or appended to the end)")
         return AuditVerification(not problems, problems, len(rows))
+
+
+    # -- files
+
+    def record_files(self, files: Iterable[FileRecord]) -> None:
+        """Record files a node produced or a person supplied (one commit, or the caller's
+        transaction)."""
+        rows = [(f.id, f.run_id, f.node_id, f.item, f.name, f.sha256, f.size, f.workspace,
+                 f.location, f.created_at or self._now()) for f in files]
+        if rows:
+            self._write(lambda c: c.executemany(
+                f"INSERT INTO files ({_FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows))
+
+    @staticmethod
+    def _root_run(conn: sqlite3.Connection, run_id: str) -> str | None:
+        """The run at the top of `run_id`'s chain of parent runs (flow calls)."""
+        seen = set()
+        while run_id not in seen:
+            seen.add(run_id)
+            row = conn.execute("SELECT parent_run_id FROM runs WHERE id = ?",
+                               (run_id,)).fetchone()
+            if row is None:
+                return None
+            if row[0] is None:
+                return run_id
+            run_id = row[0]
+        return None  # a cycle: no family at all
+
+    def find_file(self, file_id: str, run_id: str) -> FileRecord | None:
+        """The file with handle `file_id` if it belongs to `run_id`'s family (the runs that
+        share its root run: parent and child flow runs), else None."""
+        if not isinstance(file_id, str) or not file_id or len(file_id) > 200:
+            return None
+
+        def find(conn: sqlite3.Connection) -> FileRecord | None:
+            rows = conn.execute(f"SELECT {_FILE_COLS} FROM files WHERE id = ?"
+                                " ORDER BY run_id = ? DESC", (file_id, run_id)).fetchall()
+            if not rows:
+                return None
+            if rows[0][1] == run_id:
+                return _file(rows[0])
+            root = self._root_run(conn, run_id)
+            for r in rows:
+                if root is not None and self._root_run(conn, r[1]) == root:
+                    return _file(r)
+            return None
+
+        return self._read(find)
+
+    def run_files(self, run_id: str) -> list[FileRecord]:
+        """The files recorded for one run, oldest first."""
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE run_id = ? ORDER BY created_at, node_id,"
+            " item, name", (run_id,)).fetchall())
+        return [_file(r) for r in rows]
+
+    def copy_files(self, from_run_id: str, to_run_id: str) -> int:
+        """Record `from_run_id`'s files for `to_run_id` too (same handles, same places): an
+        error replay keeps nodes whose results name them. Returns how many."""
+        return self._write(lambda c: c.execute(
+            f"INSERT INTO files ({_FILE_COLS}) SELECT id, ?, node_id, item, name, sha256, size,"
+            " workspace, location, created_at FROM files WHERE run_id = ?"
+            " ON CONFLICT (id, run_id) DO NOTHING", (to_run_id, from_run_id)).rowcount)
 
 
 # ----------------------------------------------------------------------------- opening one

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults"]
+__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults",
+           "value_problem", "is_file_schema", "MAX_DEPTH"]
+
+# What a value that crosses nodes (or goes into the store) may be: JSON's types, nested at most
+# MAX_DEPTH deep (the store's encoder, the schema checker and templates recurse), at most
+# MAX_ITEMS scalars and containers in all, text that encodes as UTF-8, finite numbers, whole
+# numbers of at most MAX_INT_BITS bits.
+MAX_DEPTH = 100
+MAX_ITEMS = 1_000_000
+MAX_INT_BITS = 1024
 
 _TYPES = {
     "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
@@ -66,8 +75,76 @@ def schema_errors(value: Any, schema: dict, path: str = "value") -> list[str]:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, 60, 60, 60
+    try:
+        text = r.repr(value)
+    except (RecursionError, ValueError):  # ValueError: an int too long to print
+        text = f"a {type(value).__name__}"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) < 60 else text[:57] + "..."
+
+
+def value_problem(value: Any) -> str | None:
+    """Why `value` cannot cross nodes or be stored, or None: nested more than MAX_DEPTH deep,
+    more than MAX_ITEMS parts, text that does not encode as UTF-8 (a lone surrogate), a
+    number that is not finite or a whole number too large, a type JSON does not have. Walks
+    the value without recursion, so any value can be checked."""
+    import math
+
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        v, depth = stack.pop()
+        seen += 1
+        if seen > MAX_ITEMS:
+            return f"it has more than {MAX_ITEMS} parts"
+        t = type(v)
+        if v is None or t is bool:
+            continue
+        if t is str or isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"its text {_show(v)} does not encode as UTF-8"
+            continue
+        if isinstance(v, int):
+            if v.bit_length() > MAX_INT_BITS:
+                return f"a whole number in it is too large ({v.bit_length()} bits)"
+            continue
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return f"{v} in it is not a finite number"
+            continue
+        if isinstance(v, (dict, list, tuple)):
+            if depth >= MAX_DEPTH:
+                return f"it is nested more than {MAX_DEPTH} levels deep"
+            if isinstance(v, dict):
+                for k, item in v.items():
+                    if isinstance(k, str):
+                        try:
+                            k.encode("utf-8")
+                        except UnicodeEncodeError:
+                            return f"its key {_show(k)} does not encode as UTF-8"
+                    elif not (k is None or isinstance(k, (int, float, bool))):
+                        return f"a key of type {type(k).__name__} is not a JSON value"
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in v)
+            continue
+        return f"a {type(v).__name__} is not a JSON value"
+    return None
+
+
+def is_file_schema(schema: Any) -> bool:
+    """A file type (`file`, `file<csv>`), or an optional one."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("x-flowc-file"):
+        return True
+    return any(is_file_schema(s) for s in schema.get("anyOf", ()))
 
 
 def apply_defaults(value: Any, schema: dict) -> Any:
@@ -101,16 +178,25 @@ def apply_defaults(value: Any, schema: dict) -> Any:
 
 
 def file_value(path: str) -> dict:
-    """A local file as a file value (`path`, `name`, `sha256`, `size`), for `--input f=@FILE`."""
-    import hashlib
+    """A file a person names (`--input f=@FILE`, `--edit f=@FILE`) as a file value to hand to
+    the runtime: `path` and `name`. The runtime reads it (through the project's protocol
+    allowlist, `[files] protocols` in flowc.toml), checks it and copies it into the run;
+    later steps never go back to this path. A local file must exist and be a regular file
+    (it is not opened here: a FIFO or device is refused without reading it)."""
+    import os
+    import stat
     from pathlib import Path
 
+    if "://" in path or "::" in path:  # an fsspec URL: the runtime checks its protocols
+        return {"path": path, "name": path.rstrip("/").rsplit("/", 1)[-1] or "file"}
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise ValueError(f"no file `{path}`")
-    data = p.read_bytes()
-    return {"path": str(p.resolve()), "name": p.name, "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data)}
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise ValueError(f"no file `{path}`") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"`{path}` is not a regular file")
+    return {"path": str(p.resolve()), "name": p.name}
 
 
 def coerce_text(text: str, schema: dict) -> Any:
