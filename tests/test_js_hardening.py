@@ -470,6 +470,34 @@ def test_console_and_raw_output_share_one_cap(assets):
     assert not r.ok and r.error_kind == "output_limit", r
 
 
+def test_a_flood_of_empty_lines_is_counted(assets):
+    code = "const c = new Uint8Array(65536).fill(10); while (true) Deno.stdout.writeSync(c);"
+    r = _run_contained(code, assets=assets, limits=Limits(timeout=120, max_output_bytes=64 * 1024))
+    assert not r.ok and r.error_kind == "output_limit", r
+
+
+def test_the_reader_finds_messages_at_every_split_and_counts_the_rest():
+    """The stream reader alone: junk before, between and glued to messages, cut into two reads
+    at every position; the one result is found, and exactly the program's bytes are counted."""
+    nonce = "ab" * 16
+    result = ('{"type":"result","ok":true,"kind":null,"value":"1","error":null,'
+              '"stdout":"","files":1}')
+    file_msg = '{"type":"file","name":"f","data":"eHl6"}'
+    junk1, junk2 = "junk " + nonce[:10] + "\n\n" + nonce + "x\n", "half" + nonce[:5]
+    stream = (junk1 + "\n" + nonce + " " + file_msg + "\n" + junk2 + "\n" + nonce + " "
+              + result + "\n").encode()
+    program_bytes = len(junk1) + len(junk2)
+    for cut in range(len(stream) + 1):
+        conv = jsmod._Conversation(None, nonce, [], Limits(), 0.0)
+        got = None
+        for piece in (stream[:cut], stream[cut:]):
+            if piece and got is None:
+                got = conv._feed(piece)
+        assert got is not None and got["value"] == "1", cut
+        assert conv.raw == program_bytes, (cut, conv.raw)
+        assert [(n, bytes(d)) for n, d in conv.files] == [("f", b"xyz")]
+
+
 def test_output_under_the_cap_is_fine(assets):
     code = "console.log('a'.repeat(1000)); console.error('b'); result = 2;"
     r = _run_contained(code, assets=assets, limits=Limits(max_output_bytes=64 * 1024))

@@ -485,8 +485,10 @@ class _Conversation:
         self.max_line = (6 * (limits.max_output_bytes + limits.max_result_bytes)
                          + 6 * (_MAX_ERROR + _MAX_NAME) + 2 * _CHUNK + 4096)
         self.max_data = 4 * ((_CHUNK + 2) // 3)
-        self.buf = bytearray()
-        self.keeping: bool | None = None
+        self.buf = bytearray()           # the message being read, after its prefix
+        self.in_msg = False
+        self.at_line_start = True
+        self.carry = b""                  # the start of a line that may become a message
         self.raw = 0                      # bytes the program wrote itself: stdout and stderr
         self.err_tail = b""
         self.files: list[tuple[str, bytearray]] = []
@@ -598,33 +600,53 @@ class _Conversation:
 
     # lines -----------------------------------------------------------------------------------
     def _feed(self, chunk: bytes) -> dict | None:
-        prefix, start = self.prefix, 0
-        while start < len(chunk):
-            nl = chunk.find(b"\n", start)
-            piece = chunk[start:] if nl == -1 else chunk[start:nl]
-            if self.keeping is None or self.keeping:
-                self.buf += piece
-                if self.keeping is None and len(self.buf) >= len(prefix):
-                    self.keeping = bytes(self.buf[: len(prefix)]) == prefix
-                    if not self.keeping:
-                        self.raw += len(self.buf)
-                        self.buf.clear()
-                if self.keeping and len(self.buf) > self.max_line:
+        """Messages out of the stream; everything else counted in bulk and dropped (a flood
+        of empty lines costs one search, not one step a line). A message is a line that
+        starts with the prefix; the harness writes a newline before each, which is its own
+        and not counted."""
+        prefix, plen = self.prefix, len(self.prefix)
+        data = self.carry + chunk if self.carry else chunk
+        self.carry = b""
+        pos, n = 0, len(data)
+        while pos < n:
+            if self.in_msg:
+                nl = data.find(b"\n", pos)
+                end = n if nl == -1 else nl
+                if len(self.buf) + end - pos > self.max_line:
                     raise _Failure("protocol", "the JavaScript process sent a message over "
                                    "the size limit")
-            else:
-                self.raw += len(piece)
-            if nl == -1:
-                break
-            if self.keeping:
-                result = self._message(bytes(self.buf[len(prefix):]))
+                self.buf += data[pos:end]
+                if nl == -1:
+                    return None
+                payload = bytes(self.buf)
+                self.buf.clear()
+                self.in_msg, self.at_line_start, pos = False, True, nl + 1
+                self.raw = max(0, self.raw - 1)
+                result = self._message(payload)
                 if result is not None:
                     return result
-            else:
-                self.raw += len(self.buf) + 1
-            self.buf.clear()
-            self.keeping = None
-            start = nl + 1
+                continue
+            if self.at_line_start:
+                if n - pos < plen and prefix.startswith(data[pos:]):
+                    self.carry = data[pos:]  # maybe a message's start: wait for more
+                    return None
+                if data.startswith(prefix, pos):
+                    self.in_msg, pos = True, pos + plen
+                    continue
+            # the rest of this line is the program's; skip to the next line that is a message
+            k = data.find(b"\n" + prefix, pos)
+            if k != -1:
+                self.raw += k + 1 - pos
+                pos, self.at_line_start = k + 1, True
+                continue
+            last = data.rfind(b"\n", pos)
+            if last != -1 and n - (last + 1) < plen and prefix.startswith(data[last + 1:]):
+                self.raw += last + 1 - pos
+                self.carry, self.at_line_start = data[last + 1:], True
+                return None
+            self.raw += n - pos
+            self.at_line_start = data.endswith(b"\n")
+            return None
         return None
 
     def _message(self, payload: bytes) -> dict | None:
@@ -746,7 +768,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     if failure is not None:
         return ExecutionResult(False, error_kind=failure.kind, error=failure.text,
                                elapsed_ms=elapsed)
-    stdout = _clean(msg["stdout"])
+    stdout = _clean(msg["stdout"])[: limits.max_output_bytes]
     try:
         return _finish(msg, stdout, conv, limits, output_dir, elapsed)
     except _Failure as f:
