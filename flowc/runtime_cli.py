@@ -74,7 +74,12 @@ def _engine(args, store, base_dir: Path | None = None, models=None):
     if models is None:
         models = _models(args, base_dir)
     return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None,
-                  models=models)
+                  models=models, on_error=_one_line)
+
+
+def _one_line(run_id: str, message: str) -> None:
+    """A run stopped on an unexpected error (recorded on the run as failed): one line."""
+    print(f"flowc: {message}", file=sys.stderr, flush=True)
 
 
 def _telemetry(store, run, base_dir: Path | None) -> None:
@@ -363,16 +368,26 @@ def cmd_worker(args) -> int:
 
     with _engine(args, store) as engine:
         while True:
-            fired = engine.fire_due()
-            resumed = engine.resume_interrupted()
-            for task_id in fired.timed_out:
-                print(f"timed out: task {task_id}")
-            for e in fired.escalated:
-                print(f"escalated: task {e.task} (step {e.step}) to {describe_people(e.to)}")
+            # one run's failure is recorded on that run (failed, with the error) and printed
+            # in one line; the worker goes on with the others, and with the next pass
+            code = 0
+            try:
+                fired = engine.fire_due()
+                resumed = engine.resume_interrupted()
+            except Exception as e:  # the pass itself (e.g. the store) failed: say so, go on
+                text = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+                print(f"flowc: worker pass failed: {text}", file=sys.stderr, flush=True)
+                fired, resumed, code = None, [], 1
+            if fired is not None:
+                for task_id in fired.timed_out:
+                    print(f"timed out: task {task_id}")
+                for e in fired.escalated:
+                    print(f"escalated: task {e.task} (step {e.step}) to "
+                          f"{describe_people(e.to)}")
             for run_id in resumed:
-                print(f"resumed run {run_id}")
+                print(f"resumed run {run_id}", flush=True)
             if args.once or (deadline and time.monotonic() >= deadline):
-                return 0
+                return code
             time.sleep(args.interval)
 
 

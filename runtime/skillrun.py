@@ -36,11 +36,27 @@ def _local_name(hole: str, value: dict) -> str:
 
 
 def stage_skill(folder: Path, alias: str, entry: str | None, inputs: dict, commands: dict) -> None:
-    """Put a skill's files into the sandbox inputs and register its entry command."""
+    """Put a skill's files into the sandbox inputs and register its entry command. Only the
+    skill's own regular files go in: a link (to a file or folder out of the skill, such as
+    `~/.aws/credentials` or `/proc/self/environ`) and anything that is not a regular file
+    are left out."""
+    import os
+    import stat
+
+    root = folder.resolve()
     for f in sorted(folder.rglob("*")):
         rel = f.relative_to(folder)
-        if f.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "wheels":
-            inputs[f".flowc/skills/{alias}/{rel.as_posix()}"] = str(f)
+        if "__pycache__" in rel.parts or rel.parts[0] == "wheels":
+            continue
+        try:
+            st = f.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or not f.resolve().is_relative_to(root):
+            continue  # a link, a device, a FIFO, a folder; or reached through a linked folder
+        if os.path.realpath(f) != str(root / rel):
+            continue
+        inputs[f".flowc/skills/{alias}/{rel.as_posix()}"] = str(f)
     if entry:
         cmd = entry.split()[0]
         if (folder / "scripts" / f"{cmd}.py").is_file():

@@ -562,3 +562,30 @@ def test_config_files_section(tmp_path):
         toml.write_text(f"[files]\n{bad}\n# {message}\n")  # a new size: read again
         with pytest.raises(ConfigError, match=message):
             load_config(tmp_path)
+
+
+def test_a_link_in_a_skill_folder_is_not_staged(store, pool, tmp_path):
+    import shutil
+
+    from flowc.compiler.api import compile_file
+
+    secret = tmp_path / "credentials"
+    secret.write_text("SKILLSECRET-3e1b\n")
+    skill = tmp_path / "skills" / "csv-report"
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", skill)
+    (skill / "notes.txt").symlink_to(secret)
+    (skill / "linked").symlink_to(tmp_path, target_is_directory=True)
+    flow = tmp_path / "f.flow"
+    flow.write_text('flow f version "1.0.0"\nuse skill csv_report @ 1.0.0\n'
+                    'node x = command `ls -a .flowc/skills/csv_report`\n'
+                    'node y = command `cat .flowc/skills/csv_report/notes.txt`\n'
+                    'output o: str = x.stdout\n')
+    plan = compile_file(flow).plan
+    with Engine(store, sandbox=pool, base_dir=str(tmp_path)) as engine:
+        run = engine.start(plan, {})
+    listed = _node(store, run.id, "x")
+    assert listed.status == "succeeded", listed.error
+    assert "SKILL.md" in listed.output["stdout"]
+    assert "notes.txt" not in listed.output["stdout"] and "linked" not in listed.output["stdout"]
+    assert _node(store, run.id, "y").status == "failed"
+    assert "SKILLSECRET-3e1b" not in _everything(store, run.id)
