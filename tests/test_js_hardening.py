@@ -206,6 +206,27 @@ def test_a_file_and_a_folder_of_the_same_name_do_not_crash(assets, tmp_path):
         assert r.error_kind in ("result", "file_limit"), r
 
 
+def test_a_buffer_detached_while_outfiles_is_read_is_a_clear_error(assets, tmp_path):
+    """A getter on outFiles runs while the harness collects the files: it detaches a buffer
+    collected before it. A result error, no file half sent."""
+    code = """
+    const first = new Uint8Array(1000).fill(1);
+    outFiles = { a: first, get b() { first.buffer.transfer(); return "late"; } };
+    result = 1;
+    """
+    r = _run_contained(code, assets=assets, output_dir=str(tmp_path / "out"))
+    assert not r.ok and r.error_kind == "result" and "detached" in r.error, r
+
+
+def test_console_methods_and_peak_memory(assets):
+    code = ("console.table([1]); console.group('g'); console.groupEnd(); console.time('t');"
+            "console.assert(false, 'bad'); console.assert(true, 'fine'); console.count();"
+            "result = 1;")
+    r = _run_contained(code, assets=assets)
+    assert r.ok and r.stdout == "[1]\ng\nbad", r
+    assert r.peak_rss_mb > 0
+
+
 def test_bigint_and_cycles_are_result_errors(assets):
     r = _run_contained("result = 10n;", assets=assets)
     assert not r.ok and r.error_kind == "result", r

@@ -181,6 +181,17 @@ const finish = (ok, kind, valueText, error, files) => {
   finished = true;
   let count = 0;
   if (ok) {
+    // a getter run while the files were collected may have detached or shrunk a buffer
+    // collected before it: a clean error, before any file is sent
+    for (let i = 0; i < files.n; i++) {
+      try { new U8(files[i].buf, files[i].off, files[i].len); } catch {
+        ok = false; kind = "result"; valueText = null;
+        error = "an output file's buffer was detached or shrunk while outFiles was read";
+        break;
+      }
+    }
+  }
+  if (ok) {
     for (let i = 0; i < files.n; i++) {
       const f = files[i];
       const head = '{"type":"file","name":' + stringify(f.name) + ',"data":"';
@@ -222,8 +233,13 @@ const log = (...a) => {
   outText = outLines === 0 ? s : outText + "\n" + s;
   outLines++;
 };
+const nothing = () => {};
 defineProperty(G, "console", { __proto__: null, configurable: true, writable: true, value: {
-  log, info: log, warn: log, error: log, debug: log, trace: log, dir: log } });
+  log, info: log, warn: log, error: log, debug: log, trace: log, dir: log, dirxml: log,
+  table: log, group: log, groupCollapsed: log, groupEnd: nothing, time: nothing,
+  timeEnd: nothing, timeLog: nothing, count: nothing, countReset: nothing, clear: nothing,
+  assert: (c, ...a) => { if (!c) apply(log, void 0, a.length === 0 ? ["Assertion failed"] : a); },
+} });
 // nothing persists between runs: with DENO_DIR under /dev/null these would only throw
 deleteProperty(G, "localStorage");
 deleteProperty(G, "caches");
@@ -494,6 +510,7 @@ class _Conversation:
         self.files: list[tuple[str, bytearray]] = []
         self.names: set[str] = set()
         self.total = 0
+        self.peak = 0                     # resident bytes, as sampled
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -521,7 +538,9 @@ class _Conversation:
                 if ended_at is not None and (not err_open or now - ended_at > 1.0):
                     raise self._crashed()
                 if now >= next_rss:
-                    if _rss(proc.pid) > ceiling:
+                    rss = _rss(proc.pid)
+                    self.peak = max(self.peak, rss)
+                    if rss > ceiling:
                         raise _Failure("memory", "the code used more than its memory limit "
                                        f"({limits.memory_mb} MiB) and was stopped")
                     next_rss = now + 0.05
@@ -765,19 +784,22 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     finally:
         _kill(proc)
     elapsed = (time.monotonic() - t0) * 1000
+    peak = conv.peak / MiB
     if failure is not None:
         return ExecutionResult(False, error_kind=failure.kind, error=failure.text,
-                               elapsed_ms=elapsed)
+                               elapsed_ms=elapsed, peak_rss_mb=peak)
     stdout = _clean(msg["stdout"])[: limits.max_output_bytes]
     try:
-        return _finish(msg, stdout, conv, limits, output_dir, elapsed)
+        r = _finish(msg, stdout, conv, limits, output_dir, elapsed)
     except _Failure as f:
-        return ExecutionResult(False, stdout=stdout, error_kind=f.kind, error=f.text,
-                               elapsed_ms=elapsed)
+        r = ExecutionResult(False, stdout=stdout, error_kind=f.kind, error=f.text,
+                            elapsed_ms=elapsed)
     except Exception as e:  # writing the files failed in a way the checks did not foresee
-        return ExecutionResult(False, stdout=stdout, error_kind="result", elapsed_ms=elapsed,
-                               error=f"the result could not be taken ({type(e).__name__}: "
-                               f"{str(e)[:200]})")
+        r = ExecutionResult(False, stdout=stdout, error_kind="result", elapsed_ms=elapsed,
+                            error=f"the result could not be taken ({type(e).__name__}: "
+                            f"{str(e)[:200]})")
+    r.peak_rss_mb = peak
+    return r
 
 
 def _finish(msg: dict, stdout: str, conv: _Conversation, limits: Limits,
