@@ -645,6 +645,32 @@ def test_a_run_cannot_fill_the_disk(assets, tmp_path):
     assert _grep(tmp_path, b"yyyyyyyyyyyyyyyy", 0) == []
 
 
+def test_the_process_may_write_no_file_at_all(assets):
+    """Belt and braces under the unwritable Deno folder: RLIMIT_FSIZE 0 (and no core dumps)."""
+    import threading
+
+    box = []
+    t = threading.Thread(target=lambda: box.append(run_javascript(
+        "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000); result = 1;",
+        assets=assets, limits=Limits(timeout=60))))
+    t.start()
+    limits_text = None  # the last read: the program waits 3 s, so long after its start
+    bound = time.monotonic() + 60
+    while t.is_alive() and time.monotonic() < bound:
+        for pid in _deno_children():
+            try:
+                limits_text = Path(f"/proc/{pid}/limits").read_text()
+            except OSError:
+                pass
+        time.sleep(0.02)
+    t.join(60)
+    assert box and box[0].ok, box
+    assert limits_text is not None, "the run ended before its limits could be read"
+    fsize = next(ln for ln in limits_text.splitlines() if ln.startswith("Max file size"))
+    core = next(ln for ln in limits_text.splitlines() if ln.startswith("Max core file size"))
+    assert fsize.split()[3:5] == ["0", "0"] and core.split()[4:6] == ["0", "0"], limits_text
+
+
 # ---- A5: the process dies with its host --------------------------------------------------------
 @pytest.mark.parametrize("way", ["setpriv", "prctl"])
 def test_the_javascript_process_dies_with_its_host(way, tmp_path):

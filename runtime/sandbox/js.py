@@ -48,7 +48,7 @@ import time
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from .assets import Assets, ensure_assets
+from .assets import Assets, deno_binary
 from .files import UnsafeName, read_inputs, safe_name, write_outputs
 from .limits import Limits, MiB
 from .pool import ExecutionResult
@@ -362,9 +362,9 @@ def _prctl_pdeathsig():
     return child
 
 
-def _spawn(assets: Assets, limits: Limits, harness: str) -> subprocess.Popen:
+def _spawn(deno, limits: Limits, harness: str) -> subprocess.Popen:
     url = "data:text/javascript;base64," + base64.b64encode(harness.encode()).decode()
-    cmd = [str(assets.deno), "run", "--no-prompt", "--quiet", "--no-config", "--no-lock",
+    cmd = [str(deno), "run", "--no-prompt", "--quiet", "--no-config", "--no-lock",
            "--no-npm", "--no-code-cache", "--cached-only",
            "--allow-import=flowc-no-import.invalid:1", "--deny-read", "--deny-write",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
@@ -749,7 +749,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     if bad:
         return ExecutionResult(False, error_kind="exception",
                                error=f"argument names must be identifiers: {bad}"[:300])
-    assets = assets or ensure_assets()
+    deno = assets.deno if assets is not None else deno_binary()  # (no Pyodide needed here)
     files = read_inputs(inputs or {})
     nonce = secrets.token_hex(16)
     try:
@@ -768,7 +768,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     job = [nonce.encode(), b"%020d" % len(header), header, *(bytes(d) for _, d in files)]
     t0 = time.monotonic()
     try:
-        proc = _spawn(assets, limits, _HARNESS)
+        proc = _spawn(deno, limits, _HARNESS)
     except OSError as e:
         return ExecutionResult(False, error_kind="setup",
                                error=f"the JavaScript process could not start: {e}"[:300])
