@@ -293,6 +293,44 @@ def test_a_redirect_is_not_followed(good, evil):
         src.close()
 
 
+def test_a_name_never_reaches_link_local_addresses(monkeypatch, good):
+    """An allowed name whose DNS answers 169.254.169.254 (a cloud's metadata service, by DNS
+    rebinding of an allowed domain) is not connected to; an address allowed as such is."""
+    from flowc.runtime.sandbox import net
+
+    real = socket.getaddrinfo
+    answers = {"meta.allowed.test": "169.254.169.254", "mapped.allowed.test": "::ffff:169.254.1.1",
+               "zero.allowed.test": "0.0.0.0", "good.allowed.test": good.host}
+
+    def fake(host, port, *a, **kw):
+        if host in answers:
+            ip = answers[host]
+            fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            return [(fam, socket.SOCK_STREAM, 6, "", (ip, port) if fam == socket.AF_INET
+                     else (ip, port, 0, 0))]
+        return real(host, port, *a, **kw)
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", fake)
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def connect(self, addr):  # only the test's own server is ever really connected to
+        attempts.append(addr)
+        if addr[:2] != (good.host, good.port):
+            raise ConnectionRefusedError("the test connects to nothing else")
+        return real_connect(self, addr)
+
+    monkeypatch.setattr(net.socket.socket, "connect", connect)
+    policy = NetworkPolicy(["*.allowed.test"])
+    for name in ("meta", "mapped", "zero"):
+        r = _fetch(policy, f"http://{name}.allowed.test/", timeout=3)
+        assert "error" in r and "link-local" in r["error"], r
+    assert attempts == []
+    r = _fetch(policy, f"http://good.allowed.test:{good.port}/", timeout=5)
+    assert attempts == [(good.host, good.port)]
+    assert r.get("status") == 200, r
+
+
 # ---- echoes are short -------------------------------------------------------------------------
 def test_messages_echo_a_short_prefix_of_user_data(good):
     policy = NetworkPolicy([good.netloc])

@@ -10,6 +10,8 @@ from the parsed path and query. Anything a second parser could read differently 
 userinfo (`allowed.test:1@127.0.0.1`), backslashes, whitespace and control characters,
 non-ASCII (IDN look-alikes: write `xn--` names), percent-encoded or empty hosts, numeric hosts
 other than a dotted quad (`2130706433`, `0x7f.1`), ports out of range or not plain digits.
+An allowed name never leads to a link-local address (169.254.169.254, a cloud's metadata
+service), whatever its DNS answers.
 A Host header (a connection to an allowed CDN front serving another site) and framing
 headers (request smuggling) are refused too. The whole request (name lookup, connect, TLS,
 headers, body) ends at the execution's deadline: a watchdog shuts the socket down then, so a
@@ -299,12 +301,9 @@ class _Watchdog:
 def _resolve(host: str, port: int, deadline: float) -> list:
     """getaddrinfo, on a thread of its own when the host is a name: a lookup cannot be
     interrupted, so the request stops waiting for it at the deadline."""
-    try:
-        ipaddress.ip_address(host)
+    if _is_ip(host):
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                   flags=socket.AI_NUMERICHOST)
-    except ValueError:
-        pass
     box: list = []
 
     def lookup() -> None:
@@ -323,10 +322,36 @@ def _resolve(host: str, port: int, deadline: float) -> list:
     return box[0]
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _reachable_by_name(addr: tuple) -> bool:
+    """False for a link-local (a cloud's metadata service: 169.254.169.254, fe80::),
+    unspecified or multicast address: an allowed *name* never leads there (by DNS rebinding
+    of an allowed domain, say); an allowlist that names such an address itself still can."""
+    try:
+        ip = ipaddress.ip_address(str(addr[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+
+
 def _request(scheme: str, host: str, port: int, method: str, target: str,
              headers: dict[str, str], data: bytes | None, deadline: float):
     """(status, headers, body or None when over the cap), all before `deadline`."""
     addrs = _resolve(host, port, deadline)
+    if not _is_ip(host):  # a name: only where a name may lead
+        addrs = [a for a in addrs if _reachable_by_name(a[4])]
+        if not addrs:
+            raise OSError(f"{_echo(host)} resolves only to link-local, unspecified or multicast "
+                          "addresses, which a host name never reaches (allow the address itself)")
     dog = _Watchdog(deadline)
     conn = None
     try:
