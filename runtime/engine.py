@@ -222,8 +222,8 @@ class Engine:
         self._file_protocols = tuple(file_protocols) if file_protocols is not None else None
         self._max_file_bytes = max_file_bytes
         self._files_fallback: str | None = None  # where user files go without a workspace
-        # called with (run id, exception) when a run stops on an unexpected error (it is
-        # recorded on the run as failed); default: one line on the `flowc.runtime` logger
+        # called with (run id, one line) when a run stops on an unexpected error (it is
+        # recorded on the run as failed); default: that line on the `flowc.runtime` logger
         self.on_error = on_error
         # isolation "run": one sandbox session per run, closed when the run pauses or ends
         self._sessions: dict[str, Any] = {}

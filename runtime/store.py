@@ -1653,12 +1653,28 @@ class SQLiteStore:
         return [_file(r) for r in rows]
 
     def copy_files(self, from_run_id: str, to_run_id: str) -> int:
-        """Record `from_run_id`'s files for `to_run_id` too (same handles, same places): an
-        error replay keeps nodes whose results name them. Returns how many."""
-        return self._write(lambda c: c.execute(
-            f"INSERT INTO files ({_FILE_COLS}) SELECT id, ?, node_id, item, name, sha256, size,"
-            " workspace, location, created_at FROM files WHERE run_id = ?"
-            " ON CONFLICT (id, run_id) DO NOTHING", (to_run_id, from_run_id)).rowcount)
+        """Record the files of `from_run_id`'s family (it, its parent and child flow runs) for
+        `to_run_id` too (same handles, same places): an error replay keeps nodes whose
+        results name them. Returns how many."""
+        def copy(conn: sqlite3.Connection) -> int:
+            root = self._root_run(conn, from_run_id) or from_run_id
+            family, todo = set(), [root]
+            while todo:
+                rid = todo.pop()
+                if rid in family:
+                    continue
+                family.add(rid)
+                todo.extend(r[0] for r in conn.execute(
+                    "SELECT id FROM runs WHERE parent_run_id = ?", (rid,)).fetchall())
+            count = 0
+            for rid in sorted(family):
+                count += conn.execute(
+                    f"INSERT INTO files ({_FILE_COLS}) SELECT id, ?, node_id, item, name, sha256,"
+                    " size, workspace, location, created_at FROM files WHERE run_id = ?"
+                    " ON CONFLICT (id, run_id) DO NOTHING", (to_run_id, rid)).rowcount
+            return count
+
+        return self._write(copy)
 
 
 # ----------------------------------------------------------------------------- opening one

@@ -337,6 +337,8 @@ output text: str = read
     run = engine.start(result.plan, {})
     assert run.status == "succeeded", run.error
     assert run.outputs == {"text": "A,B\n"}
+    again = engine.replay(run.id, "read")  # the child's file, kept by a replay, still reads
+    assert again.status == "succeeded" and again.outputs == {"text": "A,B\n"}, again.error
 
 
 # ---- user-supplied files ------------------------------------------------------------------

@@ -270,6 +270,14 @@ def read_checked(root: str, location: str, sha256: str, size: int, max_bytes: in
         path = os.path.join(base, *rel.split("/"))
         if not _inside(os.path.realpath(os.path.dirname(path)), base):
             raise FileRefused("its folder leads out of the workspace")
+        try:  # nothing but a regular file is even opened (then checked again, on the fd)
+            st = os.lstat(path)
+        except OSError as e:
+            raise FileRefused(f"it cannot be read: {_err(e)}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise FileRefused("it is a link, not the file that was recorded")
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused("it is not a regular file any more")
         flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
             getattr(os, "O_CLOEXEC", 0)
         try:
@@ -353,7 +361,9 @@ def read_user_file(url: str, protocols: tuple[str, ...], max_bytes: int) -> byte
     except (ImportError, OSError, ValueError) as e:
         raise FileRefused(f"{shown} cannot be read: {_err(e)}") from None
     if isinstance(fs, LocalFileSystem):
-        try:
+        try:  # nothing but a regular file is even opened (then checked again, on the fd)
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise FileRefused(f"{shown} is not a regular file")
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as e:
             raise FileRefused(f"{shown} cannot be read: {_err(e)}") from None
