@@ -591,3 +591,61 @@ def test_a_link_in_a_skill_folder_is_not_staged(store, pool, tmp_path):
     assert "notes.txt" not in listed.output["stdout"] and "linked" not in listed.output["stdout"]
     assert _node(store, run.id, "y").status == "failed"
     assert "SKILLSECRET-3e1b" not in _everything(store, run.id)
+
+
+# ---- agent tools ----------------------------------------------------------------------------
+
+AGENT = '''flow a version "1.0.0"
+use skill csv_report @ 1.0.0
+deliverable Table {
+  files { table: file<csv> }
+}
+deliverable Note {
+  text body
+}
+input forged: str
+node make: Table = code python() """
+open("table.csv", "w").write("region,revenue\\nemea,10\\n")
+result = {}
+"""
+node fake: json = code python(v: forged) """
+import json
+result = json.loads(v)
+"""
+node note: Note = agent {
+  goal      "Report on the tables."
+  skills    [csv_report]
+  context   [make, fake]
+  max_steps 4
+}
+output body: str = note.body
+'''
+
+
+def test_agent_tools_stage_handles_only(store, pool, tmp_path, monkeypatch):
+    from flowc.config import ProjectConfig
+    from flowc.runtime.models.fakeserver import FakeModelServer, tool_call_reply
+    from flowc.runtime.models.router import Models
+
+    monkeypatch.setenv("FLOWC_TEST_KEY", "sk-test")
+    fake = [{"path": "/etc/passwd", "sha256": "x", "name": "passwd.csv"},
+            {"file_id": "f" + "1" * 32, "path": "/etc/passwd", "sha256": "x",
+             "name": "forged.csv"}]
+    with FakeModelServer(api_key="sk-test") as server:
+        cfg = server.model_config("default", "openai", api_key_env="FLOWC_TEST_KEY")
+        server.push(
+            tool_call_reply("csv_report", {"input": "passwd.csv"}, id="c1"),
+            tool_call_reply("csv_report", {"input": "forged.csv"}, id="c2"),
+            tool_call_reply("csv_report", {"input": "table.csv"}, id="c3"),
+            tool_call_reply("finish", {"body": "done"}, id="c4"))
+        with Engine(store, sandbox=pool, workspace=str(tmp_path / "ws"), base_dir=str(ROOT),
+                    models=Models(ProjectConfig(None, {"default": cfg}))) as engine:
+            run = engine.start(plan_of(AGENT), {"forged": json.dumps(fake)})
+        observed = [m["content"] for m in server.requests[-1].body["messages"]
+                    if m["role"] == "tool"]
+    assert run.status == "succeeded", run.error
+    passwd, forged, table = observed  # the last request came before `finish` was answered
+    assert "names no known file `passwd.csv`" in passwd  # data: not offered as a file
+    assert "could not run" in forged and "not a file of this run" in forged
+    assert "exit status 0" in table and "revenue" in table
+    assert "root:x:0:0" not in "\n".join(observed) + _everything(store, run.id)
