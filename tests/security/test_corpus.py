@@ -29,6 +29,9 @@ Directives (`|` separates alternatives):
     requested!~S              no HTTP request flowc made (not a refused one) names S
     server_hits<N             the allowed test server got fewer than N connections in the call
     input=NAME:BYTES          stage an input file of that size (bytes of TOKEN, repeated)
+    input_lock=free           while the call runs, flowc's side can always flock() the input files
+                              (the sandbox cannot lock the user's files through its stage folder)
+    output_bytes=capped       stdout and stderr together, as UTF-8, are within max_output_bytes
     session=run               run in a run session (isolation "run") instead of strict
     followup=PATH             then run corpus/PATH (its own header and expectations) with the
                               same TOKEN: in the same session with session=run, else in a
@@ -46,7 +49,8 @@ written outside the output folder and no written file breaks the file limits; th
 sandbox assets are unchanged; the call ends within its timeout plus a margin (and a call that
 never returns fails the test instead of hanging the suite); no sandbox process of the call is
 alive after it (a Python sandbox whose stage folder is gone, a JavaScript runner process); no
-HTTP request thread started in the call outlives it.
+HTTP request thread started in the call outlives it; the time the result reports (elapsed_ms)
+is no longer than the call took.
 
 Every program gets these globals (JavaScript: as arguments): SERVER, SERVER_HOST, SERVER_PORT,
 SERVER_NETLOC, EVIL, EVIL_PORT, PYODIDE_DIR, SNAPSHOT, HOST_SCRIPT, PROJECT_ROOT, MARKER,
@@ -56,6 +60,7 @@ follow-up can look for it).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -118,6 +123,8 @@ class Case:
     requested_excludes: list[str] = field(default_factory=list)
     server_hits: int | None = None
     inputs: list[tuple[str, int]] = field(default_factory=list)
+    input_lock: bool = False
+    output_bytes: bool = False
     session: bool = False
     followup: str | None = None
     trace: bool = False
@@ -193,6 +200,10 @@ def _parse(path: Path) -> Case:
         elif key == "input" and op == "=":
             name, _, size = arg.partition(":")
             case.inputs.append((name, int(size)))
+        elif key == "input_lock" and op == "=" and arg == "free":
+            case.input_lock = True
+        elif key == "output_bytes" and op == "=" and arg == "capped":
+            case.output_bytes = True
         elif key == "session" and op == "=" and arg == "run":
             case.session = True
         elif key == "followup" and op == "=":
@@ -483,6 +494,34 @@ class _DiskWatch:
         return self.peak / 2**20
 
 
+class _LockWatch:
+    """Try, every 50 ms while a call runs, to flock() each input file on the host side."""
+
+    def __init__(self, paths: list[str]):
+        self.paths, self.blocked = paths, []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop.wait(0.05):
+            for path in self.paths:
+                try:
+                    with open(path, "rb") as f:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(f, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    if path not in self.blocked:
+                        self.blocked.append(path)
+                except OSError:
+                    pass
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._t.join()
+        return self.blocked
+
+
 # ---- one call, and what every call must satisfy ----------------------------------------------
 def _call(case: Case, limits: Limits, fn) -> tuple:
     """Run `fn()` on a thread: a call that never returns fails the test (the suite goes on)."""
@@ -570,6 +609,8 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
     assert sum(map(len, written.values())) <= limits.max_total_file_bytes, \
         f"the files break max_total_file_bytes\n{diag}"
     assert len(r.stdout) + len(r.stderr) <= 2 * limits.max_output_bytes, diag
+    assert r.elapsed_ms <= elapsed * 1000 + 1000, \
+        f"the result reports {r.elapsed_ms:.0f} ms for a call of {elapsed:.1f} s\n{diag}"
     assert _asset_state(pool.assets) == before["assets"], f"the sandbox assets changed\n{diag}"
     assert elapsed < limits.timeout + TIME_MARGIN, f"outlived its timeout\n{diag}"
     if not case.allow_server and case.server != "hit":
@@ -616,6 +657,10 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
             pytest.skip("/proc/self/clear_refs is not writable: cannot measure peak memory")
         assert host_peak < case.host_mem, \
             f"flowc allocated {host_peak:.0f} MiB, limit {case.host_mem:g}\n{diag}"
+    if case.output_bytes:
+        size = sum(len(t.encode("utf-8", "surrogatepass")) for t in (r.stdout, r.stderr))
+        assert size <= limits.max_output_bytes, \
+            f"{size} bytes of output came back, limit {limits.max_output_bytes}\n{diag}"
     if case.host_cpu is not None:
         assert host_cpu < case.host_cpu, \
             f"flowc spent {host_cpu:.2f} s of CPU, limit {case.host_cpu:g}\n{diag}"
@@ -640,16 +685,20 @@ def _one(case: Case, pool, servers, g, out_dir, tmp_path, input_dir, session=Non
               "threads": _fetch_threads()}
     base_rss = _reset_peak_rss() if case.host_mem is not None else None
     disk = _DiskWatch(pool.assets) if case.disk_mib is not None else None
+    locks = _LockWatch([str(input_dir / f"{case.name}-{n}") for n, _ in case.inputs]) \
+        if case.input_lock else None
     cpu0 = time.process_time()
     try:
         limits, (r, elapsed) = _run(case, pool, g, out_dir, input_dir, session, fresh)
     finally:
         grown = disk.stop() if disk is not None else 0.0
+        blocked = locks.stop() if locks is not None else []
     host_cpu = time.process_time() - cpu0
     host_peak = (_proc_status_kib("VmHWM") * 1024 - base_rss) / 2**20 if base_rss else 0.0
     time.sleep(0.05)  # let a connection that raced the result reach the servers' accept loop
     _check(case, r, elapsed, limits, out_dir, tmp_path, pool, servers, before, host_peak,
            base_rss, host_cpu)
+    assert blocked == [], f"{case.name}: the sandbox held a lock on the host's input {blocked}"
     if disk is not None:
         if os.environ.get("CORPUS_VERBOSE"):
             print(f"--- {case.name}: the sandbox folders grew by {grown:.1f} MiB at most")
