@@ -228,6 +228,7 @@ class Engine:
         # isolation "run": one sandbox session per run, closed when the run pauses or ends
         self._sessions: dict[str, Any] = {}
         self._session_locks: dict[str, threading.Lock] = {}
+        self._session_files: dict[str, dict[str, str]] = {}  # name -> sha256 in the session
         self._advancing: dict[str, int] = {}   # nested advance() calls per run
         self._sessions_lock = threading.Lock()
         self._models = models
@@ -1009,6 +1010,7 @@ class Engine:
         with self._sessions_lock:
             session = self._sessions.pop(run_id, None)
             lock = self._session_locks.pop(run_id, None)
+            self._session_files.pop(run_id, None)
         if session is not None:
             with lock or threading.Lock():  # an execution still running ends first
                 try:
@@ -1028,7 +1030,18 @@ class Engine:
         if python:  # the run's earlier `result` and `main` are not this node's
             code = 'globals().pop("result", None); globals().pop("main", None)\n' + code
         with self._session_locks.get(run.id) or threading.Lock():
-            return session.run(code, **kw)
+            # the session's working directory holds what earlier executions staged and
+            # wrote: only what this one wrote or changed counts as its files
+            seen = self._session_files.setdefault(run.id, {})
+            for name, data in (kw.get("inputs") or {}).items():
+                if isinstance(data, (bytes, bytearray)):
+                    seen[name] = hashlib.sha256(data).hexdigest()
+            r = session.run(code, **kw)
+            files = list(getattr(r, "files", None) or ())
+            if files:
+                r.files = [f for f in files if seen.get(f.name) != f.sha256]
+                seen.update((f.name, f.sha256) for f in files)
+            return r
 
     @staticmethod
     def _refused_outputs(r) -> str | None:

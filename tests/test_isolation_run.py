@@ -110,3 +110,33 @@ def test_engine_close_closes_open_sessions(store, pool, tmp_path):
     assert engine._sessions == {"some-run": session}
     engine.close()
     assert engine._sessions == {} and session.proc is None
+
+
+FILES = '''flow w version "1.0.0"
+deliverable One {
+  files { out: file }
+}
+node a: One = code python() """
+open("out.txt", "w").write("from a")
+result = {}
+"""
+  isolation "run"
+node b: One = code python(t: a.out) """
+open("mine.txt", "w").write("from b")
+open("out", "w").write(open(t["path"]).read() + " via b")
+result = {}
+"""
+  isolation "run"
+node c: str = code python(t: b.out) """
+result = open(t["path"]).read()
+"""
+output text: str = c
+'''
+
+
+def test_a_run_nodes_files_are_only_those_it_wrote(engine, store):
+    run = engine.start(plan_of(FILES), {})
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"text": "from a via b"}
+    made = sorted((f.node_id, f.name) for f in store.run_files(run.id))
+    assert made == [("a", "out.txt"), ("b", "mine.txt"), ("b", "out")]
