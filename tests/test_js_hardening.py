@@ -777,6 +777,19 @@ def test_one_output_file_of_100_mib(assets, tmp_path):
     assert len(data) == 100 * MiB and data[-1] == 9
 
 
+def test_files_come_back_without_uint8array_tobase64(monkeypatch, assets, tmp_path):
+    """The harness's fallback for a Deno without Uint8Array.prototype.toBase64."""
+    line = 'const toBase64 = typeof U8.prototype.toBase64 === "function" ? U8.prototype.toBase64 : null;'
+    assert line in jsmod._HARNESS
+    monkeypatch.setattr(jsmod, "_HARNESS", jsmod._HARNESS.replace(line, "const toBase64 = null;"))
+    code = ("const b = new Uint8Array(100000); for (let i = 0; i < b.length; i++) b[i] = i & 255;"
+            "outFiles['all.bin'] = b; outFiles['empty'] = ''; result = 1;")
+    r = _run_contained(code, assets=assets, output_dir=str(tmp_path))
+    assert r.ok, r
+    assert (tmp_path / "all.bin").read_bytes() == bytes(i & 255 for i in range(100000))
+    assert (tmp_path / "empty").read_bytes() == b""
+
+
 def test_file_limits_hold(assets, tmp_path):
     lim = Limits(max_files=3, max_file_bytes=1000, max_total_file_bytes=2500)
     for code in ("for (let i = 0; i < 4; i++) outFiles['f' + i] = 'x';",

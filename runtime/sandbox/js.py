@@ -93,7 +93,7 @@ const sabLength = typeof SharedArrayBuffer === "function"
   ? getOwn(SharedArrayBuffer.prototype, "byteLength").get : null;
 const toBase64 = typeof U8.prototype.toBase64 === "function" ? U8.prototype.toBase64 : null;
 const fromCharCode = String.fromCharCode;
-const btoa_ = G.btoa;
+const btoa_ = toBase64 === null ? G.btoa : null;  // (reading btoa loads it: ~5 ms)
 const includes = String.prototype.includes;
 const sliceS = String.prototype.slice;
 const encoder = new TextEncoder();
@@ -399,10 +399,7 @@ def _kill(proc: subprocess.Popen) -> None:
                 proc.kill()
             except ProcessLookupError:
                 pass
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in the kernel
-        pass
+    proc.wait()  # (with a timeout, Popen.wait polls with sleeps: milliseconds a run)
     for f in (proc.stdin, proc.stdout, proc.stderr):
         try:
             if f is not None:
