@@ -79,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", required=True, type=Path, help="the baseline checkout")
     ap.add_argument("script", help="a script in bench/, e.g. sandbox.py")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("args", nargs="*", help="arguments for the script (after --)")
+    argv = sys.argv[1:] if argv is None else argv
+    rest: list[str] = []
+    if "--" in argv:  # what follows `--` is the script's own
+        rest = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
     a = ap.parse_args(argv)
+    a.args = rest
     trees = {"baseline": a.base.resolve(), "this": HERE}
     got: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
     for i in range(a.rounds):
