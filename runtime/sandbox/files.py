@@ -303,7 +303,7 @@ def read_checked(root: str, location: str, sha256: str, size: int, max_bytes: in
         path = posixpath.join(base.rstrip("/"), rel)
         try:
             info = fs.info(path)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # any file system's own errors
             raise FileRefused(f"it cannot be read: {_err(e)}") from None
         if info.get("type") != "file":
             raise FileRefused("it is not a regular file any more")
@@ -313,7 +313,7 @@ def read_checked(root: str, location: str, sha256: str, size: int, max_bytes: in
         try:
             with fs.open(path, "rb") as f:
                 data = f.read(max_bytes + 1)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # any file system's own errors
             raise FileRefused(f"it cannot be read: {_err(e)}") from None
     if len(data) > max_bytes:
         raise FileRefused(f"it is over the limit of {max_bytes} bytes now")
@@ -358,7 +358,7 @@ def read_user_file(url: str, protocols: tuple[str, ...], max_bytes: int) -> byte
     shown = _shown(url)
     try:
         fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, OSError, ValueError) as e:
+    except Exception as e:  # an unknown protocol, a missing driver, a bad URL
         raise FileRefused(f"{shown} cannot be read: {_err(e)}") from None
     if isinstance(fs, LocalFileSystem):
         try:  # nothing but a regular file is even opened (then checked again, on the fd)
@@ -390,7 +390,7 @@ def read_user_file(url: str, protocols: tuple[str, ...], max_bytes: int) -> byte
                 data = f.read(max_bytes + 1)
         except FileRefused:
             raise
-        except (ImportError, OSError, ValueError) as e:
+        except Exception as e:  # any file system's own errors: the file cannot be read
             raise FileRefused(f"{shown} cannot be read: {_err(e)}") from None
     if len(data) > max_bytes:
         raise FileRefused(f"{shown} is over the limit of {max_bytes} bytes")
