@@ -649,3 +649,27 @@ def test_agent_tools_stage_handles_only(store, pool, tmp_path, monkeypatch):
     assert "could not run" in forged and "not a file of this run" in forged
     assert "exit status 0" in table and "revenue" in table
     assert "root:x:0:0" not in "\n".join(observed) + _everything(store, run.id)
+
+
+def test_an_in_memory_store_keeps_user_files_in_memory_and_checks_them(pool, tmp_path):
+    import fsspec
+
+    from flowc.runtime.store import open_store
+
+    src = tmp_path / "in.csv"
+    src.write_text("in memory\n")
+    store = open_store(":memory:")
+    try:
+        with Engine(store, sandbox=pool) as engine:
+            run = engine.start(plan_of(INPUT), {"sheet": _value(src)})
+            (rec,) = store.run_files(run.id)
+            assert rec.workspace.startswith("memory://")
+            (task,) = store.list_tasks(run_id=run.id)
+            fs = fsspec.filesystem("memory")
+            path = f"{rec.workspace.removeprefix('memory://')}/{rec.location}"
+            fs.pipe(path, b"tampered!\n")  # same size, other content
+            run = engine.decide(task.id, action="approve", by="a", roles=("lead",))
+        assert run.status == "failed"
+        assert "changed since it was recorded" in _node(store, run.id, "use").error
+    finally:
+        store.close()
