@@ -769,9 +769,9 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     except OSError as e:
         return ExecutionResult(False, error_kind="setup",
                                error=f"the JavaScript process could not start: {e}"[:300])
-    conv = _Conversation(proc, nonce, job, limits, t0 + limits.timeout)
-    msg, failure = None, None
+    msg, failure, conv = None, None, None
     try:
+        conv = _Conversation(proc, nonce, job, limits, t0 + limits.timeout)
         msg = conv.run()
     except _Failure as f:
         failure = f
@@ -781,7 +781,7 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     finally:
         _kill(proc)
     elapsed = (time.monotonic() - t0) * 1000
-    peak = conv.peak / MiB
+    peak = conv.peak / MiB if conv is not None else 0.0
     if failure is not None:
         return ExecutionResult(False, error_kind=failure.kind, error=failure.text,
                                elapsed_ms=elapsed, peak_rss_mb=peak)
