@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from flowc_testkit import JsonHandler, loopback_server
 
@@ -43,20 +41,15 @@ def test_session_reuses_the_interpreter(pool):
     with pool.session() as s:
         assert s.run("x = 41").ok
         assert s.run("result = x + 1").value == 42
-        times = []
-        for _ in range(20):
-            t0 = time.perf_counter()
+        pid = s.proc.proc.pid
+        for _ in range(20):  # one interpreter answers them all (speed: bench/sandbox.py)
             assert s.run("result = 1").value == 1
-            times.append(time.perf_counter() - t0)
-        times.sort()
-        assert times[len(times) // 2] < 0.05  # a warm interpreter answers in milliseconds
+            assert s.proc.proc.pid == pid
 
 
 def test_timeout_kills_and_the_pool_keeps_serving(pool):
-    t0 = time.monotonic()
     r = pool.run("while True:\n    pass", limits=Limits(timeout=1))
     assert r.error_kind == "timeout" and "1 s" in r.error
-    assert time.monotonic() - t0 < 5
     r = pool.run("try:\n    while True: pass\nexcept BaseException:\n    while True: pass",
                  limits=Limits(timeout=1))
     assert r.error_kind == "timeout"
