@@ -275,7 +275,7 @@ class SandboxProcess:
         self.proc = spawn(
             deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(deno_dir),
-            cwd=str(self.stage_dir), start_new_session=True,
+            cwd=str(self.home), start_new_session=True,
         )
         self._in = self.proc.stdin.fileno()
         os.set_blocking(self._in, False)  # writes are bounded by a deadline (_send)
