@@ -83,6 +83,11 @@ def clean_env(deno_dir: Path) -> dict[str, str]:
 # Deno's caches in its folder (SQLite files): the V8 code cache of the modules it loads (the
 # Pyodide host's start is much faster with it) and its module analyses.
 _CACHE_DBS = ("v8_code_cache_v2", "dep_analysis_cache_v2", "node_analysis_cache_v2")
+# What else Deno would write into its folder for a program, each made an empty file there so
+# that it cannot be created: origin storage (web storage, the Cache API), the JavaScript it
+# emits for every TypeScript module imported (a file each: a program could write thousands),
+# and the caches of remote and npm modules (refused anyway: --cached-only, no import host).
+_BLOCKED = ("location_data", "gen", "remote", "deps", "npm", "registries")
 
 
 @contextlib.contextmanager
@@ -110,9 +115,10 @@ def private_deno_dir(shared: Path, target: Path) -> Path:
                 src = shared / (name + suffix)
                 if src.is_file():
                     shutil.copyfile(src, target / (name + suffix))
-    blocker = target / "location_data"
-    blocker.touch()
-    blocker.chmod(0)
+    for name in _BLOCKED:
+        blocker = target / name
+        blocker.touch()
+        blocker.chmod(0)
     return target
 
 
