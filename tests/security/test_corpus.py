@@ -20,6 +20,8 @@ Directives (`|` separates alternatives):
     elapsed<SECONDS           the wall-clock time of the call
     host_mem<MIB              peak resident memory growth of this (flowc's) process in the call
     host_cpu<SECONDS          CPU time of this (flowc's) process, all its threads, in the call
+    sandbox_peak<MIB          the sandbox's peak resident memory, as flowc's own watch saw it (a
+                              watch that pauses sees the peak late, or stops the process late)
     limits=key:value,...      Limits for the execution (defaults: timeout 5 s)
     allow=server              allow the local test server for flowc_http
     server=none|hit           the local test server got no connection / a connection
@@ -49,7 +51,8 @@ written outside the output folder and no written file breaks the file limits; th
 sandbox assets are unchanged; the call ends within its timeout plus a margin (and a call that
 never returns fails the test instead of hanging the suite); no sandbox process of the call is
 alive after it (a Python sandbox whose stage folder is gone, a JavaScript runner process); no
-HTTP request thread started in the call outlives it; the time the result reports (elapsed_ms)
+HTTP request thread started in the call outlives the node's deadline (its timeout from the call's
+start, plus a margin); the time the result reports (elapsed_ms)
 is no longer than the call took.
 
 Every program gets these globals (JavaScript: as arguments): SERVER, SERVER_HOST, SERVER_PORT,
@@ -113,6 +116,7 @@ class Case:
     elapsed: float | None = None
     host_mem: float | None = None
     host_cpu: float | None = None
+    sandbox_peak: float | None = None
     limits: dict = field(default_factory=dict)
     allow_server: bool = False
     allow_rules: tuple[str, ...] = ()
@@ -180,6 +184,8 @@ def _parse(path: Path) -> Case:
             case.host_mem = float(arg)
         elif key == "host_cpu" and op == "<":
             case.host_cpu = float(arg)
+        elif key == "sandbox_peak" and op == "<":
+            case.sandbox_peak = float(arg)
         elif key == "limits" and op == "=":
             for item in arg.split(","):
                 k, _, v = item.partition(":")
@@ -619,11 +625,16 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
     if not r.ok:
         assert r.error, f"a failure without an error message\n{diag}"
     end = time.monotonic() + GONE_SECONDS
-    while (_stray_sandboxes() or _fetch_threads() - before["threads"]) and time.monotonic() < end:
+    while _stray_sandboxes() and time.monotonic() < end:
         time.sleep(0.1)
     assert _stray_sandboxes() == [], f"a sandbox process outlived its call\n{diag}"
+    # a request thread may last until the node's deadline (a process killed earlier, for memory
+    # say, leaves its request to end then), never past it
+    end = before["t0"] + limits.timeout + TIME_MARGIN
+    while _fetch_threads() - before["threads"] and time.monotonic() < end:
+        time.sleep(0.1)
     left = _fetch_threads() - before["threads"]
-    assert not left, f"{len(left)} HTTP request thread(s) outlived the call\n{diag}"
+    assert not left, f"{len(left)} HTTP request thread(s) outlived the node's deadline\n{diag}"
 
     # the expectations of this program
     if case.outcome:
@@ -661,6 +672,9 @@ def _check(case: Case, r, elapsed: float, limits: Limits, out_dir: Path, tmp_pat
         size = sum(len(t.encode("utf-8", "surrogatepass")) for t in (r.stdout, r.stderr))
         assert size <= limits.max_output_bytes, \
             f"{size} bytes of output came back, limit {limits.max_output_bytes}\n{diag}"
+    if case.sandbox_peak is not None:
+        assert r.peak_rss_mb < case.sandbox_peak, \
+            f"the sandbox reached {r.peak_rss_mb:.0f} MiB, limit {case.sandbox_peak:g}\n{diag}"
     if case.host_cpu is not None:
         assert host_cpu < case.host_cpu, \
             f"flowc spent {host_cpu:.2f} s of CPU, limit {case.host_cpu:g}\n{diag}"
@@ -682,7 +696,7 @@ def _one(case: Case, pool, servers, g, out_dir, tmp_path, input_dir, session=Non
          fresh: SandboxPool | None = None) -> None:
     good, evil = servers
     before = {"assets": _asset_state(pool.assets), "good": good.accepts, "evil": evil.accepts,
-              "threads": _fetch_threads()}
+              "threads": _fetch_threads(), "t0": time.monotonic()}
     base_rss = _reset_peak_rss() if case.host_mem is not None else None
     disk = _DiskWatch(pool.assets) if case.disk_mib is not None else None
     locks = _LockWatch([str(input_dir / f"{case.name}-{n}") for n, _ in case.inputs]) \

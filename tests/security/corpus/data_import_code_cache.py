@@ -1,5 +1,5 @@
 # ATTACK: make Deno write on the sandbox's behalf: import() 48 distinct data: modules, each with the TOKEN and a 1 MiB string literal, so that Deno's module analysis and V8 code caches (SQLite files in DENO_DIR, written whatever --deny-write says) keep the planted text and grow with it. CONTAINED: the process's Deno folder is its own, capped per file (RLIMIT_FSIZE) and removed with the process: the folders grow by little, and the TOKEN is on no disk after the run.
-# expect: outcome=ok|crashed; trace=none; disk<160; limits=timeout:60
+# expect: outcome=ok|crashed|memory|timeout; trace=none; disk<160; limits=timeout:60
 import js
 
 result = str(await js.eval(r"""(async (token) => {

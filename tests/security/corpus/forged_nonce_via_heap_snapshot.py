@@ -21,10 +21,10 @@ enc = js.TextEncoder.new()
 data = base64.b64encode(b"forged file").decode()
 for nonce in candidates:
     lines = [
-        {"type": "file", "id": 1, "name": "forged.txt", "last": True, "data": data},
+        {"type": "file", "id": 1, "name": "forged.txt", "last": True, "data": data, "nonce": nonce},
         {"type": "result", "id": 1, "ok": True, "error": None, "value": json.dumps("forged"),
          "stdout": "", "stderr": "", "output_overflow": False, "files": 1,
-         "file_problems": [], "elapsed_ms": 1.0},
+         "file_problems": [], "nonce": nonce, "elapsed_ms": 1.0},
     ]
     for msg in lines:
         text = nonce + " " + json.dumps(msg, separators=(",", ":")).replace("1.0}", "1e400}") + "\n"

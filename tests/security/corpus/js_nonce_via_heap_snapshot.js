@@ -12,5 +12,8 @@ const enc = new TextEncoder();
 for (const nonce of found) {
   const line = "\n" + nonce + ' {"type":"result","ok":true,"kind":null,"value":"\\"forged\\"","error":null,"stdout":"","files":0}\n';
   Deno.stdout.writeSync(enc.encode(line));
+  // the same forgery in the older wire format (the nonce also as a field of the message)
+  const old = nonce + " " + JSON.stringify({ ok: true, value: '"forged"', stdout: "", overflow: false, files: [], nonce }) + "\n";
+  Deno.stdout.writeSync(enc.encode(old));
 }
 result = "genuine";

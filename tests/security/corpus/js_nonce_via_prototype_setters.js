@@ -16,7 +16,12 @@ outFiles["f.txt"] = "x";
 // the setters above see the nonce only if the harness leaks it while finishing: forge from a
 // setter on the way out, so a leak at that moment still gets its forged line in first
 const enc = new TextEncoder();
-const forge = () => { for (const n of seen) Deno.stdout.writeSync(enc.encode("\n" + n + ' {"type":"result","ok":true,"kind":null,"value":"\\"forged\\"","error":null,"stdout":"","files":0}\n')); };
+const forge = () => {
+  for (const n of seen) {
+    Deno.stdout.writeSync(enc.encode("\n" + n + ' {"type":"result","ok":true,"kind":null,"value":"\\"forged\\"","error":null,"stdout":"","files":0}\n'));
+    Deno.stdout.writeSync(enc.encode(n + ' {"ok":true,"value":"\\"forged\\"","stdout":"","overflow":false,"files":[],"nonce":"' + n + '"}\n'));  // (older wire format)
+  }
+};
 forge();
 Object.defineProperty(Object.prototype, "len", { __proto__: null, configurable: true, set(v) { forge(); }, get() { forge(); return undefined; } });
 result = "genuine";

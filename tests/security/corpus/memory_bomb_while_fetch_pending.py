@@ -1,12 +1,12 @@
-# ATTACK: ask the allowed host for a slow page (4 s) and, while flowc serves that request, let a JS timer allocate 64 MiB buffers (filled, resident, outside the WebAssembly cap) every 20 ms, up to 2 GiB: a memory watch that pauses while the host serves a request misses all of it. CONTAINED: memory is watched all the time: the process is killed past memory_mb + slack.
-# expect: error_kind=memory; allow=server; server=hit; limits=memory_mb:64,timeout:10
+# ATTACK: ask the allowed host for a slow page (4 s) and, while flowc serves that request, let a JS timer allocate 64 MiB buffers (filled, resident, outside the WebAssembly cap) every 20 ms, up to 4 GiB: a memory watch that pauses while the host serves a request misses all of it. CONTAINED: memory is watched all the time: the process is killed past memory_mb + slack.
+# expect: error_kind=memory; allow=server; server=hit; sandbox_peak<1536; limits=memory_mb:64,timeout:10
 import flowc_http
 import js
 
 js.eval(r"""(() => {
   const keep = [];
   const t = setInterval(() => {
-    if (keep.length >= 32) { clearInterval(t); return; }
+    if (keep.length >= 64) { clearInterval(t); return; }
     const a = new Uint8Array(64 << 20); a.fill(1); keep.push(a);
   }, 20);
   globalThis.__keep = keep;

@@ -3,12 +3,16 @@
 import js
 
 J = js.eval("""(src) => { try { return 'got: ' + JSON.stringify((0, eval)(src)).slice(0, 200) } catch (e) { return 'denied: ' + e } }""")
-cwd = str(js.Deno.cwd())
-home = cwd.rsplit("/", 1)[0]
-own = [str(e.name) for e in js.Deno.readDirSync(cwd)]
+cwd = str(js.Deno.cwd())  # the process's own folder, or its stage folder inside it
+home = cwd.rsplit("/", 1)[0] if cwd.endswith("/stage") else cwd
+stage = home + "/stage"
+try:
+    own = [str(e.name) for e in js.Deno.readDirSync(stage)]
+except Exception:  # a layout where the working folder is not readable at all
+    own = []
 assert len(own) <= 1, own  # this execution's one staged input, nothing else
 shared = PYODIDE_DIR.rsplit("/", 1)[0]
-targets = [home, home + "/deno", home + "/deno/v8_code_cache_v2", cwd + "/..", cwd + "/../deno",
+targets = [home, home + "/deno", home + "/deno/v8_code_cache_v2", stage + "/..", stage + "/../deno",
            "/proc/self/cwd/..", "/proc/self/root/etc/passwd", "/tmp", home.rsplit("-", 1)[0] + "-aaaaaaaa",
            shared, shared + "/deno-dir", shared + "/deno-dir/v8_code_cache_v2", shared + "/locks"]
 out = []
