@@ -23,11 +23,11 @@ Directives (`|` separates alternatives):
     sandbox_peak<MIB          the sandbox's peak resident memory, as flowc's own watch saw it (a
                               watch that pauses sees the peak late, or stops the process late)
     limits=key:value,...      Limits for the execution (defaults: timeout 5 s)
-    allow=server              allow the local test server for flowc_http
+    allow=server,RULE         allow the local test server for flowc_http, and allowlist rules
+                              besides it (e.g. allowed.test)
     server=none|hit           the local test server got no connection / a connection
     evil=none                 the second local server (a host that is never allowed) got none
     outcome=ok|K1|K2          it succeeded, or failed with one of these kinds (either is contained)
-    allow=RULE,RULE           allowlist rules besides the test server (e.g. allowed.test)
     requested!~S              no HTTP request flowc made (not a refused one) names S
     server_hits<N             the allowed test server got fewer than N connections in the call
     input=NAME:BYTES          stage an input file of that size (bytes of TOKEN, repeated)
@@ -35,9 +35,10 @@ Directives (`|` separates alternatives):
                               (the sandbox cannot lock the user's files through its stage folder)
     output_bytes=capped       stdout and stderr together, as UTF-8, are within max_output_bytes
     session=run               run in a run session (isolation "run") instead of strict
-    followup=PATH             then run corpus/PATH (its own header and expectations) with the
-                              same TOKEN: in the same session with session=run, else in a
-                              sandbox started after this call (a new pool, or a new JS process)
+    followup=PATH             then run corpus/PATH (corpus/followups/, not a case of its own;
+                              its own header and expectations) with the same TOKEN: in the same
+                              session with session=run, else in a sandbox started after this call
+                              (a new pool, or a new JavaScript process)
     trace=none                after the call (and its follow-up) the TOKEN is in no file under
                               the sandbox cache folder (Deno's folders, locks, wheelhouses), any
                               sandbox stage folder, or any entry new in /tmp
@@ -48,12 +49,14 @@ Every execution is also checked for containment whatever its directives say: the
 sentinel put in this process's environment, /etc/passwd's "root:x:0:0" and pyproject.toml's
 text never appear in any output; no marker file appears in the host's /tmp; nothing is
 written outside the output folder and no written file breaks the file limits; the shared
-sandbox assets are unchanged; the call ends within its timeout plus a margin (and a call that
-never returns fails the test instead of hanging the suite); no sandbox process of the call is
-alive after it (a Python sandbox whose stage folder is gone, a JavaScript runner process); no
-HTTP request thread started in the call outlives the node's deadline (its timeout from the call's
-start, plus a margin); the time the result reports (elapsed_ms)
-is no longer than the call took.
+sandbox assets are unchanged (the snapshot by its bytes: any flowc process refreshes its mtime);
+the call ends within its timeout plus a margin (and a call that never returns fails the test
+instead of hanging the suite); no sandbox process of the call is alive after it (a Python sandbox
+whose stage folder is gone, a JavaScript runner process); no HTTP request thread started in the
+call outlives the node's deadline (its timeout from the call's start, plus a margin); the time
+the result reports (elapsed_ms) is no longer than the call took.
+
+CORPUS_VERBOSE=1 (with pytest -s) prints what each program did, passing or not.
 
 Every program gets these globals (JavaScript: as arguments): SERVER, SERVER_HOST, SERVER_PORT,
 SERVER_NETLOC, EVIL, EVIL_PORT, PYODIDE_DIR, SNAPSHOT, HOST_SCRIPT, PROJECT_ROOT, MARKER,
