@@ -64,39 +64,48 @@ def _bad_text(s: str) -> bool:
 
 
 def check(value: Any, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
-    """Raise HostileValue when `value` (already parsed) breaks a bound."""
-    stack: list[tuple[Any, int, list]] = [(value, 0, [])]
+    """Raise HostileValue when `value` (already parsed) breaks a bound. A value's place is
+    kept as a link to its parent's and spelled out only for an error (no list per value)."""
+    stack: list[tuple[Any, int, tuple | None]] = [(value, 0, None)]
     nodes = 0
+
+    def where(link: tuple | None) -> str:
+        path: list = []
+        while link is not None:
+            link, key = link
+            path.append(key)
+        return _where(path[::-1])
+
     while stack:
-        v, depth, path = stack.pop()
+        v, depth, link = stack.pop()
         nodes += 1
         if nodes > max_nodes:
             raise HostileValue(f"the result holds more than {max_nodes} values")
         if isinstance(v, str):
             if _bad_text(v):
                 raise HostileValue(f"the result holds text that is not valid Unicode (a lone "
-                                   f"surrogate) at {_where(path)}")
+                                   f"surrogate) at {where(link)}")
         elif isinstance(v, bool) or v is None or isinstance(v, int):
             continue
         elif isinstance(v, float):
             if not math.isfinite(v):
                 raise HostileValue(f"the result holds a number that is not finite at "
-                                   f"{_where(path)}")
+                                   f"{where(link)}")
         elif isinstance(v, (list, tuple)):
             if depth >= max_depth:
                 raise HostileValue(f"the result is nested more than {max_depth} levels deep")
             for i in range(len(v) - 1, -1, -1):
-                stack.append((v[i], depth + 1, [*path, i] if len(path) < 13 else path))
+                stack.append((v[i], depth + 1, (link, i)))
         elif isinstance(v, dict):
             if depth >= max_depth:
                 raise HostileValue(f"the result is nested more than {max_depth} levels deep")
             for k, item in v.items():
                 if not isinstance(k, str) or _bad_text(k):
                     raise HostileValue(f"the result holds a key that is not valid Unicode at "
-                                       f"{_where(path)}")
-                stack.append((item, depth + 1, [*path, k] if len(path) < 13 else path))
+                                       f"{where(link)}")
+                stack.append((item, depth + 1, (link, k)))
         else:
-            raise HostileValue(f"the result holds a {type(v).__name__} at {_where(path)}")
+            raise HostileValue(f"the result holds a {type(v).__name__} at {where(link)}")
 
 
 def clean_text(s: Any, limit: int | None = None) -> str:
