@@ -153,10 +153,16 @@ for (const name of ["localStorage", "sessionStorage", "caches", "CacheStorage", 
 let stdoutBuf = [], stderrBuf = [];
 let outBytes = 0, outCap = 1 << 20, outOverflow = false, execId = 0;
 const push = Array.prototype.push;
+// Sizes are in bytes of UTF-8, as documented (a UTF-16 unit is at least one byte of UTF-8,
+// so a string whose length alone passes a limit is never encoded to be measured).
+function utf8Size(text) {
+  return apply(byteLength, apply(encodeText, encoder, [text]), []);
+}
 function capture(which) {
   return (text) => {
     if (outOverflow) return;
     outBytes += text.length + 1;
+    if (outBytes <= outCap) outBytes += utf8Size(text) - text.length;
     if (outBytes > outCap) {
       // flowc stops the process as soon as it reads this: output is capped as it streams
       outOverflow = true;
@@ -190,6 +196,9 @@ async function pump() {
       try { msg = parse(line); } catch (_) { continue; }
     }
     if (msg.op === "warm") { warmUp(msg.steps || []); continue; }
+    // flowc's clock for the set-up grace starts when the request is taken (a process whose
+    // loop is kept busy never takes it, and is stopped within the node's own timeout)
+    if (msg.op === "exec") send({ type: "received", id: msg.id });
     served = true;  // a real request: warming stops for good
     if (msg.op === "fetch_result") {
       const resolve = fetchWaiters.get(msg.fid);
@@ -334,7 +343,14 @@ function prepareWorkdir(clear) {
       if (FS.isDir(st.mode)) { rm(full); FS.rmdir(full); } else FS.unlink(full);
     }
   };
-  try { FS.mkdir(WORK); } catch (_) { if (clear) rm(WORK); }
+  let st = null;
+  try { st = FS.lstat(WORK); } catch (_) { /* none yet */ }
+  if (st && !(FS.isDir(st.mode) && !FS.isLink(st.mode))) {  // replaced (by a link, say)
+    FS.unlink(WORK);
+    st = null;
+  }
+  if (!st) FS.mkdir(WORK);
+  else if (clear) rm(WORK);
   FS.chdir(WORK);
 }
 
@@ -360,23 +376,28 @@ const CHUNK = 1 << 20;
 function sendFiles(limits, inputs, id) {
   const FS = py.FS;
   const problems = [];
+  // (at most 50 notes, but a limit passed is always said: it fails the execution)
+  const note = (p, limit) => { if (limit || problems.length < 50) apply(push, problems, [p]); };
   let count = 0, total = 0, stop = false;
   const walk = (dir, rel) => {
     for (const name of FS.readdir(dir)) {
       if (stop) return;
       if (name === "." || name === "..") continue;
       const full = dir + "/" + name, relName = rel ? rel + "/" + name : name;
-      const st = FS.lstat(full);
-      if (FS.isLink(st.mode)) { problems.push(`symlink ${relName} not returned`); continue; }
+      let st;
+      try { st = FS.lstat(full); } catch (_) { note(`${relName} not readable`); continue; }
+      if (FS.isLink(st.mode)) { note(`symlink ${relName} not returned`); continue; }
       if (FS.isDir(st.mode)) { walk(full, relName); continue; }
       if (!FS.isFile(st.mode)) continue;
       if (untouched(inputs[relName], FS.lookupPath(full, { follow: false }).node)) continue;
-      if (count >= limits.max_files) { problems.push("file-count"); stop = true; return; }
-      if (st.size > limits.max_file_bytes) { problems.push(`file-size:${relName}`); continue; }
+      if (count >= limits.max_files) { note("file-count", true); stop = true; return; }
+      if (st.size > limits.max_file_bytes) { note(`file-size:${relName}`, true); continue; }
       if (total + st.size > limits.max_total_file_bytes) {
-        problems.push("total-file-size"); stop = true; return;
+        note("total-file-size", true); stop = true; return;
       }
-      const data = FS.readFile(full);
+      let data;
+      try { data = FS.readFile(full); }
+      catch (_) { note(`${relName} not readable`); continue; }
       count += 1;
       total += data.length;
       let off = 0;
@@ -388,7 +409,12 @@ function sendFiles(limits, inputs, id) {
       } while (off < data.length);
     }
   };
-  walk(WORK, "");
+  // The code can replace /work itself (a link to /, say): only a real folder is walked, and
+  // an entry that cannot be read is a problem named, not a failed execution.
+  let top = null;
+  try { top = FS.lstat(WORK); } catch (_) { /* removed */ }
+  if (top && FS.isDir(top.mode) && !FS.isLink(top.mode)) walk(WORK, "");
+  else note("the working directory was replaced: no file returned");
   return { count, problems };
 }
 
@@ -433,7 +459,6 @@ async function execute(req) {
   for (const [k, v] of Object.entries(req.globals || {})) ns.set(k, py.toPy(v));
   globals.destroy?.();
   let ok = true, error = null, value = null;
-  const t0 = performance.now();
   try {
     if (LOCKFILE) {
       // wheels named by the code's imports, from the local wheelhouse, each checked against
@@ -469,19 +494,18 @@ async function execute(req) {
     ok = false;
     error = { type: (e && e.type) || (e && e.name) || "Error", message: String(e && e.message || e) };
   }
-  const elapsed = performance.now() - t0;
   let valueText = null;
   try { valueText = stringify(value, (k, v) => typeof v === "bigint" ? Number(v) : v); }
   catch (e) { ok = false; error = { type: "ResultError", message: "the result is not JSON: " + e.message }; }
-  if (valueText !== null && valueText !== undefined && valueText.length > limits.max_result_bytes) {
+  if (valueText !== null && valueText !== undefined &&
+      (valueText.length > limits.max_result_bytes || utf8Size(valueText) > limits.max_result_bytes)) {
     ok = false; valueText = null;
     error = { type: "ResultTooLarge", message: `the result exceeds ${limits.max_result_bytes} bytes` };
   }
   const { count, problems } = sendFiles(limits, inputs, req.id);
   send({ type: "result", id: req.id, ok, error, value: valueText,
          stdout: stdoutBuf.join("\n"), stderr: stderrBuf.join("\n"),
-         output_overflow: outOverflow, files: count, file_problems: problems,
-         elapsed_ms: elapsed });
+         output_overflow: outOverflow, files: count, file_problems: problems });
 }
 
 send({ type: "ready" });
@@ -493,7 +517,7 @@ while (true) {
     catch (e) {
       send({ type: "result", id: req.id, ok: false, value: null, stdout: "", stderr: "",
              error: { type: "HostError", message: String(e && e.message || e) }, files: 0,
-             file_problems: [], output_overflow: false, elapsed_ms: 0 });
+             file_problems: [], output_overflow: false });
     }
   }
   else if (req.op === "ping") send({ type: "pong", id: req.id });

@@ -18,7 +18,8 @@ import json
 import math
 from typing import Any
 
-__all__ = ["HostileValue", "loads", "check", "clean_text", "MAX_DEPTH", "MAX_NODES"]
+__all__ = ["HostileValue", "loads", "check", "clean_text", "cut_utf8", "utf8_size", "MAX_DEPTH",
+           "MAX_NODES"]
 
 MAX_DEPTH = 100
 MAX_NODES = 1_000_000
@@ -117,3 +118,20 @@ def clean_text(s: Any, limit: int | None = None) -> str:
     if _bad_text(s):
         s = s.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return s
+
+
+def utf8_size(s: str) -> int:
+    """The size of `s` in UTF-8 (a lone surrogate counted as the 3 bytes of U+FFFD)."""
+    if s.isascii():
+        return len(s)
+    return len(s.encode("utf-8", "replace"))
+
+
+def cut_utf8(s: Any, limit: int) -> str:
+    """clean_text, cut to at most `limit` bytes of UTF-8 (never inside a character): limits
+    are documented in bytes, and a character can take up to 4."""
+    s = clean_text(s, limit)  # (a character is at least one byte)
+    if s.isascii():
+        return s
+    data = s.encode("utf-8")
+    return s if len(data) <= limit else data[:limit].decode("utf-8", "ignore")

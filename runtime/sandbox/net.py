@@ -152,6 +152,15 @@ def host_allowed(netloc: str, allowed: tuple[str, ...]) -> bool:
     return any(_Rule(r).allows(host, port) for r in allowed)
 
 
+def _fid(msg: object) -> int | str | None:
+    """A request's id as it may be echoed back: a number or a short text, else None."""
+    fid = msg.get("fid") if isinstance(msg, dict) else None
+    if not isinstance(fid, (int, str)) or isinstance(fid, bool) or (
+            isinstance(fid, str) and len(fid) > 64):
+        return None
+    return fid
+
+
 class NetworkPolicy:
     def __init__(self, allowed_hosts, timeout: float = 15.0):
         self.allowed = tuple(allowed_hosts)
@@ -172,10 +181,7 @@ class NetworkPolicy:
     def handle(self, msg: dict, timeout: float | None = None) -> dict:
         """Answer one fetch request within `timeout` seconds in total (the execution's
         remaining time); never raises (a failure is an error answer)."""
-        fid = msg.get("fid") if isinstance(msg, dict) else None
-        if not isinstance(fid, (int, str)) or isinstance(fid, bool) or (
-                isinstance(fid, str) and len(fid) > 64):
-            fid = None
+        fid = _fid(msg)
         limit = self.timeout if timeout is None else min(self.timeout, timeout)
         if limit <= 0:
             return {"op": "fetch_result", "fid": fid,
@@ -187,10 +193,20 @@ class NetworkPolicy:
             return {"op": "fetch_result", "fid": fid,
                     "error": f"request failed: {type(e).__name__}: {_echo(str(e))}"}
 
-    def _handle(self, msg: dict, deadline: float, limit: float) -> dict:
-        url = msg.get("url")
+    def refusal(self, msg: dict) -> dict | None:
+        """The answer to a request that the allowlist refuses (recorded as refused), or None
+        for one it allows: checked at once, without a thread or any I/O, so that a flood of
+        refused requests costs flowc little."""
+        if not isinstance(msg, dict):
+            return {"op": "fetch_result", "fid": None, "error": "malformed request"}
+        refused = self._refuse(msg.get("url"))
+        if refused is None:
+            return None
+        return {"op": "fetch_result", "fid": _fid(msg), **refused}
+
+    def _refuse(self, url: object) -> dict | None:
         try:
-            parts, host, port = _parse_url(url)
+            _, host, port = _parse_url(url)
         except _Refused as e:
             self._log(self.refused, url)
             return {"error": f"refused URL {_echo(url)}: {e}"}
@@ -199,6 +215,14 @@ class NetworkPolicy:
             allowed = _echo(", ".join(self.allowed) or "none")
             return {"error": f"network access to {_echo(host)} is not allowed "
                     f"(this node may reach: {allowed})"}
+        return None
+
+    def _handle(self, msg: dict, deadline: float, limit: float) -> dict:
+        url = msg.get("url")
+        refused = self._refuse(url)
+        if refused is not None:
+            return refused
+        parts, host, port = _parse_url(url)
         method = msg.get("method", "GET")
         method = method.upper() if isinstance(method, str) else method
         if method not in _METHODS:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import atexit
 import base64
+import fcntl
 import json
-import math
 import os
 import queue
 import secrets
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .assets import SHELL_SOURCE, Assets, cache_lock, checkpoint_caches, clean_env, private_deno_dir
-from .hostile import HostileValue, clean_text
+from .hostile import HostileValue, clean_text, cut_utf8, utf8_size
 from .hostile import loads as hostile_loads
 from .limits import Limits
 from .lines import read_nonce_lines
@@ -46,7 +46,12 @@ _CHUNK = 1 << 20  # a returned file travels in messages of this many bytes at mo
 # Until the host says the code has started, the time taken (staging, the end of a warm-up
 # step, loading packages) is not the node's: it has this long on top of its timeout.
 SETUP_GRACE_S = 30.0
+# A request not taken by the host within the node's timeout (and at least this) is a process
+# that stopped reading its input (a warm-up step in progress takes well under this).
+RECEIVE_MIN_S = 2.0
+_RSS_EVERY_S = 0.005  # resident memory is read at most this often while serving messages
 _MAX_FETCHES = 8  # HTTP requests of one execution in flight at once
+_LIMIT_PROBLEMS = ("file-count", "file-size", "total-file-size")
 
 
 class SandboxCrashed(RuntimeError):
@@ -230,6 +235,21 @@ def _prime(assets: Assets, memory_mb: int, wheelhouse) -> None:
     _primed.add(key)
 
 
+def _copy(src: Path, dst: Path) -> None:
+    """Copy a file: a reflink where the file system shares blocks (no bytes copied), else
+    the kernel's copy (shutil uses sendfile)."""
+    try:
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            fcntl.ioctl(fo.fileno(), _FICLONE, fi.fileno())
+        return
+    except OSError:
+        pass
+    shutil.copyfile(src, dst)
+
+
+_FICLONE = 0x40049409
+
+
 def resident_bytes(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
@@ -262,8 +282,8 @@ class SandboxProcess:
         _mark_used(assets.snapshot)
         _prime(assets, memory_mb, wheelhouse)
         self.owner_pid = os.getpid()
-        # The process's own folder, removed with it: `stage/` holds big input files (hard
-        # links when possible), read by the host directly (no base64 and JSON of megabytes
+        # The process's own folder, removed with it: `stage/` holds big input files (copies;
+        # reflinks where the file system can), read by the host directly (no base64 and JSON of megabytes
         # through the pipe; the only folder of its own it may read); `deno/` is its Deno
         # folder (caches copied from the shared one, no origin storage): nothing it makes
         # Deno write reaches another process.
@@ -423,10 +443,9 @@ class SandboxProcess:
                 continue
             target = self.stage_dir / f"{self.executions}-{k}"
             if isinstance(data, Path):
-                try:
-                    os.link(data, target)
-                except OSError:
-                    shutil.copyfile(data, target)
+                # a copy, never a link: the sandbox may open what it reads, and a lock it
+                # takes on a link would be a lock on the user's own file
+                _copy(data, target)
             else:
                 target.write_bytes(data)
             staged.append(target)
@@ -477,8 +496,12 @@ class SandboxProcess:
         requests (answered as they complete, while the watch goes on), returned files (as
         their chunks arrive). Any limit passed: the process is killed at once."""
         ceiling = limits.rss_ceiling_bytes(self.idle_rss)
-        deadline = t0 + limits.timeout + SETUP_GRACE_S  # until the code starts
-        started = False
+        # Until the host has taken the request, the node's own timeout (at least
+        # RECEIVE_MIN_S): a process whose loop is kept busy never takes it. Then, until the
+        # code starts, the timeout plus the set-up grace; from the start, the timeout.
+        deadline = t0 + max(limits.timeout, RECEIVE_MIN_S)
+        received = False
+        started = 0.0  # when the host said the code started (monotonic)
         out_base = self.garbage_bytes + self.stderr_bytes
         files = _Files(limits)
         fetches: dict = {}  # fid -> [thread, answer box]
@@ -489,6 +512,10 @@ class SandboxProcess:
             return RawResult(False, error_kind=kind, error=error, peak_rss=peak, **extra)
 
         def timed_out(doing: str = "") -> RawResult:
+            if not received:
+                return stop("timeout", f"the sandbox did not take the request within "
+                            f"{max(limits.timeout, RECEIVE_MIN_S):g} s (it stopped reading "
+                            "its input) and was stopped")
             if not started:
                 return stop("timeout", f"the sandbox did not start the code within "
                             f"{limits.timeout + SETUP_GRACE_S:g} s and was stopped")
@@ -497,13 +524,17 @@ class SandboxProcess:
 
         try:
             self._send(req, deadline)
+            rss_at = 0.0
             while True:
                 msg = self._next_message(min(deadline, time.monotonic() + 0.05))
-                rss = resident_bytes(self.proc.pid)
-                peak = max(peak, rss)
-                if rss > ceiling:
-                    return stop("memory", f"the sandbox used more than its memory limit "
-                                f"({limits.memory_mb} MiB) and was stopped")
+                now = time.monotonic()
+                if now - rss_at >= _RSS_EVERY_S:  # (a read of /proc per message is costly
+                    rss_at = now                  # when a sandbox floods flowc with them)
+                    rss = resident_bytes(self.proc.pid)
+                    peak = max(peak, rss)
+                    if rss > ceiling:
+                        return stop("memory", f"the sandbox used more than its memory limit "
+                                    f"({limits.memory_mb} MiB) and was stopped")
                 if self.garbage_bytes + self.stderr_bytes - out_base > limits.max_output_bytes:
                     return stop("output_limit", f"the code printed more than "
                                 f"{limits.max_output_bytes} bytes")
@@ -519,9 +550,14 @@ class SandboxProcess:
                 kind = msg.get("type")
                 if msg.get("id") not in (None, self.executions):
                     continue  # (an earlier execution's late message)
-                if kind == "started" and not started:
-                    started = True
-                    deadline = time.monotonic() + limits.timeout
+                if kind == "received" and not received and msg.get("id") == self.executions:
+                    received = True
+                    if not started:
+                        deadline = time.monotonic() + limits.timeout + SETUP_GRACE_S
+                elif kind == "started" and not started:
+                    received = True
+                    started = time.monotonic()
+                    deadline = started + limits.timeout
                 elif kind == "overflow":
                     return stop("output_limit", f"the code printed more than "
                                 f"{limits.max_output_bytes} bytes")
@@ -529,9 +565,12 @@ class SandboxProcess:
                     fid = msg.get("fid")
                     if not isinstance(fid, int) or fid in fetches:
                         continue
-                    if len(fetches) >= _MAX_FETCHES:
-                        self._send({"op": "fetch_result", "fid": fid, "error":
-                                    f"more than {_MAX_FETCHES} requests at once"}, deadline)
+                    refusal = network.refusal(msg)  # (refused at once: no thread)
+                    if refusal is None and len(fetches) >= _MAX_FETCHES:
+                        refusal = {"op": "fetch_result", "fid": fid, "error":
+                                   f"more than {_MAX_FETCHES} requests at once"}
+                    if refusal is not None:
+                        self._send(refusal, deadline)
                         continue
                     fetches[fid] = self._fetch(network, msg, deadline)
                 elif kind == "file":
@@ -540,7 +579,9 @@ class SandboxProcess:
                         return stop("file_limit", "the code wrote more files, or larger files, "
                                     f"than its limits allow: {problem}")
                 elif kind == "result" and msg.get("id") == self.executions:
-                    return self._result(msg, limits, peak, files)
+                    # the code's time is flowc's own measure (the host's can be forged)
+                    elapsed = (time.monotonic() - started) * 1000 if started else 0.0
+                    return self._result(msg, limits, peak, files, elapsed)
         except SandboxCrashed as e:
             self.kill()
             if time.monotonic() >= deadline:
@@ -563,17 +604,19 @@ class SandboxProcess:
         t.start()
         return [t, box]
 
-    def _result(self, msg: dict, limits: Limits, peak: int, files: _Files) -> RawResult:
+    def _result(self, msg: dict, limits: Limits, peak: int, files: _Files,
+                elapsed_ms: float) -> RawResult:
         """Every field of the host's message checked: it may have been forged."""
         try:
-            return self._parse_result(msg, limits, peak, files)
+            return self._parse_result(msg, limits, peak, files, elapsed_ms)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
                 RecursionError) as e:
             self.kill()
             return RawResult(False, error_kind="protocol", peak_rss=peak,
                              error=f"the sandbox sent a malformed result ({type(e).__name__})")
 
-    def _parse_result(self, msg: dict, limits: Limits, peak: int, files: _Files) -> RawResult:
+    def _parse_result(self, msg: dict, limits: Limits, peak: int, files: _Files,
+                      elapsed_ms: float) -> RawResult:
         ok = msg.get("ok") is True
         error = msg.get("error") if isinstance(msg.get("error"), dict) else None
         kind = None
@@ -590,7 +633,8 @@ class SandboxProcess:
         value = None
         raw_value = msg.get("value")
         if ok and isinstance(raw_value, str):
-            if len(raw_value) > limits.max_result_bytes:
+            if len(raw_value) > limits.max_result_bytes or \
+                    utf8_size(raw_value) > limits.max_result_bytes:
                 ok, kind, text = False, "result_too_large", \
                     f"the result exceeds {limits.max_result_bytes} bytes"
             else:
@@ -598,28 +642,27 @@ class SandboxProcess:
                     value = hostile_loads(raw_value)
                 except HostileValue as e:
                     ok, kind, text = False, "result", str(e)
-        stdout = clean_text(msg.get("stdout", ""), limits.max_output_bytes)
-        stderr = clean_text(msg.get("stderr", ""), limits.max_output_bytes)
+        # output is capped in bytes, stdout and stderr together (as the host counts it)
+        stdout = cut_utf8(msg.get("stdout", ""), limits.max_output_bytes)
+        stderr = cut_utf8(msg.get("stderr", ""), limits.max_output_bytes - utf8_size(stdout))
         if msg.get("output_overflow"):
             ok, kind = False, "output_limit"
             text = f"the code printed more than {limits.max_output_bytes} bytes"
         raw_problems = msg.get("file_problems") or []
         if not isinstance(raw_problems, list):
             raise TypeError("file_problems")
+        limit_passed = any(isinstance(p, str) and p.startswith(_LIMIT_PROBLEMS)
+                           for p in raw_problems)  # (the host always says these)
         problems = list(dict.fromkeys(clean_text(p, 200) for p in raw_problems[:50]))
         problems += files.problems
         if files.open_name is not None:
             problems.append("a returned file was cut short")
-        if any(p.startswith(("file-count", "file-size", "total-file-size")) for p in problems):
+        if limit_passed or any(p.startswith(_LIMIT_PROBLEMS) for p in problems):
             ok, kind = False, "file_limit"
             text = "the code wrote more files, or larger files, than its limits allow: " + \
                 ", ".join(problems[:5])
-        elapsed = msg.get("elapsed_ms")
-        if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or \
-                not math.isfinite(elapsed) or not 0 <= elapsed <= 1e9:
-            elapsed = 0.0
         return RawResult(ok, value, stdout, stderr, kind, text, files.done, problems,
-                         float(elapsed), peak)
+                         elapsed_ms, peak)
 
 
 class _Files:

@@ -1,5 +1,5 @@
-# ATTACK: use what --allow-import does allow: its placeholder host flowc-no-import.invalid:1, and npm:/jsr: specifiers that fetch from registries. CONTAINED: --cached-only stops any download ("not found in cache"), jsr.io needs import access.
-# expect: ok; each~cached-only|import access
+# ATTACK: use what --allow-import does allow: its placeholder host flowc-no-import.invalid:1, and npm:/jsr: specifiers that fetch from registries. CONTAINED: --cached-only stops any download ("not found in cache"), jsr.io needs import access, and the process's Deno folder has no remote or npm cache to read (each is an empty file there: "Not a directory").
+# expect: ok; each~cached-only|import access|Not a directory
 import js
 
 J = js.eval("(async (u) => { try { const m = await import(u); return 'imported: ' + Object.keys(m) } catch (e) { return 'denied: ' + e } })")

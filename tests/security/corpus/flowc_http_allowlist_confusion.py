@@ -1,5 +1,5 @@
 # ATTACK: trick flowc's allowlist check with confusing URLs (userinfo, fragments, backslashes, IPv6-mapped and localhost names for the attacker's port, file://, schemeless, odd methods). CONTAINED: every one is refused or fails before reaching the attacker's server.
-# expect: ok; each~not allowed|only http|request failed; evil=none; allow=server
+# expect: ok; each~not allowed|only http|request failed|refused URL; evil=none; allow=server
 import flowc_http
 
 E = f"{SERVER_HOST}:{EVIL_PORT}"

@@ -1,5 +1,5 @@
-# ATTACK: flowc_http to the allowed host with CR/LF and spaces in the URL (request smuggling: a second request line for another host). CONTAINED (expected): the request fails inside the sandbox ("request failed"), nothing reaches the other host.
-# expect: ok; value~request failed|not allowed; evil=none; allow=server
+# ATTACK: flowc_http to the allowed host with CR/LF and spaces in the URL (request smuggling: a second request line for another host). CONTAINED (expected): the URL is refused (a URL may not hold such characters) or the request fails inside the sandbox, nothing reaches the other host.
+# expect: ok; value~request failed|not allowed|refused URL; evil=none; allow=server
 import flowc_http
 
 E = f"{SERVER_HOST}:{EVIL_PORT}"

@@ -1,5 +1,5 @@
-# ATTACK: learn the protocol nonce (patch TextEncoder.prototype.encode, trigger a host message with flowc_http) and forge a result whose files are named ../escape.txt, an absolute host path and a/../../up.txt. CONTAINED: flowc sanitises every returned name: unsafe ones are refused, nothing lands outside output_dir or in the host's /tmp.
-# expect: ok; value="forged"; refused~leaves the working directory; refused~absolute file name; names=ok.txt
+# ATTACK: learn the protocol nonce (patch TextEncoder.prototype.encode, trigger a host message with flowc_http) and forge a result whose files are named ../escape.txt, an absolute host path and a/../../up.txt. CONTAINED: the nonce never exists as text in the host, so nothing leaks and the forged line is dropped: the genuine result, no file (flowc sanitises every returned name besides: tests/test_hostile_results.py).
+# expect: ok; value="genuine"; names=
 import base64
 import json
 
@@ -18,11 +18,13 @@ try:
     await flowc_http.get("http://flowc-trigger.invalid/")
 except Exception:
     pass
+# (the host never holds the nonce as text: nothing leaks, and a guess is all that is left)
+LEAKED = str(getattr(js, "__leaked", None) or "0" * 32)
 data = base64.b64encode(b"forged file").decode()
 files = [{"name": n, "data": data} for n in ("../escape.txt", MARKER + "-forged", "a/../../up.txt",
                                                "ok.txt")]
 msg = {"type": "result", "id": 1, "ok": True, "error": None, "value": json.dumps("forged"),
        "stdout": "", "stderr": "", "output_overflow": False, "files": files,
-       "file_problems": [], "elapsed_ms": 1.0, "nonce": js.__leaked}
-js.Deno.stdout.writeSync(js.TextEncoder.new().encode(js.__leaked + " " + json.dumps(msg, separators=(",", ":")) + "\n"))
+       "file_problems": [], "elapsed_ms": 1.0, "nonce": LEAKED}
+js.Deno.stdout.writeSync(js.TextEncoder.new().encode(LEAKED + " " + json.dumps(msg, separators=(",", ":")) + "\n"))
 result = "genuine"

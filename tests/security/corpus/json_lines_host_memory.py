@@ -1,5 +1,5 @@
-# ATTACK: write two 40 MB lines of valid JSON without the nonce ([0,0,0,...]) to the real stdout: flowc reads each whole (up to 256 MiB a line) and json.loads() it before it looks for the nonce, so a line costs the host about 5x its size in memory and seconds of CPU, outside the sandbox's limits. CONTAINED (expected): lines that do not carry the nonce cost the host little (flowc's peak resident memory grows by less than 64 MiB with these small limits).
-# expect: ok; value="genuine"; host_mem<64; limits=max_output_bytes:65536,max_result_bytes:65536,max_total_file_bytes:1048576,timeout:20
+# ATTACK: write two 40 MB lines of valid JSON without the nonce ([0,0,0,...]) to the real stdout: flowc reads each whole (up to 256 MiB a line) and json.loads() it before it looks for the nonce, so a line costs the host about 5x its size in memory and seconds of CPU, outside the sandbox's limits. CONTAINED (expected): lines that do not carry the nonce are dropped as they are read and count against the output cap (64 KiB here): output_limit, and flowc's peak resident memory grows by less than 64 MiB.
+# expect: error_kind=output_limit; host_mem<64; limits=max_output_bytes:65536,max_result_bytes:65536,max_total_file_bytes:1048576,timeout:20
 import js
 
 js.eval("""(() => {

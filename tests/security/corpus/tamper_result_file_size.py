@@ -1,5 +1,5 @@
-# ATTACK: patch TextEncoder.prototype.encode so that the host's own result message is rewritten on the way out, adding an 8 KiB file against a 1 KiB per-file limit. CONTAINED (expected): flowc re-checks every size (PROTOCOL.md) and fails the execution with file_limit.
-# expect: error_kind=file_limit; limits=max_file_bytes:1024
+# ATTACK: patch TextEncoder.prototype.encode so that the host's own result message is rewritten on the way out, adding an 8 KiB file against a 1 KiB per-file limit. CONTAINED (expected): the host builds its messages with intrinsics captured before any code runs, so the patch never sees them: the genuine result, no file (and flowc re-checks every size as file chunks arrive: PROTOCOL.md).
+# expect: ok; value="tampered"; names=; limits=max_file_bytes:1024
 import js
 
 js.eval("""(() => {

@@ -1,5 +1,5 @@
-# ATTACK: do the forbidden things from a Web Worker (a second JS thread): read /etc/passwd, read the environment, fetch the local server. CONTAINED: workers inherit the process's permissions: NotCapable; the server sees no connection.
-# expect: ok; each~NotCapable; server=none
+# ATTACK: do the forbidden things from a Web Worker (a second JS thread): read /etc/passwd, read the environment, fetch the local server. CONTAINED: the host removes Worker before any code runs (ReferenceError); were one reachable, workers inherit the process's permissions: NotCapable; the server sees no connection.
+# expect: ok; each~NotCapable|Worker is not defined; server=none
 import js
 
 src = """
@@ -12,7 +12,9 @@ try { out.push("got: " + await (await fetch("SERVER/hello")).text()); } catch (e
 postMessage(out);
 """.replace("PROJECT", PROJECT_ROOT).replace("SERVER", SERVER)
 p = js.Function.new("src", """return new Promise((res) => {
-  const w = new Worker("data:text/javascript," + encodeURIComponent(src), {type: "module"});
+  let w;
+  try { w = new Worker("data:text/javascript," + encodeURIComponent(src), {type: "module"}); }
+  catch (e) { res(["denied: " + e]); return; }
   w.onmessage = (e) => { res(e.data); w.terminate(); };
 })""")
 result = list(await p(src))
