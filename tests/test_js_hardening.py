@@ -679,11 +679,11 @@ def test_the_javascript_process_dies_with_its_host(way, tmp_path):
     the fallback when setpriv is missing (prctl between fork and exec)."""
     script = tmp_path / "host.py"
     script.write_text(textwrap.dedent("""
-        import sys
-        from flowc.runtime.sandbox import Limits, js
+        import importlib, sys
+        from flowc.runtime.sandbox import Limits
         from flowc.runtime.sandbox.js import run_javascript
-        if sys.argv[1] == "prctl":
-            js._setpriv = lambda: None
+        if sys.argv[1] == "prctl":  # as without util-linux: prctl and setrlimit in the child
+            importlib.import_module("flowc.runtime.sandbox.spawn")._wrapper = []
         print("start", flush=True)
         run_javascript("while (true) {}", limits=Limits(timeout=600))
     """))

@@ -431,6 +431,47 @@ def test_files_over_the_total_are_a_clear_error(cold_pool):
     assert not r.ok and r.error_kind == "file_limit"
 
 
+def test_staged_inputs_are_copies_never_links_of_the_users_file(cold_pool, tmp_path):
+    """A big input is read from the process's stage folder: a copy (or a reflink), so that
+    nothing the program does to what it reads (a lock, say) reaches the user's file."""
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(200_000))
+    code = textwrap.dedent("""
+        import js
+        stage = str(js.Deno.cwd()) + "/stage"
+        result = [int(js.Deno.statSync(stage + "/" + str(e.name)).ino)
+                  for e in js.Deno.readDirSync(stage)]
+    """)
+    r = cold_pool.run(code, inputs={"big.bin": str(src)})
+    assert r.ok, r.error
+    assert len(r.value) == 1 and r.value[0] != src.stat().st_ino
+    assert src.stat().st_nlink == 1
+
+
+def test_the_inputs_of_one_execution_are_bounded_in_all(cold_pool, tmp_path):
+    """Many inputs, each within its own cap (the same file given under many names, say), are
+    refused before any is copied to disk: file_limit, and the stage folder stays empty."""
+    src = tmp_path / "part.bin"
+    src.write_bytes(b"p" * 300_000)
+    inputs = {f"copy{i}.bin": str(src) for i in range(8)}
+    r = cold_pool.run("result = 1", inputs=inputs, limits=Limits(max_input_bytes=1_000_000))
+    assert not r.ok and r.error_kind == "file_limit"
+    assert "more than the limit of 1000000" in r.error
+    assert cold_pool.run("result = 2", inputs=dict(list(inputs.items())[:3]),
+                         limits=Limits(max_input_bytes=1_000_000)).value == 2
+
+
+def test_an_input_that_cannot_be_staged_is_a_clear_error(assets, tmp_path):
+    proc = SandboxProcess(assets)
+    try:
+        r = proc.execute("result = 1", files=[("gone.bin", tmp_path / "no-such-file")])
+        assert not r.ok and r.error_kind == "file_limit" and "could not be staged" in r.error
+        assert list(proc.stage_dir.iterdir()) == []
+        assert proc.execute("result = 2").value == 2  # the process goes on
+    finally:
+        proc.kill()
+
+
 # ---- 7. no orphans -------------------------------------------------------------------------------
 _CHILD = textwrap.dedent("""
     import sys, time

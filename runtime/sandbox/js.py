@@ -26,9 +26,9 @@ How the process is held (each point is a test in tests/test_js_hardening.py):
 - Nothing of a program is left on disk: `DENO_DIR` names a path under `/dev/null`, which no
   one can create, so Deno keeps its caches in memory and localStorage, the Cache API and
   Deno KV have nowhere to write; `--no-config`, `--no-code-cache`; RLIMIT_FSIZE is 0.
-- The process dies with its host: `setpriv --pdeathsig KILL` (or prctl in the child when
-  setpriv is missing). The signal is tied to the thread that started the process, which
-  waits in this function until the process is dead.
+- The process dies with its host: it is started by spawn.py's long-lived spawner thread with
+  the parent-death signal (`setpriv --pdeathsig KILL`, or prctl in the child when util-linux
+  is missing), and RLIMIT_FSIZE 0 and no core dumps from before its first instruction.
 """
 
 from __future__ import annotations
@@ -41,17 +41,16 @@ import os
 import re
 import secrets
 import selectors
-import shutil
 import signal
 import subprocess
 import time
-from functools import lru_cache
 from pathlib import PurePosixPath
 
 from .assets import Assets, deno_binary
 from .files import UnsafeName, read_inputs, safe_name, write_outputs
 from .limits import Limits, MiB
 from .pool import ExecutionResult
+from .spawn import spawn
 
 __all__ = ["run_javascript", "MAX_DEPTH"]
 
@@ -331,37 +330,6 @@ finish(true, null, valueText, null, outs);
 
 
 # ---- starting the process ---------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _setpriv() -> str | None:
-    """util-linux's setpriv, when it can set the parent-death signal."""
-    for path in (shutil.which("setpriv"), "/usr/bin/setpriv", "/bin/setpriv"):
-        if path and os.access(path, os.X_OK):
-            true = shutil.which("true") or "/bin/true"
-            try:
-                ok = subprocess.run([path, "--pdeathsig", "KILL", "--", true], timeout=30,
-                                    capture_output=True).returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                ok = False
-            if ok:
-                return path
-    return None
-
-
-def _prctl_pdeathsig():
-    """The fallback without setpriv: prctl(PR_SET_PDEATHSIG) between fork and exec."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError, ImportError):
-        return None
-
-    def child() -> None:
-        prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-    return child
-
-
 def _spawn(deno, limits: Limits, harness: str) -> subprocess.Popen:
     url = "data:text/javascript;base64," + base64.b64encode(harness.encode()).decode()
     cmd = [str(deno), "run", "--no-prompt", "--quiet", "--no-config", "--no-lock",
@@ -369,25 +337,12 @@ def _spawn(deno, limits: Limits, harness: str) -> subprocess.Popen:
            "--allow-import=flowc-no-import.invalid:1", "--deny-read", "--deny-write",
            "--deny-net", "--deny-env", "--deny-run", "--deny-ffi", "--deny-sys",
            f"--v8-flags=--max-old-space-size={max(32, limits.memory_mb)}", url]
-    setpriv = _setpriv()
-    preexec = None
-    if setpriv:
-        cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
-    else:
-        preexec = _prctl_pdeathsig()
     env = {"DENO_DIR": _NO_DIR, "HOME": _NO_HOME, "DENO_NO_UPDATE_CHECK": "1",
            "DENO_NO_PROMPT": "1", "NO_COLOR": "1", "PATH": "/nonexistent"}
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd="/", start_new_session=True,
-                            preexec_fn=preexec)
-    try:  # the program reads nothing of its job before these hold: it waits for stdin
-        import resource
-
-        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (0, 0))
-        resource.prlimit(proc.pid, resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, OSError, ValueError, AttributeError):
-        pass
-    return proc
+    # (spawn.py: started from flowc's spawner thread with the parent-death signal; fsize 0:
+    # the process can write no file at all, from its first instruction)
+    return spawn(cmd, fsize=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, env=env, cwd="/", start_new_session=True)
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -18,6 +18,7 @@ class Limits:
     max_file_bytes: int = 20 * MiB        # one written file
     max_total_file_bytes: int = 100 * MiB
     max_result_bytes: int = 1 * MiB       # the JSON of the returned value
+    max_input_bytes: int = 512 * MiB      # the input files staged for one execution, in all
     rss_slack_mb: int = 384               # resident memory allowed above the idle process
 
     def to_host(self) -> dict:

@@ -46,8 +46,8 @@ _CHUNK = 1 << 20  # a returned file travels in messages of this many bytes at mo
 # Until the host says the code has started, the time taken (staging, the end of a warm-up
 # step, loading packages) is not the node's: it has this long on top of its timeout.
 SETUP_GRACE_S = 30.0
-# A request not taken by the host within the node's timeout (and at least this) is a process
-# that stopped reading its input (a warm-up step in progress takes well under this).
+# In a process that ran code before, a request not taken by the host within the node's
+# timeout (and at least this) is a process that stopped reading its input.
 RECEIVE_MIN_S = 2.0
 _RSS_EVERY_S = 0.005  # resident memory is read at most this often while serving messages
 _MAX_FETCHES = 8  # HTTP requests of one execution in flight at once
@@ -470,7 +470,23 @@ class SandboxProcess:
         network = network or NetworkPolicy(())
         self.executions += 1
         self.max_line = max(self.max_line, _line_bound(limits))
-        entries, staged = self._stage(files)
+        total = 0
+        for _, data in files:  # (each input is copied to disk, then read into memory)
+            try:
+                total += data.stat().st_size if isinstance(data, Path) else len(data)
+            except OSError:
+                pass  # (staging names the file)
+        if total > limits.max_input_bytes:
+            return RawResult(False, error_kind="file_limit", error=f"the input files of this "
+                             f"execution total {total} bytes, more than the limit of "
+                             f"{limits.max_input_bytes}")
+        try:
+            entries, staged = self._stage(files)
+        except OSError as e:  # (a full disk, a file gone meanwhile): nothing is left behind
+            for f in self.stage_dir.glob(f"{self.executions}-*"):
+                f.unlink(missing_ok=True)
+            return RawResult(False, error_kind="file_limit", error=f"an input file could not "
+                             f"be staged: {clean_text(e.strerror or e, 200)}")
         req = {
             "op": "exec", "id": self.executions, "code": code, "globals": globals_ or {},
             "files": entries,
@@ -496,10 +512,15 @@ class SandboxProcess:
         requests (answered as they complete, while the watch goes on), returned files (as
         their chunks arrive). Any limit passed: the process is killed at once."""
         ceiling = limits.rss_ceiling_bytes(self.idle_rss)
-        # Until the host has taken the request, the node's own timeout (at least
-        # RECEIVE_MIN_S): a process whose loop is kept busy never takes it. Then, until the
-        # code starts, the timeout plus the set-up grace; from the start, the timeout.
-        deadline = t0 + max(limits.timeout, RECEIVE_MIN_S)
+        # Until the host has taken the request: in a process that ran code before (a run
+        # session), the node's own timeout (at least RECEIVE_MIN_S): a timer that code left
+        # can keep its loop busy for ever. In a new one, only flowc's own warm-up step can
+        # delay it: the set-up grace applies. Then, until the code starts, the timeout plus
+        # the grace; from the start, the timeout.
+        reused = self.executions > 1
+        receive_s = max(limits.timeout, RECEIVE_MIN_S) if reused else \
+            limits.timeout + SETUP_GRACE_S
+        deadline = t0 + receive_s
         received = False
         started = 0.0  # when the host said the code started (monotonic)
         out_base = self.garbage_bytes + self.stderr_bytes
@@ -512,10 +533,10 @@ class SandboxProcess:
             return RawResult(False, error_kind=kind, error=error, peak_rss=peak, **extra)
 
         def timed_out(doing: str = "") -> RawResult:
-            if not received:
+            if not received and reused:
                 return stop("timeout", f"the sandbox did not take the request within "
-                            f"{max(limits.timeout, RECEIVE_MIN_S):g} s (it stopped reading "
-                            "its input) and was stopped")
+                            f"{receive_s:g} s (code of an earlier execution keeps it busy) "
+                            "and was stopped")
             if not started:
                 return stop("timeout", f"the sandbox did not start the code within "
                             f"{limits.timeout + SETUP_GRACE_S:g} s and was stopped")

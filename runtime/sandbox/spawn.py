@@ -32,7 +32,7 @@ _SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 _wrapper: list[str] | None = None
 
 
-def wrapper() -> list[str]:
+def wrapper(fsize: int = FILE_SIZE_CAP) -> list[str]:
     """The command prefix that applies the parent-death signal and the file limits ([] when
     neither tool exists: `_preexec` does it then)."""
     global _wrapper
@@ -41,20 +41,21 @@ def wrapper() -> list[str]:
         setpriv = shutil.which("setpriv", path=_SYSTEM_PATH)
         prlimit = shutil.which("prlimit", path=_SYSTEM_PATH)
         if setpriv and prlimit:
-            out = [setpriv, "--pdeathsig", "KILL", "--",
-                   prlimit, f"--fsize={FILE_SIZE_CAP}", "--core=0", "--"]
+            out = [setpriv, "--pdeathsig", "KILL", "--", prlimit]
         _wrapper = out
-    return _wrapper
+    return [*_wrapper, f"--fsize={fsize}", "--core=0", "--"] if _wrapper else []
 
 
-def _preexec() -> None:  # pragma: no cover - only where util-linux is missing
+def _preexec(fsize: int) -> Callable[[], None]:  # pragma: no cover - without util-linux
     """In the child, before exec: the same as the wrapper, by hand."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_CAP, FILE_SIZE_CAP))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    def child() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return child
 
 
 class _Spawner:
@@ -91,16 +92,16 @@ _spawner: _Spawner | None = None
 _lock = threading.Lock()
 
 
-def spawn(cmd: list[str], **popen_kwargs) -> subprocess.Popen:
+def spawn(cmd: list[str], *, fsize: int = FILE_SIZE_CAP, **popen_kwargs) -> subprocess.Popen:
     """`subprocess.Popen(cmd, **popen_kwargs)` from the spawner thread, wrapped so the process
-    dies with flowc and writes no large file."""
+    dies with flowc and writes no file larger than `fsize` bytes (0: none at all)."""
     global _spawner
     with _lock:
         if _spawner is None or _spawner.pid != os.getpid() or not _spawner.thread.is_alive():
             _spawner = _Spawner()  # (a forked child starts its own)
         spawner = _spawner
-    prefix = wrapper()
+    prefix = wrapper(fsize)
     if not prefix:
-        popen_kwargs["preexec_fn"] = _preexec
+        popen_kwargs["preexec_fn"] = _preexec(fsize)
     full = [*prefix, *cmd]
     return spawner.call(lambda: subprocess.Popen(full, **popen_kwargs))
