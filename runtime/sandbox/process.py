@@ -633,7 +633,7 @@ class SandboxProcess:
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError,
                 RecursionError) as e:
             self.kill()
-            return RawResult(False, error_kind="protocol", peak_rss=peak,
+            return RawResult(False, error_kind="protocol", peak_rss=peak, elapsed_ms=elapsed_ms,
                              error=f"the sandbox sent a malformed result ({type(e).__name__})")
 
     def _parse_result(self, msg: dict, limits: Limits, peak: int, files: _Files,
