@@ -386,11 +386,17 @@ def _check_trivial(result) -> None:
                            f"{result.error}")
 
 
-def measure_session_runs(pool, runs: int, limits, warmup: int = 5) -> Samples:
-    """`session.run("result = 1")` in one reused interpreter, end to end from Python."""
+def measure_session_runs(pool, runs: int, limits, warmup_s: float = 1.0) -> Samples:
+    """`session.run("result = 1")` in one reused interpreter, end to end from Python.
+
+    Warmed up for `warmup_s` first (at least 20 runs): the first few hundred runs of a new
+    interpreter are 2-4x slower than the rest (V8 tiers up the host and Pyodide's code), and a
+    p50 taken across that change swung between 0.9 and 2.5 ms from one run to the next."""
     with pool.session() as session:
-        for _ in range(warmup):
+        start, n = time.perf_counter(), 0
+        while n < 20 or time.perf_counter() - start < warmup_s:
             _check_trivial(session.run(TRIVIAL_CODE, limits=limits))
+            n += 1
         wait_pool_full(pool)  # the pool's refill is not part of a run
         results = []
 

@@ -53,9 +53,11 @@ def _rows(text: str) -> dict[str, float]:
     return out
 
 
-def _run(tree: Path, script: str, args: list[str]) -> dict[str, float]:
+def _run(tree: Path, script: str, args: list[str], script_tree: Path | None = None
+         ) -> dict[str, float]:
     python = tree / ".venv" / "bin" / "python"
-    r = subprocess.run([str(python), str(tree / "bench" / script), *args], cwd=tree,
+    r = subprocess.run([str(python), str((script_tree or tree) / "bench" / script), *args],
+                       cwd=tree,
                        capture_output=True, text=True, timeout=3600)
     if r.returncode not in (0, 1):  # 1: a target missed, still a measurement
         sys.exit(f"{tree}: bench/{script} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", required=True, type=Path, help="the baseline checkout")
     ap.add_argument("script", help="a script in bench/, e.g. sandbox.py")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--same-script", action="store_true",
+                    help="run this checkout's bench script on both sides (each with its own "
+                    "flowc): a benchmark's own fix then weighs on both alike")
     argv = sys.argv[1:] if argv is None else argv
     rest: list[str] = []
     if "--" in argv:  # what follows `--` is the script's own
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         order = ("baseline", "this") if i % 2 == 0 else ("this", "baseline")
         for side in order:
             print(f"round {i + 1}/{a.rounds}: {side} ({trees[side]})", flush=True)
-            for name, v in _run(trees[side], a.script, a.args).items():
+            for name, v in _run(trees[side], a.script, a.args,
+                                HERE if a.same_script else None).items():
                 got[side].setdefault(name, []).append(v)
     print()
     print(f"bench/{a.script} {' '.join(a.args)}: medians of {a.rounds} runs each, "

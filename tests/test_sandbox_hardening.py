@@ -167,10 +167,14 @@ def test_web_storage_and_the_cache_api_are_unavailable_and_leave_nothing(cold_po
 def test_a_data_import_does_not_write_the_shared_deno_cache(cold_pool, assets):
     """Deno writes the code cache of any module it imports, `data:` ones included: one run
     could write tens of MB into the shared cache (and every later process would read it)."""
-    cache = assets.deno_dir / "v8_code_cache_v2"
-    size_before = cache.stat().st_size if cache.exists() else 0
-    wal = assets.deno_dir / "v8_code_cache_v2-wal"
-    wal_before = wal.stat().st_size if wal.exists() else 0
+    def sizes():
+        out = {}
+        for d in [assets.deno_dir, *(assets.deno_dir / "primed").glob("*")]:
+            for name in ("v8_code_cache_v2", "v8_code_cache_v2-wal"):
+                f = d / name
+                out[f] = f.stat().st_size if f.exists() else 0
+        return out
+    before = sizes()
     code = textwrap.dedent("""
         from js import eval as js_eval
         src = "export const f = [" + ",".join(f"function(){{return {i}}}" for i in range(60000)) + "];"
@@ -180,8 +184,29 @@ def test_a_data_import_does_not_write_the_shared_deno_cache(cold_pool, assets):
     r = cold_pool.run(code, limits=Limits(timeout=60))
     assert r.ok and r.value == 60000, (r.error_kind, r.error)
     time.sleep(0.5)
-    assert (cache.stat().st_size if cache.exists() else 0) <= size_before + 1024 * 1024
-    assert (wal.stat().st_size if wal.exists() else 0) <= wal_before + 1024 * 1024
+    for f, size in sizes().items():
+        assert size <= before.get(f, 0) + 1024 * 1024, f
+
+
+def test_each_memory_size_has_its_own_primed_cache(assets):
+    """The V8 code cache holds one entry per module and V8 refuses one made under other flags
+    (heap and WebAssembly sizes follow the memory limit). Priming 128 MB sandboxes in the same
+    folder replaced what 256 MB ones read: each of their starts compiled Pyodide anew."""
+    import hashlib
+
+    from flowc.runtime.sandbox.process import SandboxProcess, shared_cache_dir
+
+    def digest(d):
+        return hashlib.sha256((d / "v8_code_cache_v2").read_bytes()).hexdigest()
+
+    SandboxProcess(assets, memory_mb=256).kill()
+    big = shared_cache_dir(assets, 256)
+    assert (big / "primed").exists() and (big / "v8_code_cache_v2").stat().st_size > 100_000
+    seen = digest(big)
+    SandboxProcess(assets, memory_mb=160).kill()  # another flag set, primed apart
+    small = shared_cache_dir(assets, 160)
+    assert small != big and (small / "primed").exists()
+    assert digest(big) == seen
 
 
 def test_a_deno_json_in_a_parent_folder_is_not_applied(tmp_path, monkeypatch, assets):

@@ -37,10 +37,11 @@ const byteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Ar
                                                    "length").get;
 const writeOut = Deno.stdout.writeSync.bind(Deno.stdout);
 const exit = Deno.exit;
+const later = setTimeout;
 const NONCE_BYTES = 32;
 const lead = new U8(NONCE_BYTES + 1);  // the nonce and a space: every message's first bytes
 
-function send(msg) {
+function frame(msg) {
   // The nonce leads the line, so the reader can drop anything else without keeping it.
   setPrototypeOf(msg, null);
   const body = apply(encodeText, encoder, [stringify(msg) + "\n"]);
@@ -48,8 +49,37 @@ function send(msg) {
   const data = new U8(NONCE_BYTES + 1 + size);
   apply(setBytes, data, [lead, 0]);
   apply(setBytes, data, [body, NONCE_BYTES + 1]);
+  return data;
+}
+function writeAll(data) {
+  const size = apply(byteLength, data, []);
   let off = 0;
-  while (off < NONCE_BYTES + 1 + size) off += writeOut(apply(subarray, data, [off]));
+  while (off < size) off += writeOut(apply(subarray, data, [off]));
+}
+// A message held back to travel in the same write as the next one ("received", followed at
+// once by "started" when nothing is staged: one wake-up of flowc's reader instead of two).
+let held = null;
+function flushHeld() {
+  if (held === null) return;
+  const data = held;
+  held = null;
+  writeAll(data);
+}
+function send(msg) {
+  const data = frame(msg);
+  if (held === null) return writeAll(data);
+  const first = held;
+  held = null;
+  const a = apply(byteLength, first, []), both = new U8(a + apply(byteLength, data, []));
+  apply(setBytes, both, [first, 0]);
+  apply(setBytes, both, [data, a]);
+  writeAll(both);
+}
+function sendSoon(msg) {
+  // written with the next message, or when this turn of the event loop ends
+  flushHeld();
+  held = frame(msg);
+  later(flushHeld, 0);
 }
 
 // ---- stdin: line reader ---------------------------------------------------------------
@@ -198,7 +228,7 @@ async function pump() {
     if (msg.op === "warm") { warmUp(msg.steps || []); continue; }
     // flowc's clock for the set-up grace starts when the request is taken (a process whose
     // loop is kept busy never takes it, and is stopped within the node's own timeout)
-    if (msg.op === "exec") send({ type: "received", id: msg.id });
+    if (msg.op === "exec") sendSoon({ type: "received", id: msg.id });
     served = true;  // a real request: warming stops for good
     if (msg.op === "fetch_result") {
       const resolve = fetchWaiters.get(msg.fid);

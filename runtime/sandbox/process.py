@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import queue
@@ -196,24 +197,46 @@ def _line_bound(limits: Limits) -> int:
                + _CHUNK * 4 / 3 + 1024 * 1024)
 
 
-_primed: set[tuple[Path, int]] = set()
+_primed: dict[tuple[Path, int], Path] = {}
 
 
-def _prime(assets: Assets, memory_mb: int, wheelhouse) -> None:
-    """Fill the shared Deno caches once with flowc's own process for these V8 flags (the code
-    cache is keyed by them): a process of flowc's that runs no sandboxed code, started with
-    the shared folder, then ended. Sandboxes get copies (assets.private_deno_dir)."""
+def shared_cache_dir(assets: Assets, memory_mb: int) -> Path:
+    """The shared Deno folder whose caches the sandboxes of this memory size start from.
+
+    One folder per V8 flag set: the code cache keeps one entry per module, and V8 refuses an
+    entry made under other flags (the heap and WebAssembly sizes follow `memory_mb`). With one
+    folder for all, priming 128 MB replaced the entries 256 MB sandboxes read, and each of
+    their starts then compiled Pyodide anew (+0.1 s) without writing the cache back. The name
+    also follows the snapshot (the host's sources) and the Deno binary, whose code caches
+    differ."""
+    deno = assets.deno
+    try:
+        st = deno.stat()
+        stamp = f"{deno}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = str(deno)
+    flags = [a for a in deno_command(assets, memory_mb, None, None) if a.startswith("--v8-flags")]
+    digest = hashlib.sha256("\0".join([stamp, assets.snapshot.stem, *flags]).encode())
+    return assets.deno_dir / "primed" / f"{memory_mb}-{digest.hexdigest()[:12]}"
+
+
+def _prime(assets: Assets, memory_mb: int, wheelhouse) -> Path:
+    """The shared caches for these V8 flags (`shared_cache_dir`), filled once by flowc's own
+    process: one that runs no sandboxed code, started with the shared folder, then ended.
+    Sandboxes get copies (assets.private_deno_dir) and never write it."""
     key = (assets.deno_dir, memory_mb)
     if key in _primed:
-        return
-    marker = assets.deno_dir / f"primed-{assets.snapshot.stem}-{memory_mb}"
+        return _primed[key]
+    shared = shared_cache_dir(assets, memory_mb)
+    marker = shared / "primed"
     if not marker.exists():
-        with cache_lock(assets.deno_dir, exclusive=True):
+        shared.mkdir(parents=True, exist_ok=True)
+        with cache_lock(shared, exclusive=True):
             if not marker.exists():
                 proc = spawn(deno_command(assets, memory_mb, wheelhouse, None),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, env=clean_env(assets.deno_dir),
-                             cwd=str(assets.deno_dir), start_new_session=True)
+                             stderr=subprocess.DEVNULL, env=clean_env(shared),
+                             cwd=str(shared), start_new_session=True)
                 try:
                     proc.stdin.write(b"p" * 32 + b"\n" + json.dumps(
                         {"preload": preload_modules()}).encode() + b"\n")
@@ -230,9 +253,10 @@ def _prime(assets: Assets, memory_mb: int, wheelhouse) -> None:
                         proc.wait()
                     for f in (proc.stdout,):
                         f.close()
-                checkpoint_caches(assets.deno_dir)
+                checkpoint_caches(shared)
                 marker.touch()
-    _primed.add(key)
+    _primed[key] = shared
+    return shared
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -280,7 +304,7 @@ class SandboxProcess:
         t0 = time.perf_counter()
         _sweep_stale_stage_dirs()
         _mark_used(assets.snapshot)
-        _prime(assets, memory_mb, wheelhouse)
+        shared = _prime(assets, memory_mb, wheelhouse)
         self.owner_pid = os.getpid()
         # The process's own folder, removed with it: `stage/` holds big input files (copies;
         # reflinks where the file system can), read by the host directly (no base64 and JSON of megabytes
@@ -291,7 +315,7 @@ class SandboxProcess:
         self.stage_dir = self.home / "stage"
         self.stage_dir.mkdir()
         _LIVE.add(self)
-        deno_dir = private_deno_dir(assets.deno_dir, self.home / "deno")
+        deno_dir = private_deno_dir(shared, self.home / "deno")
         self.proc = spawn(
             deno_command(assets, memory_mb, wheelhouse, self.stage_dir), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(deno_dir),
