@@ -341,7 +341,8 @@ class Store(Protocol):
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
-    def expire_task(self, task_id: str, outcome: str | None = None) -> bool: ...
+    def expire_task(self, task_id: str, outcome: str | None = None, *,
+                    at: float | None = None) -> bool: ...
     def cancel_task(self, task_id: str) -> bool: ...
     def due_escalations(self, now: float | None = None,
                         limit: int = 1000) -> list[TaskRecord]: ...
@@ -1417,14 +1418,15 @@ class SQLiteStore:
             " AND deadline <= ? ORDER BY deadline, id LIMIT ?", (at, limit)).fetchall())
         return [_task(r) for r in rows]
 
-    def expire_task(self, task_id: str, outcome: str | None = None) -> bool:
-        """Time a pending task out (compare-and-set, like `decide_task`). `outcome` replaces the
-        task's `timeout_outcome` when given."""
+    def expire_task(self, task_id: str, outcome: str | None = None, *,
+                    at: float | None = None) -> bool:
+        """Time a pending task out (compare-and-set, like `decide_task`) at `at` (default now:
+        its `decided_at`). `outcome` replaces the task's `timeout_outcome` when given."""
         def expire(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE tasks SET status = 'timed_out', timeout_outcome = COALESCE(?,"
                 " timeout_outcome), decided_at = ? WHERE id = ? AND status = 'pending'",
-                (outcome, self._now(), task_id))
+                (outcome, self._now() if at is None else float(at), task_id))
             if cur.rowcount == 0:
                 self._get_task(conn, task_id)
                 return False
