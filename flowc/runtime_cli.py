@@ -155,7 +155,7 @@ def _pending_tasks(store, run) -> list:
     if tasks:
         return tasks
     out = []
-    for task in store.list_tasks(status="pending", limit=10000):
+    for task in store.list_tasks(status="pending", limit=None):
         r = store.get_run(task.run_id)
         while r is not None and r.parent_run_id and r.id != run.id:
             r = store.get_run(r.parent_run_id)
@@ -257,17 +257,67 @@ def _escalations_json(t) -> list[dict]:
              "fired_at": s.get("fired_at")} for i, s in enumerate(t.escalations, 1)]
 
 
+def _inbox_page(args) -> tuple[int, int | None]:
+    """(offset, limit) of the page `flowc inbox` shows; limit None: every task."""
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    if args.page is not None and args.page < 1:
+        raise CommandError("--page counts from 1")
+    if args.all:
+        if args.page is not None:
+            raise CommandError("--all shows every task: leave out --page")
+        return 0, None
+    return ((args.page or 1) - 1) * args.limit, args.limit
+
+
+def _inbox_footer(args, shown: int, offset: int, total: int, what: str) -> str:
+    """`showing 1-100 of 10003 pending tasks (next: --page 2; everything: --all)`."""
+    if total == 0:
+        return f"no {what}"
+    if shown == 0:
+        pages = -(-total // args.limit)
+        return f"page {args.page} is past the end: {total} {what}, {pages} page" + \
+            ("s" if pages > 1 else "")
+    if shown == total:
+        return f"showing all {total} {what}" if total > 1 else f"showing the one {what}"
+    line = f"showing {offset + 1}-{offset + shown} of {total} {what}"
+    if offset + shown < total:
+        line += f" (next: --page {(args.page or 1) + 1}; everything: --all)"
+    return line
+
+
 def cmd_inbox(args) -> int:
     from flowc.runtime.engine import describe_people
 
+    offset, limit = _inbox_page(args)
     store = _store(args)
-    tasks = store.list_tasks(status="pending", limit=args.limit)
+    person = {"for_user": args.for_user, "roles": _roles(args, args.for_user)} \
+        if args.for_user else {}
+    filters = dict(flow=args.flow, assigned_role=args.role, **person)
+    total = store.count_tasks(status="pending", **filters)
+    tasks = store.list_tasks(status="pending", limit=limit, offset=offset, **filters)
+    what = "pending tasks" if total != 1 else "pending task"
+    if args.for_user:
+        what += f" {args.for_user} may decide"
+    if args.role:
+        what += f" for role {args.role}"
+    if args.flow:
+        what += f" of flow `{args.flow}`"
+    footer = _inbox_footer(args, len(tasks), offset, total, what)
     if args.json:
-        print(json.dumps([{"id": t.id, "run": t.run_id, "node": t.node_id, "kind": t.kind,
+        flows: dict[str, str | None] = {}
+        for t in tasks:
+            if t.run_id not in flows:
+                run = store.get_run(t.run_id)
+                flows[t.run_id] = run.flow_name if run else None
+        print(json.dumps([{"id": t.id, "run": t.run_id, "flow": flows[t.run_id],
+                           "node": t.node_id, "kind": t.kind,
                            "for": t.assignees, "title": t.title, "deadline": t.deadline,
                            "escalated": t.escalated > 0, "next_escalation": t.next_escalation,
                            "escalations": _escalations_json(t)}
                           for t in tasks], indent=2))
+        if len(tasks) < total:  # the list is not all of them: say so where people look
+            print(f"flowc: {footer}", file=sys.stderr)
         return 0
     for t in tasks:
         who = describe_people(t.assignees)
@@ -276,8 +326,7 @@ def cmd_inbox(args) -> int:
         for i, s in enumerate(t.fired_escalations, 1):
             print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
                   f" (step {i}, {_duration(s['after'])} after it opened)")
-    if not tasks:
-        print("no pending tasks")
+    print(footer)
     return 0
 
 
@@ -484,9 +533,17 @@ def add_runtime_commands(sub, parser_class) -> None:
     store_opt(sp)
     sp.set_defaults(func=cmd_runs)
 
-    sp = sub.add_parser("inbox", help="pending human tasks")
-    sp.add_argument("--limit", type=int, default=100)
-    sp.add_argument("--json", action="store_true")
+    sp = sub.add_parser("inbox", help="pending human tasks, oldest first, a page at a time")
+    sp.add_argument("--limit", type=int, default=100, metavar="N", help="tasks per page "
+                    "(default 100)")
+    sp.add_argument("--page", type=int, metavar="P", help="the page to show (from 1)")
+    sp.add_argument("--all", action="store_true", help="every pending task, not one page")
+    sp.add_argument("--for", dest="for_user", metavar="USER", help="only tasks USER may "
+                    "decide: named for them, for a role they hold (flowc people), or for anyone")
+    sp.add_argument("--role", metavar="ROLE", help="only tasks assigned to role ROLE")
+    sp.add_argument("--flow", metavar="NAME", help="only tasks of runs of flow NAME")
+    sp.add_argument("--json", action="store_true", help="a JSON list (when it is not every "
+                    "task, stderr says how many there are)")
     store_opt(sp)
     sp.set_defaults(func=cmd_inbox)
 

@@ -334,9 +334,13 @@ class Store(Protocol):
                     task_id: str | None = None,
                     escalations: Iterable[Mapping[str, Any]] = ()) -> TaskRecord: ...
     def get_task(self, task_id: str) -> TaskRecord | None: ...
-    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+    def list_tasks(self, status: str | None = "pending", limit: int | None = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),
-                   run_id: str | None = None) -> list[TaskRecord]: ...
+                   run_id: str | None = None, *, flow: str | None = None,
+                   assigned_role: str | None = None, offset: int = 0) -> list[TaskRecord]: ...
+    def count_tasks(self, status: str | None = "pending", for_user: str | None = None,
+                    roles: Iterable[str] = (), run_id: str | None = None, *,
+                    flow: str | None = None, assigned_role: str | None = None) -> int: ...
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None: ...
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
@@ -1345,13 +1349,36 @@ class SQLiteStore:
     def get_task(self, task_id: str) -> TaskRecord | None:
         return self._read(lambda c: self._find_task(c, task_id))
 
-    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+    def list_tasks(self, status: str | None = "pending", limit: int | None = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),
-                   run_id: str | None = None) -> list[TaskRecord]:
-        """Tasks oldest first. With `for_user` or `roles`: only tasks assigned to that user or
-        to one of those roles, plus tasks assigned to nobody (anyone may take those)."""
+                   run_id: str | None = None, *, flow: str | None = None,
+                   assigned_role: str | None = None, offset: int = 0) -> list[TaskRecord]:
+        """Tasks oldest first, `limit` of them (None: all) after skipping `offset`. With
+        `for_user` or `roles`: only tasks assigned to that user or to one of those roles, plus
+        tasks assigned to nobody (anyone may take those). `flow`: only tasks of runs of that
+        flow; `assigned_role`: only tasks assigned to that role."""
+        where, args = self._task_filter(status, for_user, roles, run_id, flow, assigned_role)
+        cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
+        sql = f"SELECT {cols} FROM tasks t{where} ORDER BY t.created_at, t.id LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+
+    def count_tasks(self, status: str | None = "pending", for_user: str | None = None,
+                    roles: Iterable[str] = (), run_id: str | None = None, *,
+                    flow: str | None = None, assigned_role: str | None = None) -> int:
+        """How many tasks `list_tasks` with the same filters lists in all."""
+        where, args = self._task_filter(status, for_user, roles, run_id, flow, assigned_role)
+        sql = f"SELECT COUNT(*) FROM tasks t{where}"
+        return int(self._read(lambda c: c.execute(sql, args).fetchone()[0]))
+
+    @staticmethod
+    def _task_filter(status: str | None, for_user: str | None, roles: Iterable[str],
+                     run_id: str | None, flow: str | None,
+                     assigned_role: str | None) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its arguments) of a task query over `tasks t`."""
         roles = tuple(roles)
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if run_id is not None:
             where.append("t.run_id = ?")
             args.append(run_id)
@@ -1359,6 +1386,13 @@ class SQLiteStore:
             _check(status, TASK_STATUSES, "task status")
             where.append("t.status = ?")
             args.append(status)
+        if flow is not None:
+            where.append("t.run_id IN (SELECT id FROM runs WHERE flow_name = ?)")
+            args.append(flow)
+        if assigned_role is not None:
+            where.append("EXISTS (SELECT 1 FROM task_assignees r WHERE r.task_id = t.id AND"
+                         " r.kind = 'role' AND r.name = ?)")
+            args.append(assigned_role)
         if for_user is not None or roles:
             match = []
             if for_user is not None:
@@ -1371,13 +1405,7 @@ class SQLiteStore:
             where.append("(EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND ("
                          + " OR ".join(match) + ")) OR NOT EXISTS (SELECT 1 FROM task_assignees"
                          " n WHERE n.task_id = t.id))")
-        cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
-        sql = f"SELECT {cols} FROM tasks t"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY t.created_at, t.id LIMIT ?"
-        args.append(limit)
-        return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+        return (" WHERE " + " AND ".join(where) if where else ""), args
 
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None:
         """The task a node opened (one per run, node and item), if any."""
