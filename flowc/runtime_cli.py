@@ -125,10 +125,35 @@ def _load_plan(path: str):
                            f"{str(e).splitlines()[0]}") from e
 
 
-def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dict:
-    """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
-    from flowc.runtime.validate import coerce_text
+def _max_field_bytes(base_dir: Path | None) -> int:
+    """flowc.toml's `[values] max_field_kb` for a flow in `base_dir`, in bytes."""
+    from flowc.config import ConfigError, load_config
 
+    try:
+        return load_config(base_dir or Path.cwd()).max_field_bytes
+    except ConfigError as e:
+        raise CommandError(str(e)) from e
+
+
+def _field_value(text: str, schema: dict, label: str, max_bytes: int):
+    """A value typed (or `@FILE`) for one field, typed by its schema and checked as the engine
+    will check it (a finite number, JSON, at most `max_bytes`): one clear line if it is not,
+    before anything is stored."""
+    from flowc.runtime.validate import coerce_text, field_problem
+
+    try:
+        value = coerce_text(text, schema, max_bytes)
+    except ValueError as e:
+        raise CommandError(f"{label}: {e}") from e
+    problem = field_problem(value, max_bytes)
+    if problem:
+        raise CommandError(f"{label} {problem}")
+    return value
+
+
+def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str,
+                 max_bytes: int) -> dict:
+    """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -138,15 +163,14 @@ def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dic
             raise CommandError(f"the {what} has no {'input' if what == 'flow' else 'field'} "
                                f"`{name}` ({'inputs' if what == 'flow' else 'fields'}: "
                                f"{', '.join(schemas) or 'none'})")
-        try:
-            out[name] = coerce_text(text, schemas[name])
-        except ValueError as e:
-            raise CommandError(f"{'input' if what == 'flow' else 'field'} `{name}`: {e}") from e
+        label = f"{'input' if what == 'flow' else 'field'} `{name}`"
+        out[name] = _field_value(text, schemas[name], label, max_bytes)
     return out
 
 
-def _parse_inputs(pairs: list[str], plan) -> dict:
-    return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow")
+def _parse_inputs(pairs: list[str], plan, max_bytes: int) -> dict:
+    return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow",
+                        max_bytes)
 
 
 def _pending_tasks(store, run) -> list:
@@ -185,9 +209,9 @@ def cmd_run(args) -> int:
     from flowc.runtime.engine import RunRefused
 
     plan = _load_plan(args.file)
-    inputs = _parse_inputs(args.input, plan)
-    store = _store(args)
     base_dir = Path(args.file).resolve().parent
+    inputs = _parse_inputs(args.input, plan, _max_field_bytes(base_dir))
+    store = _store(args)
     try:
         with _engine(args, store, base_dir) as engine:
             run = engine.start(plan, inputs)
@@ -373,7 +397,6 @@ def cmd_show(args) -> int:
 
 def cmd_resume(args) -> int:
     from flowc.runtime.engine import DecisionRefused
-    from flowc.runtime.validate import coerce_text
 
     store = _store(args)
     task = _task(store, args.task)
@@ -384,18 +407,16 @@ def cmd_resume(args) -> int:
         raise CommandError("say exactly one of --approve, --edit FIELD=VALUE..., --reject")
     if task.kind == "ask" and args.answer is None:
         raise CommandError("this task asks for a value: --answer VALUE")
+    run = store.get_run(task.run_id)
+    base_dir = Path(run.base_dir) if run and run.base_dir else None
+    max_bytes = _max_field_bytes(base_dir)
     values, answer = {}, None
     if task.kind == "gate":
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
-        values = _parse_pairs(args.edit or [], fields, "--edit", "form")
+        values = _parse_pairs(args.edit or [], fields, "--edit", "form", max_bytes)
     else:
-        try:
-            answer = coerce_text(args.answer, task.form.get("schema", {}))
-        except ValueError as e:
-            raise CommandError(f"answer: {e}") from e
+        answer = _field_value(args.answer, task.form.get("schema", {}), "answer", max_bytes)
     t0 = time.perf_counter()
-    run = store.get_run(task.run_id)
-    base_dir = Path(run.base_dir) if run and run.base_dir else None
     try:
         with _engine(args, store, base_dir) as engine:
             run = engine.decide(

@@ -29,7 +29,14 @@ from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
-from .validate import MAX_DEPTH, apply_defaults, is_file_schema, schema_errors, value_problem
+from .validate import (
+    MAX_DEPTH,
+    apply_defaults,
+    field_problem,
+    is_file_schema,
+    schema_errors,
+    value_problem,
+)
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
 
@@ -216,13 +223,17 @@ class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
                  base_dir: str | None = None, models=None, trace: bool = True,
                  file_protocols: tuple[str, ...] | None = None,
-                 max_file_bytes: int | None = None, on_error=None):
+                 max_file_bytes: int | None = None, on_error=None,
+                 max_field_bytes: int | None = None):
         self.store = store
         # files people supply go through this fsspec protocol allowlist, and no file larger
         # than this is staged into a sandbox; None: flowc.toml's [files] (default: `file`,
         # 100 MiB)
         self._file_protocols = tuple(file_protocols) if file_protocols is not None else None
         self._max_file_bytes = max_file_bytes
+        # the largest value (its JSON) a person may give for one input, form field or answer;
+        # None: flowc.toml's [values] max_field_kb (default 1 MiB)
+        self._max_field_bytes = max_field_bytes
         self._files_fallback: str | None = None  # where user files go without a workspace
         # called with (run id, one line) when a run stops on an unexpected error (it is
         # recorded on the run as failed); default: that line on the `flowc.runtime` logger
@@ -288,6 +299,13 @@ class Engine:
         if self._max_file_bytes is None:
             self._max_file_bytes = self._files_config().max_file_bytes
         return self._max_file_bytes
+
+    @property
+    def max_field_bytes(self) -> int:
+        """The largest value (its JSON) a person may give for one input, form field, answer."""
+        if self._max_field_bytes is None:
+            self._max_field_bytes = self._files_config().max_field_bytes
+        return self._max_field_bytes
 
     def _files_root(self) -> str:
         """Where files people supply are copied: the workspace; without one, a `workspace`
@@ -462,9 +480,11 @@ class Engine:
                 value = evaluate(spec.default, Scope({}, {})) if spec.default is not None else None
             else:
                 raise RunRefused(f"input `{spec.name}` is required")
-            problem = value_problem(value)
+            # what the caller gives has a size limit (a flow call's arguments come from nodes)
+            limit = self.max_field_bytes if parent is None and spec.name in inputs else None
+            problem = field_problem(value, limit)
             if problem:
-                raise RunRefused(f"input `{spec.name}` cannot be used: {problem}")
+                raise RunRefused(f"input `{spec.name}` {problem}")
             value = apply_defaults(value, spec.schema_)
             problems = schema_errors(value, spec.schema_, spec.name)
             if problems:
@@ -1428,23 +1448,23 @@ class Engine:
             if name not in fields:
                 raise DecisionRefused(f"the form has no field `{name}` "
                                       f"(fields: {', '.join(fields) or 'none'})")
-            problem = value_problem(value)
+            problem = field_problem(value, self.max_field_bytes)
             if problem:
-                raise DecisionRefused(f"field `{name}` cannot be used: {problem}")
+                raise DecisionRefused(f"field `{name}` {problem}")
             problems = schema_errors(value, fields[name], name)
             if problems:
                 raise DecisionRefused(problems[0])
-        problem = value_problem(reason)
+        problem = field_problem(reason, self.max_field_bytes)
         if problem:
-            raise DecisionRefused(f"the reason cannot be used: {problem}")
+            raise DecisionRefused(f"the reason {problem}")
         outcome = {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
         return {"outcome": outcome, "values": values, "reason": reason}
 
     def _ask_decision(self, task, answer: Any) -> dict:
         schema = task.form.get("schema", {})
-        problem = value_problem(answer)
+        problem = field_problem(answer, self.max_field_bytes)
         if problem:
-            raise DecisionRefused(f"the answer cannot be used: {problem}")
+            raise DecisionRefused(f"the answer {problem}")
         problems = schema_errors(answer, schema, "answer")
         if problems:
             raise DecisionRefused(problems[0])
