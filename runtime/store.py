@@ -90,12 +90,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from . import blobs as _blobs
+
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
     "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
-    "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
+    "StoreBusy", "StoreError", "StoredValueChanged", "TaskRecord", "canonical_json", "default_store_path",
     "model_call_row", "new_file_id", "open_store",
 ]
 
@@ -133,6 +135,10 @@ class StatusConflict(StoreError):
 
 class SchemaVersionError(StoreError):
     """The database was written by a newer flowc (a schema version this code does not know)."""
+
+
+class StoredValueChanged(StoreError):
+    """A large value the store keeps once (runtime/blobs.py) was changed or removed."""
 
 
 class StoreBusy(StoreError):
@@ -512,6 +518,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (id, run_id))""",
         "CREATE INDEX files_run ON files (run_id)",
     ),
+    (  # 6: large values stored once (runtime/blobs.py): parts of stored JSON by their sha256
+        """CREATE TABLE blobs (
+            hash TEXT PRIMARY KEY,
+            json TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -733,7 +745,13 @@ def _write_lock_for(key: str) -> threading.RLock:
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that can be weakly referenced (the base class cannot)."""
+    """A connection that can be weakly referenced (the base class cannot); it resolves the
+    references to large values in the rows it reads (runtime/blobs.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blob_cache = _blobs.BlobCache()
+        self.row_factory = _blobs.resolve_row
 
 
 # ------------------------------------------------------------------------------ the store
@@ -941,14 +959,23 @@ class SQLiteStore:
             return self._retrying(once)
         except sqlite3.IntegrityError as exc:  # e.g. a node or task of a run that does not exist
             raise StoreError(f"{self.path}: {exc}") from exc
+        except _blobs.BlobChanged as exc:
+            raise StoredValueChanged(f"{self.path}: {exc}") from None
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self.memory:
-            with self._lock:
+        try:
+            if self.memory:
+                with self._lock:
+                    return fn(self._conn())
+            if getattr(self._local, "depth", 0):
                 return fn(self._conn())
-        if getattr(self._local, "depth", 0):
-            return fn(self._conn())
-        return self._retrying(lambda: fn(self._conn()))
+            return self._retrying(lambda: fn(self._conn()))
+        except _blobs.BlobChanged as exc:
+            raise StoredValueChanged(f"{self.path}: {exc}") from None
+
+    def _json(self, conn: sqlite3.Connection, value: Any) -> str | None:
+        """The JSON text to store for `value`, its large parts stored once (runtime/blobs.py)."""
+        return _blobs.pack(conn, value, _dump, self._now)
 
     # -- migrations
 
@@ -1033,7 +1060,8 @@ class SQLiteStore:
             conn.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?,"
                 " NULL, NULL, ?)",
-                (rid, flow_name, plan_hash, status, _dump(inputs), parent_run_id, parent_node_id,
+                (rid, flow_name, plan_hash, status, self._json(conn, inputs), parent_run_id,
+                 parent_node_id,
                  workspace_url, now, now, base_dir))
             return self._get_run(conn, rid)
 
@@ -1084,7 +1112,8 @@ class SQLiteStore:
             if terminal:
                 sql += ", lease_owner = NULL, lease_until = NULL"
             sql += " WHERE id = ?"
-            args: tuple[Any, ...] = (status, self._now(), _dump(outputs), error, run_id)
+            args: tuple[Any, ...] = (status, self._now(), self._json(conn, outputs), error,
+                                     run_id)
             if expected is not None:
                 sql += " AND status IN (" + ", ".join("?" * len(expected)) + ")"
                 args += expected
@@ -1174,7 +1203,7 @@ class SQLiteStore:
                 " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
                 " output_json = NULL, outcome = NULL, error = NULL, metrics_json = NULL,"
                 " started_at = excluded.started_at, finished_at = NULL",
-                (run_id, node_id, item, attempt, _dump(inputs),
+                (run_id, node_id, item, attempt, self._json(conn, inputs),
                  self._now() if started_at is None else started_at))
             return self._get_node(conn, run_id, node_id, item)
 
@@ -1212,7 +1241,7 @@ class SQLiteStore:
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, finished_at = excluded.finished_at,"
                     " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
-                    (run_id, node_id, item, status, _dump(output), outcome, error, now,
+                    (run_id, node_id, item, status, self._json(conn, output), outcome, error, now,
                      finished, _dump(dict(metrics)) if metrics else None))
             else:  # the attempt's start comes with its result: one row written once
                 conn.execute(
@@ -1225,7 +1254,8 @@ class SQLiteStore:
                     " finished_at = excluded.finished_at,"
                     " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
                     (run_id, node_id, item, status, started.get("attempt", 1),
-                     _dump(started.get("inputs")), _dump(output), outcome, error,
+                     self._json(conn, started.get("inputs")), self._json(conn, output), outcome,
+                     error,
                      started.get("started_at", now), finished,
                      _dump(dict(metrics)) if metrics else None))
             for kind, actor, payload in events:
@@ -1249,7 +1279,7 @@ class SQLiteStore:
         items = list(items)
 
         def write(conn: sqlite3.Connection) -> None:
-            starts = [(s.get("attempt", 1), _dump(s.get("inputs")), s.get("started_at"),
+            starts = [(s.get("attempt", 1), self._json(conn, s.get("inputs")), s.get("started_at"),
                        run_id, node_id, item) for run_id, node_id, item, s, _ in items if s]
             if starts:
                 conn.executemany(
@@ -1313,13 +1343,14 @@ class SQLiteStore:
         def create(conn: sqlite3.Connection) -> TaskRecord:
             now = self._now()
             tid = task_id
+            show_json, form_json = self._json(conn, show), self._json(conn, form)
             for _ in range(8):
                 tid = task_id or new_task_id()
                 cur = conn.execute(
                     f"INSERT INTO tasks ({_TASK_COLS}) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
                     " ?, ?, ?, NULL, NULL, NULL, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
                     (tid, run_id, node_id, item, kind, json.dumps(list(people)), title,
-                     _dump(show), _dump(form), deadline, timeout_outcome, now,
+                     show_json, form_json, deadline, timeout_outcome, now,
                      _dump(steps) if steps else None, steps[0]["at"] if steps else None))
                 if cur.rowcount:
                     break
@@ -1424,9 +1455,10 @@ class SQLiteStore:
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool:
         """Record a person's decision if the task is still pending. Compare-and-set: of several
         concurrent decisions exactly one returns True; the others (and late ones) get False."""
-        text = _dump(dict(decision))
-
         def decide(conn: sqlite3.Connection) -> bool:
+            if self._get_task(conn, task_id).status != "pending":  # NotFound for an unknown id
+                return False  # (before its large values are stored: this decision is not)
+            text = self._json(conn, dict(decision))
             cur = conn.execute(
                 "UPDATE tasks SET status = 'decided', decision_json = ?, decided_by = ?,"
                 " decided_at = ? WHERE id = ? AND status = 'pending'",
@@ -1546,7 +1578,8 @@ class SQLiteStore:
         """Record an effect's result. The first result stays: a second `done` changes nothing."""
         def done(conn: sqlite3.Connection) -> EffectRecord:
             conn.execute("UPDATE effects SET status = 'done', result_json = ?, done_at = ?"
-                         " WHERE key = ? AND status = 'intent'", (_dump(result), self._now(), key))
+                         " WHERE key = ? AND status = 'intent'",
+                         (self._json(conn, result), self._now(), key))
             rec = self._get_effect(conn, key)
             if rec is None:
                 raise NotFound(f"no effect {key}: record effect_intent() first")
@@ -1572,6 +1605,8 @@ class SQLiteStore:
                                  (run_id,)).fetchone()
         ts = self._now()
         digest = _audit_hash(prev, run_id, seq, ts, kind, actor, norm)
+        if len(text) >= _blobs.BLOB_BYTES:  # its large parts once (what it reads back is norm)
+            text = _blobs.pack(conn, payload, _dump, self._now)
         conn.execute(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, seq, ts, kind, actor, text, prev, digest))
         conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (digest, run_id))
