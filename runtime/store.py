@@ -1456,8 +1456,11 @@ class SQLiteStore:
         """Record a person's decision if the task is still pending. Compare-and-set: of several
         concurrent decisions exactly one returns True; the others (and late ones) get False."""
         def decide(conn: sqlite3.Connection) -> bool:
-            if self._get_task(conn, task_id).status != "pending":  # NotFound for an unknown id
-                return False  # (before its large values are stored: this decision is not)
+            row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if row[0] != "pending":  # before its large values are stored: this one is not
+                return False
             text = self._json(conn, dict(decision))
             cur = conn.execute(
                 "UPDATE tasks SET status = 'decided', decision_json = ?, decided_by = ?,"
