@@ -55,7 +55,7 @@ def flowc(*args, cwd):
     env.pop("FLOWC_DEBUG", None)
     env.pop("FLOWC_STORE", None)
     return subprocess.run([sys.executable, "-m", "flowc", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=300)
+                          text=True, errors="backslashreplace", cwd=cwd, env=env, timeout=300)
 
 
 @pytest.fixture
@@ -346,3 +346,34 @@ def test_a_changed_stored_value_is_detected(project):
     with SQLiteStore(str(project / "runs.db")) as s, \
             pytest.raises(StoreError, match=r"stored value .* was changed"):
         s.get_task(task.id)
+
+
+# ------------------------------------------------------------------------ names of people
+
+
+def test_a_name_that_is_not_utf8_is_one_line_and_changes_nothing(project):
+    """`--as` and `flowc people` take names people type; bytes that are not UTF-8 (which
+    Python hands over as lone surrogates) are refused, never an internal error."""
+    task = paused_task(project)
+    before = snapshot(project / "runs.db")
+    bad = os.fsdecode(b"\xff")
+    r = flowc("people", bad, "lead", "--store", "runs.db", cwd=project)
+    one_line_refusal(r, "USER", "UTF-8")
+    r = flowc("people", "li", os.fsdecode(b"lead\xfe"), "--store", "runs.db", cwd=project)
+    one_line_refusal(r, "ROLE", "UTF-8")
+    assert json.loads((project / "people.json").read_text()) == {"li": ["lead"]}
+    r = flowc("resume", task.id, "--approve", "--as", bad, "--store", "runs.db", cwd=project)
+    one_line_refusal(r, "--as", "UTF-8")
+    r = flowc("cancel", task.run_id, "--as", bad, "--store", "runs.db", cwd=project)
+    one_line_refusal(r, "--as", "UTF-8")
+    assert snapshot(project / "runs.db") == before
+    store = SQLiteStore(str(project / "runs.db"))
+    engine = Engine(store, workspace=str(project / "ws"))
+    try:
+        for who in (bad, "", "   "):
+            with pytest.raises(DecisionRefused, match="who decides"):
+                engine.decide(task.id, action="approve", by=who, roles=("lead",))
+        assert store.get_task(task.id).status == "pending"
+    finally:
+        engine.close()
+        store.close()
