@@ -25,6 +25,19 @@ def _store(args):
         raise CommandError(f"cannot open the run store: {e}") from e
 
 
+def _name(text: str, what: str) -> str:
+    """A person's or role's name typed on the command line: non-empty UTF-8 text (bytes that
+    are not UTF-8 reach Python as lone surrogates, which nothing could store)."""
+    from flowc.runtime.validate import value_problem
+
+    if not text.strip():
+        raise CommandError(f"{what} must not be empty")
+    if value_problem(text):
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise CommandError(f"{what} `{shown}` is not UTF-8 text")
+    return text
+
+
 def _people_path(args) -> Path:
     from flowc.runtime.store import default_store_path
 
@@ -398,6 +411,7 @@ def cmd_show(args) -> int:
 def cmd_resume(args) -> int:
     from flowc.runtime.engine import DecisionRefused
 
+    _name(args.as_user, "--as")
     store = _store(args)
     task = _task(store, args.task)
     actions = [a for a in ("approve", "reject") if getattr(args, a)]
@@ -462,6 +476,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_cancel(args) -> int:
+    _name(args.as_user, "--as")
     store = _store(args)
     run = store.get_run(args.run)
     if run is None:
@@ -503,6 +518,9 @@ def cmd_people(args) -> int:
     path = _people_path(args)
     people = json.loads(path.read_text()) if path.exists() else {}
     if args.user:
+        _name(args.user, "USER")
+        for role in args.roles:
+            _name(role, "ROLE")
         people[args.user] = sorted(set(args.roles))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(people, indent=2) + "\n")

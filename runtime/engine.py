@@ -1367,6 +1367,8 @@ class Engine:
     def decide(self, task_id: str, *, action: str, by: str, roles: tuple[str, ...] = (),
                values: dict | None = None, reason: str = "", answer: Any = None):
         """Record a person's decision on a task, then advance the run."""
+        if not isinstance(by, str) or not by.strip() or value_problem(by):
+            raise DecisionRefused("who decides must be named (`--as USER`), in UTF-8 text")
         task = self.store.get_task(task_id)
         if task is None:
             raise DecisionRefused(f"no task `{task_id}`")
