@@ -165,7 +165,7 @@ def _field_value(text: str, schema: dict, label: str, max_bytes: int):
 
 
 def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str,
-                 max_bytes: int) -> dict:
+                 max_bytes: int | None) -> dict:
     """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
     out = {}
     for pair in pairs:
@@ -223,7 +223,7 @@ def cmd_run(args) -> int:
 
     plan = _load_plan(args.file)
     base_dir = Path(args.file).resolve().parent
-    inputs = _parse_inputs(args.input, plan, _max_field_bytes(base_dir))
+    inputs = _parse_inputs(args.input, plan, _max_field_bytes(base_dir)) if args.input else {}
     store = _store(args)
     try:
         with _engine(args, store, base_dir) as engine:
@@ -423,7 +423,7 @@ def cmd_resume(args) -> int:
         raise CommandError("this task asks for a value: --answer VALUE")
     run = store.get_run(task.run_id)
     base_dir = Path(run.base_dir) if run and run.base_dir else None
-    max_bytes = _max_field_bytes(base_dir)
+    max_bytes = _max_field_bytes(base_dir) if args.edit or args.answer is not None else None
     values, answer = {}, None
     if task.kind == "gate":
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
