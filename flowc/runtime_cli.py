@@ -188,7 +188,7 @@ def _parse_inputs(pairs: list[str], plan, max_bytes: int) -> dict:
 
 def _pending_tasks(store, run) -> list:
     """The run's pending tasks, and those of its sub-flow runs (a flow call pauses on them)."""
-    tasks = store.list_tasks(status="pending", run_id=run.id)
+    tasks = store.list_tasks(status="pending", run_id=run.id, limit=None)
     if tasks:
         return tasks
     out = []
