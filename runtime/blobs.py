@@ -50,21 +50,23 @@ def pack(conn: sqlite3.Connection, value: Any, dump: Callable[[Any], str | None]
 def _pack(conn: sqlite3.Connection, value: Any, text: str,
           dump: Callable[[Any], str | None], now: Callable[[], float]) -> str:
     """`text` (the JSON of `value`, at least BLOB_BYTES long): its large parts stored first,
-    then itself if it is still large."""
-    if isinstance(value, dict):
-        parts = []
-        for k, v in value.items():
-            key = dump({k: None})[1:-len(":null}")]   # the key as the encoder writes it
-            sub = dump(v) or "null"
-            parts.append(key + ":" + (_pack(conn, v, sub, dump, now) if len(sub) >= BLOB_BYTES
-                                      else sub))
-        text = "{" + ",".join(parts) + "}"
-    elif isinstance(value, (list, tuple)):
-        parts = []
-        for v in value:
-            sub = dump(v) or "null"
-            parts.append(_pack(conn, v, sub, dump, now) if len(sub) >= BLOB_BYTES else sub)
-        text = "[" + ",".join(parts) + "]"
+    then itself if it is still large. What a reader gets back is `text` exactly: a container
+    is split only where its parts' texts make up its own (the encoder may write a part alone
+    differently, e.g. a value the fast encoder refuses), else it is stored whole."""
+    if isinstance(value, (dict, list, tuple)) and value:
+        if isinstance(value, dict):
+            keys = [dump({k: None})[1:-len(":null}")] + ":" for k in value]  # as written
+            subs = [dump(v) or "null" for v in value.values()]
+            opening, closing = "{", "}"
+        else:
+            keys = [""] * len(value)
+            subs = [dump(v) or "null" for v in value]
+            opening, closing = "[", "]"
+        if opening + ",".join(k + v for k, v in zip(keys, subs, strict=True)) + closing == text:
+            text = opening + ",".join(
+                k + (_pack(conn, v, sub, dump, now) if len(sub) >= BLOB_BYTES else sub)
+                for k, v, sub in zip(keys, value.values() if isinstance(value, dict) else value,
+                                     subs, strict=True)) + closing
     if len(text) < BLOB_BYTES:
         return text
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

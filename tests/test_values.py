@@ -377,3 +377,38 @@ def test_a_name_that_is_not_utf8_is_one_line_and_changes_nothing(project):
     finally:
         engine.close()
         store.close()
+
+
+# ------------------------------------------------------------------ the store's large values
+
+
+BIG = "x" * 20_000   # over blobs.BLOB_BYTES
+
+
+@pytest.mark.parametrize("value", [
+    {"notes": BIG, "n": 1},
+    [BIG, BIG, {"deep": [BIG + "y"]}],
+    {"rows": [{"code": f"c{i}", "qty": i, "w": 1.5e16} for i in range(2000)]},  # many small
+    {"big": 2**70, "f": 1e16, "t": BIG},              # an int the fast encoder refuses
+    {1: BIG, "k\u00e9y \"q\"": [BIG, None, True]},    # keys as JSON writes them
+    BIG,
+])
+def test_a_stored_value_reads_back_as_written(tmp_path, value):
+    from flowc.runtime import store as store_mod
+
+    with SQLiteStore(str(tmp_path / "runs.db")) as s:
+        s.put_plan("p" * 64, "{}")
+        run = s.create_run("f", "p" * 64, inputs=value)
+        s.finish_node(run.id, "n", -1, "succeeded", output=value)
+        text = s._read(lambda c: c.execute("SELECT inputs_json FROM runs WHERE id = ?",
+                                           (run.id,)).fetchone()[0])
+        assert text == store_mod._dump(value)   # what every reader gets: the text as written
+        assert s.get_run(run.id).inputs == json.loads(store_mod._dump(value))
+        (node,) = s.node_results(run.id)
+        assert node.output == s.get_run(run.id).inputs
+    con = sqlite3.connect(tmp_path / "runs.db")
+    stored = con.execute("SELECT inputs_json FROM runs").fetchone()[0]
+    blobs = con.execute("SELECT COUNT(*), COALESCE(SUM(length(json)), 0) FROM blobs").fetchone()
+    con.close()
+    assert len(stored) < 400   # the run keeps references, the blobs the text, once
+    assert blobs[1] < 2 * len(store_mod._dump(value))
