@@ -394,8 +394,10 @@ def measure_inbox_process(db_path: str, repeat: int, cwd: str) -> tuple[Timing |
     problem = None
     if probe.returncode != 0:
         problem = f"`flowc inbox` exited {probe.returncode}: {probe.stderr.strip()[-300:]}"
-    elif len(probe.stdout.splitlines()) != 100:
-        problem = f"`flowc inbox` printed {len(probe.stdout.splitlines())} lines, not 100"
+    elif len(probe.stdout.splitlines()) != 101 or \
+            not probe.stdout.splitlines()[-1].startswith("showing 1-100 of "):
+        problem = (f"`flowc inbox` printed {len(probe.stdout.splitlines())} lines, not 100 "
+                   "tasks and a `showing 1-100 of ...` line")
     _timed_process(bare, cwd)
     inbox_ms, bare_ms = [], []
     for _ in range(repeat):

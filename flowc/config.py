@@ -24,6 +24,10 @@ endpoint = "http://localhost:4318"
 [files]
 protocols = ["file", "memory", "s3"]         # fsspec protocols of files people supply
 max_mb = 100                                 # the largest file staged into a sandbox
+
+[values]
+max_field_kb = 1024                          # the largest value of one input, form field or
+                                             # answer a person gives (its JSON), default 1 MiB
 ```
 
 `[files] protocols` is the allowlist for files a person hands to a run (`--input f=@FILE`, a
@@ -44,7 +48,7 @@ from typing import Any
 
 __all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "check_settings",
            "find_config", "load_config", "PROVIDERS", "DEFAULT_FILE_PROTOCOLS",
-           "DEFAULT_MAX_FILE_BYTES"]
+           "DEFAULT_MAX_FILE_BYTES", "DEFAULT_MAX_FIELD_BYTES"]
 
 CONFIG_NAME = "flowc.toml"
 PROVIDERS = ("openai", "anthropic")
@@ -52,6 +56,7 @@ _DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://ap
 _DEFAULT_KEYS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEFAULT_FILE_PROTOCOLS = ("file",)
 DEFAULT_MAX_FILE_BYTES = 100 * 2**20
+DEFAULT_MAX_FIELD_BYTES = 2**20
 _FILES_KEYS = ("protocols", "max_mb")
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]*")
 _MODEL_KEYS = {"provider", "base_url", "model", "api_key_env", "timeout", "max_retries", "price",
@@ -94,6 +99,7 @@ class ProjectConfig:
     telemetry: dict[str, Any] = field(default_factory=dict)
     file_protocols: tuple[str, ...] = DEFAULT_FILE_PROTOCOLS  # [files] protocols
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES              # [files] max_mb
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES            # [values] max_field_kb
 
     @property
     def root(self) -> Path | None:
@@ -204,10 +210,10 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
-    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files"})
+    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files", "values"})
     if unknown:
         raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
-                          "telemetry, files)")
+                          "telemetry, files, values)")
     models_raw = raw.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
@@ -226,7 +232,20 @@ def _load(path: Path) -> ProjectConfig:
     if not isinstance(telemetry, dict):
         raise ConfigError(f"{path}: [telemetry] must be a table")
     protocols, max_bytes = _files(path, raw.get("files", {}))
-    return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes)
+    return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes,
+                         _values(path, raw.get("values", {})))
+
+
+def _values(path: Path, raw: Any) -> int:
+    """`[values] max_field_kb`: the largest value (its JSON, in KiB) a person may give for one
+    input, form field or answer."""
+    where = f"{path}: [values]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_settings(where, raw, ("max_field_kb",))
+    kb = _number(where, "max_field_kb", raw.get("max_field_kb", DEFAULT_MAX_FIELD_BYTES / 1024),
+                 float)
+    return max(1, int(kb * 1024))
 
 
 def _files(path: Path, raw: Any) -> tuple[tuple[str, ...], int]:

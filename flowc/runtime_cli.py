@@ -25,6 +25,19 @@ def _store(args):
         raise CommandError(f"cannot open the run store: {e}") from e
 
 
+def _name(text: str, what: str) -> str:
+    """A person's or role's name typed on the command line: non-empty UTF-8 text (bytes that
+    are not UTF-8 reach Python as lone surrogates, which nothing could store)."""
+    from flowc.runtime.validate import value_problem
+
+    if not text.strip():
+        raise CommandError(f"{what} must not be empty")
+    if value_problem(text):
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise CommandError(f"{what} `{shown}` is not UTF-8 text")
+    return text
+
+
 def _people_path(args) -> Path:
     from flowc.runtime.store import default_store_path
 
@@ -125,10 +138,35 @@ def _load_plan(path: str):
                            f"{str(e).splitlines()[0]}") from e
 
 
-def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dict:
-    """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
-    from flowc.runtime.validate import coerce_text
+def _max_field_bytes(base_dir: Path | None) -> int:
+    """flowc.toml's `[values] max_field_kb` for a flow in `base_dir`, in bytes."""
+    from flowc.config import ConfigError, load_config
 
+    try:
+        return load_config(base_dir or Path.cwd()).max_field_bytes
+    except ConfigError as e:
+        raise CommandError(str(e)) from e
+
+
+def _field_value(text: str, schema: dict, label: str, max_bytes: int):
+    """A value typed (or `@FILE`) for one field, typed by its schema and checked as the engine
+    will check it (a finite number, JSON, at most `max_bytes`): one clear line if it is not,
+    before anything is stored."""
+    from flowc.runtime.validate import coerce_text, field_problem
+
+    try:
+        value = coerce_text(text, schema, max_bytes)
+    except ValueError as e:
+        raise CommandError(f"{label}: {e}") from e
+    problem = field_problem(value, max_bytes)
+    if problem:
+        raise CommandError(f"{label} {problem}")
+    return value
+
+
+def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str,
+                 max_bytes: int | None) -> dict:
+    """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -138,24 +176,23 @@ def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dic
             raise CommandError(f"the {what} has no {'input' if what == 'flow' else 'field'} "
                                f"`{name}` ({'inputs' if what == 'flow' else 'fields'}: "
                                f"{', '.join(schemas) or 'none'})")
-        try:
-            out[name] = coerce_text(text, schemas[name])
-        except ValueError as e:
-            raise CommandError(f"{'input' if what == 'flow' else 'field'} `{name}`: {e}") from e
+        label = f"{'input' if what == 'flow' else 'field'} `{name}`"
+        out[name] = _field_value(text, schemas[name], label, max_bytes)
     return out
 
 
-def _parse_inputs(pairs: list[str], plan) -> dict:
-    return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow")
+def _parse_inputs(pairs: list[str], plan, max_bytes: int) -> dict:
+    return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow",
+                        max_bytes)
 
 
 def _pending_tasks(store, run) -> list:
     """The run's pending tasks, and those of its sub-flow runs (a flow call pauses on them)."""
-    tasks = store.list_tasks(status="pending", run_id=run.id)
+    tasks = store.list_tasks(status="pending", run_id=run.id, limit=None)
     if tasks:
         return tasks
     out = []
-    for task in store.list_tasks(status="pending", limit=10000):
+    for task in store.list_tasks(status="pending", limit=None):
         r = store.get_run(task.run_id)
         while r is not None and r.parent_run_id and r.id != run.id:
             r = store.get_run(r.parent_run_id)
@@ -185,9 +222,9 @@ def cmd_run(args) -> int:
     from flowc.runtime.engine import RunRefused
 
     plan = _load_plan(args.file)
-    inputs = _parse_inputs(args.input, plan)
-    store = _store(args)
     base_dir = Path(args.file).resolve().parent
+    inputs = _parse_inputs(args.input, plan, _max_field_bytes(base_dir)) if args.input else {}
+    store = _store(args)
     try:
         with _engine(args, store, base_dir) as engine:
             run = engine.start(plan, inputs)
@@ -257,17 +294,67 @@ def _escalations_json(t) -> list[dict]:
              "fired_at": s.get("fired_at")} for i, s in enumerate(t.escalations, 1)]
 
 
+def _inbox_page(args) -> tuple[int, int | None]:
+    """(offset, limit) of the page `flowc inbox` shows; limit None: every task."""
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    if args.page is not None and args.page < 1:
+        raise CommandError("--page counts from 1")
+    if args.all:
+        if args.page is not None:
+            raise CommandError("--all shows every task: leave out --page")
+        return 0, None
+    return ((args.page or 1) - 1) * args.limit, args.limit
+
+
+def _inbox_footer(args, shown: int, offset: int, total: int, what: str) -> str:
+    """`showing 1-100 of 10003 pending tasks (next: --page 2; everything: --all)`."""
+    if total == 0:
+        return f"no {what}"
+    if shown == 0:
+        pages = -(-total // args.limit)
+        return f"page {args.page} is past the end: {total} {what}, {pages} page" + \
+            ("s" if pages > 1 else "")
+    if shown == total:
+        return f"showing all {total} {what}" if total > 1 else f"showing the one {what}"
+    line = f"showing {offset + 1}-{offset + shown} of {total} {what}"
+    if offset + shown < total:
+        line += f" (next: --page {(args.page or 1) + 1}; everything: --all)"
+    return line
+
+
 def cmd_inbox(args) -> int:
     from flowc.runtime.engine import describe_people
 
+    offset, limit = _inbox_page(args)
     store = _store(args)
-    tasks = store.list_tasks(status="pending", limit=args.limit)
+    person = {"for_user": args.for_user, "roles": _roles(args, args.for_user)} \
+        if args.for_user else {}
+    filters = dict(flow=args.flow, assigned_role=args.role, **person)
+    total = store.count_tasks(status="pending", **filters)
+    tasks = store.list_tasks(status="pending", limit=limit, offset=offset, **filters)
+    what = "pending tasks" if total != 1 else "pending task"
+    if args.for_user:
+        what += f" {args.for_user} may decide"
+    if args.role:
+        what += f" for role {args.role}"
+    if args.flow:
+        what += f" of flow `{args.flow}`"
+    footer = _inbox_footer(args, len(tasks), offset, total, what)
     if args.json:
-        print(json.dumps([{"id": t.id, "run": t.run_id, "node": t.node_id, "kind": t.kind,
+        flows: dict[str, str | None] = {}
+        for t in tasks:
+            if t.run_id not in flows:
+                run = store.get_run(t.run_id)
+                flows[t.run_id] = run.flow_name if run else None
+        print(json.dumps([{"id": t.id, "run": t.run_id, "flow": flows[t.run_id],
+                           "node": t.node_id, "kind": t.kind,
                            "for": t.assignees, "title": t.title, "deadline": t.deadline,
                            "escalated": t.escalated > 0, "next_escalation": t.next_escalation,
                            "escalations": _escalations_json(t)}
                           for t in tasks], indent=2))
+        if len(tasks) < total:  # the list is not all of them: say so where people look
+            print(f"flowc: {footer}", file=sys.stderr)
         return 0
     for t in tasks:
         who = describe_people(t.assignees)
@@ -276,8 +363,7 @@ def cmd_inbox(args) -> int:
         for i, s in enumerate(t.fired_escalations, 1):
             print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
                   f" (step {i}, {_duration(s['after'])} after it opened)")
-    if not tasks:
-        print("no pending tasks")
+    print(footer)
     return 0
 
 
@@ -324,8 +410,8 @@ def cmd_show(args) -> int:
 
 def cmd_resume(args) -> int:
     from flowc.runtime.engine import DecisionRefused
-    from flowc.runtime.validate import coerce_text
 
+    _name(args.as_user, "--as")
     store = _store(args)
     task = _task(store, args.task)
     actions = [a for a in ("approve", "reject") if getattr(args, a)]
@@ -335,18 +421,16 @@ def cmd_resume(args) -> int:
         raise CommandError("say exactly one of --approve, --edit FIELD=VALUE..., --reject")
     if task.kind == "ask" and args.answer is None:
         raise CommandError("this task asks for a value: --answer VALUE")
+    run = store.get_run(task.run_id)
+    base_dir = Path(run.base_dir) if run and run.base_dir else None
+    max_bytes = _max_field_bytes(base_dir) if args.edit or args.answer is not None else None
     values, answer = {}, None
     if task.kind == "gate":
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
-        values = _parse_pairs(args.edit or [], fields, "--edit", "form")
+        values = _parse_pairs(args.edit or [], fields, "--edit", "form", max_bytes)
     else:
-        try:
-            answer = coerce_text(args.answer, task.form.get("schema", {}))
-        except ValueError as e:
-            raise CommandError(f"answer: {e}") from e
+        answer = _field_value(args.answer, task.form.get("schema", {}), "answer", max_bytes)
     t0 = time.perf_counter()
-    run = store.get_run(task.run_id)
-    base_dir = Path(run.base_dir) if run and run.base_dir else None
     try:
         with _engine(args, store, base_dir) as engine:
             run = engine.decide(
@@ -392,6 +476,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_cancel(args) -> int:
+    _name(args.as_user, "--as")
     store = _store(args)
     run = store.get_run(args.run)
     if run is None:
@@ -433,6 +518,9 @@ def cmd_people(args) -> int:
     path = _people_path(args)
     people = json.loads(path.read_text()) if path.exists() else {}
     if args.user:
+        _name(args.user, "USER")
+        for role in args.roles:
+            _name(role, "ROLE")
         people[args.user] = sorted(set(args.roles))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(people, indent=2) + "\n")
@@ -484,9 +572,17 @@ def add_runtime_commands(sub, parser_class) -> None:
     store_opt(sp)
     sp.set_defaults(func=cmd_runs)
 
-    sp = sub.add_parser("inbox", help="pending human tasks")
-    sp.add_argument("--limit", type=int, default=100)
-    sp.add_argument("--json", action="store_true")
+    sp = sub.add_parser("inbox", help="pending human tasks, oldest first, a page at a time")
+    sp.add_argument("--limit", type=int, default=100, metavar="N", help="tasks per page "
+                    "(default 100)")
+    sp.add_argument("--page", type=int, metavar="P", help="the page to show (from 1)")
+    sp.add_argument("--all", action="store_true", help="every pending task, not one page")
+    sp.add_argument("--for", dest="for_user", metavar="USER", help="only tasks USER may "
+                    "decide: named for them, for a role they hold (flowc people), or for anyone")
+    sp.add_argument("--role", metavar="ROLE", help="only tasks assigned to role ROLE")
+    sp.add_argument("--flow", metavar="NAME", help="only tasks of runs of flow NAME")
+    sp.add_argument("--json", action="store_true", help="a JSON list (when it is not every "
+                    "task, stderr says how many there are)")
     store_opt(sp)
     sp.set_defaults(func=cmd_inbox)
 

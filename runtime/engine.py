@@ -11,6 +11,7 @@ last committed node. Human gates create tasks and return; `decide` records a dec
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -28,7 +29,14 @@ from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
-from .validate import MAX_DEPTH, apply_defaults, is_file_schema, schema_errors, value_problem
+from .validate import (
+    MAX_DEPTH,
+    apply_defaults,
+    field_problem,
+    is_file_schema,
+    schema_errors,
+    value_problem,
+)
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
 
@@ -41,6 +49,7 @@ _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
 _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass to end
 _BRANCHES = 4            # independent branches run side by side, at most this many
 _FINAL = ("succeeded", "failed", "skipped")
+_TIMER_BATCH = 1000      # due timeouts and steps read at once by the timer
 _MAX_ERROR = 4000        # characters of a node's or run's error kept in the store
 _log = logging.getLogger("flowc.runtime")
 
@@ -214,13 +223,17 @@ class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
                  base_dir: str | None = None, models=None, trace: bool = True,
                  file_protocols: tuple[str, ...] | None = None,
-                 max_file_bytes: int | None = None, on_error=None):
+                 max_file_bytes: int | None = None, on_error=None,
+                 max_field_bytes: int | None = None):
         self.store = store
         # files people supply go through this fsspec protocol allowlist, and no file larger
         # than this is staged into a sandbox; None: flowc.toml's [files] (default: `file`,
         # 100 MiB)
         self._file_protocols = tuple(file_protocols) if file_protocols is not None else None
         self._max_file_bytes = max_file_bytes
+        # the largest value (its JSON) a person may give for one input, form field or answer;
+        # None: flowc.toml's [values] max_field_kb (default 1 MiB)
+        self._max_field_bytes = max_field_bytes
         self._files_fallback: str | None = None  # where user files go without a workspace
         # called with (run id, one line) when a run stops on an unexpected error (it is
         # recorded on the run as failed); default: that line on the `flowc.runtime` logger
@@ -286,6 +299,13 @@ class Engine:
         if self._max_file_bytes is None:
             self._max_file_bytes = self._files_config().max_file_bytes
         return self._max_file_bytes
+
+    @property
+    def max_field_bytes(self) -> int:
+        """The largest value (its JSON) a person may give for one input, form field, answer."""
+        if self._max_field_bytes is None:
+            self._max_field_bytes = self._files_config().max_field_bytes
+        return self._max_field_bytes
 
     def _files_root(self) -> str:
         """Where files people supply are copied: the workspace; without one, a `workspace`
@@ -460,9 +480,11 @@ class Engine:
                 value = evaluate(spec.default, Scope({}, {})) if spec.default is not None else None
             else:
                 raise RunRefused(f"input `{spec.name}` is required")
-            problem = value_problem(value)
+            # what the caller gives has a size limit (a flow call's arguments come from nodes)
+            limit = self.max_field_bytes if parent is None and spec.name in inputs else None
+            problem = field_problem(value, limit)
             if problem:
-                raise RunRefused(f"input `{spec.name}` cannot be used: {problem}")
+                raise RunRefused(f"input `{spec.name}` {problem}")
             value = apply_defaults(value, spec.schema_)
             problems = schema_errors(value, spec.schema_, spec.name)
             if problems:
@@ -1345,6 +1367,8 @@ class Engine:
     def decide(self, task_id: str, *, action: str, by: str, roles: tuple[str, ...] = (),
                values: dict | None = None, reason: str = "", answer: Any = None):
         """Record a person's decision on a task, then advance the run."""
+        if not isinstance(by, str) or not by.strip() or value_problem(by):
+            raise DecisionRefused("who decides must be named (`--as USER`), in UTF-8 text")
         task = self.store.get_task(task_id)
         if task is None:
             raise DecisionRefused(f"no task `{task_id}`")
@@ -1426,23 +1450,23 @@ class Engine:
             if name not in fields:
                 raise DecisionRefused(f"the form has no field `{name}` "
                                       f"(fields: {', '.join(fields) or 'none'})")
-            problem = value_problem(value)
+            problem = field_problem(value, self.max_field_bytes)
             if problem:
-                raise DecisionRefused(f"field `{name}` cannot be used: {problem}")
+                raise DecisionRefused(f"field `{name}` {problem}")
             problems = schema_errors(value, fields[name], name)
             if problems:
                 raise DecisionRefused(problems[0])
-        problem = value_problem(reason)
+        problem = field_problem(reason, self.max_field_bytes)
         if problem:
-            raise DecisionRefused(f"the reason cannot be used: {problem}")
+            raise DecisionRefused(f"the reason {problem}")
         outcome = {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
         return {"outcome": outcome, "values": values, "reason": reason}
 
     def _ask_decision(self, task, answer: Any) -> dict:
         schema = task.form.get("schema", {})
-        problem = value_problem(answer)
+        problem = field_problem(answer, self.max_field_bytes)
         if problem:
-            raise DecisionRefused(f"the answer cannot be used: {problem}")
+            raise DecisionRefused(f"the answer {problem}")
         problems = schema_errors(answer, schema, "answer")
         if problems:
             raise DecisionRefused(problems[0])
@@ -1542,44 +1566,99 @@ class Engine:
         return self.fire_due(now).timed_out
 
     def fire_due(self, now: float | None = None) -> Fired:
-        """One pass of the timer (`flowc worker`): timeouts first (a task past its deadline
-        ends there, it does not escalate on the way), then escalations."""
-        at = self.clock() if now is None else now
-        timed_out = []
-        for task in self.store.due_tasks(at):
-            if self.store.expire_task(task.id):
-                self.store.append_audit(task.run_id, "task.timed_out", "flowc",
-                                        {"task": task.id, "node": task.node_id,
-                                         "then": task.timeout_outcome})
-                timed_out.append(task.id)
-                try:
-                    self.advance(task.run_id)  # its own failure is recorded on the run
-                except Exception as e:  # not even that: the other tasks go on
-                    self._report(task.run_id, e)
-        return Fired(timed_out, self.fire_escalations(at))
+        """One pass of the timer (`flowc worker`): every due timeout and escalation step, in
+        the order they fell due, each recording the time it fired (the clock read as it fires;
+        `now`, when given, stands for the clock through the pass). A step fires only while its
+        task's deadline has not come: a task past its deadline times out and does not escalate
+        on the way. The runs of tasks that timed out advance once everything due has fired,
+        and what falls due while one advances fires before the next one does."""
+        fired = Fired()
+        woken: list[str] = []
+        self._fire_in_order(now, fired, woken)
+        while woken:
+            run_id = woken.pop(0)
+            try:
+                self.advance(run_id)  # its own failure is recorded on the run
+            except Exception as e:  # not even that: the other runs go on
+                self._report(run_id, e)
+            if now is None:
+                self._fire_in_order(None, fired, woken)
+        return fired
 
     def fire_escalations(self, now: float | None = None) -> list[Escalation]:
-        """Fire every due escalation step of pending tasks, in order: the step's people join
-        the task's assignees and a `task.escalated` event joins the audit trail, in one
-        transaction. Each step fires once whatever the number of workers (the store's
-        compare-and-set); a decided, timed-out or cancelled task never escalates."""
+        """Fire every due escalation step of pending tasks, in the order they fell due: the
+        step's people join the task's assignees and a `task.escalated` event joins the audit
+        trail, in one transaction. Each step fires once whatever the number of workers (the
+        store's compare-and-set); a decided, timed-out or cancelled task never escalates, nor
+        does one whose deadline has come (`fire_due` times it out)."""
+        fired = Fired()
+        self._fire_in_order(now, fired, None)
+        return fired.escalated
+
+    def _fire_in_order(self, now: float | None, fired: Fired, woken: list[str] | None) -> None:
+        """Fire what is due, earliest first (a timeout before a step due at the same time);
+        with `woken` None, steps only. Each batch holds what was due when it was read; what
+        falls due while it fires comes in the next batch, after it (it fell due later)."""
+        seen: set[tuple[str, int]] = set()   # (task, step; 0: its timeout) tried in this pass
+        while True:
+            at = self.clock() if now is None else now
+            batch = []
+            tasks = self.store.due_tasks(at, _TIMER_BATCH) if woken is not None else []
+            steps = self.store.due_escalations(at, _TIMER_BATCH)
+            for task in tasks:
+                batch.append((task.deadline, 0, task.id, task))
+            for task in steps:
+                batch.append((task.next_escalation, task.escalated + 1, task.id, task))
+            # a read cut short by its limit is complete only up to its last row's due time
+            cut = at
+            if len(tasks) >= _TIMER_BATCH:
+                cut = min(cut, tasks[-1].deadline)
+            if len(steps) >= _TIMER_BATCH:
+                cut = min(cut, steps[-1].next_escalation)
+            batch = [b for b in batch if b[0] <= cut and (b[2], b[1]) not in seen]
+            if not batch:
+                return
+            heapq.heapify(batch)
+            while batch:
+                _, step, task_id, task = heapq.heappop(batch)
+                seen.add((task_id, step))
+                if step == 0:
+                    if self._time_out(task, self.clock() if now is None else now):
+                        fired.timed_out.append(task.id)
+                        if task.run_id not in woken:
+                            woken.append(task.run_id)
+                    continue
+                done = self._escalate(task, step, now, fired)
+                nxt = done.next_escalation if done is not None else None
+                if nxt is not None and nxt <= cut:  # its next step is due too: in its turn
+                    heapq.heappush(batch, (nxt, done.escalated + 1, done.id, done))
+
+    def _time_out(self, task, at: float) -> bool:
+        """Time a task out at `at` with its `task.timed_out` event. False: someone decided it
+        (or another worker timed it out) first."""
+        if not self.store.expire_task(task.id, at=at):
+            return False
+        self.store.append_audit(task.run_id, "task.timed_out", "flowc",
+                                {"task": task.id, "node": task.node_id,
+                                 "then": task.timeout_outcome})
+        return True
+
+    def _escalate(self, task, step: int, now: float | None, fired: Fired):
+        """Fire step `step` of `task` now, unless its deadline has come; the updated task, or
+        None when it did not fire (the deadline came, another worker fired it, the task is no
+        longer pending)."""
         at = self.clock() if now is None else now
-        fired = []
-        for task in self.store.due_escalations(at):
-            while task is not None and task.next_escalation is not None and \
-                    task.next_escalation <= at:
-                step = task.escalated + 1
-                with self.store.transaction():
-                    done = self.store.escalate_task(task.id, step, at=at)
-                    if done is not None:
-                        spec = done.escalations[step - 1]
-                        self.store.append_audit(task.run_id, "task.escalated", "flowc", {
-                            "task": task.id, "node": task.node_id, "item": task.item,
-                            "step": step, "to": spec["to"], "after": spec["after"],
-                            "due": spec["at"], "assignees": list(done.assignees)})
-                if done is None:  # another worker fired it, or the task was decided
-                    break
-                fired.append(Escalation(task.id, task.run_id, task.node_id, task.item, step,
-                                        spec["to"], at))
-                task = done
-        return fired
+        if task.deadline is not None and at >= task.deadline:
+            return None  # the task times out instead: a step never fires after the deadline
+        with self.store.transaction():
+            done = self.store.escalate_task(task.id, step, at=at)
+            if done is not None:
+                spec = done.escalations[step - 1]
+                self.store.append_audit(task.run_id, "task.escalated", "flowc", {
+                    "task": task.id, "node": task.node_id, "item": task.item,
+                    "step": step, "to": spec["to"], "after": spec["after"],
+                    "due": spec["at"], "assignees": list(done.assignees)})
+        if done is not None:
+            fired.escalated.append(Escalation(task.id, task.run_id, task.node_id, task.item,
+                                              step, spec["to"], at))
+        return done

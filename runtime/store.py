@@ -90,12 +90,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from . import blobs as _blobs
+
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
     "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
-    "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
+    "StoreBusy", "StoreError", "StoredValueChanged", "TaskRecord", "canonical_json", "default_store_path",
     "model_call_row", "new_file_id", "open_store",
 ]
 
@@ -133,6 +135,10 @@ class StatusConflict(StoreError):
 
 class SchemaVersionError(StoreError):
     """The database was written by a newer flowc (a schema version this code does not know)."""
+
+
+class StoredValueChanged(StoreError):
+    """A large value the store keeps once (runtime/blobs.py) was changed or removed."""
 
 
 class StoreBusy(StoreError):
@@ -334,14 +340,19 @@ class Store(Protocol):
                     task_id: str | None = None,
                     escalations: Iterable[Mapping[str, Any]] = ()) -> TaskRecord: ...
     def get_task(self, task_id: str) -> TaskRecord | None: ...
-    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+    def list_tasks(self, status: str | None = "pending", limit: int | None = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),
-                   run_id: str | None = None) -> list[TaskRecord]: ...
+                   run_id: str | None = None, *, flow: str | None = None,
+                   assigned_role: str | None = None, offset: int = 0) -> list[TaskRecord]: ...
+    def count_tasks(self, status: str | None = "pending", for_user: str | None = None,
+                    roles: Iterable[str] = (), run_id: str | None = None, *,
+                    flow: str | None = None, assigned_role: str | None = None) -> int: ...
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None: ...
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
-    def expire_task(self, task_id: str, outcome: str | None = None) -> bool: ...
+    def expire_task(self, task_id: str, outcome: str | None = None, *,
+                    at: float | None = None) -> bool: ...
     def cancel_task(self, task_id: str) -> bool: ...
     def due_escalations(self, now: float | None = None,
                         limit: int = 1000) -> list[TaskRecord]: ...
@@ -506,6 +517,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
             created_at DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (id, run_id))""",
         "CREATE INDEX files_run ON files (run_id)",
+    ),
+    (  # 6: large values stored once (runtime/blobs.py): parts of stored JSON by their sha256
+        """CREATE TABLE blobs (
+            hash TEXT PRIMARY KEY,
+            json TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
     ),
 ]
 
@@ -728,7 +745,13 @@ def _write_lock_for(key: str) -> threading.RLock:
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that can be weakly referenced (the base class cannot)."""
+    """A connection that can be weakly referenced (the base class cannot); it resolves the
+    references to large values in the rows it reads (runtime/blobs.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blob_cache = _blobs.BlobCache()
+        self.row_factory = _blobs.resolve_row
 
 
 # ------------------------------------------------------------------------------ the store
@@ -936,14 +959,23 @@ class SQLiteStore:
             return self._retrying(once)
         except sqlite3.IntegrityError as exc:  # e.g. a node or task of a run that does not exist
             raise StoreError(f"{self.path}: {exc}") from exc
+        except _blobs.BlobChanged as exc:
+            raise StoredValueChanged(f"{self.path}: {exc}") from None
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self.memory:
-            with self._lock:
+        try:
+            if self.memory:
+                with self._lock:
+                    return fn(self._conn())
+            if getattr(self._local, "depth", 0):
                 return fn(self._conn())
-        if getattr(self._local, "depth", 0):
-            return fn(self._conn())
-        return self._retrying(lambda: fn(self._conn()))
+            return self._retrying(lambda: fn(self._conn()))
+        except _blobs.BlobChanged as exc:
+            raise StoredValueChanged(f"{self.path}: {exc}") from None
+
+    def _json(self, conn: sqlite3.Connection, value: Any) -> str | None:
+        """The JSON text to store for `value`, its large parts stored once (runtime/blobs.py)."""
+        return _blobs.pack(conn, value, _dump, self._now)
 
     # -- migrations
 
@@ -1028,7 +1060,8 @@ class SQLiteStore:
             conn.execute(
                 f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?,"
                 " NULL, NULL, ?)",
-                (rid, flow_name, plan_hash, status, _dump(inputs), parent_run_id, parent_node_id,
+                (rid, flow_name, plan_hash, status, self._json(conn, inputs), parent_run_id,
+                 parent_node_id,
                  workspace_url, now, now, base_dir))
             return self._get_run(conn, rid)
 
@@ -1079,7 +1112,8 @@ class SQLiteStore:
             if terminal:
                 sql += ", lease_owner = NULL, lease_until = NULL"
             sql += " WHERE id = ?"
-            args: tuple[Any, ...] = (status, self._now(), _dump(outputs), error, run_id)
+            args: tuple[Any, ...] = (status, self._now(), self._json(conn, outputs), error,
+                                     run_id)
             if expected is not None:
                 sql += " AND status IN (" + ", ".join("?" * len(expected)) + ")"
                 args += expected
@@ -1169,7 +1203,7 @@ class SQLiteStore:
                 " attempt = excluded.attempt, inputs_json = excluded.inputs_json,"
                 " output_json = NULL, outcome = NULL, error = NULL, metrics_json = NULL,"
                 " started_at = excluded.started_at, finished_at = NULL",
-                (run_id, node_id, item, attempt, _dump(inputs),
+                (run_id, node_id, item, attempt, self._json(conn, inputs),
                  self._now() if started_at is None else started_at))
             return self._get_node(conn, run_id, node_id, item)
 
@@ -1207,7 +1241,7 @@ class SQLiteStore:
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, finished_at = excluded.finished_at,"
                     " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
-                    (run_id, node_id, item, status, _dump(output), outcome, error, now,
+                    (run_id, node_id, item, status, self._json(conn, output), outcome, error, now,
                      finished, _dump(dict(metrics)) if metrics else None))
             else:  # the attempt's start comes with its result: one row written once
                 conn.execute(
@@ -1220,7 +1254,8 @@ class SQLiteStore:
                     " finished_at = excluded.finished_at,"
                     " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
                     (run_id, node_id, item, status, started.get("attempt", 1),
-                     _dump(started.get("inputs")), _dump(output), outcome, error,
+                     self._json(conn, started.get("inputs")), self._json(conn, output), outcome,
+                     error,
                      started.get("started_at", now), finished,
                      _dump(dict(metrics)) if metrics else None))
             for kind, actor, payload in events:
@@ -1244,7 +1279,7 @@ class SQLiteStore:
         items = list(items)
 
         def write(conn: sqlite3.Connection) -> None:
-            starts = [(s.get("attempt", 1), _dump(s.get("inputs")), s.get("started_at"),
+            starts = [(s.get("attempt", 1), self._json(conn, s.get("inputs")), s.get("started_at"),
                        run_id, node_id, item) for run_id, node_id, item, s, _ in items if s]
             if starts:
                 conn.executemany(
@@ -1308,13 +1343,14 @@ class SQLiteStore:
         def create(conn: sqlite3.Connection) -> TaskRecord:
             now = self._now()
             tid = task_id
+            show_json, form_json = self._json(conn, show), self._json(conn, form)
             for _ in range(8):
                 tid = task_id or new_task_id()
                 cur = conn.execute(
                     f"INSERT INTO tasks ({_TASK_COLS}) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
                     " ?, ?, ?, NULL, NULL, NULL, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING",
                     (tid, run_id, node_id, item, kind, json.dumps(list(people)), title,
-                     _dump(show), _dump(form), deadline, timeout_outcome, now,
+                     show_json, form_json, deadline, timeout_outcome, now,
                      _dump(steps) if steps else None, steps[0]["at"] if steps else None))
                 if cur.rowcount:
                     break
@@ -1344,13 +1380,36 @@ class SQLiteStore:
     def get_task(self, task_id: str) -> TaskRecord | None:
         return self._read(lambda c: self._find_task(c, task_id))
 
-    def list_tasks(self, status: str | None = "pending", limit: int = 100,
+    def list_tasks(self, status: str | None = "pending", limit: int | None = 100,
                    for_user: str | None = None, roles: Iterable[str] = (),
-                   run_id: str | None = None) -> list[TaskRecord]:
-        """Tasks oldest first. With `for_user` or `roles`: only tasks assigned to that user or
-        to one of those roles, plus tasks assigned to nobody (anyone may take those)."""
+                   run_id: str | None = None, *, flow: str | None = None,
+                   assigned_role: str | None = None, offset: int = 0) -> list[TaskRecord]:
+        """Tasks oldest first, `limit` of them (None: all) after skipping `offset`. With
+        `for_user` or `roles`: only tasks assigned to that user or to one of those roles, plus
+        tasks assigned to nobody (anyone may take those). `flow`: only tasks of runs of that
+        flow; `assigned_role`: only tasks assigned to that role."""
+        where, args = self._task_filter(status, for_user, roles, run_id, flow, assigned_role)
+        cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
+        sql = f"SELECT {cols} FROM tasks t{where} ORDER BY t.created_at, t.id LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+
+    def count_tasks(self, status: str | None = "pending", for_user: str | None = None,
+                    roles: Iterable[str] = (), run_id: str | None = None, *,
+                    flow: str | None = None, assigned_role: str | None = None) -> int:
+        """How many tasks `list_tasks` with the same filters lists in all."""
+        where, args = self._task_filter(status, for_user, roles, run_id, flow, assigned_role)
+        sql = f"SELECT COUNT(*) FROM tasks t{where}"
+        return int(self._read(lambda c: c.execute(sql, args).fetchone()[0]))
+
+    @staticmethod
+    def _task_filter(status: str | None, for_user: str | None, roles: Iterable[str],
+                     run_id: str | None, flow: str | None,
+                     assigned_role: str | None) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its arguments) of a task query over `tasks t`."""
         roles = tuple(roles)
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if run_id is not None:
             where.append("t.run_id = ?")
             args.append(run_id)
@@ -1358,6 +1417,13 @@ class SQLiteStore:
             _check(status, TASK_STATUSES, "task status")
             where.append("t.status = ?")
             args.append(status)
+        if flow is not None:
+            where.append("t.run_id IN (SELECT id FROM runs WHERE flow_name = ?)")
+            args.append(flow)
+        if assigned_role is not None:
+            where.append("EXISTS (SELECT 1 FROM task_assignees r WHERE r.task_id = t.id AND"
+                         " r.kind = 'role' AND r.name = ?)")
+            args.append(assigned_role)
         if for_user is not None or roles:
             match = []
             if for_user is not None:
@@ -1370,13 +1436,7 @@ class SQLiteStore:
             where.append("(EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND ("
                          + " OR ".join(match) + ")) OR NOT EXISTS (SELECT 1 FROM task_assignees"
                          " n WHERE n.task_id = t.id))")
-        cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
-        sql = f"SELECT {cols} FROM tasks t"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY t.created_at, t.id LIMIT ?"
-        args.append(limit)
-        return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
+        return (" WHERE " + " AND ".join(where) if where else ""), args
 
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None:
         """The task a node opened (one per run, node and item), if any."""
@@ -1395,9 +1455,13 @@ class SQLiteStore:
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool:
         """Record a person's decision if the task is still pending. Compare-and-set: of several
         concurrent decisions exactly one returns True; the others (and late ones) get False."""
-        text = _dump(dict(decision))
-
         def decide(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if row[0] != "pending":  # before its large values are stored: this one is not
+                return False
+            text = self._json(conn, dict(decision))
             cur = conn.execute(
                 "UPDATE tasks SET status = 'decided', decision_json = ?, decided_by = ?,"
                 " decided_at = ? WHERE id = ? AND status = 'pending'",
@@ -1417,14 +1481,15 @@ class SQLiteStore:
             " AND deadline <= ? ORDER BY deadline, id LIMIT ?", (at, limit)).fetchall())
         return [_task(r) for r in rows]
 
-    def expire_task(self, task_id: str, outcome: str | None = None) -> bool:
-        """Time a pending task out (compare-and-set, like `decide_task`). `outcome` replaces the
-        task's `timeout_outcome` when given."""
+    def expire_task(self, task_id: str, outcome: str | None = None, *,
+                    at: float | None = None) -> bool:
+        """Time a pending task out (compare-and-set, like `decide_task`) at `at` (default now:
+        its `decided_at`). `outcome` replaces the task's `timeout_outcome` when given."""
         def expire(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 "UPDATE tasks SET status = 'timed_out', timeout_outcome = COALESCE(?,"
                 " timeout_outcome), decided_at = ? WHERE id = ? AND status = 'pending'",
-                (outcome, self._now(), task_id))
+                (outcome, self._now() if at is None else float(at), task_id))
             if cur.rowcount == 0:
                 self._get_task(conn, task_id)
                 return False
@@ -1516,7 +1581,8 @@ class SQLiteStore:
         """Record an effect's result. The first result stays: a second `done` changes nothing."""
         def done(conn: sqlite3.Connection) -> EffectRecord:
             conn.execute("UPDATE effects SET status = 'done', result_json = ?, done_at = ?"
-                         " WHERE key = ? AND status = 'intent'", (_dump(result), self._now(), key))
+                         " WHERE key = ? AND status = 'intent'",
+                         (self._json(conn, result), self._now(), key))
             rec = self._get_effect(conn, key)
             if rec is None:
                 raise NotFound(f"no effect {key}: record effect_intent() first")
@@ -1542,6 +1608,8 @@ class SQLiteStore:
                                  (run_id,)).fetchone()
         ts = self._now()
         digest = _audit_hash(prev, run_id, seq, ts, kind, actor, norm)
+        if len(text) >= _blobs.BLOB_BYTES:  # its large parts once (what it reads back is norm)
+            text = _blobs.pack(conn, payload, _dump, self._now)
         conn.execute(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, seq, ts, kind, actor, text, prev, digest))
         conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (digest, run_id))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults",
-           "value_problem", "is_file_schema", "MAX_DEPTH"]
+           "value_problem", "field_problem", "read_field_file", "json_size", "is_file_schema",
+           "MAX_DEPTH", "MAX_FIELD_BYTES"]
 
 # What a value that crosses nodes (or goes into the store) may be: JSON's types, nested at most
 # MAX_DEPTH deep (the store's encoder, the schema checker and templates recurse), at most
@@ -19,6 +20,9 @@ __all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "app
 MAX_DEPTH = 100
 MAX_ITEMS = 1_000_000
 MAX_INT_BITS = 1024
+# What one value a person gives (an input, a form field, an answer) may weigh as JSON, unless
+# flowc.toml says otherwise (`[values] max_field_kb`; flowc.config.DEFAULT_MAX_FIELD_BYTES)
+MAX_FIELD_BYTES = 2**20
 
 _TYPES = {
     "string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
@@ -138,6 +142,88 @@ def value_problem(value: Any) -> str | None:
     return None
 
 
+def json_size(value: Any) -> int:
+    """Bytes of the value's compact JSON in UTF-8 (what a limit on a field's size measures)."""
+    import json
+
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def size_text(n: int) -> str:
+    """`312 bytes`, `4.9 KiB`, `10.0 MiB`."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 2**20:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 2**20:.1f} MiB"
+
+
+def limit_text(max_bytes: int) -> str:
+    """A field limit as flowc.toml writes it: `1024 KiB`."""
+    return f"{max_bytes / 1024:g} KiB"
+
+
+def field_problem(value: Any, max_bytes: int | None = MAX_FIELD_BYTES) -> str | None:
+    """Why a value a person gives for one field (a run's input, a form field, an answer, a
+    reason) cannot be taken, as the end of a sentence that starts with the field's name
+    (`input `amount` ` + ...), or None. The CLI and the engine both ask it before anything is
+    stored: a value that is not JSON (`value_problem`: a number that is not finite, text that
+    is not UTF-8, ...), or whose JSON is bigger than `max_bytes` (None: no limit)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is not a finite number ({value})"
+    problem = value_problem(value)
+    if problem:
+        return f"cannot be used: {problem}"
+    if max_bytes is None or (isinstance(value, str) and len(value) * 6 + 2 <= max_bytes):
+        return None  # (a text's JSON takes at most 6 bytes a character, and its quotes)
+    size = json_size(value)
+    if size > max_bytes:
+        return (f"is {size_text(size)}; a field may hold at most {limit_text(max_bytes)} "
+                "([values] max_field_kb in flowc.toml)")
+    return None
+
+
+def read_field_file(path: str, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
+    """The text of a local file a person names for a field (`NAME=@FILE`): a regular file (a
+    FIFO or device is refused without reading it), at most `max_bytes`, UTF-8. ValueError
+    says what is wrong, naming the file."""
+    import os
+    import stat
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ValueError(f"no file `{path}` (a text that starts with @ is written @@...)") \
+            from None
+    except OSError as e:
+        raise ValueError(f"cannot read `{path}`: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        os.close(fd)
+        raise ValueError(f"cannot read `{path}`: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ValueError(f"`{path}` is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise ValueError(f"`{path}` is {size_text(st.st_size)}; a field may hold at most "
+                             f"{limit_text(max_bytes)} ([values] max_field_kb in flowc.toml)")
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:  # it grew while it was read
+        raise ValueError(f"`{path}` is more than {limit_text(max_bytes)}; a field may hold no "
+                         "more ([values] max_field_kb in flowc.toml)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"`{path}` is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") \
+            from None
+
+
 def is_file_schema(schema: Any) -> bool:
     """A file type (`file`, `file<csv>`), or an optional one."""
     if not isinstance(schema, dict):
@@ -199,17 +285,36 @@ def file_value(path: str) -> dict:
     return {"path": str(p.resolve()), "name": p.name}
 
 
-def coerce_text(text: str, schema: dict) -> Any:
-    """A value typed on a command line (`--edit amount=12.5`) turned into the field's type."""
-    import json
+def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES) -> Any:
+    """A value typed on a command line (`--edit amount=12.5`) turned into the field's type.
 
+    `@FILE` reads it from a local file (of at most `max_bytes`): for a text field the file's
+    text exactly as it is (a final newline included), for any other type the file's text,
+    blanks around it dropped, read as the same text typed after `=` would be (a number,
+    true/false, `null`, JSON for records and lists). `@@...` is the text `@...`. For a file
+    field, `@FILE` (or `FILE`) is that file, which the runtime takes in."""
     base = schema
     if "anyOf" in schema:
         base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
-        if text == "null":
-            return None
     if base.get("x-flowc-file"):
+        if text == "null" and base is not schema:
+            return None
         return file_value(text[1:] if text.startswith("@") else text)
+    if text.startswith("@@"):
+        text = text[1:]
+    elif text.startswith("@"):
+        content = read_field_file(text[1:], max_bytes)
+        if base.get("type") == "string" and "enum" not in base:
+            return content
+        text = content.strip()
+    return _typed(text, schema, base)
+
+
+def _typed(text: str, schema: dict, base: dict) -> Any:
+    import json
+
+    if base is not schema and text == "null":
+        return None
     t = base.get("type")
     if t == "string" or "enum" in base:
         return text
@@ -223,7 +328,11 @@ def coerce_text(text: str, schema: dict) -> Any:
         if text.lower() in ("false", "no", "0"):
             return False
         raise ValueError(f"not true/false: {text!r}")
-    return _at_files(json.loads(text), schema)
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not valid JSON ({e})") from None
+    return _at_files(value, schema)
 
 
 def _at_files(value: Any, schema: dict) -> Any:
