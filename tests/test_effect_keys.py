@@ -244,8 +244,8 @@ def test_kill9_at_every_effect_point_on_every_kind(tmp_path, receiver):
 
 # ---- in one process ------------------------------------------------------------------------
 def test_each_effect_kind_and_item_gets_its_own_stable_key(store, pool, tmp_path, receiver):
-    """Code (with and without setting the header), command, skill, and a `for each` of
-    commands: every delivery carries a key, one per (node, item), the one recorded; a node
+    """Code (Python with and without setting the header, JavaScript), command, skill, and a
+    `for each` of commands: every delivery carries a key, one per (node, item), the one recorded; a node
     without an effect sends none; running the run again from the committed effects repeats
     nothing."""
     from flowc.runtime.engine import Engine
@@ -270,6 +270,10 @@ result = idempotency_key
 """
   effect external
   hosts ["{host}"]
+node js: str = code javascript() """
+result = idempotency_key;
+"""
+  effect external
 node quiet: int = code python() """
 import flowc_http
 await flowc_http.post("http://{host}/act", body="quiet")
@@ -286,6 +290,7 @@ node s = skill notify(url: "http://{host}/act", what: "one")
 output own_key: str = own
 output auto_key: str = auto
 output q: int = quiet
+output js_key: str = js
 output skill_key: str = s.key
 '''
     engine = Engine(store, sandbox=pool, base_dir=str(tmp_path))
@@ -297,13 +302,14 @@ output skill_key: str = s.key
     rows = sqlite3.connect(tmp_path / "runs.db").execute(
         "SELECT node_id, item, key, status, kind FROM effects WHERE run_id = ?", (run.id,))
     rec = {(r[0], r[1]): r[2:] for r in rows}
-    assert set(rec) == {("own", -1), ("auto", -1), ("each", 0), ("each", 1), ("s", -1)}
+    assert set(rec) == {("own", -1), ("auto", -1), ("js", -1), ("each", 0), ("each", 1),
+                        ("s", -1)}
     assert {r[1] for r in rec.values()} == {"done"}
     assert {k: r[2] for k, r in rec.items()} == {
-        ("own", -1): "code", ("auto", -1): "code", ("each", 0): "command",
+        ("own", -1): "code", ("auto", -1): "code", ("js", -1): "code", ("each", 0): "command",
         ("each", 1): "command", ("s", -1): "skill"}
     keys = {k: r[0] for k, r in rec.items()}
-    assert len(set(keys.values())) == 5
+    assert len(set(keys.values())) == 6
     assert got["own"] == keys[("own", -1)] + ":1"       # a header the code sets is its own
     assert got["auto"] == keys[("auto", -1)]            # else flowc adds the node's key
     assert got["quiet"] == ""                           # no effect declared: no key
@@ -314,6 +320,7 @@ output skill_key: str = s.key
         [keys[("each", 0)], keys[("each", 1)]]
     assert run.outputs["own_key"] == keys[("own", -1)]
     assert run.outputs["auto_key"] == keys[("auto", -1)]
+    assert run.outputs["js_key"] == keys[("js", -1)]
 
     # the same run advanced again from its committed effects (its node results lost, as in
     # a crash after the effects were recorded): nothing is delivered again
