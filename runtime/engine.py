@@ -1214,13 +1214,13 @@ class Engine:
 
     def _shell(self, run, plan, node, line: str, stdin, scope, item,
                extra_inputs: dict | None = None, kind: str = "command") -> _Result:
+        stdin = self._stdin_text(run, stdin)
+        out_dir, rel = self._out_dir(run, node, item)
         effect = self._effect_start(run, node, item, kind)
         if effect is not None and effect.status == "done":  # it ran before a crash
             done = effect.result if isinstance(effect.result, dict) else {}
             return self._command_output(node, item, done.get("shell") or {},
                                         done.get("files") or [])
-        stdin = self._stdin_text(run, stdin)
-        out_dir, rel = self._out_dir(run, node, item)
         r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir,
                            idempotency_key=effect and effect.key)
         if not r.ok:

@@ -243,6 +243,29 @@ def test_kill9_at_every_effect_point_on_every_kind(tmp_path, receiver):
 
 
 # ---- in one process ------------------------------------------------------------------------
+def test_the_store_counts_each_start_and_keeps_the_first_result(store):
+    from flowc.runtime.effects import effect_key
+
+    store.put_plan("p" * 64, "{}")
+    run = store.create_run("f", "p" * 64)
+    key = effect_key(run.id, "pay", 3)
+    assert key == effect_key(run.id, "pay", 3) != effect_key(run.id, "pay", 4)
+    assert effect_key(run.id, "pay", 3) != effect_key(run.id, "charge", 3)
+    first = store.effect_start(key, run.id, "pay", 3, "command")
+    assert (first.status, first.kind, first.starts, first.item) == ("intent", "command", 1, 3)
+    again = store.effect_start(key, run.id, "pay", 3, "command")  # a resume: same key
+    assert (again.status, again.starts, again.created_at) == ("intent", 2, first.created_at)
+    done = store.effect_done(key, {"shell": {"exit_code": 0}, "files": []})
+    assert done.status == "done" and done.starts == 2
+    after = store.effect_start(key, run.id, "pay", 3, "command")  # done: not started again
+    assert after == done
+    with store.transaction():  # starts inside one transaction each count
+        other = effect_key(run.id, "mail", -1)
+        store.effect_start(other, run.id, "mail", -1, "skill")
+        store.effect_start(other, run.id, "mail", -1, "skill")
+    assert store.get_effect(other).starts == 2
+
+
 def test_each_effect_kind_and_item_gets_its_own_stable_key(store, pool, tmp_path, receiver):
     """Code (Python with and without setting the header, JavaScript), command, skill, and a
     `for each` of commands: every delivery carries a key, one per (node, item), the one recorded; a node
