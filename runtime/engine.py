@@ -27,6 +27,7 @@ from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
 
+from .effects import crash_point, effect_key, env_code, is_keyed
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
 from .validate import (
@@ -1045,12 +1046,16 @@ class Engine:
         """One execution for a node: in a fresh sandbox (strict, the default), or in the run's
         session when the node says `isolation "run"` (executions of one run go one at a time
         there; a strict node never uses it)."""
+        if kw.get("idempotency_key", 0) is None:  # (sandboxes that take no key need none)
+            del kw["idempotency_key"]
         if node.options.get("isolation") != "run":
             return self.sandbox.run(code, **kw)
         limits = kw.get("limits")
         session = self._session(run.id, getattr(limits, "memory_mb", None))
         if python:  # the run's earlier `result` and `main` are not this node's
-            code = 'globals().pop("result", None); globals().pop("main", None)\n' + code
+            # (and no earlier command's key: on the same line, so line numbers stay)
+            code = 'globals().pop("result", None); globals().pop("main", None); ' + \
+                env_code(None) + code
         with self._session_locks.get(run.id) or threading.Lock():
             # the session's working directory holds what earlier executions staged and
             # wrote: only what this one wrote or changed counts as its files
@@ -1089,13 +1094,11 @@ class Engine:
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 30.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
-        key = None
-        if node.effect == "external":
-            key = self._effect_key(run.id, node.id, item)
-            prior = self.store.effect_intent(key, run.id, node.id, item)
-            if prior.status == "done":  # it ran before a crash: never act twice
-                return self._checked(node, prior.result, item=item)
-            args["idempotency_key"] = key
+        effect = self._effect_start(run, node, item, "code")
+        if effect is not None:
+            if effect.status == "done":  # it ran before a crash: never act twice
+                return self._checked(node, effect.result, item=item)
+            args["idempotency_key"] = effect.key
         out_dir, rel = self._out_dir(run, node, item)
         if config["language"] == "javascript":
             from .sandbox.js import run_javascript
@@ -1110,7 +1113,8 @@ class Engine:
         else:
             r = self._sandbox_run(run, node, config["source"] + _PY_MAIN, python=True,
                                   globals_=args, inputs=inputs, output_dir=out_dir,
-                                  limits=limits, allow_hosts=tuple(opts.get("hosts", ())))
+                                  limits=limits, allow_hosts=tuple(opts.get("hosts", ())),
+                                  idempotency_key=effect and effect.key)
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         refused = self._refused_outputs(r)
@@ -1120,12 +1124,14 @@ class Engine:
         problem = value_problem(value)
         if problem:
             return _Result("failed", error=f"its result cannot be used: {problem}")
-        made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
-        if key is not None:
-            self.store.effect_done(key, value)
-        if isinstance(value, dict) and made:
-            value = {**value, **self._file_parts(node, item, made, value)}
-        return self._checked(node, value, item=item)
+
+        def keep():
+            made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
+            if isinstance(value, dict) and made:
+                return {**value, **self._file_parts(node, item, made, value)}
+            return value
+
+        return self._checked(node, self._effect_done(effect, node.id, keep), item=item)
 
     def _stage_arg(self, run, name: str, value: Any, inputs: dict) -> Any:
         """A file handed to code appears in its working directory (`in/NAME/FILE`): the
@@ -1192,12 +1198,14 @@ class Engine:
         return inputs, commands
 
     def run_shell(self, run, plan, node, line: str, stdin: str, extra_inputs: dict | None,
-                  out_dir: str | None):
+                  out_dir: str | None, idempotency_key: str | None = None):
         """One command line in the sandbox with the run's skills staged (each checked against
         the plan), their declared packages, and the node's limits and allowed hosts: the
         sandbox's result. `extra_inputs` maps names in the working directory to files: bytes
         already checked, or file values, which must be handles of this run's files
-        (FileNotStaged else). Used by command and skill nodes and by an agent's skill tools."""
+        (FileNotStaged else). Used by command and skill nodes and by an agent's skill tools.
+        `idempotency_key`: an external effect's key, in the line's environment
+        (FLOWC_IDEMPOTENCY_KEY) and on its HTTP requests (runtime/effects.py)."""
         from .sandbox import Limits
         from .skillrun import sandbox_options
 
@@ -1207,9 +1215,11 @@ class Engine:
         opts = node.options
         limits = Limits(timeout=float(opts.get("timeout", 60.0)),
                         memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
-        return self._sandbox_run(run, node, shell_code(line, stdin, commands), inputs=inputs,
+        return self._sandbox_run(run, node, env_code(idempotency_key) +
+                                 shell_code(line, stdin, commands), inputs=inputs,
                                  output_dir=out_dir, limits=limits,
                                  allow_hosts=tuple(opts.get("hosts", ())),
+                                 idempotency_key=idempotency_key,
                                  **sandbox_options(inputs))  # the skills' declared packages
 
     def _stdin_text(self, run, stdin) -> str:
@@ -1225,10 +1235,16 @@ class Engine:
         return str(stdin)
 
     def _shell(self, run, plan, node, line: str, stdin, scope, item,
-               extra_inputs: dict | None = None) -> _Result:
+               extra_inputs: dict | None = None, kind: str = "command") -> _Result:
         stdin = self._stdin_text(run, stdin)
         out_dir, rel = self._out_dir(run, node, item)
-        r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir)
+        effect = self._effect_start(run, node, item, kind)
+        if effect is not None and effect.status == "done":  # it ran before a crash
+            done = effect.result if isinstance(effect.result, dict) else {}
+            return self._command_output(node, item, done.get("shell") or {},
+                                        done.get("files") or [])
+        r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir,
+                           idempotency_key=effect and effect.key)
         if not r.ok:
             return _Result("failed", error=f"{r.error_kind}: {r.error}")
         refused = self._refused_outputs(r)
@@ -1242,8 +1258,13 @@ class Engine:
             tail = (str(res.get("stderr") or "")).strip().splitlines()[-3:]
             return _Result("failed", error=f"`{line}` exited with status {res.get('exit_code')}"
                            + (": " + " / ".join(tail) if tail else ""))
-        made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
-        return self._command_output(node, item, res, made)
+
+        def keep():
+            made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
+            return {"shell": res, "files": made}
+
+        done = self._effect_done(effect, node.id, keep)
+        return self._command_output(node, item, res, done["files"])
 
     def _command_output(self, node, item, res: dict, files) -> _Result:
         """stdout, stderr and exit status, or the declared deliverable filled from them.
@@ -1286,7 +1307,7 @@ class Engine:
                 args[name] = spec["default"]
         line, stdin, files = entry_line(pin.entry, args,
                                         lambda v: render_template([{"lit": v}], scope))
-        return self._shell(run, plan, node, line, stdin, scope, item, files)
+        return self._shell(run, plan, node, line, stdin, scope, item, files, kind="skill")
 
     @staticmethod
     def _file_parts(node: PlanNode, item: int, files: list[dict], value: dict) -> dict:
@@ -1306,8 +1327,30 @@ class Engine:
                     break
         return out
 
-    def _effect_key(self, run_id: str, node_id: str, item: int) -> str:
-        return hashlib.sha256(f"{run_id}/{node_id}/{item}".encode()).hexdigest()[:32]
+    # external effects (runtime/effects.py) ---------------------------------------------------
+    def _effect_start(self, run, node: PlanNode, item: int, kind: str):
+        """For an external effect: its record after recording that it starts (a "done" one
+        is not to be performed again); None for any other execution."""
+        if not is_keyed(node, kind):
+            return None
+        rec = self.store.effect_start(effect_key(run.id, node.id, item), run.id, node.id,
+                                      item, kind)
+        if rec.status != "done":
+            crash_point("intent", node.id)
+        return rec
+
+    def _effect_done(self, effect, node_id: str, keep):
+        """`keep()` records the files an execution wrote and returns its result; for an
+        effect, in one transaction with the effect's done record holding that result, so a
+        crash after it reuses the result and never performs the effect again."""
+        if effect is None:
+            return keep()
+        crash_point("returned", node_id)
+        with self.store.transaction():
+            result = keep()
+            self.store.effect_done(effect.key, result)
+        crash_point("done", node_id)
+        return result
 
     # loops and sub-flows --------------------------------------------------------------------------
     def _for_each(self, run, plan, node, scope) -> _Result:

@@ -254,6 +254,8 @@ class EffectRecord:
     result: Any
     created_at: float
     done_at: float | None
+    kind: str | None = None   # the node kind that performs it: code, command, skill
+    starts: int = 1           # how often it was started (a retry or a resume: same key)
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,8 @@ class Store(Protocol):
 
     def effect_intent(self, key: str, run_id: str, node_id: str,
                       item: int = NO_ITEM) -> EffectRecord: ...
+    def effect_start(self, key: str, run_id: str, node_id: str, item: int = NO_ITEM,
+                     kind: str | None = None) -> EffectRecord: ...
     def effect_done(self, key: str, result: Any) -> EffectRecord: ...
     def get_effect(self, key: str) -> EffectRecord | None: ...
 
@@ -524,6 +528,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
             json TEXT NOT NULL,
             created_at DOUBLE PRECISION NOT NULL)""",
     ),
+    (  # 7: every external effect gets a key: which node kind performs it, how often it started
+        "ALTER TABLE effects ADD COLUMN kind TEXT",
+        "ALTER TABLE effects ADD COLUMN starts INTEGER NOT NULL DEFAULT 1",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -656,7 +664,7 @@ _MODEL_CALL_COLS = ("run_id, node_id, item, seq, attempt, purpose, provider, ali
 _TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, show_json, "
               "form_json, deadline, timeout_outcome, decision_json, decided_by, decided_at, "
               "created_at, escalations_json, escalated, next_escalation")
-_EFFECT_COLS = "key, run_id, node_id, item, status, result_json, created_at, done_at"
+_EFFECT_COLS = "key, run_id, node_id, item, status, result_json, created_at, done_at, kind, starts"
 _AUDIT_COLS = "run_id, seq, ts, kind, actor, payload_json, prev_hash, hash"
 _FILE_COLS = "id, run_id, node_id, item, name, sha256, size, workspace, location, created_at"
 
@@ -703,7 +711,7 @@ def _task(r: Sequence[Any]) -> TaskRecord:
 
 
 def _effect(r: Sequence[Any]) -> EffectRecord:
-    return EffectRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), r[6], r[7])
+    return EffectRecord(r[0], r[1], r[2], r[3], r[4], _load(r[5]), r[6], r[7], r[8], r[9])
 
 
 def _file(r: Sequence[Any]) -> FileRecord:
@@ -1569,13 +1577,32 @@ class SQLiteStore:
         may or may not have performed it)."""
         def intent(conn: sqlite3.Connection) -> EffectRecord:
             conn.execute(
-                f"INSERT INTO effects ({_EFFECT_COLS}) VALUES (?, ?, ?, ?, 'intent', NULL, ?, NULL)"
+                f"INSERT INTO effects ({_EFFECT_COLS}) VALUES "
+                "(?, ?, ?, ?, 'intent', NULL, ?, NULL, NULL, 1)"
                 " ON CONFLICT (key) DO NOTHING", (key, run_id, node_id, item, self._now()))
             rec = self._get_effect(conn, key)
             assert rec is not None
             return rec
 
         return self._write(intent)
+
+    def effect_start(self, key: str, run_id: str, node_id: str, item: int = NO_ITEM,
+                     kind: str | None = None) -> EffectRecord:
+        """Record that the effect `key` starts: its intent the first time, one more start of
+        it after that (a retry, or a resume after a crash: it runs again with the same key).
+        A "done" record is returned unchanged: do not perform it again."""
+        def start(conn: sqlite3.Connection) -> EffectRecord:
+            conn.execute(
+                f"INSERT INTO effects ({_EFFECT_COLS}) VALUES "
+                "(?, ?, ?, ?, 'intent', NULL, ?, NULL, ?, 1)"
+                " ON CONFLICT (key) DO UPDATE SET starts = effects.starts + 1"
+                " WHERE effects.status = 'intent'",
+                (key, run_id, node_id, item, self._now(), kind))
+            rec = self._get_effect(conn, key)
+            assert rec is not None
+            return rec
+
+        return self._write(start)
 
     def effect_done(self, key: str, result: Any) -> EffectRecord:
         """Record an effect's result. The first result stays: a second `done` changes nothing."""

@@ -162,8 +162,11 @@ def _fid(msg: object) -> int | str | None:
 
 
 class NetworkPolicy:
-    def __init__(self, allowed_hosts, timeout: float = 15.0):
+    def __init__(self, allowed_hosts, timeout: float = 15.0, idempotency_key: str | None = None):
         self.allowed = tuple(allowed_hosts)
+        # an external effect's key: every request carries it as `Idempotency-Key` unless the
+        # code set that header itself (runtime/effects.py)
+        self.idempotency_key = idempotency_key
         self._rules = [_Rule(r) for r in self.allowed]
         self.timeout = timeout
         self.requests: list[str] = []   # URLs requested (each at most _ECHO characters)
@@ -232,6 +235,8 @@ class NetworkPolicy:
             headers = _headers(headers, host, port)
         except _Refused as e:
             return {"error": f"request headers refused: {e}"}
+        if self.idempotency_key and not any(k.lower() == "idempotency-key" for k in headers):
+            headers["Idempotency-Key"] = self.idempotency_key
         body = msg.get("body")
         if body is not None and not isinstance(body, str):
             return {"error": "the request body must be text"}

@@ -41,9 +41,11 @@ class ExecutionResult:
 
 
 def _run_in(proc: SandboxProcess, code, globals_, inputs, output_dir, limits, allow_hosts, *,
-            reuse: bool, packages: tuple[str, ...] = ()) -> ExecutionResult:
-    """One execution in `proc`: inputs staged, output files written, network mediated."""
-    net = NetworkPolicy(allow_hosts)
+            reuse: bool, packages: tuple[str, ...] = (),
+            idempotency_key: str | None = None) -> ExecutionResult:
+    """One execution in `proc`: inputs staged, output files written, network mediated (with
+    an external effect's key on every request, see NetworkPolicy)."""
+    net = NetworkPolicy(allow_hosts, idempotency_key=idempotency_key)
     raw = proc.execute(code, globals_=globals_, limits=limits,
                        files=read_inputs(inputs or {}, local_paths=True),
                        network=net, reuse_namespace=reuse, fresh_workdir=not reuse,
@@ -213,10 +215,12 @@ class SandboxPool:
     # ---- executions ----------------------------------------------------------------------
     def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
             output_dir: str | None = None, limits: Limits | None = None,
-            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=()) -> ExecutionResult:
+            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=(),
+            idempotency_key: str | None = None) -> ExecutionResult:
         """Run Python in a fresh interpreter (strict isolation). `packages` (names, or a map
         of name to who needs it) are loaded offline first, from the pool's wheelhouse and
-        `wheel_dirs`."""
+        `wheel_dirs`. `idempotency_key`: an external effect's key, sent as `Idempotency-Key`
+        on each HTTP request that does not carry one."""
         limits = limits or Limits()
         try:
             wh, names = self.packages_for(packages, wheel_dirs)
@@ -228,7 +232,7 @@ class SandboxPool:
             proc = self.acquire(limits.memory_mb, wheelhouse=wh)
             try:
                 return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                               reuse=False, packages=names)
+                               reuse=False, packages=names, idempotency_key=idempotency_key)
             finally:
                 proc.discard()
         finally:
@@ -252,7 +256,8 @@ class RunSession:
 
     def run(self, code: str, *, globals_: dict | None = None, inputs: dict[str, str] | None = None,
             output_dir: str | None = None, limits: Limits | None = None,
-            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=()) -> ExecutionResult:
+            allow_hosts: tuple[str, ...] = (), packages=(), wheel_dirs=(),
+            idempotency_key: str | None = None) -> ExecutionResult:
         limits = limits or Limits()
         try:
             wh, names = self.pool.packages_for(packages, wheel_dirs)
@@ -265,7 +270,7 @@ class RunSession:
             self.proc = self.pool.acquire(self.memory_mb or limits.memory_mb,
                                           wheelhouse=wh if names else None)
         result = _run_in(self.proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                         reuse=True, packages=names)
+                         reuse=True, packages=names, idempotency_key=idempotency_key)
         if not self.proc.alive:
             self.proc = None  # killed for a limit: the next execution gets a fresh one
         return result
