@@ -24,6 +24,10 @@ endpoint = "http://localhost:4318"
 [files]
 protocols = ["file", "memory", "s3"]         # fsspec protocols of files people supply
 max_mb = 100                                 # the largest file staged into a sandbox
+
+[audit]
+anchor = "s3://audit-bucket/flowc-heads.jsonl"   # where run heads are appended (a file path
+                                                 # is relative to this flowc.toml)
 ```
 
 `[files] protocols` is the allowlist for files a person hands to a run (`--input f=@FILE`, a
@@ -94,6 +98,7 @@ class ProjectConfig:
     telemetry: dict[str, Any] = field(default_factory=dict)
     file_protocols: tuple[str, ...] = DEFAULT_FILE_PROTOCOLS  # [files] protocols
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES              # [files] max_mb
+    audit_anchor: str | None = None                           # [audit] anchor
 
     @property
     def root(self) -> Path | None:
@@ -204,10 +209,10 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
-    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files"})
+    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files", "audit"})
     if unknown:
         raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
-                          "telemetry, files)")
+                          "telemetry, files, audit)")
     models_raw = raw.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
@@ -226,7 +231,25 @@ def _load(path: Path) -> ProjectConfig:
     if not isinstance(telemetry, dict):
         raise ConfigError(f"{path}: [telemetry] must be a table")
     protocols, max_bytes = _files(path, raw.get("files", {}))
-    return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes)
+    return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes,
+                         _audit(path, raw.get("audit", {})))
+
+
+def _audit(path: Path, raw: Any) -> str | None:
+    """`[audit] anchor`: the file or fsspec URL run heads are appended to (a plain path is
+    relative to the flowc.toml)."""
+    where = f"{path}: [audit]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_settings(where, raw, ("anchor",))
+    anchor = raw.get("anchor")
+    if anchor is None:
+        return None
+    if not isinstance(anchor, str) or not anchor.strip():
+        raise ConfigError(f"{where}: `anchor` must be a file path or fsspec URL")
+    if "://" not in anchor and not os.path.isabs(anchor):
+        anchor = str((path.parent / anchor).resolve())
+    return anchor
 
 
 def _files(path: Path, raw: Any) -> tuple[tuple[str, ...], int]:

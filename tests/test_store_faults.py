@@ -211,13 +211,15 @@ def test_a_read_only_store_file_reads_and_refuses_writes_as_a_store_error(case, 
     ro = in_namespace(f'mount --bind "{db}" "{db}" && mount -o remount,ro,bind "{db}" "{db}"')
     for argv in commands(case):
         r = flowc(*argv, "--store", db, cwd=case["dir"], wrap=ro)
-        if argv[0] in WRITES and argv[0] != "worker":
+        if argv[0] == "replay":  # refused before it writes: the run has no failed node
+            assert r.returncode == 2 and "no failed node" in r.stderr, r.stderr
+        elif argv[0] in WRITES and argv[0] != "worker":
             assert_store_error(r, db, "read-only")
         elif argv[0] == "worker":  # nothing is due: it may have nothing to write
             assert r.returncode in (0, EXIT_STORE), r.stderr
             if r.returncode:
                 assert_store_error(r, db, "read-only")
-        elif argv[0] != "replay":
+        else:
             assert r.returncode == 0, (argv, r.stdout, r.stderr)
     c = sqlite3.connect(db)
     assert c.execute("SELECT status FROM runs").fetchall() == [("paused",)]
