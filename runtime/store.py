@@ -79,6 +79,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
@@ -576,13 +577,29 @@ def _audit_hash(prev_hash: str, run_id: str, seq: int, ts: float, kind: str,
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+_json_text = json.encoder.encode_basestring  # a str as json.dumps(..., ensure_ascii=False)
+
+
+def _json_scalar(value: Any) -> str:
+    """canonical_json of a scalar, without the encoder's set-up (the audit's hot path)."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _json_text(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return canonical_json(value)
+
+
 def _audit_hash_text(prev_hash: str, run_id: str, seq: int, ts: float, kind: str,
                      actor: str | None, payload_text: str) -> str:
     """`_audit_hash` with the payload's canonical JSON already made: the same bytes (the
     body's keys in sorted order: actor, kind, payload, run_id, seq, ts), one dump less."""
-    body = (f'{{"actor":{canonical_json(actor)},"kind":{canonical_json(kind)},'
-            f'"payload":{payload_text},"run_id":{canonical_json(run_id)},'
-            f'"seq":{canonical_json(seq)},"ts":{canonical_json(ts)}}}')
+    body = (f'{{"actor":{_json_scalar(actor)},"kind":{_json_scalar(kind)},'
+            f'"payload":{payload_text},"run_id":{_json_scalar(run_id)},'
+            f'"seq":{_json_scalar(seq)},"ts":{_json_scalar(ts)}}}')
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -612,7 +629,9 @@ def node_result_payload(node_id: str, item: int, status: str, outcome: str | Non
 
 def _node_result_payload(row: Sequence[Any]) -> tuple[Any, str]:
     payload = node_result_payload(row[1], row[2], row[3], row[7], row[5], row[6], row[8])
-    return payload, canonical_json(payload)
+    # canonical_json(payload), its keys in sorted order, built directly (once per node)
+    text = ",".join(f"{_json_text(k)}:{_json_scalar(payload[k])}" for k in sorted(payload))
+    return payload, "{" + text + "}"
 
 
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35)
@@ -1503,7 +1522,8 @@ class SQLiteStore:
                 " AND item = ?", (run_id, node_id, item)).fetchone()
             self._append_events(conn, run_id, [(NODE_RESULT_EVENT, "flowc",
                                                 _node_result_payload(row))] + [
-                (kind, actor, _normalised(payload)) for kind, actor, payload in events])
+                (kind, actor, _normalised(payload)) for kind, actor, payload in events],
+                records=False)
             return _node(row)
 
         return self._write(finish)
@@ -1809,8 +1829,8 @@ class SQLiteStore:
     # -- audit trail
 
     def _append_events(self, conn: sqlite3.Connection, run_id: str,
-                       events: Sequence[tuple[str, str | None, tuple[Any, str]]]
-                       ) -> list[AuditRecord]:
+                       events: Sequence[tuple[str, str | None, tuple[Any, str]]],
+                       records: bool = True) -> list[AuditRecord]:
         """Chain events (kind, actor, (payload, its canonical JSON)) onto the run's trail:
         one numbering UPDATE (it takes the run's row: a row lock on a server database), one
         INSERT, one head UPDATE, whatever their number."""
@@ -1829,18 +1849,19 @@ class SQLiteStore:
             raise NotFound(f"no run {run_id}")
         seq, prev = row[0] - len(events), row[1]
         ts = self._now()
-        rows, records = [], []
+        rows, out = [], []
         for kind, actor, (norm, text) in events:
             seq += 1
             digest = _audit_hash_text(prev, run_id, seq, ts, kind, actor, text)
             rows.append((run_id, seq, ts, kind, actor, text, prev, digest))
-            records.append(AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest))
+            if records:
+                out.append(AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest))
             prev = digest
         conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
                          " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (prev, run_id))
         self._touched.add(run_id)
-        return records
+        return out
 
     def _append_audit(self, conn: sqlite3.Connection, run_id: str, kind: str, actor: str | None,
                       payload: Mapping[str, Any]) -> AuditRecord:
