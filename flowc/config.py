@@ -26,8 +26,8 @@ protocols = ["file", "memory", "s3"]         # fsspec protocols of files people 
 max_mb = 100                                 # the largest file staged into a sandbox
 
 [audit]
-anchor = "s3://audit-bucket/flowc-heads.jsonl"   # where run heads are appended (a file path
-                                                 # is relative to this flowc.toml)
+anchor = "sftp://audit@vault.example/heads.jsonl"  # where run heads are appended (a file
+                                                   # path is relative to this flowc.toml)
 ```
 
 `[files] protocols` is the allowlist for files a person hands to a run (`--input f=@FILE`, a

@@ -357,13 +357,8 @@ class Anchor:
             parent = path.rsplit("/", 1)[0] if "/" in path else ""
             if parent:
                 fs.makedirs(parent, exist_ok=True)
-            try:
-                with fs.open(path, "ab") as f:
-                    f.write(data)
-            except (NotImplementedError, ValueError):  # a store without append (object stores)
-                old = fs.cat_file(path) if fs.exists(path) else b""
-                with fs.open(path, "wb") as f:
-                    f.write(old + data)
+            with fs.open(path, "ab") as f:  # never a rewrite: an anchor only grows
+                f.write(data)
         except Exception as e:  # any backend's failure, as one line
             raise AnchorError(f"the audit anchor {self.url} could not be written: "
                               f"{' '.join(str(e).split()) or type(e).__name__}") from e

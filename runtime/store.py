@@ -67,11 +67,22 @@ Files
 
 Audit chain
     Events are numbered per run from 1; `hash = sha256(prev_hash + canonical JSON of {run_id,
-    seq, ts, kind, actor, payload})`, the first `prev_hash` being 64 zeros, canonical JSON being
-    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. The run row
-    keeps the chain's head (last seq and hash), so `verify_audit` also sees events removed
-    from or appended to the end. The chain shows tampering by anyone who does not rewrite the
-    whole chain and the head; anchor the head elsewhere (export it) against that.
+    seq, ts, kind, actor, payload})`, the first `prev_hash` being AUDIT_GENESIS (64 zeros,
+    LEGACY_AUDIT_GENESIS, for a run recorded before results were committed), canonical JSON
+    being `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. The run
+    row keeps the chain's head (last seq and hash), so `verify_audit` also sees events removed
+    from or appended to the end. `finish_node` appends a `node.result` event (the sha256 of the
+    stored output, error and inputs) in the result's own transaction, and `verify_audit` checks
+    the stored results, decisions, inputs, outputs, status and plan against the events
+    (runtime/audit.py). The chain shows tampering by anyone who does not rewrite the whole
+    chain, its data and the head; anchor the head outside the store against that
+    (`audit.Anchor`).
+
+Faults
+    A file that cannot serve (damaged, truncated, not SQLite, read-only, full, not openable)
+    raises `StoreFault`: one line naming the file, what is wrong and what to do. Opening a
+    file store checks its header and, up to QUICK_CHECK_MAX_BYTES, runs `PRAGMA quick_check`,
+    so a damaged store is refused before anything commits into it.
 """
 
 from __future__ import annotations

@@ -336,3 +336,14 @@ def test_the_anchor_can_be_set_in_flowc_toml(tmp_path):
     r = flowc("audit", "verify", json.loads(heads.read_text().splitlines()[-1])["run"],
               "--store", db, cwd=d)
     assert r.returncode == 0 and "anchor" in r.stdout, r.stdout + r.stderr
+
+
+def test_an_anchor_that_cannot_be_written_is_one_warning(tmp_path):
+    d = _flow_dir(tmp_path)
+    db = tmp_path / "runs.db"
+    r = flowc("run", d / "audited.flow", "--input", "amount=250", "--store", db,
+              "--anchor", "nope://nowhere/heads.jsonl")
+    assert r.returncode == 0 and "paused" in r.stdout, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "warning" in lines[0] and "nope://nowhere" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
