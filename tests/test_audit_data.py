@@ -347,3 +347,35 @@ def test_an_anchor_that_cannot_be_written_is_one_warning(tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "warning" in lines[0] and "nope://nowhere" in lines[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_runs_of_every_shape_verify_untouched(store, pool):
+    """No false alarm: `for each` items committed side by side, retries, a failed run, and an
+    error replay that copies the results it keeps."""
+    from flowc.runtime.engine import Engine
+
+    loop = '''flow c version "1.0.0"
+input xs: list<int>
+node ys: list<int> = for each x in xs concurrency 3 {
+  code python(v: x) """
+result = v * v
+"""
+}
+node bad: int = code python(n: ys) """
+raise RuntimeError("no")
+"""
+  retry 1
+output out: int = bad
+'''
+    with Engine(store, sandbox=pool) as engine:
+        run = engine.start(plan_of(loop), {"xs": [1, 2, 3, 4]})
+        assert run.status == "failed"
+        again = engine.replay(run.id, "bad")
+        assert again.status == "failed"
+    for rid in (run.id, again.id):
+        v = store.verify_audit(rid)
+        assert v.ok, v.problems
+        kinds = [e.payload["node"] for e in store.audit_events(rid) if e.kind == "node.result"]
+        assert kinds.count("ys") >= 1 and "bad" in kinds
+    items = {(n.node_id, n.item) for n in store.node_results(again.id)}
+    assert {("ys", i) for i in range(4)} <= items  # the replay kept them, with their events
