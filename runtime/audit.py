@@ -69,8 +69,8 @@ class AnchorError(Exception):
 # ------------------------------------------------------------------------------ helpers
 
 
-def _short(h: str | None) -> str:
-    return "none" if h is None else f"{h[:12]}..."
+def _short(h: Any) -> str:
+    return "none" if h is None else f"{str(h)[:12]}..."
 
 
 def _where(node: str, item: int) -> str:
@@ -196,8 +196,9 @@ def _check_nodes(nodes: list[Mapping[str, Any]], parsed: list[tuple[Mapping[str,
                  problems: list[str]) -> None:
     latest: dict[tuple[str, int], tuple[int, Mapping[str, Any]]] = {}
     for e, p in parsed:
-        if e["kind"] == NODE_RESULT_EVENT and "node" in p:
-            latest[(p["node"], p.get("item", -1))] = (e["seq"], p)
+        node, item = p.get("node"), p.get("item", -1)
+        if e["kind"] == NODE_RESULT_EVENT and isinstance(node, str) and type(item) is int:
+            latest[(node, item)] = (e["seq"], p)
     rows = {(n["node_id"], n["item"]): n for n in nodes}
     for key, n in sorted(rows.items()):
         where = _where(*key)
@@ -470,14 +471,31 @@ def export_run(store, run_id: str) -> dict[str, Any]:
             "nodes": ev["nodes"], "tasks": ev["tasks"]}
 
 
-_ROW_KEYS = {
-    "events": {"run_id", "seq", "ts", "kind", "actor", "payload_json", "prev_hash", "hash"},
-    "nodes": {"node_id", "item", "status", "inputs_json", "output_json", "outcome", "error"},
-    "tasks": {"id", "node_id", "kind", "status", "show_json", "form_json", "timeout_outcome",
-              "decision_json", "decided_by"},
+_TEXT, _OPT_TEXT, _INT, _NUM = (str,), (str, type(None)), (int,), (int, float)
+_ROW_TYPES = {
+    "events": {"run_id": _TEXT, "seq": _INT, "ts": _NUM, "kind": _TEXT, "actor": _OPT_TEXT,
+               "payload_json": _TEXT, "prev_hash": _TEXT, "hash": _TEXT},
+    "nodes": {"node_id": _TEXT, "item": _INT, "status": _TEXT, "inputs_json": _OPT_TEXT,
+              "output_json": _OPT_TEXT, "outcome": _OPT_TEXT, "error": _OPT_TEXT},
+    "tasks": {"id": _TEXT, "node_id": _TEXT, "kind": _TEXT, "status": _TEXT,
+              "show_json": _OPT_TEXT, "form_json": _OPT_TEXT, "timeout_outcome": _OPT_TEXT,
+              "decision_json": _OPT_TEXT, "decided_by": _OPT_TEXT},
 }
-_RUN_KEYS = {"id", "plan_hash", "status", "inputs_json", "outputs_json", "error", "audit_seq",
-             "audit_head"}
+_RUN_TYPES = {"id": _TEXT, "plan_hash": _TEXT, "status": _TEXT, "inputs_json": _OPT_TEXT,
+              "outputs_json": _OPT_TEXT, "error": _OPT_TEXT, "audit_seq": _INT,
+              "audit_head": _TEXT}
+
+
+def _shape(where: str, row: Any, types: Mapping[str, tuple[type, ...]]) -> None:
+    if not isinstance(row, dict):
+        raise ExportError(f"{where} is not an object")
+    for key, allowed in types.items():
+        if key not in row:
+            raise ExportError(f"{where} has no `{key}`")
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise ExportError(f"{where}: `{key}` is {type(value).__name__}, not "
+                              f"{' or '.join('null' if t is type(None) else t.__name__ for t in allowed)}")
 
 
 def load_export(doc: Any) -> dict[str, Any]:
@@ -487,19 +505,16 @@ def load_export(doc: Any) -> dict[str, Any]:
     if doc.get("version") != EXPORT_VERSION:
         raise ExportError(f"an audit export of version {doc.get('version')!r}; this flowc "
                           f"reads version {EXPORT_VERSION}")
-    run = doc.get("run")
-    if not isinstance(run, dict) or not _RUN_KEYS <= set(run):
-        raise ExportError("the export's `run` lacks fields: " +
-                          ", ".join(sorted(_RUN_KEYS - set(run or {}))))
-    for key, need in _ROW_KEYS.items():
+    _shape("the export's `run`", doc.get("run"), _RUN_TYPES)
+    for key, types in _ROW_TYPES.items():
         rows = doc.get(key)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and need <= set(r)
-                                                 for r in rows):
-            raise ExportError(f"the export's `{key}` is not a list of rows with "
-                              f"{', '.join(sorted(need))}")
+        if not isinstance(rows, list):
+            raise ExportError(f"the export's `{key}` is not a list")
+        for i, row in enumerate(rows):
+            _shape(f"the export's `{key}`[{i}]", row, types)
     if doc.get("plan") is not None and not isinstance(doc["plan"], str):
         raise ExportError("the export's `plan` is not the plan's JSON text")
-    return {"run": run, "plan": doc.get("plan"), "events": doc["events"],
+    return {"run": doc["run"], "plan": doc.get("plan"), "events": doc["events"],
             "nodes": doc["nodes"], "tasks": doc["tasks"]}
 
 
@@ -510,7 +525,8 @@ def verify_export(doc: Any, *, anchor: Anchor | None = None) -> AuditVerificatio
     if any(e.get("run_id") != run_id for e in ev["events"]):
         raise ExportError("the export holds events of another run")
     check = verify_evidence(ev, run_id, anchor=anchor)
-    head = doc.get("head") or {}
+    head = doc.get("head")
+    head = head if isinstance(head, dict) else {}
     if head.get("seq") != ev["run"]["audit_seq"] or head.get("hash") != ev["run"]["audit_head"]:
         check.problems.append("the export's head is not the run's recorded head")
         return AuditVerification(False, check.problems, check.events, check.notes)

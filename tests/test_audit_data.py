@@ -379,3 +379,44 @@ output out: int = bad
         assert kinds.count("ys") >= 1 and "bad" in kinds
     items = {(n.node_id, n.item) for n in store.node_results(again.id)}
     assert {("ys", i) for i in range(4)} <= items  # the replay kept them, with their events
+
+
+def test_a_hostile_export_is_a_verdict_or_a_clear_refusal(copy, finished):
+    """Every field of an export replaced by values of other kinds: verify answers with
+    problems or an ExportError, never another exception."""
+    from flowc.runtime.audit import ExportError, export_run, verify_export
+    from flowc.runtime.store import SQLiteStore
+
+    s = SQLiteStore(str(copy))
+    doc = json.loads(json.dumps(export_run(s, finished["run"])))
+    s.close()
+
+    def places(node, path=()):
+        yield path
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from places(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from places(v, (*path, i))
+
+    def replaced(path, value):
+        d = json.loads(json.dumps(doc))
+        if not path:
+            return value
+        at = d
+        for k in path[:-1]:
+            at = at[k]
+        at[path[-1]] = value
+        return d
+
+    seen = 0
+    for path in list(places(doc)):
+        for value in (None, 7, -1, 1.5, True, "x", [], {}, {"node": ["x"], "item": "y"}):
+            try:
+                v = verify_export(replaced(path, value))
+            except ExportError:
+                continue
+            seen += 1
+            assert isinstance(v.ok, bool)
+    assert seen > 100
