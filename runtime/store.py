@@ -622,8 +622,15 @@ def _normalised(payload: Mapping[str, Any]) -> tuple[Any, str]:
 
 
 def text_sha256(text: str | None) -> str | None:
-    """sha256 (hex) of a stored text's UTF-8 bytes; None for no value (SQL NULL)."""
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 (hex) of a stored text's UTF-8 bytes; None for no value (SQL NULL). (A value
+    put in a row as a BLOB or a number is hashed as what it is: it never matches the text.)"""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        return hashlib.sha256(b"blob:" + text).hexdigest()
+    if not isinstance(text, str):
+        text = f"{type(text).__name__}:{text!r}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def node_result_payload(node_id: str, item: int, status: str, outcome: str | None,

@@ -118,6 +118,9 @@ def test_an_untouched_run_verifies(copy, finished):
 TAMPERS = [
     ("a node's output",
      "UPDATE node_executions SET output_json = '480' WHERE node_id = 'pay'", ["pay", "output"]),
+    ("a node's output put in as a blob",
+     "UPDATE node_executions SET output_json = CAST('240' AS BLOB) WHERE node_id = 'pay'",
+     ["pay", "output"]),
     ("a node's output, a gate's edited values",
      "UPDATE node_executions SET output_json = replace(output_json, '120.0', '999.0')"
      " WHERE node_id = 'review'", ["review", "output"]),
