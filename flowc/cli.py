@@ -1,7 +1,9 @@
 """The `flowc` command line: a thin shell over the compiler's API.
 
 Exit codes: 0 success; 1 the flow has errors (or `fmt --check` would change a file);
-2 a usage problem (bad option, missing file); 3 an internal error (a bug in flowc).
+2 a usage problem (bad option, missing file); 3 an internal error (a bug in flowc); 4 the run
+store cannot serve (its file is damaged, truncated, not SQLite, read-only, full, locked too
+long, or from a newer flowc): one line naming the file, what is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from flowc import __version__
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL, EXIT_STORE = 0, 1, 2, 3, 4
 
 
 class UsageError(Exception):
@@ -312,10 +314,12 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     from flowc.runtime_cli import add_runtime_commands
     from flowc.sandbox_cli import add_sandbox_commands
     from flowc.skill_cli import add_skill_commands
+    from flowc.store_cli import add_store_commands
     from flowc.trace_cli import add_trace_commands
 
     add_sandbox_commands(sub, _Parser)
     add_runtime_commands(sub, _Parser)
+    add_store_commands(sub, _Parser)
     add_skill_commands(sub, _Parser)
     add_trace_commands(sub, _Parser)
     add_lsp_commands(sub, _Parser)
@@ -329,6 +333,24 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum, frame):
     raise Terminated()
+
+
+def store_problem(e: BaseException) -> str | None:
+    """The one line to show when `e` (or what caused it) is the run store failing, not flowc:
+    a StoreFault, StoreBusy, a store from a newer flowc, or a SQLite error about the file."""
+    store = sys.modules.get("flowc.runtime.store")
+    if store is None:  # no command that got this far without the store loads it
+        return None
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, store.StoreFault | store.StoreBusy | store.SchemaVersionError):
+            return str(e)
+        fault = store.store_fault(e, "")
+        if fault is not None:
+            return str(fault).removeprefix(": ")
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowc: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return EXIT_USAGE
-    except Exception as e:  # a bug in flowc, reported as one
+    except Exception as e:  # a bug in flowc, reported as one; or the run store failing
+        line = store_problem(e)
+        if line is not None:
+            print(f"flowc: store error: {' '.join(line.split())}", file=sys.stderr)
+            return EXIT_STORE
         if os.environ.get("FLOWC_DEBUG"):
             raise
         print(f"flowc: internal error: {type(e).__name__}: {e}\n"

@@ -28,6 +28,10 @@ max_mb = 100                                 # the largest file staged into a sa
 [values]
 max_field_kb = 1024                          # the largest value of one input, form field or
                                              # answer a person gives (its JSON), default 1 MiB
+
+[audit]
+anchor = "sftp://audit@vault.example/heads.jsonl"  # where run heads are appended (a file
+                                                   # path is relative to this flowc.toml)
 ```
 
 `[files] protocols` is the allowlist for files a person hands to a run (`--input f=@FILE`, a
@@ -100,6 +104,7 @@ class ProjectConfig:
     file_protocols: tuple[str, ...] = DEFAULT_FILE_PROTOCOLS  # [files] protocols
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES              # [files] max_mb
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES            # [values] max_field_kb
+    audit_anchor: str | None = None                           # [audit] anchor
 
     @property
     def root(self) -> Path | None:
@@ -210,10 +215,11 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
-    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files", "values"})
+    unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files", "values",
+                                    "audit"})
     if unknown:
         raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
-                          "telemetry, files, values)")
+                          "telemetry, files, values, audit)")
     models_raw = raw.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
@@ -233,7 +239,7 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: [telemetry] must be a table")
     protocols, max_bytes = _files(path, raw.get("files", {}))
     return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes,
-                         _values(path, raw.get("values", {})))
+                         _values(path, raw.get("values", {})), _audit(path, raw.get("audit", {})))
 
 
 def _values(path: Path, raw: Any) -> int:
@@ -246,6 +252,23 @@ def _values(path: Path, raw: Any) -> int:
     kb = _number(where, "max_field_kb", raw.get("max_field_kb", DEFAULT_MAX_FIELD_BYTES / 1024),
                  float)
     return max(1, int(kb * 1024))
+
+
+def _audit(path: Path, raw: Any) -> str | None:
+    """`[audit] anchor`: the file or fsspec URL run heads are appended to (a plain path is
+    relative to the flowc.toml)."""
+    where = f"{path}: [audit]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_settings(where, raw, ("anchor",))
+    anchor = raw.get("anchor")
+    if anchor is None:
+        return None
+    if not isinstance(anchor, str) or not anchor.strip():
+        raise ConfigError(f"{where}: `anchor` must be a file path or fsspec URL")
+    if "://" not in anchor and not os.path.isabs(anchor):
+        anchor = str((path.parent / anchor).resolve())
+    return anchor
 
 
 def _files(path: Path, raw: Any) -> tuple[tuple[str, ...], int]:

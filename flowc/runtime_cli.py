@@ -1,5 +1,9 @@
 """`flowc run`, `runs`, `inbox`, `show`, `resume`, `worker`, `cancel`, `audit`, `people`.
 
+Commands that extend runs' audit trails (`run`, `replay`, `resume`, `worker`, `cancel`)
+append the new heads to the audit anchor when one is set (`--anchor URL`, else flowc.toml's
+`[audit] anchor`); `audit verify` checks against it.
+
 Thin commands over the engine and the store. Every bad input (unknown id, bad value, wrong
 user, a decided task) is one clear line on stderr and a non-zero exit.
 """
@@ -17,10 +21,18 @@ __all__ = ["add_runtime_commands"]
 
 
 def _store(args):
-    from flowc.runtime.store import StoreError, open_store
+    from flowc.runtime.store import (
+        SchemaVersionError,
+        StoreBusy,
+        StoreError,
+        StoreFault,
+        open_store,
+    )
 
     try:
         return open_store(args.store)
+    except (StoreFault, StoreBusy, SchemaVersionError):
+        raise  # the file cannot serve: `flowc` says so, exit 4
     except (StoreError, OSError, ValueError) as e:
         raise CommandError(f"cannot open the run store: {e}") from e
 
@@ -88,6 +100,36 @@ def _engine(args, store, base_dir: Path | None = None, models=None):
         models = _models(args, base_dir)
     return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None,
                   models=models, on_error=_one_line)
+
+
+def _anchor(args, base_dir: Path | None = None):
+    """The audit anchor: `--anchor URL`, else flowc.toml's `[audit] anchor`, else None."""
+    from flowc.config import ConfigError, load_config
+    from flowc.runtime.audit import Anchor
+
+    url = getattr(args, "anchor", None)
+    if not url:
+        try:
+            url = load_config(base_dir or Path.cwd()).audit_anchor
+        except ConfigError as e:
+            raise CommandError(str(e)) from e
+    return Anchor(url) if url else None
+
+
+def _anchor_heads(args, store, base_dir: Path | None = None) -> None:
+    """Append the heads of the runs this command's writes extended to the anchor. A failure
+    is said in one line: what was committed stays committed."""
+    from flowc.runtime.audit import AnchorError
+
+    anchor = _anchor(args, base_dir)
+    touched = store.touched_runs()
+    if anchor is None or not touched:
+        return
+    try:
+        anchor.record(store, touched)
+    except AnchorError as e:
+        print(f"flowc: warning: {e}; the runs are stored, their heads are not anchored until "
+              "the next command that extends them", file=sys.stderr)
 
 
 def _one_line(run_id: str, message: str) -> None:
@@ -230,6 +272,7 @@ def cmd_run(args) -> int:
             run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
+    _anchor_heads(args, store, base_dir)
     _telemetry(store, run, base_dir)
     return _report_run(run, store)
 
@@ -257,6 +300,7 @@ def cmd_replay(args) -> int:
             run = engine.replay(old.id, start)
     except RunRefused as e:
         raise CommandError(f"not replayed: {e}", 1) from e
+    _anchor_heads(args, store, base_dir)
     _telemetry(store, run, base_dir)
     return _report_run(run, store)
 
@@ -439,6 +483,7 @@ def cmd_resume(args) -> int:
                 answer=answer)
     except DecisionRefused as e:
         raise CommandError(f"refused: {e}", 1) from e
+    _anchor_heads(args, store, base_dir)
     if args.verbose:
         print(f"resumed in {(time.perf_counter() - t0) * 1000:.1f} ms", file=sys.stderr)
     _telemetry(store, run, base_dir)
@@ -448,6 +493,7 @@ def cmd_resume(args) -> int:
 def cmd_worker(args) -> int:
     store = _store(args)
     deadline = time.monotonic() + args.seconds if args.seconds else None
+    from flowc.cli import EXIT_STORE, store_problem
     from flowc.runtime.engine import describe_people
 
     with _engine(args, store) as engine:
@@ -459,9 +505,19 @@ def cmd_worker(args) -> int:
                 fired = engine.fire_due()
                 resumed = engine.resume_interrupted()
             except Exception as e:  # the pass itself (e.g. the store) failed: say so, go on
-                text = " ".join(f"{type(e).__name__}: {e}".split())[:500]
-                print(f"flowc: worker pass failed: {text}", file=sys.stderr, flush=True)
-                fired, resumed, code = None, [], 1
+                line = store_problem(e)
+                if line is not None:  # the store cannot serve: --once ends with it (exit 4)
+                    if args.once:
+                        raise
+                    print(f"flowc: store error: {' '.join(line.split())}", file=sys.stderr,
+                          flush=True)
+                    code = EXIT_STORE
+                else:
+                    text = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+                    print(f"flowc: worker pass failed: {text}", file=sys.stderr, flush=True)
+                    code = 1
+                fired, resumed = None, []
+            _anchor_heads(args, store)
             if fired is not None:
                 for task_id in fired.timed_out:
                     print(f"timed out: task {task_id}")
@@ -487,30 +543,102 @@ def cmd_cancel(args) -> int:
     for task in store.list_tasks(status="pending", run_id=run.id, limit=10_000):
         store.cancel_task(task.id)
     store.append_audit(run.id, "run.cancelled", args.as_user, {})
+    _anchor_heads(args, store, Path(run.base_dir) if run.base_dir else None)
     print(f"run {run.id}: cancelled")
     return 0
 
 
-def cmd_audit(args) -> int:
-    store = _store(args)
-    if store.get_run(args.run) is None:
-        raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
-    events = store.audit_events(args.run)
-    if args.verify:
-        check = store.verify_audit(args.run)
-        if check.ok:
-            print(f"audit chain of run {args.run}: {len(events)} events, intact")
-            return 0
+def _print_verification(what: str, check) -> int:
+    if check.ok:
+        print(f"audit trail of {what}: {check.events} events, intact (the chain and the data "
+              "it commits to)")
+    else:
+        print(f"audit trail of {what}: {len(check.problems)} problem(s)")
         for p in check.problems:
-            print(f"audit chain broken: {p}")
-        return 1
+            print(f"audit trail broken: {p}")
+    for note in check.notes:
+        print(f"note: {note}")
+    return 0 if check.ok else 1
+
+
+def _verify_file(args, path: Path) -> int:
+    from flowc.runtime.audit import AnchorError, ExportError, verify_export
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CommandError(f"{path}: not a flowc audit export ({' '.join(str(e).split())})") \
+            from e
+    try:
+        check = verify_export(doc, anchor=_anchor(args))
+    except ExportError as e:
+        raise CommandError(f"{path}: {e}") from e
+    except AnchorError as e:
+        raise CommandError(str(e)) from e
+    return _print_verification(f"run {doc['run']['id']} in {path}", check)
+
+
+def _export(args, store, run_id: str) -> int:
+    import os
+
+    from flowc.runtime.audit import export_run, verify_evidence
+
+    if not args.output:
+        raise CommandError("audit export needs -o FILE (`-` for standard output)")
+    doc = export_run(store, run_id)
+    text = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        out = Path(args.output)
+        if not out.parent.is_dir():
+            raise CommandError(f"folder `{out.parent}` does not exist")
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    check = verify_evidence(doc, run_id)
+    state = "intact" if check.ok else f"NOT intact, {len(check.problems)} problem(s)"
+    print(f"exported run {run_id}: {len(doc['events'])} events, {len(doc['nodes'])} node "
+          f"results, {len(doc['tasks'])} tasks to {args.output} (its trail: {state})",
+          file=sys.stderr)
+    for p in check.problems:
+        print(f"audit trail broken: {p}", file=sys.stderr)
+    return 0 if check.ok else 1
+
+
+def cmd_audit(args) -> int:
+    """`audit RUN [--verify]`, `audit verify RUN|FILE`, `audit export RUN -o FILE`."""
+    from flowc.runtime.audit import AnchorError, verify_run
+
+    words = args.words
+    if len(words) == 2 and words[0] in ("verify", "export"):
+        action, target = words
+    elif len(words) == 1:
+        action, target = ("verify" if args.verify else "show"), words[0]
+    else:
+        raise CommandError("say `flowc audit RUN`, `flowc audit verify RUN|FILE` or "
+                           "`flowc audit export RUN -o FILE`")
+    if action == "verify" and Path(target).is_file():
+        return _verify_file(args, Path(target))
+    store = _store(args)
+    if store.get_run(target) is None:
+        raise CommandError(f"no run `{target}` (see `flowc runs`)")
+    if action == "export":
+        return _export(args, store, target)
+    if action == "verify":
+        try:
+            check = verify_run(store, target, anchor=_anchor(args))
+        except AnchorError as e:
+            raise CommandError(str(e)) from e
+        return _print_verification(f"run {target}", check)
+    events = store.audit_events(target)
     if args.format == "json":
         print(json.dumps([{"seq": e.seq, "ts": e.ts, "kind": e.kind, "actor": e.actor,
                            "payload": e.payload, "prev_hash": e.prev_hash, "hash": e.hash}
                           for e in events], indent=2, ensure_ascii=False))
     else:
         for e in events:
-            print(f"{e.seq:>4}  {e.kind:<16} {e.actor:<12} {json.dumps(e.payload)[:120]}")
+            print(f"{e.seq:>4}  {e.kind:<16} {e.actor or '-':<12} {json.dumps(e.payload)[:120]}")
     return 0
 
 
@@ -534,6 +662,11 @@ def add_runtime_commands(sub, parser_class) -> None:
         sp.add_argument("--store", metavar="PATH",
                         help="the run store (default: $FLOWC_STORE or ./.flowc/runs.db)")
 
+    def anchor_opt(sp):
+        sp.add_argument("--anchor", metavar="URL",
+                        help="the audit anchor: a file or fsspec URL run heads are appended to "
+                        "(default: flowc.toml's [audit] anchor)")
+
     def model_opts(sp):
         group = sp.add_mutually_exclusive_group()
         group.add_argument("--record", metavar="FILE",
@@ -546,6 +679,7 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
     sp.add_argument("--workspace", metavar="URL", help="fsspec folder for the run's files")
     model_opts(sp)
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_run)
 
@@ -561,6 +695,7 @@ def add_runtime_commands(sub, parser_class) -> None:
                     help="serve model calls from this recording instead of the run's own")
     sp.add_argument("--record", metavar="FILE", help="keep the replay's model exchanges in FILE")
     sp.add_argument("--workspace", metavar="URL")
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_replay)
 
@@ -602,6 +737,7 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--workspace", metavar="URL")
     sp.add_argument("-v", "--verbose", action="store_true")
     model_opts(sp)
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_resume)
 
@@ -612,19 +748,27 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--interval", type=float, default=1.0)
     sp.add_argument("--workspace", metavar="URL")
     model_opts(sp)
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_worker)
 
     sp = sub.add_parser("cancel", help="cancel a run")
     sp.add_argument("run", metavar="RUN")
     sp.add_argument("--as", dest="as_user", default="cli", metavar="USER")
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_cancel)
 
-    sp = sub.add_parser("audit", help="a run's audit trail")
-    sp.add_argument("run", metavar="RUN")
-    sp.add_argument("--verify", action="store_true", help="check the hash chain")
+    sp = sub.add_parser(
+        "audit", help="a run's audit trail: show it, verify it, export it",
+        description="flowc audit RUN [--format json]: the trail. flowc audit verify RUN|FILE: "
+        "check the chain and the stored data it commits to (a FILE: an export, offline). "
+        "flowc audit export RUN -o FILE: one self-contained file to verify elsewhere.")
+    sp.add_argument("words", nargs="+", metavar="RUN | verify RUN|FILE | export RUN")
+    sp.add_argument("--verify", action="store_true", help="check the trail (as `audit verify`)")
     sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument("-o", "--output", metavar="FILE", help="where `audit export` writes")
+    anchor_opt(sp)
     store_opt(sp)
     sp.set_defaults(func=cmd_audit)
 

@@ -30,6 +30,7 @@ from flowc.compiler.plan import Plan, PlanNode
 from .effects import crash_point, effect_key, env_code, is_keyed
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
+from .store import StoreBusy, StoreFault
 from .validate import (
     MAX_DEPTH,
     apply_defaults,
@@ -53,6 +54,10 @@ _FINAL = ("succeeded", "failed", "skipped")
 _TIMER_BATCH = 1000      # due timeouts and steps read at once by the timer
 _MAX_ERROR = 4000        # characters of a node's or run's error kept in the store
 _log = logging.getLogger("flowc.runtime")
+# The store itself cannot serve (a damaged, read-only or full file; locked past the retry
+# budget): that stops the engine with the store's error; it is never a node's or a run's
+# failure (there is nowhere sound to record one).
+_STORE_DOWN = (StoreFault, StoreBusy)
 
 
 # A snippet may set `result`, or define `main` (called with the arguments it names).
@@ -545,6 +550,8 @@ class Engine:
             self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
         try:
             return self._advance(run_id)
+        except _STORE_DOWN:
+            raise
         except Exception as e:  # a bug, or something no check foresaw: the run fails with it
             return self._fail_unexpected(run_id, e)
         finally:
@@ -836,6 +843,8 @@ class Engine:
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
+        except _STORE_DOWN:
+            raise
         except Exception as e:  # never an internal error: this node fails
             return _Result("failed", error=_describe(e))
 
@@ -861,7 +870,7 @@ class Engine:
                 self._started(run, node, item, k + 1)
             try:
                 result = attempt()
-            except EvaluationError:
+            except (EvaluationError, *_STORE_DOWN):
                 raise
             except Exception as e:  # a hostile result, a sandbox that broke:
                 result = _Result("failed", error=_describe(e))  # this attempt fails
@@ -1585,6 +1594,8 @@ class Engine:
             try:
                 self.advance(run.id)  # a run's own failure is recorded on it there
                 done.append(run.id)
+            except _STORE_DOWN:
+                raise
             except Exception as e:  # even that could not be written: the next run goes on
                 self._report(run.id, e)
             finally:
@@ -1622,6 +1633,8 @@ class Engine:
             run_id = woken.pop(0)
             try:
                 self.advance(run_id)  # its own failure is recorded on the run
+            except _STORE_DOWN:
+                raise
             except Exception as e:  # not even that: the other runs go on
                 self._report(run_id, e)
             if now is None:

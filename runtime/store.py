@@ -67,11 +67,22 @@ Files
 
 Audit chain
     Events are numbered per run from 1; `hash = sha256(prev_hash + canonical JSON of {run_id,
-    seq, ts, kind, actor, payload})`, the first `prev_hash` being 64 zeros, canonical JSON being
-    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. The run row
-    keeps the chain's head (last seq and hash), so `verify_audit` also sees events removed
-    from or appended to the end. The chain shows tampering by anyone who does not rewrite the
-    whole chain and the head; anchor the head elsewhere (export it) against that.
+    seq, ts, kind, actor, payload})`, the first `prev_hash` being AUDIT_GENESIS (64 zeros,
+    LEGACY_AUDIT_GENESIS, for a run recorded before results were committed), canonical JSON
+    being `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. The run
+    row keeps the chain's head (last seq and hash), so `verify_audit` also sees events removed
+    from or appended to the end. `finish_node` appends a `node.result` event (the sha256 of the
+    stored output, error and inputs) in the result's own transaction, and `verify_audit` checks
+    the stored results, decisions, inputs, outputs, status and plan against the events
+    (runtime/audit.py). The chain shows tampering by anyone who does not rewrite the whole
+    chain, its data and the head; anchor the head outside the store against that
+    (`audit.Anchor`).
+
+Faults
+    A file that cannot serve (damaged, truncated, not SQLite, read-only, full, not openable)
+    raises `StoreFault`: one line naming the file, what is wrong and what to do. Opening a
+    file store checks its header and, up to QUICK_CHECK_MAX_BYTES, runs `PRAGMA quick_check`,
+    so a damaged store is refused before anything commits into it.
 """
 
 from __future__ import annotations
@@ -79,6 +90,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
@@ -97,7 +109,8 @@ __all__ = [
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
     "ModelCallRecord", "NodeRecord",
     "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
-    "StoreBusy", "StoreError", "StoredValueChanged", "TaskRecord", "canonical_json", "default_store_path",
+    "StoreBusy", "StoreError", "StoreFault", "StoredValueChanged", "TaskRecord",
+    "canonical_json", "default_store_path",
     "model_call_row", "new_file_id", "open_store",
 ]
 
@@ -109,7 +122,14 @@ TASK_KINDS = ("gate", "ask")
 TASK_STATUSES = ("pending", "decided", "timed_out", "cancelled")
 ASSIGNEE_KINDS = ("role", "user")
 EFFECT_STATUSES = ("intent", "done")
-AUDIT_GENESIS = "0" * 64
+# The first `prev_hash` of a run's chain. A run recorded since its trail commits to its data
+# (node results, decisions, inputs, outputs, plan: see runtime/audit.py) starts from
+# AUDIT_GENESIS; one recorded before, from LEGACY_AUDIT_GENESIS (64 zeros). The genesis is
+# hashed into the first event, so a run cannot be passed off as the older kind without
+# rewriting its whole chain (which an anchor shows).
+LEGACY_AUDIT_GENESIS = "0" * 64
+AUDIT_GENESIS = hashlib.sha256(b"flowc audit chain 2: events commit to their data").hexdigest()
+NODE_RESULT_EVENT = "node.result"   # written by the store with every node result, by no one else
 NO_ITEM = -1
 
 T = TypeVar("T")
@@ -143,6 +163,18 @@ class StoredValueChanged(StoreError):
 
 class StoreBusy(StoreError):
     """The database stayed locked by other writers for longer than the retry budget."""
+
+
+class StoreFault(StoreError):
+    """The database file itself cannot serve: damaged, not a SQLite database, truncated,
+    read-only, full, or not openable. The message is one line: the file, what is wrong, what
+    to do. `kind` is one of "damaged", "truncated", "not_sqlite", "read_only", "full",
+    "cannot_open", "io", "missing"."""
+
+    def __init__(self, message: str, kind: str, path: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.path = path
 
 
 # --------------------------------------------------------------------------------- records
@@ -291,6 +323,7 @@ class AuditVerification:
     ok: bool
     problems: list[str] = field(default_factory=list)
     events: int = 0
+    notes: list[str] = field(default_factory=list)   # what was not checked, and why
 
 
 # ------------------------------------------------------------------------------- interface
@@ -377,6 +410,9 @@ class Store(Protocol):
                      payload: Mapping[str, Any]) -> AuditRecord: ...
     def audit_events(self, run_id: str) -> list[AuditRecord]: ...
     def verify_audit(self, run_id: str) -> AuditVerification: ...
+    def audit_evidence(self, run_id: str) -> dict[str, Any]: ...
+    def audit_heads(self, run_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str]]: ...
+    def touched_runs(self) -> set[str]: ...
 
 
 # ------------------------------------------------------------------------------ migrations
@@ -411,7 +447,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
             lease_owner TEXT,
             lease_until DOUBLE PRECISION,
             audit_seq INTEGER NOT NULL DEFAULT 0,
-            audit_head TEXT NOT NULL DEFAULT '{AUDIT_GENESIS}')""",
+            audit_head TEXT NOT NULL DEFAULT '{LEGACY_AUDIT_GENESIS}')""",
         "CREATE INDEX runs_status ON runs (status, created_at)",
         "CREATE INDEX runs_parent ON runs (parent_run_id)",
         f"""CREATE TABLE node_executions (
@@ -577,6 +613,73 @@ def _audit_hash(prev_hash: str, run_id: str, seq: int, ts: float, kind: str,
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+_json_text = json.encoder.encode_basestring  # a str as json.dumps(..., ensure_ascii=False)
+
+
+def _json_scalar(value: Any) -> str:
+    """canonical_json of a scalar, without the encoder's set-up (the audit's hot path)."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _json_text(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return canonical_json(value)
+
+
+def _audit_hash_text(prev_hash: str, run_id: str, seq: int, ts: float, kind: str,
+                     actor: str | None, payload_text: str) -> str:
+    """`_audit_hash` with the payload's canonical JSON already made: the same bytes (the
+    body's keys in sorted order: actor, kind, payload, run_id, seq, ts), one dump less."""
+    body = (f'{{"actor":{_json_scalar(actor)},"kind":{_json_scalar(kind)},'
+            f'"payload":{payload_text},"run_id":{_json_scalar(run_id)},'
+            f'"seq":{_json_scalar(seq)},"ts":{_json_scalar(ts)}}}')
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def _normalised(payload: Mapping[str, Any]) -> tuple[Any, str]:
+    """(the payload as it reads back, its canonical JSON): normalised through JSON first, so
+    the hash is over exactly what is read back (int keys become strings, tuples lists)."""
+    norm = json.loads(canonical_json(payload))
+    return norm, canonical_json(norm)
+
+
+def text_sha256(text: str | None) -> str | None:
+    """sha256 (hex) of a stored text's UTF-8 bytes; None for no value (SQL NULL). (A value
+    put in a row as a BLOB or a number is hashed as what it is: it never matches the text.)"""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        return hashlib.sha256(b"blob:" + text).hexdigest()
+    if not isinstance(text, str):
+        text = f"{type(text).__name__}:{text!r}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def node_result_payload(node_id: str, item: int, status: str, outcome: str | None,
+                        inputs_json: str | None, output_json: str | None,
+                        error: str | None) -> dict[str, Any]:
+    """What a `node.result` event commits to: the node and item, its status and outcome, and
+    the sha256 of its output, error and (when one is stored) inputs, as stored text."""
+    payload = {"node": node_id, "item": item, "status": status, "outcome": outcome,
+               "output": text_sha256(output_json), "error": text_sha256(error)}
+    if inputs_json is not None:
+        payload["inputs"] = text_sha256(inputs_json)
+    return payload
+
+
+def _node_result_payload(row: Sequence[Any]) -> tuple[Any, str]:
+    payload = node_result_payload(row[1], row[2], row[3], row[7], row[5], row[6], row[8])
+    # canonical_json(payload), its keys in sorted order, built directly (once per node)
+    text = ",".join(f"{_json_text(k)}:{_json_scalar(payload[k])}" for k in sorted(payload))
+    return payload, "{" + text + "}"
+
+
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
@@ -652,6 +755,133 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in msg or "busy" in msg
 
 
+# ------------------------------------------------------------------------------ store faults
+
+# What the store checks when it opens a file: the header always, the b-trees (`PRAGMA
+# quick_check`, about 4 ms per MB: 62 ms for 16 MB, 10,000 runs) when the file is at most this
+# big, so opening stays well inside the inbox's 200 ms; `flowc store check` runs the full
+# `integrity_check` on any size.
+QUICK_CHECK_MAX_BYTES = 16 * 2**20
+
+_RESTORE = "restore it from a backup, or move it away to start a new store"
+
+
+def _check_hint(path: str) -> str:
+    return f"`flowc store check --store {path}` reports what is wrong"
+
+
+def _free_bytes(folder: str) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _folder_read_only(folder: str) -> bool:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(folder, os.W_OK)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+def store_fault(exc: BaseException, path: str) -> StoreFault | None:
+    """The one-line StoreFault for a SQLite error that is about the database file (damaged,
+    foreign, read-only, full, not openable, I/O), or None for any other error."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.IntegrityError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    text = str(exc)
+    low = text.lower()
+    folder = os.path.dirname(os.path.abspath(path)) if path else "."
+    name = os.path.basename(path)
+    if primary == sqlite3.SQLITE_CORRUPT or "malformed" in low:
+        return StoreFault(f"{path}: the store is damaged ({text}): {_RESTORE}; "
+                          f"{_check_hint(path)}", "damaged", path)
+    if primary == sqlite3.SQLITE_NOTADB or "not a database" in low:
+        return StoreFault(f"{path}: not a SQLite database, so not a flowc run store ({text}): "
+                          "point --store or FLOWC_STORE at the run store, or move this file "
+                          "away", "not_sqlite", path)
+    if primary == sqlite3.SQLITE_READONLY or "readonly" in low:
+        return StoreFault(f"{path}: the store is read-only ({text}): give this user write "
+                          f"access to the file and its folder (SQLite also writes {name}-wal "
+                          f"and {name}-shm beside it)", "read_only", path)
+    free = _free_bytes(folder)
+    if primary == sqlite3.SQLITE_FULL or "is full" in low or (
+            primary == sqlite3.SQLITE_IOERR and free == 0):
+        where = f"{_size(free)} free on its disk" if free is not None else "its disk"
+        return StoreFault(f"{path}: the store is full ({text}; {where}): free disk space (or "
+                          "lift the size limit), then run the command again; what was "
+                          "committed is kept", "full", path)
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_AUTH) or \
+            "unable to open" in low:
+        if not os.path.isdir(folder):
+            return StoreFault(f"{path}: the store cannot be opened: its folder {folder} does "
+                              "not exist", "cannot_open", path)
+        if _folder_read_only(folder):
+            return StoreFault(f"{path}: the store cannot be opened: its folder {folder} is "
+                              f"read-only (SQLite must create {name}-wal and {name}-shm there):"
+                              " give this user write access to the folder, or use a store in "
+                              "a writable one", "read_only", path)
+        return StoreFault(f"{path}: the store cannot be opened ({text}): check that this user "
+                          "may read and write the file and its folder", "cannot_open", path)
+    if primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOLFS):
+        return StoreFault(f"{path}: a disk I/O error on the store ({text}): check the disk "
+                          "(full, failing, or a network file system SQLite cannot lock), then "
+                          f"{_check_hint(path)}", "io", path)
+    return None
+
+
+def file_fault(path: str) -> StoreFault | None:
+    """What the first bytes and the size of a store file show is wrong with it, if anything:
+    not a SQLite database, a damaged header, a file shorter than its header says (truncated).
+    A file that does not exist or is empty is a new store: None."""
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return None
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None  # SQLite says what it is when it opens it
+    magic = b"SQLite format 3\x00"
+    if not head.startswith(magic[:len(head)]) or (len(head) >= len(magic) and
+                                                   not head.startswith(magic)):
+        return StoreFault(f"{path}: not a SQLite database, so not a flowc run store (its first "
+                          "bytes are not SQLite's): point --store or FLOWC_STORE at the run "
+                          "store, or move this file away", "not_sqlite", path)
+    if len(head) < 100:
+        return StoreFault(f"{path}: the store is truncated: the file holds {size} bytes, less "
+                          f"than SQLite's 100-byte header: {_RESTORE}", "truncated", path)
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    if page < 512 or page & (page - 1):
+        return StoreFault(f"{path}: the store is damaged: its header names a page size of "
+                          f"{page} bytes: {_RESTORE}; {_check_hint(path)}", "damaged", path)
+    pages = int.from_bytes(head[28:32], "big")
+    if pages and head[24:28] == head[92:96] and size < pages * page:
+        return StoreFault(f"{path}: the store is truncated: its header says {pages} pages of "
+                          f"{page} bytes ({pages * page} bytes), the file holds {size}: "
+                          f"{_RESTORE}", "truncated", path)
+    if size % page:
+        return StoreFault(f"{path}: the store is truncated: {size} bytes is not a whole number "
+                          f"of its {page}-byte pages: {_RESTORE}", "truncated", path)
+    return None
+
+
 _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
              "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until, "
              "base_dir")
@@ -722,6 +952,41 @@ def _audit(r: Sequence[Any]) -> AuditRecord:
     return AuditRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
 
 
+# Columns the audit reads: those of the first schema, so a store not yet migrated is read too
+_EVIDENCE_RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, "
+                      "parent_run_id, parent_node_id, created_at, updated_at, audit_seq, "
+                      "audit_head")
+_EVIDENCE_TASK_COLS = ("id, run_id, node_id, item, kind, status, assignees_json, title, "
+                       "show_json, form_json, deadline, timeout_outcome, decision_json, "
+                       "decided_by, decided_at, created_at")
+
+
+def read_evidence(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    """Everything a run's trail commits to, as stored (JSON as its stored text): {"run": row
+    or None, "plan": text or None, "events", "nodes", "tasks"}, rows as dicts. Run it inside
+    one read transaction for a consistent snapshot."""
+    def rows(sql: str, *args: Any) -> list[dict[str, Any]]:
+        cur = conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    run = rows(f"SELECT {_EVIDENCE_RUN_COLS} FROM runs WHERE id = ?", run_id)
+    plan = None
+    if run:
+        found = conn.execute("SELECT json FROM plans WHERE hash = ?",
+                             (run[0]["plan_hash"],)).fetchone()
+        plan = None if found is None else found[0]
+    return {
+        "run": run[0] if run else None, "plan": plan,
+        "events": rows(f"SELECT {_AUDIT_COLS} FROM audit_events WHERE run_id = ? ORDER BY seq",
+                       run_id),
+        "nodes": rows(f"SELECT {_NODE_INSERT_COLS} FROM node_executions WHERE run_id = ?"
+                      " ORDER BY node_id, item", run_id),
+        "tasks": rows(f"SELECT {_EVIDENCE_TASK_COLS} FROM tasks WHERE run_id = ?"
+                      " ORDER BY created_at, id", run_id),
+    }
+
+
 # ---------------------------------------------------------------- process-wide writer locks
 
 _REGISTRY_LOCK = threading.Lock()
@@ -769,11 +1034,14 @@ class SQLiteStore:
     """The embedded store: one SQLite file in WAL mode (or `":memory:"`, one locked connection).
 
     `busy_timeout` is how long one statement waits in SQLite for another process's lock;
-    `retry_for` bounds the whole retry loop around a write; `clock` gives "now" (tests)."""
+    `retry_for` bounds the whole retry loop around a write; `clock` gives "now" (tests);
+    `quick_check_max_bytes`: files up to this size get `PRAGMA quick_check` when opened (0:
+    never), larger ones the header checks only."""
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
                  busy_timeout: float = 5.0, retry_for: float = 60.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 quick_check_max_bytes: int = QUICK_CHECK_MAX_BYTES):
         path = os.fspath(path)
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -783,8 +1051,10 @@ class SQLiteStore:
         self.busy_timeout = busy_timeout
         self.retry_for = retry_for
         self.clock = clock
+        self.quick_check_max_bytes = quick_check_max_bytes
         self.journal_mode = "memory"
         self._closed = False
+        self._touched: set[str] = set()  # runs whose trail grew (see touched_runs)
         self._pid = os.getpid()
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
@@ -795,13 +1065,27 @@ class SQLiteStore:
             self._mem_conn = self._connect(":memory:")
         else:
             parent = os.path.dirname(os.path.abspath(path))
-            os.makedirs(parent, exist_ok=True)
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as e:
+                raise StoreFault(f"{path}: the store cannot be opened: its folder {parent} "
+                                 f"cannot be made ({e.strerror or e})", "cannot_open",
+                                 path) from e
             self._key = os.path.realpath(path)
             self._lock = _write_lock_for(self._key)
-            conn = self._conn()
-            self.journal_mode = self._retrying(lambda: self._enable_wal(conn))
+            fault = file_fault(path)  # not SQLite, a damaged header, truncated
+            if fault is not None:
+                raise fault
         try:
+            if not self.memory:
+                conn = self._conn()
+                self.journal_mode = self._retrying(lambda: self._enable_wal(conn))
+                self._quick_check(conn)
             self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            self._fault(exc)
+            raise
         except BaseException:
             self.close()
             raise
@@ -811,6 +1095,27 @@ class SQLiteStore:
 
     def _now(self) -> float:
         return float(self.clock())
+
+    def _fault(self, exc: BaseException) -> None:
+        """Raise the StoreFault a SQLite error about the file stands for (else return)."""
+        fault = store_fault(exc, self.path)
+        if fault is not None:
+            raise fault from exc
+
+    def _quick_check(self, conn: sqlite3.Connection) -> None:
+        """A damaged store is refused when it is opened, before anything commits into it:
+        `PRAGMA quick_check` over files up to `quick_check_max_bytes`."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return
+        if size == 0 or size > self.quick_check_max_bytes:
+            return
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if rows != ["ok"]:
+            what = " ".join("; ".join(rows).split())[:300]
+            raise StoreFault(f"{self.path}: the store is damaged (quick_check: {what}): "
+                             f"{_RESTORE}; {_check_hint(self.path)}", "damaged", self.path)
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -935,9 +1240,13 @@ class SQLiteStore:
             return
         conn = self._conn()  # first: after a fork it also replaces the inherited lock
         with self._lock:
-            if conn.in_transaction:  # left open by a failed ROLLBACK: start clean
-                conn.execute("ROLLBACK")
-            self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                if conn.in_transaction:  # left open by a failed ROLLBACK: start clean
+                    conn.execute("ROLLBACK")
+                self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
+            except sqlite3.DatabaseError as exc:
+                self._fault(exc)
+                raise
             self._local.depth = 1
             try:
                 yield self
@@ -948,9 +1257,10 @@ class SQLiteStore:
             else:
                 try:
                     self._retrying(lambda: conn.execute("COMMIT"))
-                except BaseException:
+                except BaseException as exc:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
+                    self._fault(exc)
                     raise
             finally:
                 self._local.depth = 0
@@ -969,6 +1279,9 @@ class SQLiteStore:
             raise StoreError(f"{self.path}: {exc}") from exc
         except _blobs.BlobChanged as exc:
             raise StoredValueChanged(f"{self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # the file: damaged, read-only, full, ...
+            self._fault(exc)
+            raise
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -980,6 +1293,9 @@ class SQLiteStore:
             return self._retrying(lambda: fn(self._conn()))
         except _blobs.BlobChanged as exc:
             raise StoredValueChanged(f"{self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            self._fault(exc)
+            raise
 
     def _json(self, conn: sqlite3.Connection, value: Any) -> str | None:
         """The JSON text to store for `value`, its large parts stored once (runtime/blobs.py)."""
@@ -1066,11 +1382,10 @@ class SQLiteStore:
                     "SELECT 1 FROM runs WHERE id = ?", (parent_run_id,)).fetchone() is None:
                 raise NotFound(f"no parent run {parent_run_id}")
             conn.execute(
-                f"INSERT INTO runs ({_RUN_COLS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?,"
-                " NULL, NULL, ?)",
+                f"INSERT INTO runs ({_RUN_COLS}, audit_head) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?,"
+                " ?, ?, ?, ?, NULL, NULL, ?, ?)",
                 (rid, flow_name, plan_hash, status, self._json(conn, inputs), parent_run_id,
-                 parent_node_id,
-                 workspace_url, now, now, base_dir))
+                 parent_node_id, workspace_url, now, now, base_dir, AUDIT_GENESIS))
             return self._get_run(conn, rid)
 
         return self._write(create)
@@ -1266,9 +1581,14 @@ class SQLiteStore:
                      error,
                      started.get("started_at", now), finished,
                      _dump(dict(metrics)) if metrics else None))
-            for kind, actor, payload in events:
-                self._append_audit(conn, run_id, kind, actor, payload)
-            return self._get_node(conn, run_id, node_id, item)
+            row = conn.execute(
+                f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ? AND node_id = ?"
+                " AND item = ?", (run_id, node_id, item)).fetchone()
+            self._append_events(conn, run_id, [(NODE_RESULT_EVENT, "flowc",
+                                                _node_result_payload(row))] + [
+                (kind, actor, _normalised(payload)) for kind, actor, payload in events],
+                records=False)
+            return _node(row)
 
         return self._write(finish)
 
@@ -1622,30 +1942,89 @@ class SQLiteStore:
 
     # -- audit trail
 
+    def _append_events(self, conn: sqlite3.Connection, run_id: str,
+                       events: Sequence[tuple[str, str | None, tuple[Any, str]]],
+                       records: bool = True) -> list[AuditRecord]:
+        """Chain events (kind, actor, (payload, its canonical JSON)) onto the run's trail:
+        one numbering UPDATE (it takes the run's row: a row lock on a server database), one
+        INSERT, one head UPDATE, whatever their number."""
+        if not events:
+            return []
+        if _RETURNING:
+            row = conn.execute("UPDATE runs SET audit_seq = audit_seq + ? WHERE id = ?"
+                               " RETURNING audit_seq, audit_head", (len(events), run_id)).fetchone()
+        else:  # pragma: no cover - SQLite before 3.35
+            row = None
+            if conn.execute("UPDATE runs SET audit_seq = audit_seq + ? WHERE id = ?",
+                            (len(events), run_id)).rowcount:
+                row = conn.execute("SELECT audit_seq, audit_head FROM runs WHERE id = ?",
+                                   (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        seq, prev = row[0] - len(events), row[1]
+        ts = self._now()
+        rows, out = [], []
+        for kind, actor, (norm, text) in events:
+            seq += 1
+            digest = _audit_hash_text(prev, run_id, seq, ts, kind, actor, text)
+            stored = text if len(text) < _blobs.BLOB_BYTES else \
+                _blobs.pack(conn, norm, canonical_json, self._now)  # (reads back as `text`)
+            rows.append((run_id, seq, ts, kind, actor, stored, prev, digest))
+            if records:
+                out.append(AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest))
+            prev = digest
+        conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
+                         " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (prev, run_id))
+        self._touched.add(run_id)
+        return out
+
     def _append_audit(self, conn: sqlite3.Connection, run_id: str, kind: str, actor: str | None,
                       payload: Mapping[str, Any]) -> AuditRecord:
-        # normalised through JSON first, so the hash is over exactly what is read back
-        norm = json.loads(canonical_json(payload))
-        text = canonical_json(norm)
-        # the UPDATE takes the run's row (a row lock on a server database) and numbers the event
-        if conn.execute("UPDATE runs SET audit_seq = audit_seq + 1 WHERE id = ?",
-                        (run_id,)).rowcount == 0:
-            raise NotFound(f"no run {run_id}")
-        seq, prev = conn.execute("SELECT audit_seq, audit_head FROM runs WHERE id = ?",
-                                 (run_id,)).fetchone()
-        ts = self._now()
-        digest = _audit_hash(prev, run_id, seq, ts, kind, actor, norm)
-        if len(text) >= _blobs.BLOB_BYTES:  # its large parts once (what it reads back is norm)
-            text = _blobs.pack(conn, payload, _dump, self._now)
-        conn.execute(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (run_id, seq, ts, kind, actor, text, prev, digest))
-        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (digest, run_id))
-        return AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest)
+        return self._append_events(conn, run_id, [(kind, actor, _normalised(payload))])[0]
 
     def append_audit(self, run_id: str, kind: str, actor: str | None,
                      payload: Mapping[str, Any]) -> AuditRecord:
-        """Append an event to the run's hash chain (payload: JSON, no NaN or infinity)."""
+        """Append an event to the run's hash chain (payload: JSON, no NaN or infinity).
+        `node.result` events are the store's own (written with each node result)."""
+        if kind == NODE_RESULT_EVENT:
+            raise ValueError(f"`{NODE_RESULT_EVENT}` events are written by the store with each "
+                             "node result, by no one else")
         return self._write(lambda conn: self._append_audit(conn, run_id, kind, actor, payload))
+
+    def touched_runs(self) -> set[str]:
+        """The runs whose trail this store object extended since the last call (to anchor
+        their heads outside the store); the set is emptied."""
+        out, self._touched = self._touched, set()
+        return out
+
+    def audit_heads(self, run_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str]]:
+        """{run id: (last event's seq, chain head)} of the given runs (default: every run)."""
+        def read(c: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+            if run_ids is None:
+                rows = c.execute("SELECT id, audit_seq, audit_head FROM runs").fetchall()
+            else:
+                rows = []
+                for rid in run_ids:
+                    rows += c.execute("SELECT id, audit_seq, audit_head FROM runs WHERE id = ?",
+                                      (rid,)).fetchall()
+            return {r[0]: (r[1], r[2]) for r in rows}
+
+        return self._read(read)
+
+    def audit_evidence(self, run_id: str) -> dict[str, Any]:
+        """Everything the run's trail commits to, as stored, in one snapshot (`read_evidence`);
+        runtime/audit.py verifies and exports it."""
+        def snapshot(c: sqlite3.Connection) -> dict[str, Any]:
+            if getattr(self._local, "depth", 0) or self.memory:
+                return read_evidence(c, run_id)
+            c.execute("BEGIN")  # one read transaction: a consistent snapshot (WAL)
+            try:
+                return read_evidence(c, run_id)
+            finally:
+                c.execute("COMMIT")
+
+        return self._read(snapshot)
 
     def audit_events(self, run_id: str) -> list[AuditRecord]:
         rows = self._read(lambda c: c.execute(
@@ -1654,43 +2033,13 @@ class SQLiteStore:
         return [_audit(r) for r in rows]
 
     def verify_audit(self, run_id: str) -> AuditVerification:
-        """Recompute the run's chain: a changed event, a deleted, inserted or reordered one, or
-        a chain that does not end at the run's recorded head is reported as a problem."""
-        def read(c: sqlite3.Connection) -> tuple[Any, list[Any]]:
-            head = c.execute("SELECT audit_seq, audit_head FROM runs WHERE id = ?",
-                             (run_id,)).fetchone()
-            rows = c.execute(f"SELECT {_AUDIT_COLS} FROM audit_events WHERE run_id = ?"
-                             " ORDER BY seq", (run_id,)).fetchall()
-            return head, rows
+        """Recompute the run's chain and check the stored data against what its events commit
+        to (runtime/audit.py): a changed, deleted, inserted or reordered event, a chain that
+        does not end at the run's recorded head, and an edited or deleted node result,
+        decision, task, input, output, status or plan are each reported as a problem."""
+        from .audit import verify_evidence
 
-        head, rows = self._read(read)
-        problems: list[str] = []
-        if head is None:
-            problems.append(f"no run {run_id}")
-        prev, expected, last_seq = AUDIT_GENESIS, 1, 0
-        for _, seq, ts, kind, actor, payload_json, prev_hash, digest in rows:
-            if seq != expected:
-                problems.append(f"event {seq}: expected event {expected} next (events deleted, "
-                                "inserted or renumbered)")
-            if prev_hash != prev:
-                problems.append(f"event {seq}: prev_hash is not the hash of the event before it "
-                                "(the chain is broken: an event was deleted, inserted or moved)")
-            try:
-                payload = json.loads(payload_json)
-                recomputed = _audit_hash(prev_hash, run_id, seq, ts, kind, actor, payload)
-            except (TypeError, ValueError) as exc:
-                problems.append(f"event {seq}: its payload is not valid JSON ({exc})")
-            else:
-                if recomputed != digest:
-                    problems.append(f"event {seq}: its hash does not match its content (the event "
-                                    "was changed)")
-            prev, expected, last_seq = digest, seq + 1, seq
-        if head is not None and (head[0] != last_seq or head[1] != prev):
-            problems.append(f"the run records {head[0]} events ending in {head[1][:12]}..., the "
-                            f"chain has {len(rows)} ending at event {last_seq} (events removed "
-                            "from or appended to the end)")
-        return AuditVerification(not problems, problems, len(rows))
-
+        return verify_evidence(self.audit_evidence(run_id), run_id)
 
     # -- files
 

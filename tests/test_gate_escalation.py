@@ -221,8 +221,13 @@ def start(engine, text: str = FLOW, **inputs):
     return run, task
 
 
+def events(store, run_id) -> list:
+    """The run's events but the store's own `node.result` ones (tests/test_audit_data.py)."""
+    return [e for e in store.audit_events(run_id) if e.kind != "node.result"]
+
+
 def kinds(store, run_id) -> list[str]:
-    return [e.kind for e in store.audit_events(run_id)]
+    return [e.kind for e in events(store, run_id)]
 
 
 def test_the_task_records_its_steps_when_the_gate_opens(engine, store):
@@ -234,7 +239,7 @@ def test_the_task_records_its_steps_when_the_gate_opens(engine, store):
         (8 * H, opened + 8 * H, [{"kind": "role", "name": "lead"}], None),
         (24 * H, opened + 24 * H, [{"kind": "user", "name": "cfo@example.com"}], None)]
     assert task.deadline == opened + 48 * H
-    gate = store.audit_events(run.id)[1]
+    gate = events(store, run.id)[1]
     assert gate.kind == "gate.opened" and [s["after"] for s in gate.payload["escalations"]] == [
         8 * H, 24 * H]
 
@@ -260,7 +265,7 @@ def test_an_escalation_fires_once_at_its_time(engine, store, tmp_path):
     assert other.fire_due().escalated == []
     other.store.close()
     assert kinds(store, run.id) == ["run.started", "gate.opened", "task.escalated"]
-    event = store.audit_events(run.id)[2]
+    event = events(store, run.id)[2]
     assert event.actor == "flowc"
     assert {k: event.payload[k] for k in ("task", "node", "item", "step", "to")} == {
         "task": task.id, "node": "review", "item": -1, "step": 1,
@@ -574,7 +579,7 @@ def test_worker_inbox_show_and_resume_through_the_cli(tmp_path):
     assert "escalates to" not in r.stdout and "decided by li" in r.stdout
 
     r = flowc("audit", run.id, "--verify", "--store", db)
-    assert r.returncode == 0 and "5 events, intact" in r.stdout
+    assert r.returncode == 0 and "intact" in r.stdout
     events = json.loads(flowc("audit", run.id, "--format", "json", "--store", db).stdout)
-    assert [e["kind"] for e in events] == ["run.started", "gate.opened", "task.escalated",
-                                          "task.decided", "run.succeeded"]
+    assert [e["kind"] for e in events if e["kind"] != "node.result"] == [
+        "run.started", "gate.opened", "task.escalated", "task.decided", "run.succeeded"]
