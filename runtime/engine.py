@@ -103,6 +103,7 @@ class _Result:
     error: str | None = None
     audit: list = field(default_factory=list)  # events committed with the result
     metrics: dict | None = None  # model, tokens, cost, steps (model-backed nodes)
+    task: dict | None = None  # a task the node opens: created in its result's commit
 
 
 @dataclass(frozen=True)
@@ -536,7 +537,8 @@ class Engine:
             except Exception as e:  # trace detail may be lost, never a result
                 _log.error("flowc: trace records of run %s were not written: %s", run_id,
                            _clean(_describe(e), 300))
-            self.store.release_run(run_id, self.owner)
+            if depth <= 0:  # a nested advance of the same run leaves the lease to the outer one
+                self.store.release_run(run_id, self.owner)
 
     def _fail_unexpected(self, run_id: str, e: Exception):
         """Record an unexpected error on the run (failed, with the error, and an audit event)
@@ -679,15 +681,24 @@ class Engine:
         if r.error is not None:
             r.error = _clean(r.error)
         try:
-            self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                                   outcome=r.outcome, error=r.error,
-                                   audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                                   metrics=metrics, started=pending.get("start"),
-                                   model_calls=self._tracer.take_batch())
+            def finish():
+                self.store.finish_node(
+                    run_id, node_id, item, r.status, output=r.output, outcome=r.outcome,
+                    error=r.error, audit=[(kind, "flowc", payload) for kind, payload in r.audit],
+                    metrics=metrics, started=pending.get("start"),
+                    model_calls=self._tracer.take_batch())
+
+            if r.task is None:
+                finish()
+            else:  # a gate's task, its waiting node and its `gate.opened`: one commit
+                with self.store.transaction():
+                    self.store.create_task(**r.task)
+                    finish()
         except (ValueError, TypeError, RecursionError, OverflowError) as e:
             # a value no check caught that the store cannot encode: the node fails with that
             # (its result, figures and events are not kept)
             r.status, r.output, r.outcome, r.audit, r.metrics = "failed", None, None, [], None
+            r.task = None
             r.error = _clean(f"its result could not be stored: {_describe(e)}")
             self.store.finish_node(run_id, node_id, item, "failed", error=r.error,
                                    started=pending.get("start"))
@@ -795,8 +806,12 @@ class Engine:
                     self.store.set_run_status(run.id, "succeeded", outputs=outputs)
                     self.store.append_audit(run.id, "run.succeeded", "flowc",
                                             {"outputs": outputs, "stopped_by": node})
+            if run.parent_run_id:  # the calling run can go on: a worker continues it if
+                self.store.wake_run(run.parent_run_id)  # this process dies first
         final = self.store.get_run(run.id)
-        if final.parent_run_id:
+        # a parent this process is advancing right now (the sub-flow ran inside its pass)
+        # takes the result there: advancing it again here would run its next nodes twice
+        if final.parent_run_id and not self._advancing.get(final.parent_run_id):
             self.advance(final.parent_run_id)
         return self.store.get_run(run.id)
 
@@ -906,8 +921,10 @@ class Engine:
             steps = [{"after": st["seconds"], "at": now + st["seconds"],
                       "to": _people(st["to"], scope, f"escalation step {i}")}
                      for i, st in enumerate(config.get("escalate", []), 1)]
-            task = self.store.create_task(
-                run_id=run.id, node_id=node.id, item=item, kind="gate",
+            from .store import new_task_id
+
+            spec = dict(
+                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="gate",
                 assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["title"]["template"], scope)
                 if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
@@ -917,11 +934,11 @@ class Engine:
                 deadline=now + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None,
                 escalations=steps)
-            opened = {"node": node.id, "item": item, "task": task.id, "shown": task.show,
-                      "form": prefill, "plan_hash": plan.hash}
+            opened = {"node": node.id, "item": item, "task": spec["task_id"],
+                      "shown": spec["show"], "form": prefill, "plan_hash": plan.hash}
             if steps:
                 opened["escalations"] = [{"after": s["after"], "to": s["to"]} for s in steps]
-            return _Result("waiting", audit=[("gate.opened", opened)])
+            return _Result("waiting", audit=[("gate.opened", opened)], task=spec)
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -946,8 +963,10 @@ class Engine:
             default = None
             if timeout and timeout.get("then") == "default":
                 default = evaluate(timeout["default"], scope)
-            task = self.store.create_task(
-                run_id=run.id, node_id=node.id, item=item, kind="ask",
+            from .store import new_task_id
+
+            spec = dict(
+                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="ask",
                 assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["question"]["template"], scope),
                 show=[], form={"schema": config.get("schema", {}), "default": default,
@@ -956,7 +975,8 @@ class Engine:
                 deadline=self.clock() + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None)
             return _Result("waiting", audit=[("ask.opened", {
-                "node": node.id, "item": item, "task": task.id, "question": task.title})])
+                "node": node.id, "item": item, "task": spec["task_id"],
+                "question": spec["title"]})], task=spec)
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -1372,18 +1392,23 @@ class Engine:
         else:
             decision = self._gate_decision(task, action, values or {}, reason)
         records = self._decided_files(task, decision)
+        # the decision, its files, its audit event and the run's next state (queued: a
+        # worker continues it if this process dies before it does): one commit
         with self.store.transaction():
             won = self.store.decide_task(task_id, decision, by)
             if won:
                 self.store.record_files(records)
+                self.store.append_audit(task.run_id, "task.decided", by, {
+                    "task": task_id, "node": task.node_id, "item": task.item,
+                    "shown": task.show,
+                    "form_before": task.form.get("values") if task.kind == "gate" else None,
+                    "decision": decision,
+                    "plan_hash": self.store.get_run(task.run_id).plan_hash})
+                self.store.wake_run(task.run_id)
         if not won:
             later = self.store.get_task(task_id)
             raise DecisionRefused(f"task `{task_id}` was already decided by "
                                   f"{later.decided_by}; the first decision stands")
-        self.store.append_audit(task.run_id, "task.decided", by, {
-            "task": task_id, "node": task.node_id, "item": task.item, "shown": task.show,
-            "form_before": task.form.get("values") if task.kind == "gate" else None,
-            "decision": decision, "plan_hash": self.store.get_run(task.run_id).plan_hash})
         return self.advance(task.run_id)
 
     def _decided_files(self, task, decision: dict) -> list:
@@ -1490,15 +1515,15 @@ class Engine:
             raise RunRefused(f"no run `{run_id}`")
         start, rerun = self.replay_scope(self.store, old, from_node)
         self._load_plan(old.plan_hash)
-        new = self.store.create_run(
-            flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
-            workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
         kept = [r for r in self.store.node_results(run_id)
                 if r.node_id not in rerun and r.status in _FINAL]
         calls: dict = {}  # the kept nodes' calls are not copied: their figures go along
         for c in self.store.model_calls(run_id):
             calls.setdefault((c.node_id, c.item), []).append(c)
-        with self.store.transaction() as tx:
+        with self.store.transaction() as tx:  # the run with its start and kept results
+            new = tx.create_run(
+                flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
+                workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
             tx.append_audit(new.id, "run.started", "flowc", {
                 "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
                 "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
@@ -1514,6 +1539,7 @@ class Engine:
         """Take over runs a crashed process left queued or running (their lease lapsed), and
         advance each from its last committed node."""
         done = []
+        self.store.wake_runs(limit=limit)  # paused runs whose committed state lets them go on
         for run in self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit):
             try:
                 self.advance(run.id)  # a run's own failure is recorded on it there
@@ -1547,16 +1573,26 @@ class Engine:
         at = self.clock() if now is None else now
         timed_out = []
         for task in self.store.due_tasks(at):
-            if self.store.expire_task(task.id):
-                self.store.append_audit(task.run_id, "task.timed_out", "flowc",
-                                        {"task": task.id, "node": task.node_id,
-                                         "then": task.timeout_outcome})
+            if self._time_out(task):
                 timed_out.append(task.id)
                 try:
                     self.advance(task.run_id)  # its own failure is recorded on the run
                 except Exception as e:  # not even that: the other tasks go on
                     self._report(task.run_id, e)
         return Fired(timed_out, self.fire_escalations(at))
+
+    def _time_out(self, task) -> bool:
+        """Time a task out: the task, its `task.timed_out` event and its run queued (a worker
+        continues it if this process dies before it does), in one commit. False: someone
+        decided it (or another worker timed it out) first."""
+        with self.store.transaction():
+            if not self.store.expire_task(task.id):
+                return False
+            self.store.append_audit(task.run_id, "task.timed_out", "flowc",
+                                    {"task": task.id, "node": task.node_id,
+                                     "then": task.timeout_outcome})
+            self.store.wake_run(task.run_id)
+        return True
 
     def fire_escalations(self, now: float | None = None) -> list[Escalation]:
         """Fire every due escalation step of pending tasks, in order: the step's people join

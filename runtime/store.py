@@ -90,6 +90,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from . import faults as _faults
+
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
@@ -311,6 +313,8 @@ class Store(Protocol):
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def release_run(self, run_id: str, owner: str) -> bool: ...
+    def wake_run(self, run_id: str) -> bool: ...
+    def wake_runs(self, limit: int = 100) -> list[str]: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
                    inputs: Any = None, started_at: float | None = None) -> NodeRecord: ...
@@ -908,6 +912,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
             self._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
             self._local.depth = 1
+            point = _faults.point_name() if _faults.ACTIVE else None  # crash tests only
             try:
                 yield self
             except BaseException:
@@ -916,11 +921,15 @@ class SQLiteStore:
                 raise
             else:
                 try:
+                    if point is not None:
+                        _faults.reached(point, "before")
                     self._retrying(lambda: conn.execute("COMMIT"))
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise
+                if point is not None:
+                    _faults.reached(point, "after")
             finally:
                 self._local.depth = 0
 
@@ -1147,6 +1156,35 @@ class SQLiteStore:
         return self._write(lambda conn: conn.execute(
             "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
             (run_id, owner)).rowcount == 1)
+
+    def wake_run(self, run_id: str) -> bool:
+        """A paused run can go on (its task was decided or timed out, its sub-flow ended):
+        queue it for a worker (compare-and-set on `paused`). Call it in the transaction of the
+        change that lets it go on, so a crash right after that commit leaves a run a worker
+        continues, never one paused for ever."""
+        return self._write(lambda conn: conn.execute(
+            "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'paused'",
+            (self._now(), run_id)).rowcount == 1)
+
+    def wake_runs(self, limit: int = 100) -> list[str]:
+        """Queue every paused run whose committed state says it can go on: a node waits on a
+        task that is no longer pending, or on a sub-flow run that ended. Returns their ids."""
+        def wake(conn: sqlite3.Connection) -> list[str]:
+            ids = [r[0] for r in conn.execute(
+                "SELECT r.id FROM runs r WHERE r.status = 'paused' AND (EXISTS (SELECT 1 FROM"
+                " tasks t JOIN node_executions n ON n.run_id = t.run_id AND n.node_id ="
+                " t.node_id AND n.item = t.item WHERE t.run_id = r.id AND t.status <> 'pending'"
+                " AND n.status = 'waiting') OR EXISTS (SELECT 1 FROM runs c JOIN"
+                " node_executions n ON n.run_id = c.parent_run_id AND c.parent_node_id ="
+                " n.node_id || '#' || n.item WHERE c.parent_run_id = r.id AND c.status IN"
+                f" {_in(TERMINAL_RUN_STATUSES)} AND n.status = 'waiting'))"
+                " ORDER BY r.created_at, r.id LIMIT ?", (limit,)).fetchall()]
+            now = self._now()
+            return [rid for rid in ids if conn.execute(
+                "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND"
+                " status = 'paused'", (now, rid)).rowcount == 1]
+
+        return self._write(wake)
 
     # -- node executions
 
