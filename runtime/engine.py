@@ -680,20 +680,18 @@ class Engine:
             metrics = _not_derived(metrics)
         if r.error is not None:
             r.error = _clean(r.error)
+        result = dict(output=r.output, outcome=r.outcome, error=r.error,
+                      audit=[(kind, "flowc", payload) for kind, payload in r.audit],
+                      metrics=metrics, started=pending.get("start"))
         try:
-            def finish():
-                self.store.finish_node(
-                    run_id, node_id, item, r.status, output=r.output, outcome=r.outcome,
-                    error=r.error, audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                    metrics=metrics, started=pending.get("start"),
-                    model_calls=self._tracer.take_batch())
-
             if r.task is None:
-                finish()
+                self.store.finish_node(run_id, node_id, item, r.status, **result,
+                                       model_calls=self._tracer.take_batch())
             else:  # a gate's task, its waiting node and its `gate.opened`: one commit
                 with self.store.transaction():
                     self.store.create_task(**r.task)
-                    finish()
+                    self.store.finish_node(run_id, node_id, item, r.status, **result,
+                                           model_calls=self._tracer.take_batch())
         except (ValueError, TypeError, RecursionError, OverflowError) as e:
             # a value no check caught that the store cannot encode: the node fails with that
             # (its result, figures and events are not kept)
