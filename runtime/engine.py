@@ -10,6 +10,7 @@ last committed node. Human gates create tasks and return; `decide` records a dec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,9 +29,11 @@ from flowc.compiler.plan import Plan, PlanNode
 
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
+from .store import LeaseLost, RunCancelled
 from .validate import MAX_DEPTH, apply_defaults, is_file_schema, schema_errors, value_problem
 
-__all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
+__all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS",
+           "cancel_run"]
 
 SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill",
                              "llm", "agent", "extract"})
@@ -211,6 +214,37 @@ def refuse_unsupported(plan: Plan) -> None:
         refuse_unsupported(sub.plan)
 
 
+def cancel_run(store, run_id: str, by: str):
+    """Cancel a run and the sub-flow runs it started, in one commit: each run's status
+    (a compare-and-set: a run that ended meanwhile raises `StatusConflict`), its pending
+    tasks and its `run.cancelled` event. A process advancing the run stops within a
+    heartbeat: its sandboxes are killed and its commits are refused (fenced), so no effect
+    starts after this commit and the run stays cancelled. Returns the run."""
+    live = ("queued", "running", "paused")
+    with store.transaction():
+        todo, seen = [run_id], set()
+        while todo:
+            rid = todo.pop(0)
+            if rid in seen:
+                continue
+            seen.add(rid)
+            run = store.get_run(rid)
+            if run is None:
+                raise KeyError(rid)
+            if rid != run_id and run.terminal:
+                continue
+            store.set_run_status(rid, "cancelled", error=f"cancelled by {by}", expect=live)
+            tasks = [t.id for t in store.list_tasks(status="pending", run_id=rid,
+                                                    limit=1_000_000)]
+            for task_id in tasks:
+                store.cancel_task(task_id)
+            payload = {"tasks": tasks} if rid == run_id else {"tasks": tasks,
+                                                             "parent_run": run_id}
+            store.append_audit(rid, "run.cancelled", by, payload)
+            todo.extend(r.id for r in store.sub_runs(rid))
+    return store.get_run(run_id)
+
+
 class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
                  base_dir: str | None = None, models=None, trace: bool = True,
@@ -251,7 +285,9 @@ class Engine:
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
         self._plans: dict[str, Plan] = {}       # parsed plans by hash
         self._dependents: dict[str, dict[str, list[str]]] = {}
-        self._renewed: dict[str, float] = {}    # when each held lease was last renewed
+        from .heartbeat import Heartbeat
+
+        self._beat = Heartbeat(store, self.owner, _LEASE_SECONDS)
         self.clock = clock
 
     @property
@@ -515,16 +551,26 @@ class Engine:
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
         give_up = time.monotonic() + _LEASE_WAIT
-        while not self.store.lease_run(run_id, self.owner, _LEASE_SECONDS):
+        while (token := self._take_lease(run_id)) is None:
             if time.monotonic() >= give_up:  # another process is advancing it right now
                 return self.store.get_run(run_id)
             time.sleep(0.02)
         with self._sessions_lock:
             self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
         try:
-            return self._advance(run_id)
-        except Exception as e:  # a bug, or something no check foresaw: the run fails with it
-            return self._fail_unexpected(run_id, e)
+            # the heartbeat keeps the lease while nodes run; every commit of this thread (and
+            # of the threads running the run's nodes) is fenced by the lease's token
+            with self._beat.hold(run_id, token), \
+                    self.store.fenced(run_id, self.owner, token):
+                try:
+                    return self._advance(run_id)
+                except LeaseLost as e:  # cancelled, or another process took the run over
+                    return self._stopped(run_id, e)
+                except Exception as e:  # a bug, or something no check foresaw: it fails
+                    return self._fail_unexpected(run_id, e)
+                except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go now
+                    self._beat.stop(run_id, "interrupted")
+                    raise
         finally:
             with self._sessions_lock:
                 depth = self._advancing.pop(run_id, 1) - 1
@@ -540,6 +586,24 @@ class Engine:
             if depth <= 0:  # a nested advance of the same run leaves the lease to the outer one
                 self.store.release_run(run_id, self.owner)
 
+    def _take_lease(self, run_id: str) -> int | None:
+        """Take the run's lease: its fencing token, or None while another process holds it."""
+        with self.store.transaction():
+            if not self.store.lease_run(run_id, self.owner, _LEASE_SECONDS):
+                return None
+            return self.store.lease_token(run_id)
+
+    def _stopped(self, run_id: str, e: LeaseLost):
+        """The run's work here stopped, nothing more committed: it was cancelled (its status
+        says so), or another process took its lease over (said in one line)."""
+        self._beat.stop(run_id, "cancelled" if isinstance(e, RunCancelled) else "lost")
+        for key in [k for k in self._pending if k[0] == run_id]:
+            self._pending.pop(key, None)
+        if not isinstance(e, RunCancelled):
+            self._report_line(run_id, f"run {run_id}: another process took its lease over; "
+                              "this one stopped without committing")
+        return self.store.get_run(run_id)
+
     def _fail_unexpected(self, run_id: str, e: Exception):
         """Record an unexpected error on the run (failed, with the error, and an audit event)
         instead of leaving it "running"; report it in one line. Re-raises `e` when even that
@@ -554,6 +618,8 @@ class Engine:
                                                                    "cancelled"):
                     self.store.set_run_status(run_id, "failed", error=error)
                     self.store.append_audit(run_id, "run.failed", "flowc", {"error": error})
+        except LeaseLost as lost:  # not this process's run any more: it records nothing
+            return self._stopped(run_id, lost)
         except Exception:  # the store itself fails: nothing to record it in
             raise e from None
         line = _clean(f"run {run_id} failed on an unexpected error: {_describe(e)}", 500)
@@ -569,7 +635,6 @@ class Engine:
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
         plan = self._load_plan(run.plan_hash)
-        self._renewed[run_id] = time.monotonic()  # the lease was just taken
         self.store.set_run_status(run_id, "running")
         results = self._results(run_id)
         # Plan nodes come in a valid order (producers and outcome sources first), so one
@@ -627,11 +692,9 @@ class Engine:
         return self._finish_run(run, plan, results, ("done", None))
 
     def _keep_lease(self, run_id: str) -> None:
-        """Renew the run's lease once half of it is used (not on every node)."""
-        now = time.monotonic()
-        if now - self._renewed.get(run_id, 0.0) > _LEASE_SECONDS / 2:
-            self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
-            self._renewed[run_id] = now
+        """Go on only while the run is this process's to advance (the heartbeat keeps the
+        lease and says when it was lost or the run cancelled)."""
+        self._beat.check(run_id)
 
     def _graph(self, plan: Plan) -> dict[str, list[str]]:
         """Which nodes may become ready when a node settles (data and control dependents)."""
@@ -659,9 +722,36 @@ class Engine:
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
         with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
-            futures = {n.id: pool.submit(self._execute, run, plan, n, results) for n in slow}
-            return [futures[n.id].result() if n.id in futures else
-                    self._execute(run, plan, n, results) for n in ready]
+            execute = self._in_fence(self._execute)
+            futures = {n.id: pool.submit(execute, run, plan, n, results) for n in slow}
+            with self._stopping(run.id):
+                return [futures[n.id].result() if n.id in futures else
+                        self._execute(run, plan, n, results) for n in ready]
+
+    def _in_fence(self, fn):
+        """`fn`, to run in a helper thread under this thread's fence (its commits are checked
+        against the run's lease like this thread's)."""
+        fence = self.store.current_fence()
+        if fence is None:
+            return fn
+
+        def fenced(*args, **kwargs):
+            with self.store.fenced(*fence):
+                return fn(*args, **kwargs)
+
+        return fenced
+
+    @contextlib.contextmanager
+    def _stopping(self, run_id: str):
+        """While waiting for helper threads: if this thread is interrupted, or one of them
+        finds the run stopped, the others' sandboxes are killed at once (so the pool's exit
+        does not wait for them to run to their end)."""
+        try:
+            yield
+        except BaseException as e:
+            self._beat.stop(run_id, "cancelled" if isinstance(e, RunCancelled) else
+                            "lost" if isinstance(e, LeaseLost) else "interrupted")
+            raise
 
     def _results(self, run_id: str) -> dict[str, _Result]:
         out = {}
@@ -826,6 +916,8 @@ class Engine:
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
+        except LeaseLost:  # the run's work stops here: nothing is recorded
+            raise
         except Exception as e:  # never an internal error: this node fails
             return _Result("failed", error=_describe(e))
 
@@ -846,15 +938,22 @@ class Engine:
         with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
         tries = 1 + int(node.options.get("retry", 0)) \
             if node.kind in ("code", "for_each", "command", "skill") else 1
+        with self._beat.working(run.id):  # a cancel kills this thread's sandboxes
+            return self._attempts(run, node, item, resumed, attempt, tries)
+
+    def _attempts(self, run, node: PlanNode, item: int, resumed: bool, attempt,
+                  tries: int) -> _Result:
         for k in range(tries):
+            self._beat.check(run.id)  # cancelled, or the lease lost: start nothing more
             if not (resumed and k == 0):
                 self._started(run, node, item, k + 1)
             try:
                 result = attempt()
-            except EvaluationError:
+            except (EvaluationError, LeaseLost):
                 raise
             except Exception as e:  # a hostile result, a sandbox that broke:
                 result = _Result("failed", error=_describe(e))  # this attempt fails
+            self._beat.check(run.id)  # a sandbox killed for a cancel is no result
             if result.status != "failed" or k == tries - 1:
                 if k:
                     result.error = (f"{result.error} (after {k + 1} attempts)"
@@ -998,6 +1097,7 @@ class Engine:
     def close(self) -> None:
         """Write the last trace records; close the run sessions still open; stop the
         sandboxes this engine started (a pool passed in is the caller's)."""
+        self._beat.close()
         self._tracer.close()
         with self._sessions_lock:
             open_runs = list(self._sessions)
@@ -1329,8 +1429,9 @@ class Engine:
         # items run side by side, at most `concurrency` at a time; each commits on its own
         width = max(1, int(config.get("concurrency", 1)))
         if width > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool:
-                outcomes = list(pool.map(one, todo))
+            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool, \
+                    self._stopping(run.id):
+                outcomes = list(pool.map(self._in_fence(one), todo))
         else:
             outcomes = [one(i) for i in todo]
         for i, r in zip(todo, outcomes, strict=True):
@@ -1538,21 +1639,32 @@ class Engine:
         advance each from its last committed node."""
         done = []
         self.store.wake_runs(limit=limit)  # paused runs whose committed state lets them go on
-        for run in self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit):
-            try:
-                self.advance(run.id)  # a run's own failure is recorded on it there
-                done.append(run.id)
-            except Exception as e:  # even that could not be written: the next run goes on
-                self._report(run.id, e)
-            finally:
+        claimed = self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit)
+        left = [run.id for run in claimed]
+        try:
+            for run in claimed:
+                left.remove(run.id)
                 try:
-                    self.store.release_run(run.id, self.owner)
-                except Exception as e:
+                    self.advance(run.id)  # a run's own failure is recorded on it there
+                    done.append(run.id)
+                except Exception as e:  # even that could not be written: the next goes on
                     self._report(run.id, e)
+                finally:
+                    try:
+                        self.store.release_run(run.id, self.owner)
+                    except Exception as e:
+                        self._report(run.id, e)
+        finally:  # interrupted (SIGTERM): the runs not reached yet are given back at once
+            for run_id in left:
+                with contextlib.suppress(Exception):
+                    self.store.release_run(run_id, self.owner)
         return done
 
     def _report(self, run_id: str, e: BaseException) -> None:
-        line = " ".join(_clean(f"run {run_id}: {_describe(e)}", 500).split())
+        self._report_line(run_id, f"run {run_id}: {_describe(e)}")
+
+    def _report_line(self, run_id: str, text: str) -> None:
+        line = " ".join(_clean(text, 500).split())
         if self.on_error is not None:
             self.on_error(run_id, line)
         else:

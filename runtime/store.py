@@ -95,8 +95,8 @@ from . import faults as _faults
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
-    "ModelCallRecord", "NodeRecord",
-    "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
+    "LeaseLost", "ModelCallRecord", "NodeRecord",
+    "NotFound", "RunCancelled", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
     "StoreBusy", "StoreError", "TaskRecord", "canonical_json", "default_store_path",
     "model_call_row", "new_file_id", "open_store",
 ]
@@ -139,6 +139,15 @@ class SchemaVersionError(StoreError):
 
 class StoreBusy(StoreError):
     """The database stayed locked by other writers for longer than the retry budget."""
+
+
+class LeaseLost(StoreError):
+    """A fenced write of a process whose lease on the run another process took: refused,
+    nothing of its transaction is committed. The process must stop working on the run."""
+
+
+class RunCancelled(LeaseLost):
+    """A fenced write for a run that was cancelled: refused, nothing of it is committed."""
 
 
 # --------------------------------------------------------------------------------- records
@@ -314,6 +323,12 @@ class Store(Protocol):
     def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def release_run(self, run_id: str, owner: str) -> bool: ...
     def wake_run(self, run_id: str) -> bool: ...
+    def lease_token(self, run_id: str) -> int: ...
+    def heartbeat(self, run_id: str, owner: str, token: int, lease_seconds: float, *,
+                  renew: bool = True) -> str: ...
+    def fenced(self, run_id: str, owner: str,
+               token: int) -> contextlib.AbstractContextManager[None]: ...
+    def current_fence(self) -> tuple[str, str, int] | None: ...
     def wake_runs(self, limit: int = 100) -> list[str]: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
@@ -342,6 +357,7 @@ class Store(Protocol):
                    for_user: str | None = None, roles: Iterable[str] = (),
                    run_id: str | None = None) -> list[TaskRecord]: ...
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None: ...
+    def sub_runs(self, run_id: str) -> list[RunRecord]: ...
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
@@ -511,6 +527,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (id, run_id))""",
         "CREATE INDEX files_run ON files (run_id)",
     ),
+    (  # 6: fenced leases: a token that grows each time another owner takes a run's lease
+        "ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -631,6 +650,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in msg or "busy" in msg
 
 
+# a lease changing hands (or taken again after it was given back) gets the next fencing token
+_NEXT_TOKEN = "lease_token = lease_token + (CASE WHEN lease_owner = ? THEN 0 ELSE 1 END)"
 _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
              "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until, "
              "base_dir")
@@ -914,6 +935,7 @@ class SQLiteStore:
             self._local.depth = 1
             point = _faults.point_name() if _faults.ACTIVE else None  # crash tests only
             try:
+                self._check_fence(conn)  # under the write lock: no one changes the lease now
                 yield self
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -1119,9 +1141,9 @@ class SQLiteStore:
             claimed = []
             for rid in ids:  # each a compare-and-set, so it is also safe where reads don't lock
                 cur = conn.execute(
-                    f"UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                    f" AND status IN ({claimable}) AND {free}",
-                    (owner, now + lease_seconds, rid, *CLAIMABLE_RUN_STATUSES, now))
+                    f"UPDATE runs SET {_NEXT_TOKEN}, lease_owner = ?, lease_until = ? WHERE"
+                    f" id = ? AND status IN ({claimable}) AND {free}",
+                    (owner, owner, now + lease_seconds, rid, *CLAIMABLE_RUN_STATUSES, now))
                 if cur.rowcount:
                     claimed.append(self._get_run(conn, rid))
             return claimed
@@ -1134,9 +1156,9 @@ class SQLiteStore:
         def take(conn: sqlite3.Connection) -> bool:
             now = self._now()
             return conn.execute(
-                "UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND"
-                " (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ? OR"
-                " lease_owner = ?)", (owner, now + lease_seconds, run_id, now, owner)
+                f"UPDATE runs SET {_NEXT_TOKEN}, lease_owner = ?, lease_until = ? WHERE id = ?"
+                " AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ? OR"
+                " lease_owner = ?)", (owner, owner, now + lease_seconds, run_id, now, owner)
             ).rowcount == 1
 
         return self._write(take)
@@ -1185,6 +1207,81 @@ class SQLiteStore:
                 " status = 'paused'", (now, rid)).rowcount == 1]
 
         return self._write(wake)
+
+    # -- fenced leases
+
+    def lease_token(self, run_id: str) -> int:
+        """The run's fencing token: it grows each time a lease passes to another owner (or
+        is taken again after it was given back), never otherwise. Read it in the
+        transaction that takes the lease (`lease_run`)."""
+        row = self._read(lambda c: c.execute("SELECT lease_token FROM runs WHERE id = ?",
+                                             (run_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        return int(row[0])
+
+    @staticmethod
+    def _lease_state(row: Sequence[Any] | None, owner: str, token: int) -> str:
+        if row is None:
+            return "lost"
+        status, lease_owner, lease_token = row
+        if status == "cancelled":
+            return "cancelled"
+        if lease_token != token:
+            return "lost"          # another process took the lease since
+        if status in TERMINAL_RUN_STATUSES:
+            return "ended"         # ended by the holder itself (a terminal status frees it)
+        return "held" if lease_owner == owner else "lost"
+
+    def heartbeat(self, run_id: str, owner: str, token: int, lease_seconds: float, *,
+                  renew: bool = True) -> str:
+        """A lease holder's heartbeat: "held" (renewed for `lease_seconds` more when `renew`;
+        a lapsed lease nobody took yet is renewed too: the token says nobody did),
+        "cancelled" (the run was cancelled), "ended" (the holder ended it) or "lost"
+        (another process holds it now)."""
+        def beat(conn: sqlite3.Connection) -> str:
+            if renew and conn.execute(
+                    "UPDATE runs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND"
+                    f" lease_token = ? AND status NOT IN {_in(TERMINAL_RUN_STATUSES)}",
+                    (self._now() + lease_seconds, run_id, owner, token)).rowcount == 1:
+                return "held"
+            return self._lease_state(conn.execute(
+                "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
+                (run_id,)).fetchone(), owner, token)
+
+        return self._write(beat) if renew else self._read(beat)
+
+    @contextlib.contextmanager
+    def fenced(self, run_id: str, owner: str, token: int) -> Iterator[None]:
+        """Fence this thread's writes: every transaction it opens inside the block (a store
+        method on its own, or `transaction()`) first checks, under the write lock, that
+        `owner` still holds the run's lease with `token`: if another process took it,
+        `LeaseLost` is raised, if the run was cancelled `RunCancelled`, and nothing of that
+        transaction commits. Blocks nest (a sub-flow's run inside its parent's pass)."""
+        stack = self._local.__dict__.setdefault("fences", [])
+        stack.append((run_id, owner, token))
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def current_fence(self) -> tuple[str, str, int] | None:
+        """This thread's innermost fence (to carry into a helper thread), or None."""
+        stack = getattr(self._local, "fences", None)
+        return stack[-1] if stack else None
+
+    def _check_fence(self, conn: sqlite3.Connection) -> None:
+        stack = getattr(self._local, "fences", None)
+        if not stack:
+            return
+        run_id, owner, token = stack[-1]
+        state = self._lease_state(conn.execute(
+            "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
+            (run_id,)).fetchone(), owner, token)
+        if state == "cancelled":
+            raise RunCancelled(f"run {run_id} was cancelled")
+        if state == "lost":
+            raise LeaseLost(f"the lease on run {run_id} was taken by another process")
 
     # -- node executions
 
@@ -1422,6 +1519,13 @@ class SQLiteStore:
             f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND node_id = ? AND item = ?"
             " ORDER BY created_at DESC LIMIT 1", (run_id, node_id, item)).fetchone())
         return None if row is None else _task(row)
+
+    def sub_runs(self, run_id: str) -> list[RunRecord]:
+        """The runs `run_id` started for its flow calls, oldest first."""
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE parent_run_id = ? ORDER BY created_at, id",
+            (run_id,)).fetchall())
+        return [_run(r) for r in rows]
 
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None:
         """The run a node of `parent_run_id` started for a flow call, if any."""
