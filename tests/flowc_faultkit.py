@@ -212,12 +212,14 @@ class Flowc:
         """Wait until a lease taken by a killed process has lapsed."""
         time.sleep(self.lease_seconds + 0.2)
 
-    def settle(self, run_id: str | None = None, *, decide: bool = False, passes: int = 12,
-               cancel: bool = False) -> None:
+    def settle(self, run_id: str | None = None, *, decide: bool | str = False,
+               passes: int = 12, cancel: bool = False) -> None:
         """Bring the run(s) as far as they go, the way an operator would after a crash:
         `flowc worker --once` (after the killed process's lease lapsed) until no run is
-        queued or running; with `decide`, a pending task is approved (`flowc resume`); with
-        `cancel`, a run not yet cancelled is cancelled again (`flowc cancel`)."""
+        queued or running; with `decide` ("approve", "reject"; True: approve), a pending task
+        is decided by ana (`flowc resume`); with `cancel`, a run not yet cancelled is
+        cancelled again (`flowc cancel`)."""
+        action = {True: "approve", False: None}.get(decide, decide)
         for _ in range(passes):
             runs = [self.store.get_run(run_id)] if run_id else self.top_runs()
             live = [r for r in runs if r is not None and not r.terminal]
@@ -228,9 +230,9 @@ class Flowc:
                     got = self.run("cancel", r.id)
                     assert got.returncode in (0, 1), got.stderr
                 continue
-            task = self.pending_task(run_id) if decide else None
+            task = self.pending_task(run_id) if action else None
             if task is not None and all(r.status == "paused" for r in live):
-                got = self.run("resume", task.id, "--approve", "--as", "ana")
+                got = self.run("resume", task.id, f"--{action}", "--as", "ana")
                 assert got.returncode in (0, 1), got.stderr
                 continue
             if all(r.status == "paused" for r in live) and not self._wakeable(live):
