@@ -109,3 +109,50 @@ def test_kill_right_after_a_sub_flow_ends_the_worker_finishes_its_parent(tmp_pat
         done = fc.store.get_run(run.id)
         assert done.status == "succeeded" and done.outputs == {"decision": "approved"}
         fc.assert_audit_ok(run.id)
+
+
+PASSING_CHILD = '''flow c version "1.0.0"
+input n: int
+node pass = await human(
+  to:       user("ana"),
+  timeout:  48h -> reject,
+  when:     n > 100,
+)
+match pass {
+  approved -> stop
+  rejected -> stop
+}
+output by: str = pass.reviewer
+'''
+
+CALLER = '''flow p version "1.0.0"
+use flow "c.flow" as child
+input n: int
+node sub = flow child(n: n)
+node after = await human(
+  to:       user("ana"),
+  show:     [sub.by],
+  timeout:  48h -> reject,
+  when:     n > 100,
+)
+match after {
+  approved -> stop
+  rejected -> stop
+}
+output by: str = after.reviewer
+'''
+
+
+def test_a_sub_flow_that_ends_inside_its_parents_pass_does_not_run_the_parent_twice(tmp_path):
+    """The sub-flow ends while its parent's pass is running it: the parent's next nodes
+    run once and it ends once (it used to be advanced a second time from inside the
+    sub-flow's end: every later node and the run's end twice)."""
+    with Flowc(tmp_path) as fc:
+        fc.write("c.flow", PASSING_CHILD)
+        fc.write("p.flow", CALLER)
+        r = fc.run("run", "p.flow", "--input", "n=1")
+        assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr
+        run = fc.top_runs()[0]
+        assert [e.kind for e in fc.store.audit_events(run.id)] == [
+            "run.started", "gate.passed", "run.succeeded"]
+        fc.assert_audit_ok(run.id)
