@@ -938,6 +938,8 @@ class Engine:
         with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
         tries = 1 + int(node.options.get("retry", 0)) \
             if node.kind in ("code", "for_each", "command", "skill") else 1
+        if node.kind in ("gate", "ask"):  # no sandbox to kill: nothing to register
+            return self._attempts(run, node, item, resumed, attempt, tries)
         with self._beat.working(run.id):  # a cancel kills this thread's sandboxes
             return self._attempts(run, node, item, resumed, attempt, tries)
 

@@ -50,6 +50,13 @@ Concurrency
     WHERE clause which state they expect, so exactly one of several concurrent callers wins in
     any process.
 
+Fenced leases
+    A run's lease has a fencing token (`lease_token`) that grows each time the lease passes to
+    another owner. `with store.fenced(run_id, owner, token):` makes every transaction the
+    calling thread opens check first, under the write lock, that `owner` still holds the
+    lease with that token (`LeaseLost` if another process took it, `RunCancelled` if the run
+    was cancelled: nothing of the transaction commits). `heartbeat()` renews a held lease.
+
 Transactions
     `with store.transaction():` opens one write transaction for the calling thread; every store
     method called inside it (on the same thread) joins it, each in its own SAVEPOINT, and
@@ -1274,7 +1281,13 @@ class SQLiteStore:
         stack = getattr(self._local, "fences", None)
         if not stack:
             return
-        run_id, owner, token = stack[-1]
+        fence = stack[-1]
+        # nothing another connection committed since this one last found the fence held
+        # (SQLite's data_version): it still holds, no need to read the run again
+        version = None if self.memory else conn.execute("PRAGMA data_version").fetchone()[0]
+        if version is not None and getattr(self._local, "fence_seen", None) == (fence, version):
+            return
+        run_id, owner, token = fence
         state = self._lease_state(conn.execute(
             "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
             (run_id,)).fetchone(), owner, token)
@@ -1282,6 +1295,7 @@ class SQLiteStore:
             raise RunCancelled(f"run {run_id} was cancelled")
         if state == "lost":
             raise LeaseLost(f"the lease on run {run_id} was taken by another process")
+        self._local.fence_seen = (fence, version)
 
     # -- node executions
 
