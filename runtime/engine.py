@@ -600,8 +600,7 @@ class Engine:
         for key in [k for k in self._pending if k[0] == run_id]:
             self._pending.pop(key, None)
         if not isinstance(e, RunCancelled):
-            self._report_line(run_id, f"run {run_id}: another process took its lease over; "
-                              "this one stopped without committing")
+            self._report_line(run_id, f"run {run_id} stopped here without committing: {e}")
         return self.store.get_run(run_id)
 
     def _fail_unexpected(self, run_id: str, e: Exception):

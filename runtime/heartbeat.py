@@ -45,6 +45,9 @@ class Heartbeat:
         self.lease_seconds = lease_seconds
         self.interval = min(0.25, lease_seconds / 4)
         self._held: dict[str, _Held] = {}
+        # threads whose sandboxes were killed for a stopped run, with the error to raise:
+        # work they do meanwhile for another run (a sub-flow's, nested) is no result either
+        self._killed: dict[int, LeaseLost] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -90,17 +93,19 @@ class Heartbeat:
                     held.threads[ident] -= 1
                     if held.threads[ident] <= 0:
                         del held.threads[ident]
+                        if held.stopped is not None:
+                            self._killed.pop(ident, None)
 
     def check(self, run_id: str) -> None:
-        """Raise `RunCancelled` or `LeaseLost` if the run's work must stop."""
+        """Raise `RunCancelled` or `LeaseLost` if the run's work must stop (or if this
+        thread's sandboxes were killed because another run it works for stopped)."""
         held = self._held.get(run_id)
         why = held.stopped if held is not None else None
-        if why == "cancelled":
-            raise RunCancelled(f"run {run_id} was cancelled")
-        if why == "lost":
-            raise LeaseLost(f"the lease on run {run_id} was taken by another process")
         if why is not None:
-            raise LeaseLost(f"run {run_id}: {why}")
+            raise _error(run_id, why)
+        killed = self._killed.get(threading.get_ident())
+        if killed is not None:
+            raise killed
 
     def stop(self, run_id: str, why: str) -> None:
         """Stop the run's work now (its sandboxes are killed): e.g. a fenced commit failed,
@@ -112,6 +117,8 @@ class Heartbeat:
             if held.stopped is None:
                 held.stopped = why
             threads = list(held.threads)
+            for ident in threads:
+                self._killed.setdefault(ident, _error(run_id, held.stopped))
         if threads:
             from .sandbox.inflight import kill_threads  # (the sandbox package loads lazily)
 
@@ -149,3 +156,11 @@ class Heartbeat:
                             held.renewed = now
                 elif state in ("cancelled", "lost"):
                     self.stop(run_id, state)
+
+
+def _error(run_id: str, why: str) -> LeaseLost:
+    if why == "cancelled":
+        return RunCancelled(f"run {run_id} was cancelled")
+    if why == "lost":
+        return LeaseLost(f"another process took the lease on run {run_id} over")
+    return LeaseLost(f"run {run_id}: {why}")

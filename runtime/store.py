@@ -961,6 +961,9 @@ class SQLiteStore:
                     _faults.reached(point, "after")
             finally:
                 self._local.depth = 0
+                if getattr(self._local, "lease_write", False):  # what a fence check found
+                    self._local.lease_write = False           # may no longer hold
+                    self._local.fence_seen = None
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` atomically: in this thread's open transaction, else in its own (retried)."""
@@ -1105,6 +1108,7 @@ class SQLiteStore:
         A terminal status (succeeded, failed, cancelled) also drops the run's lease. With
         `expect`, the change happens only if the run is in one of those statuses (else
         `StatusConflict`), decided in the same statement."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         _check(status, RUN_STATUSES, "run status")
         expected = None if expect is None else tuple(expect)
         for s in expected or ():
@@ -1134,6 +1138,7 @@ class SQLiteStore:
 
         For a worker picking up runs, including those a crashed worker left behind. A run this
         owner already holds is not returned again (use `renew_lease`)."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         if not owner:
             raise ValueError("a lease needs an owner")
         claimable = ", ".join("?" * len(CLAIMABLE_RUN_STATUSES))
@@ -1160,6 +1165,7 @@ class SQLiteStore:
     def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         """Take (or extend) the lease on one run: True when it was free, expired or already
         `owner`'s. Only the lease holder advances a run."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         def take(conn: sqlite3.Connection) -> bool:
             now = self._now()
             return conn.execute(
@@ -1172,6 +1178,7 @@ class SQLiteStore:
 
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend a lease `owner` still holds (a heartbeat); False if it was lost."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         def renew(conn: sqlite3.Connection) -> bool:
             now = self._now()
             return conn.execute(
@@ -1182,6 +1189,7 @@ class SQLiteStore:
 
     def release_run(self, run_id: str, owner: str) -> bool:
         """Give up `owner`'s lease on a run; False if `owner` did not hold it."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         return self._write(lambda conn: conn.execute(
             "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
             (run_id, owner)).rowcount == 1)
@@ -1246,6 +1254,7 @@ class SQLiteStore:
         a lapsed lease nobody took yet is renewed too: the token says nobody did),
         "cancelled" (the run was cancelled), "ended" (the holder ended it) or "lost"
         (another process holds it now)."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         def beat(conn: sqlite3.Connection) -> str:
             if renew and conn.execute(
                     "UPDATE runs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND"
