@@ -1469,8 +1469,15 @@ class Engine:
         if task is None:
             raise DecisionRefused(f"no task `{task_id}`")
         if task.status != "pending":
+            # the first decision stands; if its run has not gone on yet (the process that
+            # recorded it died first), it goes on now
+            run = self.store.get_run(task.run_id)
+            after = ""
+            if run is not None and run.status == "queued":
+                after = f" (its run went on: {self.advance(run.id).status})"
             raise DecisionRefused(f"task `{task_id}` was already {task.status} "
-                                  f"by {task.decided_by or 'flowc'}; the first decision stands")
+                                  f"by {task.decided_by or 'flowc'}; the first decision "
+                                  f"stands{after}")
         allowed = [a for a in task.assignees if isinstance(a, dict)]
 
         def holds(people) -> bool:

@@ -50,15 +50,28 @@ def test_kill_right_after_a_decision_commits_the_worker_finishes_the_run(tmp_pat
                    fault="Engine.decide/transaction:after")
         assert r.returncode == KILLED, r.stdout + r.stderr
         assert fc.store.get_task(task.id).status == "decided"
-        # a second decision is refused: the first stands
-        again = fc.run("resume", task.id, "--reject", "--as", "bob")
-        assert again.returncode == 1 and "already decided" in again.stderr
         fc.settle(run.id)
         done = fc.store.get_run(run.id)
         assert done.status == "succeeded" and done.outputs == {"decision": "approved",
                                                                "by": "ana"}
         assert fc.kinds(run.id) == {"run.started": 1, "gate.opened": 1, "task.decided": 1,
                                     "run.succeeded": 1}
+        fc.assert_audit_ok(run.id)
+
+
+def test_after_such_a_kill_a_second_resume_is_refused_and_continues_the_run(tmp_path):
+    with Flowc(tmp_path) as fc:
+        fc.write("g.flow", GATE.format(timeout="48h -> reject"))
+        run, task = _paused(fc)
+        r = fc.run("resume", task.id, "--approve", "--as", "ana",
+                   fault="Engine.decide/transaction:after")
+        assert r.returncode == KILLED, r.stdout + r.stderr
+        again = fc.run("resume", task.id, "--reject", "--as", "ana")
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert "already decided by ana; the first decision stands" in again.stderr
+        done = fc.store.get_run(run.id)
+        assert done.status == "succeeded" and done.outputs["decision"] == "approved"
+        assert fc.kinds(run.id)["task.decided"] == 1
         fc.assert_audit_ok(run.id)
 
 
