@@ -693,7 +693,7 @@ class Engine:
     def _keep_lease(self, run_id: str) -> None:
         """Go on only while the run is this process's to advance (the heartbeat keeps the
         lease and says when it was lost or the run cancelled)."""
-        self._beat.check(run_id)
+        self._beat.keep(run_id)
 
     def _graph(self, plan: Plan) -> dict[str, list[str]]:
         """Which nodes may become ready when a node settles (data and control dependents)."""

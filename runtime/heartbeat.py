@@ -2,7 +2,8 @@
 run, however long they take, and stops the run's work at once when the run is cancelled or
 its lease was taken by another process.
 
-One daemon thread per engine ticks every `interval` seconds (a quarter of the lease, at most
+One daemon thread per engine (started when a node that may take time starts, or when a pass
+has lasted a tick) ticks every `interval` seconds (a quarter of the lease, at most
 0.25 s). Each tick reads every held run's lease state; once a quarter of the lease has passed
 since the last renewal it renews it instead (`store.heartbeat`). A run found "cancelled" or
 "lost" is marked stopped, and the sandboxes its threads are waiting on are killed
@@ -33,6 +34,7 @@ _log = logging.getLogger("flowc.runtime")
 class _Held:
     token: int
     depth: int = 1
+    since: float = field(default_factory=time.monotonic)
     renewed: float = field(default_factory=time.monotonic)
     stopped: str | None = None          # "cancelled", "lost", "interrupted"
     threads: Counter = field(default_factory=Counter)
@@ -57,17 +59,19 @@ class Heartbeat:
 
     @contextmanager
     def hold(self, run_id: str, token: int) -> Iterator[None]:
-        """The engine holds the run's lease (with `token`) for the block."""
+        """The engine holds the run's lease (with `token`) for the block. Inside a transaction
+        the caller opened (many runs started in one commit) there is nothing to watch: that
+        transaction holds the store's write lock, nobody can take the lease or cancel the run
+        until it commits, and another connection cannot see the lease yet."""
+        if self.store.in_transaction():
+            yield
+            return
         with self._lock:
             held = self._held.get(run_id)
             if held is None:
                 self._held[run_id] = _Held(token)
             else:  # a nested advance of the same run
                 held.depth += 1
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="flowc-heartbeat")
-                self._thread.start()
         try:
             yield
         finally:
@@ -85,6 +89,7 @@ class Heartbeat:
             held = self._held.get(run_id)
             if held is not None:
                 held.threads[ident] += 1
+                self._start()
         try:
             yield
         finally:
@@ -95,6 +100,25 @@ class Heartbeat:
                         del held.threads[ident]
                         if held.stopped is not None:
                             self._killed.pop(ident, None)
+
+    def keep(self, run_id: str) -> None:
+        """Between the batches of a pass: `check`, and start the heartbeat if the pass has
+        lasted a tick already (a pass of quick nodes only, e.g. gates, needs none)."""
+        self.check(run_id)
+        held = self._held.get(run_id)
+        if self._thread is None and held is not None and \
+                time.monotonic() - held.since >= self.interval:
+            with self._lock:
+                self._start()
+
+    def _start(self) -> None:
+        """Start the thread (hold the lock). It starts with the first node that may take
+        time (a sandbox, a model, a sub-flow) or the first pass that lasts a tick: starting a
+        thread costs more than a pass of quick nodes."""
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name="flowc-heartbeat")
+            self._thread.start()
 
     def check(self, run_id: str) -> None:
         """Raise `RunCancelled` or `LeaseLost` if the run's work must stop (or if this

@@ -336,6 +336,7 @@ class Store(Protocol):
     def fenced(self, run_id: str, owner: str,
                token: int) -> contextlib.AbstractContextManager[None]: ...
     def current_fence(self) -> tuple[str, str, int] | None: ...
+    def in_transaction(self) -> bool: ...
     def wake_runs(self, limit: int = 100) -> list[str]: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
@@ -1238,7 +1239,7 @@ class SQLiteStore:
     @staticmethod
     def _lease_state(row: Sequence[Any] | None, owner: str, token: int) -> str:
         if row is None:
-            return "lost"
+            return "unknown"       # not committed yet (another connection's transaction)
         status, lease_owner, lease_token = row
         if status == "cancelled":
             return "cancelled"
@@ -1252,8 +1253,8 @@ class SQLiteStore:
                   renew: bool = True) -> str:
         """A lease holder's heartbeat: "held" (renewed for `lease_seconds` more when `renew`;
         a lapsed lease nobody took yet is renewed too: the token says nobody did),
-        "cancelled" (the run was cancelled), "ended" (the holder ended it) or "lost"
-        (another process holds it now)."""
+        "cancelled" (the run was cancelled), "ended" (the holder ended it), "lost"
+        (another process holds it now) or "unknown" (the run is not committed yet)."""
         self._local.lease_write = True  # a lease may change: fences are read again
         def beat(conn: sqlite3.Connection) -> str:
             if renew and conn.execute(
@@ -1280,6 +1281,10 @@ class SQLiteStore:
             yield
         finally:
             stack.pop()
+
+    def in_transaction(self) -> bool:
+        """Whether the calling thread has a transaction open (`transaction()`)."""
+        return bool(getattr(self._local, "depth", 0))
 
     def current_fence(self) -> tuple[str, str, int] | None:
         """This thread's innermost fence (to carry into a helper thread), or None."""
