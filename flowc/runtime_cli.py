@@ -539,10 +539,14 @@ def cmd_cancel(args) -> int:
         raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
     if run.status in ("succeeded", "failed", "cancelled"):
         raise CommandError(f"run `{args.run}` already {run.status}", 1)
-    store.set_run_status(run.id, "cancelled", error=f"cancelled by {args.as_user}")
-    for task in store.list_tasks(status="pending", run_id=run.id, limit=10_000):
-        store.cancel_task(task.id)
-    store.append_audit(run.id, "run.cancelled", args.as_user, {})
+    from flowc.runtime.engine import cancel_run
+    from flowc.runtime.store import StatusConflict
+
+    try:  # the run, its sub-flow runs, their tasks and events: one commit
+        cancel_run(store, run.id, args.as_user)
+    except StatusConflict:  # it ended meanwhile
+        raise CommandError(f"run `{args.run}` already {store.get_run(run.id).status}",
+                           1) from None
     _anchor_heads(args, store, Path(run.base_dir) if run.base_dir else None)
     print(f"run {run.id}: cancelled")
     return 0

@@ -10,6 +10,7 @@ last committed node. Human gates create tasks and return; `decide` records a dec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -30,7 +31,7 @@ from flowc.compiler.plan import Plan, PlanNode
 from .effects import crash_point, effect_key, env_code, is_keyed
 from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
 from .skillrun import entry_line, is_file_value, shell_code, stage_skill
-from .store import StoreBusy, StoreFault
+from .store import LeaseLost, RunCancelled, StoreBusy, StoreFault
 from .validate import (
     MAX_DEPTH,
     apply_defaults,
@@ -40,7 +41,8 @@ from .validate import (
     value_problem,
 )
 
-__all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS"]
+__all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS",
+           "cancel_run"]
 
 SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill",
                              "llm", "agent", "extract"})
@@ -118,6 +120,7 @@ class _Result:
     error: str | None = None
     audit: list = field(default_factory=list)  # events committed with the result
     metrics: dict | None = None  # model, tokens, cost, steps (model-backed nodes)
+    task: dict | None = None  # a task the node opens: created in its result's commit
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,37 @@ def refuse_unsupported(plan: Plan) -> None:
         refuse_unsupported(sub.plan)
 
 
+def cancel_run(store, run_id: str, by: str):
+    """Cancel a run and the sub-flow runs it started, in one commit: each run's status
+    (a compare-and-set: a run that ended meanwhile raises `StatusConflict`), its pending
+    tasks and its `run.cancelled` event. A process advancing the run stops within a
+    heartbeat: its sandboxes are killed and its commits are refused (fenced), so no effect
+    starts after this commit and the run stays cancelled. Returns the run."""
+    live = ("queued", "running", "paused")
+    with store.transaction():
+        todo, seen = [run_id], set()
+        while todo:
+            rid = todo.pop(0)
+            if rid in seen:
+                continue
+            seen.add(rid)
+            run = store.get_run(rid)
+            if run is None:
+                raise KeyError(rid)
+            if rid != run_id and run.terminal:
+                continue
+            store.set_run_status(rid, "cancelled", error=f"cancelled by {by}", expect=live)
+            tasks = [t.id for t in store.list_tasks(status="pending", run_id=rid,
+                                                    limit=1_000_000)]
+            for task_id in tasks:
+                store.cancel_task(task_id)
+            payload = {"tasks": tasks} if rid == run_id else {"tasks": tasks,
+                                                             "parent_run": run_id}
+            store.append_audit(rid, "run.cancelled", by, payload)
+            todo.extend(r.id for r in store.sub_runs(rid))
+    return store.get_run(run_id)
+
+
 class Engine:
     def __init__(self, store, *, sandbox=None, workspace: str | None = None, clock=time.time,
                  base_dir: str | None = None, models=None, trace: bool = True,
@@ -269,7 +303,9 @@ class Engine:
         self.owner = f"engine-{uuid.uuid4().hex[:12]}"
         self._plans: dict[str, Plan] = {}       # parsed plans by hash
         self._dependents: dict[str, dict[str, list[str]]] = {}
-        self._renewed: dict[str, float] = {}    # when each held lease was last renewed
+        from .heartbeat import Heartbeat
+
+        self._beat = Heartbeat(store, self.owner, _LEASE_SECONDS)
         self.clock = clock
 
     @property
@@ -542,18 +578,28 @@ class Engine:
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
         give_up = time.monotonic() + _LEASE_WAIT
-        while not self.store.lease_run(run_id, self.owner, _LEASE_SECONDS):
+        while (token := self._take_lease(run_id)) is None:
             if time.monotonic() >= give_up:  # another process is advancing it right now
                 return self.store.get_run(run_id)
             time.sleep(0.02)
         with self._sessions_lock:
             self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
         try:
-            return self._advance(run_id)
-        except _STORE_DOWN:
-            raise
-        except Exception as e:  # a bug, or something no check foresaw: the run fails with it
-            return self._fail_unexpected(run_id, e)
+            # the heartbeat keeps the lease while nodes run; every commit of this thread (and
+            # of the threads running the run's nodes) is fenced by the lease's token
+            with self._beat.hold(run_id, token), \
+                    self.store.fenced(run_id, self.owner, token):
+                try:
+                    return self._advance(run_id)
+                except LeaseLost as e:  # cancelled, or another process took the run over
+                    return self._stopped(run_id, e)
+                except _STORE_DOWN:
+                    raise
+                except Exception as e:  # a bug, or something no check foresaw: it fails
+                    return self._fail_unexpected(run_id, e)
+                except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go now
+                    self._beat.stop(run_id, "interrupted")
+                    raise
         finally:
             with self._sessions_lock:
                 depth = self._advancing.pop(run_id, 1) - 1
@@ -566,7 +612,25 @@ class Engine:
             except Exception as e:  # trace detail may be lost, never a result
                 _log.error("flowc: trace records of run %s were not written: %s", run_id,
                            _clean(_describe(e), 300))
-            self.store.release_run(run_id, self.owner)
+            if depth <= 0:  # a nested advance of the same run leaves the lease to the outer one
+                self.store.release_run(run_id, self.owner)
+
+    def _take_lease(self, run_id: str) -> int | None:
+        """Take the run's lease: its fencing token, or None while another process holds it."""
+        with self.store.transaction():
+            if not self.store.lease_run(run_id, self.owner, _LEASE_SECONDS):
+                return None
+            return self.store.lease_token(run_id)
+
+    def _stopped(self, run_id: str, e: LeaseLost):
+        """The run's work here stopped, nothing more committed: it was cancelled (its status
+        says so), or another process took its lease over (said in one line)."""
+        self._beat.stop(run_id, "cancelled" if isinstance(e, RunCancelled) else "lost")
+        for key in [k for k in self._pending if k[0] == run_id]:
+            self._pending.pop(key, None)
+        if not isinstance(e, RunCancelled):
+            self._report_line(run_id, f"run {run_id} stopped here without committing: {e}")
+        return self.store.get_run(run_id)
 
     def _fail_unexpected(self, run_id: str, e: Exception):
         """Record an unexpected error on the run (failed, with the error, and an audit event)
@@ -582,6 +646,8 @@ class Engine:
                                                                    "cancelled"):
                     self.store.set_run_status(run_id, "failed", error=error)
                     self.store.append_audit(run_id, "run.failed", "flowc", {"error": error})
+        except LeaseLost as lost:  # not this process's run any more: it records nothing
+            return self._stopped(run_id, lost)
         except Exception:  # the store itself fails: nothing to record it in
             raise e from None
         line = _clean(f"run {run_id} failed on an unexpected error: {_describe(e)}", 500)
@@ -597,7 +663,6 @@ class Engine:
         if run.status in ("succeeded", "failed", "cancelled"):
             return run
         plan = self._load_plan(run.plan_hash)
-        self._renewed[run_id] = time.monotonic()  # the lease was just taken
         self.store.set_run_status(run_id, "running")
         results = self._results(run_id)
         # Plan nodes come in a valid order (producers and outcome sources first), so one
@@ -655,11 +720,9 @@ class Engine:
         return self._finish_run(run, plan, results, ("done", None))
 
     def _keep_lease(self, run_id: str) -> None:
-        """Renew the run's lease once half of it is used (not on every node)."""
-        now = time.monotonic()
-        if now - self._renewed.get(run_id, 0.0) > _LEASE_SECONDS / 2:
-            self.store.renew_lease(run_id, self.owner, _LEASE_SECONDS)
-            self._renewed[run_id] = now
+        """Go on only while the run is this process's to advance (the heartbeat keeps the
+        lease and says when it was lost or the run cancelled)."""
+        self._beat.keep(run_id)
 
     def _graph(self, plan: Plan) -> dict[str, list[str]]:
         """Which nodes may become ready when a node settles (data and control dependents)."""
@@ -687,9 +750,36 @@ class Engine:
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
         with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
-            futures = {n.id: pool.submit(self._execute, run, plan, n, results) for n in slow}
-            return [futures[n.id].result() if n.id in futures else
-                    self._execute(run, plan, n, results) for n in ready]
+            execute = self._in_fence(self._execute)
+            futures = {n.id: pool.submit(execute, run, plan, n, results) for n in slow}
+            with self._stopping(run.id):
+                return [futures[n.id].result() if n.id in futures else
+                        self._execute(run, plan, n, results) for n in ready]
+
+    def _in_fence(self, fn):
+        """`fn`, to run in a helper thread under this thread's fence (its commits are checked
+        against the run's lease like this thread's)."""
+        fence = self.store.current_fence()
+        if fence is None:
+            return fn
+
+        def fenced(*args, **kwargs):
+            with self.store.fenced(*fence):
+                return fn(*args, **kwargs)
+
+        return fenced
+
+    @contextlib.contextmanager
+    def _stopping(self, run_id: str):
+        """While waiting for helper threads: if this thread is interrupted, or one of them
+        finds the run stopped, the others' sandboxes are killed at once (so the pool's exit
+        does not wait for them to run to their end)."""
+        try:
+            yield
+        except BaseException as e:
+            self._beat.stop(run_id, "cancelled" if isinstance(e, RunCancelled) else
+                            "lost" if isinstance(e, LeaseLost) else "interrupted")
+            raise
 
     def _results(self, run_id: str) -> dict[str, _Result]:
         out = {}
@@ -708,16 +798,23 @@ class Engine:
             metrics = _not_derived(metrics)
         if r.error is not None:
             r.error = _clean(r.error)
+        result = dict(output=r.output, outcome=r.outcome, error=r.error,
+                      audit=[(kind, "flowc", payload) for kind, payload in r.audit],
+                      metrics=metrics, started=pending.get("start"))
         try:
-            self.store.finish_node(run_id, node_id, item, r.status, output=r.output,
-                                   outcome=r.outcome, error=r.error,
-                                   audit=[(kind, "flowc", payload) for kind, payload in r.audit],
-                                   metrics=metrics, started=pending.get("start"),
-                                   model_calls=self._tracer.take_batch())
+            if r.task is None:
+                self.store.finish_node(run_id, node_id, item, r.status, **result,
+                                       model_calls=self._tracer.take_batch())
+            else:  # a gate's task, its waiting node and its `gate.opened`: one commit
+                with self.store.transaction():
+                    self.store.create_task(**r.task)
+                    self.store.finish_node(run_id, node_id, item, r.status, **result,
+                                           model_calls=self._tracer.take_batch())
         except (ValueError, TypeError, RecursionError, OverflowError) as e:
             # a value no check caught that the store cannot encode: the node fails with that
             # (its result, figures and events are not kept)
             r.status, r.output, r.outcome, r.audit, r.metrics = "failed", None, None, [], None
+            r.task = None
             r.error = _clean(f"its result could not be stored: {_describe(e)}")
             self.store.finish_node(run_id, node_id, item, "failed", error=r.error,
                                    started=pending.get("start"))
@@ -825,8 +922,12 @@ class Engine:
                     self.store.set_run_status(run.id, "succeeded", outputs=outputs)
                     self.store.append_audit(run.id, "run.succeeded", "flowc",
                                             {"outputs": outputs, "stopped_by": node})
+            if run.parent_run_id:  # the calling run can go on: a worker continues it if
+                self.store.wake_run(run.parent_run_id)  # this process dies first
         final = self.store.get_run(run.id)
-        if final.parent_run_id:
+        # a parent this process is advancing right now (the sub-flow ran inside its pass)
+        # takes the result there: advancing it again here would run its next nodes twice
+        if final.parent_run_id and not self._advancing.get(final.parent_run_id):
             self.advance(final.parent_run_id)
         return self.store.get_run(run.id)
 
@@ -843,7 +944,7 @@ class Engine:
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
             return _Result("failed", error=str(e))
-        except _STORE_DOWN:
+        except (LeaseLost, *_STORE_DOWN):  # the run's work stops here: nothing is recorded
             raise
         except Exception as e:  # never an internal error: this node fails
             return _Result("failed", error=_describe(e))
@@ -865,15 +966,24 @@ class Engine:
         with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
         tries = 1 + int(node.options.get("retry", 0)) \
             if node.kind in ("code", "for_each", "command", "skill") else 1
+        if node.kind in ("gate", "ask"):  # no sandbox to kill: nothing to register
+            return self._attempts(run, node, item, resumed, attempt, tries)
+        with self._beat.working(run.id):  # a cancel kills this thread's sandboxes
+            return self._attempts(run, node, item, resumed, attempt, tries)
+
+    def _attempts(self, run, node: PlanNode, item: int, resumed: bool, attempt,
+                  tries: int) -> _Result:
         for k in range(tries):
+            self._beat.check(run.id)  # cancelled, or the lease lost: start nothing more
             if not (resumed and k == 0):
                 self._started(run, node, item, k + 1)
             try:
                 result = attempt()
-            except (EvaluationError, *_STORE_DOWN):
+            except (EvaluationError, LeaseLost, *_STORE_DOWN):
                 raise
             except Exception as e:  # a hostile result, a sandbox that broke:
                 result = _Result("failed", error=_describe(e))  # this attempt fails
+            self._beat.check(run.id)  # a sandbox killed for a cancel is no result
             if result.status != "failed" or k == tries - 1:
                 if k:
                     result.error = (f"{result.error} (after {k + 1} attempts)"
@@ -938,8 +1048,10 @@ class Engine:
             steps = [{"after": st["seconds"], "at": now + st["seconds"],
                       "to": _people(st["to"], scope, f"escalation step {i}")}
                      for i, st in enumerate(config.get("escalate", []), 1)]
-            task = self.store.create_task(
-                run_id=run.id, node_id=node.id, item=item, kind="gate",
+            from .store import new_task_id
+
+            spec = dict(
+                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="gate",
                 assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["title"]["template"], scope)
                 if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
@@ -949,11 +1061,11 @@ class Engine:
                 deadline=now + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None,
                 escalations=steps)
-            opened = {"node": node.id, "item": item, "task": task.id, "shown": task.show,
-                      "form": prefill, "plan_hash": plan.hash}
+            opened = {"node": node.id, "item": item, "task": spec["task_id"],
+                      "shown": spec["show"], "form": prefill, "plan_hash": plan.hash}
             if steps:
                 opened["escalations"] = [{"after": s["after"], "to": s["to"]} for s in steps]
-            return _Result("waiting", audit=[("gate.opened", opened)])
+            return _Result("waiting", audit=[("gate.opened", opened)], task=spec)
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -978,8 +1090,10 @@ class Engine:
             default = None
             if timeout and timeout.get("then") == "default":
                 default = evaluate(timeout["default"], scope)
-            task = self.store.create_task(
-                run_id=run.id, node_id=node.id, item=item, kind="ask",
+            from .store import new_task_id
+
+            spec = dict(
+                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="ask",
                 assignees=_people(config.get("to", []), scope, "`to:`"),
                 title=render_template(config["question"]["template"], scope),
                 show=[], form={"schema": config.get("schema", {}), "default": default,
@@ -988,7 +1102,8 @@ class Engine:
                 deadline=self.clock() + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None)
             return _Result("waiting", audit=[("ask.opened", {
-                "node": node.id, "item": item, "task": task.id, "question": task.title})])
+                "node": node.id, "item": item, "task": spec["task_id"],
+                "question": spec["title"]})], task=spec)
         if task.status == "pending":
             return _Result("waiting")
         if task.status == "cancelled":
@@ -1012,6 +1127,7 @@ class Engine:
     def close(self) -> None:
         """Write the last trace records; close the run sessions still open; stop the
         sandboxes this engine started (a pool passed in is the caller's)."""
+        self._beat.close()
         self._tracer.close()
         with self._sessions_lock:
             open_runs = list(self._sessions)
@@ -1385,8 +1501,9 @@ class Engine:
         # items run side by side, at most `concurrency` at a time; each commits on its own
         width = max(1, int(config.get("concurrency", 1)))
         if width > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool:
-                outcomes = list(pool.map(one, todo))
+            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool, \
+                    self._stopping(run.id):
+                outcomes = list(pool.map(self._in_fence(one), todo))
         else:
             outcomes = [one(i) for i in todo]
         for i, r in zip(todo, outcomes, strict=True):
@@ -1425,8 +1542,15 @@ class Engine:
         if task is None:
             raise DecisionRefused(f"no task `{task_id}`")
         if task.status != "pending":
+            # the first decision stands; if its run has not gone on yet (the process that
+            # recorded it died first), it goes on now
+            run = self.store.get_run(task.run_id)
+            after = ""
+            if run is not None and run.status == "queued":
+                after = f" (its run went on: {self.advance(run.id).status})"
             raise DecisionRefused(f"task `{task_id}` was already {task.status} "
-                                  f"by {task.decided_by or 'flowc'}; the first decision stands")
+                                  f"by {task.decided_by or 'flowc'}; the first decision "
+                                  f"stands{after}")
         allowed = [a for a in task.assignees if isinstance(a, dict)]
 
         def holds(people) -> bool:
@@ -1448,18 +1572,23 @@ class Engine:
         else:
             decision = self._gate_decision(task, action, values or {}, reason)
         records = self._decided_files(task, decision)
+        # the decision, its files, its audit event and the run's next state (queued: a
+        # worker continues it if this process dies before it does): one commit
         with self.store.transaction():
             won = self.store.decide_task(task_id, decision, by)
             if won:
                 self.store.record_files(records)
+                self.store.append_audit(task.run_id, "task.decided", by, {
+                    "task": task_id, "node": task.node_id, "item": task.item,
+                    "shown": task.show,
+                    "form_before": task.form.get("values") if task.kind == "gate" else None,
+                    "decision": decision,
+                    "plan_hash": self.store.get_run(task.run_id).plan_hash})
+                self.store.wake_run(task.run_id)
         if not won:
             later = self.store.get_task(task_id)
             raise DecisionRefused(f"task `{task_id}` was already decided by "
                                   f"{later.decided_by}; the first decision stands")
-        self.store.append_audit(task.run_id, "task.decided", by, {
-            "task": task_id, "node": task.node_id, "item": task.item, "shown": task.show,
-            "form_before": task.form.get("values") if task.kind == "gate" else None,
-            "decision": decision, "plan_hash": self.store.get_run(task.run_id).plan_hash})
         return self.advance(task.run_id)
 
     def _decided_files(self, task, decision: dict) -> list:
@@ -1566,15 +1695,15 @@ class Engine:
             raise RunRefused(f"no run `{run_id}`")
         start, rerun = self.replay_scope(self.store, old, from_node)
         self._load_plan(old.plan_hash)
-        new = self.store.create_run(
-            flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
-            workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
         kept = [r for r in self.store.node_results(run_id)
                 if r.node_id not in rerun and r.status in _FINAL]
         calls: dict = {}  # the kept nodes' calls are not copied: their figures go along
         for c in self.store.model_calls(run_id):
             calls.setdefault((c.node_id, c.item), []).append(c)
-        with self.store.transaction() as tx:
+        with self.store.transaction() as tx:  # the run with its start and kept results
+            new = tx.create_run(
+                flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
+                workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
             tx.append_audit(new.id, "run.started", "flowc", {
                 "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
                 "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
@@ -1590,23 +1719,35 @@ class Engine:
         """Take over runs a crashed process left queued or running (their lease lapsed), and
         advance each from its last committed node."""
         done = []
-        for run in self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit):
-            try:
-                self.advance(run.id)  # a run's own failure is recorded on it there
-                done.append(run.id)
-            except _STORE_DOWN:
-                raise
-            except Exception as e:  # even that could not be written: the next run goes on
-                self._report(run.id, e)
-            finally:
+        self.store.wake_runs(limit=limit)  # paused runs whose committed state lets them go on
+        claimed = self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit)
+        left = [run.id for run in claimed]
+        try:
+            for run in claimed:
+                left.remove(run.id)
                 try:
-                    self.store.release_run(run.id, self.owner)
-                except Exception as e:
+                    self.advance(run.id)  # a run's own failure is recorded on it there
+                    done.append(run.id)
+                except _STORE_DOWN:
+                    raise
+                except Exception as e:  # even that could not be written: the next goes on
                     self._report(run.id, e)
+                finally:
+                    try:
+                        self.store.release_run(run.id, self.owner)
+                    except Exception as e:
+                        self._report(run.id, e)
+        finally:  # interrupted (SIGTERM): the runs not reached yet are given back at once
+            for run_id in left:
+                with contextlib.suppress(Exception):
+                    self.store.release_run(run_id, self.owner)
         return done
 
     def _report(self, run_id: str, e: BaseException) -> None:
-        line = " ".join(_clean(f"run {run_id}: {_describe(e)}", 500).split())
+        self._report_line(run_id, f"run {run_id}: {_describe(e)}")
+
+    def _report_line(self, run_id: str, text: str) -> None:
+        line = " ".join(_clean(text, 500).split())
         if self.on_error is not None:
             self.on_error(run_id, line)
         else:
@@ -1690,13 +1831,16 @@ class Engine:
                     heapq.heappush(batch, (nxt, done.escalated + 1, done.id, done))
 
     def _time_out(self, task, at: float) -> bool:
-        """Time a task out at `at` with its `task.timed_out` event. False: someone decided it
-        (or another worker timed it out) first."""
-        if not self.store.expire_task(task.id, at=at):
-            return False
-        self.store.append_audit(task.run_id, "task.timed_out", "flowc",
-                                {"task": task.id, "node": task.node_id,
-                                 "then": task.timeout_outcome})
+        """Time a task out at `at`: the task, its `task.timed_out` event and its run queued (a
+        worker continues it if this process dies before it does), in one commit. False:
+        someone decided it (or another worker timed it out) first."""
+        with self.store.transaction():
+            if not self.store.expire_task(task.id, at=at):
+                return False
+            self.store.append_audit(task.run_id, "task.timed_out", "flowc",
+                                    {"task": task.id, "node": task.node_id,
+                                     "then": task.timeout_outcome})
+            self.store.wake_run(task.run_id)
         return True
 
     def _escalate(self, task, step: int, now: float | None, fired: Fired):

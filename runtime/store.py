@@ -50,6 +50,13 @@ Concurrency
     WHERE clause which state they expect, so exactly one of several concurrent callers wins in
     any process.
 
+Fenced leases
+    A run's lease has a fencing token (`lease_token`) that grows each time the lease passes to
+    another owner. `with store.fenced(run_id, owner, token):` makes every transaction the
+    calling thread opens check first, under the write lock, that `owner` still holds the
+    lease with that token (`LeaseLost` if another process took it, `RunCancelled` if the run
+    was cancelled: nothing of the transaction commits). `heartbeat()` renews a held lease.
+
 Transactions
     `with store.transaction():` opens one write transaction for the calling thread; every store
     method called inside it (on the same thread) joins it, each in its own SAVEPOINT, and
@@ -103,14 +110,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from . import blobs as _blobs
+from . import faults as _faults
 
 __all__ = [
     "AUDIT_GENESIS", "MIGRATIONS", "NODE_STATUSES", "RUN_STATUSES", "TASK_KINDS",
     "TASK_STATUSES", "AuditRecord", "AuditVerification", "EffectRecord", "FileRecord",
-    "ModelCallRecord", "NodeRecord",
-    "NotFound", "RunRecord", "SQLiteStore", "SchemaVersionError", "StatusConflict", "Store",
-    "StoreBusy", "StoreError", "StoreFault", "StoredValueChanged", "TaskRecord",
-    "canonical_json", "default_store_path",
+    "LeaseLost", "ModelCallRecord", "NodeRecord",
+    "NotFound", "RunCancelled", "RunRecord", "SQLiteStore", "SchemaVersionError",
+    "StatusConflict", "Store", "StoreBusy", "StoreError", "StoreFault", "StoredValueChanged",
+    "TaskRecord", "canonical_json", "default_store_path",
     "model_call_row", "new_file_id", "open_store",
 ]
 
@@ -175,6 +183,15 @@ class StoreFault(StoreError):
         super().__init__(message)
         self.kind = kind
         self.path = path
+
+
+class LeaseLost(StoreError):
+    """A fenced write of a process whose lease on the run another process took: refused,
+    nothing of its transaction is committed. The process must stop working on the run."""
+
+
+class RunCancelled(LeaseLost):
+    """A fenced write for a run that was cancelled: refused, nothing of it is committed."""
 
 
 # --------------------------------------------------------------------------------- records
@@ -352,6 +369,15 @@ class Store(Protocol):
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
     def release_run(self, run_id: str, owner: str) -> bool: ...
+    def wake_run(self, run_id: str) -> bool: ...
+    def lease_token(self, run_id: str) -> int: ...
+    def heartbeat(self, run_id: str, owner: str, token: int, lease_seconds: float, *,
+                  renew: bool = True) -> str: ...
+    def fenced(self, run_id: str, owner: str,
+               token: int) -> contextlib.AbstractContextManager[None]: ...
+    def current_fence(self) -> tuple[str, str, int] | None: ...
+    def in_transaction(self) -> bool: ...
+    def wake_runs(self, limit: int = 100) -> list[str]: ...
 
     def start_node(self, run_id: str, node_id: str, item: int = NO_ITEM, attempt: int = 1,
                    inputs: Any = None, started_at: float | None = None) -> NodeRecord: ...
@@ -383,6 +409,7 @@ class Store(Protocol):
                     roles: Iterable[str] = (), run_id: str | None = None, *,
                     flow: str | None = None, assigned_role: str | None = None) -> int: ...
     def task_for(self, run_id: str, node_id: str, item: int = NO_ITEM) -> TaskRecord | None: ...
+    def sub_runs(self, run_id: str) -> list[RunRecord]: ...
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None: ...
     def decide_task(self, task_id: str, decision: Mapping[str, Any], by: str) -> bool: ...
     def due_tasks(self, now: float | None = None, limit: int = 1000) -> list[TaskRecord]: ...
@@ -567,6 +594,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
     (  # 7: every external effect gets a key: which node kind performs it, how often it started
         "ALTER TABLE effects ADD COLUMN kind TEXT",
         "ALTER TABLE effects ADD COLUMN starts INTEGER NOT NULL DEFAULT 1",
+    ),
+    (  # 8: fenced leases: a token that grows each time another owner takes a run's lease
+        "ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
     ),
 ]
 
@@ -882,6 +912,8 @@ def file_fault(path: str) -> StoreFault | None:
     return None
 
 
+# a lease changing hands (or taken again after it was given back) gets the next fencing token
+_NEXT_TOKEN = "lease_token = lease_token + (CASE WHEN lease_owner = ? THEN 0 ELSE 1 END)"
 _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error, parent_run_id, "
              "parent_node_id, workspace_url, created_at, updated_at, lease_owner, lease_until, "
              "base_dir")
@@ -1248,7 +1280,9 @@ class SQLiteStore:
                 self._fault(exc)
                 raise
             self._local.depth = 1
+            point = _faults.point_name() if _faults.ACTIVE else None  # crash tests only
             try:
+                self._check_fence(conn)  # under the write lock: no one changes the lease now
                 yield self
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -1256,14 +1290,21 @@ class SQLiteStore:
                 raise
             else:
                 try:
+                    if point is not None:
+                        _faults.reached(point, "before")
                     self._retrying(lambda: conn.execute("COMMIT"))
                 except BaseException as exc:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     self._fault(exc)
                     raise
+                if point is not None:
+                    _faults.reached(point, "after")
             finally:
                 self._local.depth = 0
+                if getattr(self._local, "lease_write", False):  # what a fence check found
+                    self._local.lease_write = False           # may no longer hold
+                    self._local.fence_seen = None
 
     def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` atomically: in this thread's open transaction, else in its own (retried)."""
@@ -1423,6 +1464,7 @@ class SQLiteStore:
         A terminal status (succeeded, failed, cancelled) also drops the run's lease. With
         `expect`, the change happens only if the run is in one of those statuses (else
         `StatusConflict`), decided in the same statement."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         _check(status, RUN_STATUSES, "run status")
         expected = None if expect is None else tuple(expect)
         for s in expected or ():
@@ -1453,6 +1495,7 @@ class SQLiteStore:
 
         For a worker picking up runs, including those a crashed worker left behind. A run this
         owner already holds is not returned again (use `renew_lease`)."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         if not owner:
             raise ValueError("a lease needs an owner")
         claimable = ", ".join("?" * len(CLAIMABLE_RUN_STATUSES))
@@ -1467,9 +1510,9 @@ class SQLiteStore:
             claimed = []
             for rid in ids:  # each a compare-and-set, so it is also safe where reads don't lock
                 cur = conn.execute(
-                    f"UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                    f" AND status IN ({claimable}) AND {free}",
-                    (owner, now + lease_seconds, rid, *CLAIMABLE_RUN_STATUSES, now))
+                    f"UPDATE runs SET {_NEXT_TOKEN}, lease_owner = ?, lease_until = ? WHERE"
+                    f" id = ? AND status IN ({claimable}) AND {free}",
+                    (owner, owner, now + lease_seconds, rid, *CLAIMABLE_RUN_STATUSES, now))
                 if cur.rowcount:
                     claimed.append(self._get_run(conn, rid))
             return claimed
@@ -1479,18 +1522,20 @@ class SQLiteStore:
     def lease_run(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         """Take (or extend) the lease on one run: True when it was free, expired or already
         `owner`'s. Only the lease holder advances a run."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         def take(conn: sqlite3.Connection) -> bool:
             now = self._now()
             return conn.execute(
-                "UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND"
-                " (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ? OR"
-                " lease_owner = ?)", (owner, now + lease_seconds, run_id, now, owner)
+                f"UPDATE runs SET {_NEXT_TOKEN}, lease_owner = ?, lease_until = ? WHERE id = ?"
+                " AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ? OR"
+                " lease_owner = ?)", (owner, owner, now + lease_seconds, run_id, now, owner)
             ).rowcount == 1
 
         return self._write(take)
 
     def renew_lease(self, run_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend a lease `owner` still holds (a heartbeat); False if it was lost."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         def renew(conn: sqlite3.Connection) -> bool:
             now = self._now()
             return conn.execute(
@@ -1501,9 +1546,126 @@ class SQLiteStore:
 
     def release_run(self, run_id: str, owner: str) -> bool:
         """Give up `owner`'s lease on a run; False if `owner` did not hold it."""
+        self._local.lease_write = True  # a lease may change: fences are read again
         return self._write(lambda conn: conn.execute(
             "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
             (run_id, owner)).rowcount == 1)
+
+    def wake_run(self, run_id: str) -> bool:
+        """A paused run can go on (its task was decided or timed out, its sub-flow ended):
+        queue it for a worker (compare-and-set on `paused`). Call it in the transaction of the
+        change that lets it go on, so a crash right after that commit leaves a run a worker
+        continues, never one paused for ever."""
+        return self._write(lambda conn: conn.execute(
+            "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'paused'",
+            (self._now(), run_id)).rowcount == 1)
+
+    def wake_runs(self, limit: int = 100) -> list[str]:
+        """Queue every paused run whose committed state says it can go on: a node waits on a
+        task that is no longer pending, or on a sub-flow run that ended. Returns their ids."""
+        def wake(conn: sqlite3.Connection) -> list[str]:
+            ids = [r[0] for r in conn.execute(
+                "SELECT r.id FROM runs r WHERE r.status = 'paused' AND (EXISTS (SELECT 1 FROM"
+                " tasks t JOIN node_executions n ON n.run_id = t.run_id AND n.node_id ="
+                " t.node_id AND n.item = t.item WHERE t.run_id = r.id AND t.status <> 'pending'"
+                " AND n.status = 'waiting') OR EXISTS (SELECT 1 FROM runs c JOIN"
+                " node_executions n ON n.run_id = c.parent_run_id AND c.parent_node_id ="
+                " n.node_id || '#' || n.item WHERE c.parent_run_id = r.id AND c.status IN"
+                f" {_in(TERMINAL_RUN_STATUSES)} AND n.status = 'waiting'))"
+                " ORDER BY r.created_at, r.id LIMIT ?", (limit,)).fetchall()]
+            now = self._now()
+            return [rid for rid in ids if conn.execute(
+                "UPDATE runs SET status = 'queued', updated_at = ? WHERE id = ? AND"
+                " status = 'paused'", (now, rid)).rowcount == 1]
+
+        return self._write(wake)
+
+    # -- fenced leases
+
+    def lease_token(self, run_id: str) -> int:
+        """The run's fencing token: it grows each time a lease passes to another owner (or
+        is taken again after it was given back), never otherwise. Read it in the
+        transaction that takes the lease (`lease_run`)."""
+        row = self._read(lambda c: c.execute("SELECT lease_token FROM runs WHERE id = ?",
+                                             (run_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"no run {run_id}")
+        return int(row[0])
+
+    @staticmethod
+    def _lease_state(row: Sequence[Any] | None, owner: str, token: int) -> str:
+        if row is None:
+            return "unknown"       # not committed yet (another connection's transaction)
+        status, lease_owner, lease_token = row
+        if status == "cancelled":
+            return "cancelled"
+        if lease_token != token:
+            return "lost"          # another process took the lease since
+        if status in TERMINAL_RUN_STATUSES:
+            return "ended"         # ended by the holder itself (a terminal status frees it)
+        return "held" if lease_owner == owner else "lost"
+
+    def heartbeat(self, run_id: str, owner: str, token: int, lease_seconds: float, *,
+                  renew: bool = True) -> str:
+        """A lease holder's heartbeat: "held" (renewed for `lease_seconds` more when `renew`;
+        a lapsed lease nobody took yet is renewed too: the token says nobody did),
+        "cancelled" (the run was cancelled), "ended" (the holder ended it), "lost"
+        (another process holds it now) or "unknown" (the run is not committed yet)."""
+        self._local.lease_write = True  # a lease may change: fences are read again
+        def beat(conn: sqlite3.Connection) -> str:
+            if renew and conn.execute(
+                    "UPDATE runs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND"
+                    f" lease_token = ? AND status NOT IN {_in(TERMINAL_RUN_STATUSES)}",
+                    (self._now() + lease_seconds, run_id, owner, token)).rowcount == 1:
+                return "held"
+            return self._lease_state(conn.execute(
+                "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
+                (run_id,)).fetchone(), owner, token)
+
+        return self._write(beat) if renew else self._read(beat)
+
+    @contextlib.contextmanager
+    def fenced(self, run_id: str, owner: str, token: int) -> Iterator[None]:
+        """Fence this thread's writes: every transaction it opens inside the block (a store
+        method on its own, or `transaction()`) first checks, under the write lock, that
+        `owner` still holds the run's lease with `token`: if another process took it,
+        `LeaseLost` is raised, if the run was cancelled `RunCancelled`, and nothing of that
+        transaction commits. Blocks nest (a sub-flow's run inside its parent's pass)."""
+        stack = self._local.__dict__.setdefault("fences", [])
+        stack.append((run_id, owner, token))
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def in_transaction(self) -> bool:
+        """Whether the calling thread has a transaction open (`transaction()`)."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def current_fence(self) -> tuple[str, str, int] | None:
+        """This thread's innermost fence (to carry into a helper thread), or None."""
+        stack = getattr(self._local, "fences", None)
+        return stack[-1] if stack else None
+
+    def _check_fence(self, conn: sqlite3.Connection) -> None:
+        stack = getattr(self._local, "fences", None)
+        if not stack:
+            return
+        fence = stack[-1]
+        # nothing another connection committed since this one last found the fence held
+        # (SQLite's data_version): it still holds, no need to read the run again
+        version = None if self.memory else conn.execute("PRAGMA data_version").fetchone()[0]
+        if version is not None and getattr(self._local, "fence_seen", None) == (fence, version):
+            return
+        run_id, owner, token = fence
+        state = self._lease_state(conn.execute(
+            "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
+            (run_id,)).fetchone(), owner, token)
+        if state == "cancelled":
+            raise RunCancelled(f"run {run_id} was cancelled")
+        if state == "lost":
+            raise LeaseLost(f"the lease on run {run_id} was taken by another process")
+        self._local.fence_seen = (fence, version)
 
     # -- node executions
 
@@ -1772,6 +1934,13 @@ class SQLiteStore:
             f"SELECT {_TASK_COLS} FROM tasks WHERE run_id = ? AND node_id = ? AND item = ?"
             " ORDER BY created_at DESC LIMIT 1", (run_id, node_id, item)).fetchone())
         return None if row is None else _task(row)
+
+    def sub_runs(self, run_id: str) -> list[RunRecord]:
+        """The runs `run_id` started for its flow calls, oldest first."""
+        rows = self._read(lambda c: c.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE parent_run_id = ? ORDER BY created_at, id",
+            (run_id,)).fetchall())
+        return [_run(r) for r in rows]
 
     def child_run(self, parent_run_id: str, parent_node_id: str) -> RunRecord | None:
         """The run a node of `parent_run_id` started for a flow call, if any."""

@@ -48,6 +48,7 @@ from pathlib import PurePosixPath
 
 from .assets import Assets, deno_binary
 from .files import UnsafeName, read_inputs, safe_name, write_outputs
+from .inflight import executing
 from .limits import Limits, MiB
 from .pool import ExecutionResult
 from .spawn import spawn
@@ -343,6 +344,15 @@ def _spawn(deno, limits: Limits, harness: str) -> subprocess.Popen:
     # the process can write no file at all, from its first instruction)
     return spawn(cmd, fsize=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                  stderr=subprocess.PIPE, env=env, cwd="/", start_new_session=True)
+
+
+def _signal_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to the process (from any thread; the waiting thread reaps it)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -727,7 +737,8 @@ def run_javascript(code: str, *, args: dict | None = None, inputs: dict[str, str
     msg, failure, conv = None, None, None
     try:
         conv = _Conversation(proc, nonce, job, limits, t0 + limits.timeout)
-        msg = conv.run()
+        with executing(lambda: _signal_group(proc)):  # a cancelled run's work is killed
+            msg = conv.run()
     except _Failure as f:
         failure = f
     except Exception as e:  # a fault of ours, on hostile input: still a clean error

@@ -33,6 +33,7 @@ from typing import Any
 from .assets import SHELL_SOURCE, Assets, cache_lock, checkpoint_caches, clean_env, private_deno_dir
 from .hostile import HostileValue, clean_text, cut_utf8, utf8_size
 from .hostile import loads as hostile_loads
+from .inflight import executing
 from .limits import Limits
 from .lines import read_nonce_lines
 from .net import NetworkPolicy
@@ -519,7 +520,8 @@ class SandboxProcess:
         }
         t0 = time.monotonic()
         try:
-            return self._execute(req, limits, network, t0)
+            with executing(self._sigkill):  # a cancelled run's work is killed from outside
+                return self._execute(req, limits, network, t0)
         except Exception as e:  # any failure here is the sandbox's: it never outlives one
             self.kill()
             return RawResult(False, error_kind="protocol",
