@@ -204,9 +204,19 @@ class Flowc:
         return ids
 
     def kinds(self, run_id: str) -> Counter:
-        """The audit event kinds of a run and its sub-flow runs."""
+        """The audit event kinds of a run and its sub-flow runs, without the store's own
+        `node.result` events (one with every node result: see `node_results_once`)."""
         return Counter(e.kind for rid in self.family(run_id)
-                       for e in self.store.audit_events(rid))
+                       for e in self.store.audit_events(rid) if e.kind != "node.result")
+
+    def node_results_once(self, run_id: str) -> bool:
+        """Whether no node result of the run or its sub-flow runs was recorded twice with a
+        final status (a node that ran twice)."""
+        seen = Counter((rid, e.payload["node"], e.payload["item"])
+                       for rid in self.family(run_id) for e in self.store.audit_events(rid)
+                       if e.kind == "node.result"
+                       and e.payload["status"] in ("succeeded", "failed", "skipped"))
+        return all(n == 1 for n in seen.values())
 
     def lapse(self) -> None:
         """Wait until a lease taken by a killed process has lapsed."""
