@@ -58,7 +58,8 @@ output echo: int = n
 '''
 
 # a gate; approved, an external effect (keyed, acted once by the counting server) that also
-# writes a file; then a sub-flow (its gate passes through)
+# writes a file; a node that writes a file and is no effect (its files commit on their own);
+# then a sub-flow (its gate passes through)
 HARNESS = '''flow harness version "1.0.0"
 use flow "child.flow" as child
 input n: int
@@ -79,7 +80,11 @@ result = v + 1
 """
   effect external
   hosts ["{host}"]
-node sub = flow child(n: pay)
+node note: int = code python(v: pay) """
+open("note.txt", "w").write(f"noted {{v}}")
+result = v
+"""
+node sub = flow child(n: note)
 output decision: str = review.outcome
 output echo: int? = sub.echo
 '''
