@@ -45,6 +45,9 @@ def _rows(text: str) -> dict[str, float]:
                 continue
             name, cell = cells[0], cells[1]
         m = _FIG.search(cell)
+        unit = re.search(r"\((us|ms|s)\)$", name)  # bench/runtime.py: the unit in the name
+        if not m and unit and re.fullmatch(r"-?\d+(?:\.\d+)?(?: \[.*\])?", cell):
+            m = re.match(r"(-?\d+(?:\.\d+)?) .*?(us|ms|s)$", cell + " " + unit.group(1))
         if not m or not name or name.startswith(("measure", "-")):
             continue
         if name not in out:
