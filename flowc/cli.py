@@ -38,18 +38,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flow_files(paths: list[str]) -> list[Path]:
+    """The flows named: files as given, folders walked by the rules of `discovery` (they
+    honour .gitignore and skip virtualenvs, node_modules and hidden folders)."""
+    from flowc.compiler.discovery import find_flow_files, is_flow_file
+
     files: list[Path] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(path.rglob("*.flow"))
+            found = find_flow_files(path)
             if not found:
                 raise UsageError(f"no .flow files under `{p}`")
             files.extend(found)
         elif path.is_file():
+            if not is_flow_file(path.name) and path.name.lower().endswith(".flow"):
+                print(f"flowc: skipped `{p}`: a JavaScript Flow declaration file, not a flow",
+                      file=sys.stderr)
+                continue
             files.append(path)
         else:
             raise UsageError(f"`{p}` does not exist")
+    if not files:
+        raise UsageError("no flows to check among the paths given")
     return files
 
 

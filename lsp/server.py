@@ -19,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 
 from flowc import __version__
 from flowc.compiler.codes import INTERNAL_ERROR
+from flowc.compiler.discovery import JS_FLOW_SUFFIXES
 
 from . import actions, completion, hover, navigation, outline
 from .analysis import Analysis, Analyzer
@@ -176,6 +177,12 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: FlowLanguageServer, params: lsp.DidOpenTextDocumentParams):
         td = params.text_document
+        path = uri_to_path(td.uri)
+        if path is not None and path.name.lower().endswith(JS_FLOW_SUFFIXES):
+            # JavaScript Flow's `*.js.flow`: not a flow, whatever the editor took it for
+            ls.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(td.uri, [], td.version))
+            return
         ls.docs[td.uri] = Document(td.uri, td.text, td.version, ls.encoding)
         ls.analyses.pop(td.uri, None)
         ls.analyze(td.uri)

@@ -107,6 +107,12 @@ def test_pre_commit_hooks_are_well_formed():
         import re
 
         assert re.search(h["files"], "a/b.flow") and not re.search(h["files"], "a/b.py")
+        # the hooks take what `flowc check DIR` takes: never JavaScript Flow's files
+        from flowc.compiler.discovery import is_flow_file
+
+        for name in ("a/b.flow", "a/b.js.flow", "b.mjs.flow", "c.jsx.flow", "d.cjs.flow"):
+            taken = bool(re.search(h["files"], name)) and not re.search(h["exclude"], name)
+            assert taken == is_flow_file(name), (h["id"], name)
 
 
 def _hook(hook: dict, files: list[Path], cwd: Path) -> subprocess.CompletedProcess:

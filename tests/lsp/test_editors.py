@@ -24,7 +24,7 @@ def _grammar_keywords() -> set[str]:
 
 def test_package_json_points_at_files_that_exist():
     pkg = _json("package.json")
-    (lang,) = pkg["contributes"]["languages"]
+    (lang,) = [lang for lang in pkg["contributes"]["languages"] if lang["id"] == "flow"]
     assert lang["id"] == "flow" and ".flow" in lang["extensions"]
     assert (VSCODE / lang["configuration"]).is_file()
     (grammar,) = pkg["contributes"]["grammars"]
@@ -89,3 +89,15 @@ def test_grammar_scopes_strings_holes_and_comments():
     assert re.match(hole["begin"], "{client.name}") and not re.match(hole["begin"], "{{")
     assert re.fullmatch(repo["version-spec"]["match"], "@ ^1.3")
     assert re.fullmatch(repo["numbers"]["patterns"][0]["match"], "1h30m")
+
+
+def test_javascript_flow_files_are_not_taken_for_flows():
+    # VS Code picks the longest matching extension: `.js.flow` goes to JavaScript
+    from flowc.compiler.discovery import JS_FLOW_SUFFIXES, is_flow_file
+
+    langs = _json("package.json")["contributes"]["languages"]
+    owner = {ext: lang["id"] for lang in langs for ext in lang.get("extensions", [])}
+    assert owner[".flow"] == "flow"
+    for suffix in JS_FLOW_SUFFIXES:
+        assert owner.get(suffix, "").startswith("javascript"), suffix
+        assert not is_flow_file("types" + suffix)
