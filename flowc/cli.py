@@ -71,13 +71,27 @@ def _use_color(choice: str, stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(diags, fmt: str, files: int, color: str) -> None:
+def _docs_url(given: str | None) -> str | None:
+    """The base URL of the docs for SARIF's help links: `--docs-url`, else $FLOWC_DOCS_URL,
+    else the project's own (None here); it must be absolute."""
+    url = given or os.environ.get("FLOWC_DOCS_URL") or None
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
+            raise UsageError(f"the docs URL must be absolute (https://...), not `{url}`")
+    return url
+
+
+def _print_diagnostics(diags, fmt: str, files: int, color: str, docs_url: str | None = None
+                       ) -> None:
     from flowc.compiler import render
 
     if fmt == "json":
         sys.stdout.write(render.render_json(diags))
     elif fmt == "sarif":
-        sys.stdout.write(render.render_sarif(diags, __version__))
+        sys.stdout.write(render.render_sarif(diags, __version__, docs_url=docs_url))
     elif fmt == "github":
         sys.stdout.write(render.render_github(diags))
     else:
@@ -103,13 +117,14 @@ def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool =
 
 
 def cmd_check(args) -> int:
+    docs_url = _docs_url(args.docs_url)
     files = _flow_files(args.paths)
     _results, diags = _check_all(files, args.skills, locked=args.locked)
     if args.werror:
         for d in diags:
             if d.severity == "warning":
                 d.severity = "error"
-    _print_diagnostics(diags, args.format, len(files), args.color)
+    _print_diagnostics(diags, args.format, len(files), args.color, docs_url)
     return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
 
 
@@ -280,6 +295,9 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH", help=".flow files or folders")
     sp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
     sp.add_argument("--werror", action="store_true", help="treat warnings as errors")
+    sp.add_argument("--docs-url", metavar="URL",
+                    help="base URL of the docs for SARIF's help links (default: "
+                    "$FLOWC_DOCS_URL, else the project's docs online)")
     sp.add_argument("--locked", action="store_true",
                     help="fail when a skill no longer matches flow.lock (F0111)")
     common(sp)
