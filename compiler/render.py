@@ -14,7 +14,7 @@ from urllib.parse import quote
 from .codes import CODES
 from .diagnostics import Diagnostic
 
-__all__ = ["docs_anchor", "render_text", "render_json", "render_sarif", "render_github",
+__all__ = ["docs_anchor", "render_concise", "render_text", "render_json", "render_sarif", "render_github",
            "summary_line"]
 
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -121,6 +121,18 @@ def render_text(diags: list[Diagnostic], *, color: bool = False) -> str:
     with console.capture() as cap:
         console.print(t, end="")
     return cap.get()
+
+
+def render_concise(diags: list[Diagnostic]) -> str:
+    """One line per diagnostic, as mypy and ruff's `concise` print them, for grep and the
+    quickfix lists of editors: `path:line:col: severity: message [CODE]`."""
+    lines = []
+    for d in diags:
+        s = d.start
+        sev = "note" if d.severity == "info" else d.severity
+        msg = " ".join(d.message.split("\n"))
+        lines.append(f"{d.source.path}:{s.line}:{s.column}: {sev}: {msg} [{d.code}]")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def render_json(diags: list[Diagnostic]) -> str:

@@ -94,6 +94,9 @@ def _print_diagnostics(diags, fmt: str, files: int, color: str, docs_url: str | 
         sys.stdout.write(render.render_sarif(diags, __version__, docs_url=docs_url))
     elif fmt == "github":
         sys.stdout.write(render.render_github(diags))
+    elif fmt == "concise":
+        sys.stdout.write(render.render_concise(diags))
+        print(render.summary_line(diags, files), file=sys.stderr)
     else:
         if diags:
             sys.stdout.write(render.render_text(diags, color=_use_color(color, sys.stdout)))
@@ -293,7 +296,9 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check", help="check flows and report problems")
     sp.add_argument("paths", nargs="+", metavar="PATH", help=".flow files or folders")
-    sp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    sp.add_argument("--format", choices=("text", "concise", "json", "sarif", "github"),
+                    default="text", help="concise: one `path:line:col: severity: message "
+                    "[CODE]` line per diagnostic")
     sp.add_argument("--werror", action="store_true", help="treat warnings as errors")
     sp.add_argument("--docs-url", metavar="URL",
                     help="base URL of the docs for SARIF's help links (default: "

@@ -306,3 +306,19 @@ def test_skill_test_and_publish(tmp_path):
     assert r.returncode == 2 and "immutable" in r.stderr
     assert flowc("skill", "test", "nope", cwd=tmp_path).returncode == 2
     assert flowc("skill", "test", "word-count@^9", cwd=tmp_path).returncode == 2
+
+
+def test_check_concise_is_one_line_per_diagnostic():
+    r = flowc("check", "--format", "concise", CASES / "types.flow", CASES / "graph.flow")
+    assert r.returncode == 1
+    js = json.loads(flowc("check", "--format", "json", CASES / "types.flow",
+                          CASES / "graph.flow").stdout)
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(js)
+    for line, d in zip(lines, js, strict=True):
+        sev = {"info": "note"}.get(d["severity"], d["severity"])
+        assert line == (f"{d['path']}:{d['line']}:{d['column']}: {sev}: "
+                        f"{d['message']} [{d['code']}]")
+    assert "types.flow:18:" in r.stdout and "error: `client` has no field `nam` [F0203]" \
+        in r.stdout
+    assert "checked 2 files" in r.stderr  # the summary stays out of the way of grep
