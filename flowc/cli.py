@@ -104,7 +104,7 @@ def _print_diagnostics(diags, fmt: str, files: int, color: str, docs_url: str | 
         print(render.summary_line(diags, files))
 
 
-def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool = False):
+def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool | str = False):
     from flowc.compiler.api import Compiler
 
     compiler = Compiler([Path(d) for d in skill_dirs], locked=locked)
@@ -303,8 +303,13 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("--docs-url", metavar="URL",
                     help="base URL of the docs for SARIF's help links (default: "
                     "$FLOWC_DOCS_URL, else the project's docs online)")
-    sp.add_argument("--locked", action="store_true",
-                    help="fail when a skill no longer matches flow.lock (F0111)")
+    lock = sp.add_mutually_exclusive_group()
+    lock.add_argument("--locked", dest="locked", action="store_const", const=True,
+                      default="auto", help="compare every flow with flow.lock, failing "
+                      "(F0111) for one it does not record; by default the flows a flow.lock "
+                      "records are compared, as in the editor")
+    lock.add_argument("--no-locked", dest="locked", action="store_const", const=False,
+                      help="do not compare skills with flow.lock")
     common(sp)
     sp.set_defaults(func=cmd_check)
 

@@ -322,3 +322,25 @@ def test_check_concise_is_one_line_per_diagnostic():
     assert "types.flow:18:" in r.stdout and "error: `client` has no field `nam` [F0203]" \
         in r.stdout
     assert "checked 2 files" in r.stderr  # the summary stays out of the way of grep
+
+
+def test_lock_is_checked_by_default_where_a_flow_lock_records_the_flow(tmp_path):
+    # the editor's default and the CLI's are one: compare a flow its flow.lock records
+    import shutil
+
+    broken = ROOT / "examples" / "broken"
+    for name in ("stale_lock.flow", "flow.lock"):
+        shutil.copy(broken / name, tmp_path / name)
+    shutil.copytree(broken / "sops", tmp_path / "sops")
+    unlocked = tmp_path / "unlocked.flow"
+    unlocked.write_text((broken / "stale_lock.flow").read_text(encoding="utf-8").replace(
+        "flow stale_lock", "flow unlocked"), encoding="utf-8")
+    r = flowc("check", tmp_path / "stale_lock.flow")
+    assert r.returncode == 1 and "F0111" in r.stdout, r.stdout
+    assert flowc("check", "--no-locked", tmp_path / "stale_lock.flow").returncode == 0
+    # a flow the lock does not record: compared only with --locked
+    assert flowc("check", unlocked).returncode == 0
+    r = flowc("check", "--locked", unlocked)
+    assert r.returncode == 1 and "has no entry in flow.lock" in r.stdout
+    r = flowc("check", "--locked", "--no-locked", unlocked)
+    assert r.returncode == 2 and "not allowed with" in r.stderr
