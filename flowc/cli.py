@@ -397,13 +397,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowc: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as e:
+        if e.name not in _RUN_EXTRA_MODULES:
+            return _internal_error(e)
+        print(f"flowc: error: this command needs the runtime (`{e.name}` is not installed): "
+              "pip install 'flowc[run]' (Python 3.12+)", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # a bug in flowc, reported as one
-        if os.environ.get("FLOWC_DEBUG"):
-            raise
-        print(f"flowc: internal error: {type(e).__name__}: {e}\n"
-              "This is a bug in flowc, not in your flow. Please report it with the flow that "
-              "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal_error(e)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+# what the `run` extra brings; the light install (`pip install flowc`) has none of them
+_RUN_EXTRA_MODULES = {"deno", "httpx", "orjson", "pyodide_lock", "httpcore"}
+
+
+def _internal_error(e: Exception) -> int:
+    if os.environ.get("FLOWC_DEBUG"):
+        raise e
+    print(f"flowc: internal error: {type(e).__name__}: {e}\n"
+          "This is a bug in flowc, not in your flow. Please report it with the flow that "
+          "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
+    return EXIT_INTERNAL
