@@ -25,13 +25,13 @@ RUN_EXTRA = {"deno", "pyodide-lock", "httpx", "orjson"}
 
 
 def _oldest_python() -> str:
-    """The oldest Python the light install claims (3.10) when this machine has it (pyenv),
-    else this one."""
-    for cand in ("python3.10", os.path.expanduser("~/.pyenv/versions/3.10.13/bin/python")):
-        path = shutil.which(cand) or (cand if os.path.isfile(cand) else None)
-        if path and subprocess.run([path, "-c", "import venv, ensurepip"],
+    """The oldest Python the light install claims (3.10) when this machine has it (on PATH
+    or under pyenv), else this one."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for cand in [shutil.which("python3.10"), *sorted(root.glob("versions/3.10*/bin/python"))]:
+        if cand and subprocess.run([str(cand), "-c", "import venv, ensurepip"],
                                    capture_output=True).returncode == 0:
-            return path
+            return str(cand)
     return sys.executable
 
 
