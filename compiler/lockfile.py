@@ -64,10 +64,23 @@ def lock_entry_for(flow_path: Path) -> dict | None:
     return read_lock(flow_path.parent)["flows"].get(flow_path.name)
 
 
+def plan_location(path: Path, base: Path) -> str:
+    """How plans and locks name a file: `stdlib:REL` in the standard skills, else relative
+    to the flow's folder (here, not in the planner: a lock check must not import pydantic)."""
+    import os
+
+    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    path = Path(path).resolve()
+    try:
+        return "stdlib:" + path.relative_to(STDLIB_SKILLS_DIR.resolve()).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(path, base)).as_posix()
+
+
 def skill_pins(program) -> dict:
     """What a checked program resolved: alias -> pin, for the lock file."""
-    from .planner import _rel
-
+    _rel = plan_location
     pins = {}
     for alias, use in sorted(program.skills.items()):
         sv = use.version

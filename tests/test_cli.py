@@ -344,3 +344,16 @@ def test_lock_is_checked_by_default_where_a_flow_lock_records_the_flow(tmp_path)
     assert r.returncode == 1 and "has no entry in flow.lock" in r.stdout
     r = flowc("check", "--locked", "--no-locked", unlocked)
     assert r.returncode == 2 and "not allowed with" in r.stderr
+
+
+def test_a_clean_check_imports_nothing_for_plans_or_colour():
+    # `flowc check` of locked flows (their lock compared by default) stays light: no
+    # pydantic (plans), no rich (colour); start-up time is measured in bench/compile.py.
+    # (A flow that imports another with `use flow` builds that one's plan: pydantic then.)
+    code = ("import sys; from flowc.cli import main; "
+            "rc = main(['check', 'examples/client_report/client_report.flow', "
+            "'examples/data_pipeline', 'examples/refund_approval']); "
+            "print(rc, sorted(m for m in ('pydantic', 'rich') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
