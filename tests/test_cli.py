@@ -357,3 +357,24 @@ def test_a_clean_check_imports_nothing_for_plans_or_colour():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=ROOT, timeout=120)
     assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+
+
+def test_skill_test_runs_the_fixtures_in_one_warm_interpreter_or_strict(tmp_path):
+    # the interpreter is shared (what makes the fixtures after the first cheap: no start,
+    # no imports; bench/skilltest.py times it): a module-level counter shows it, and
+    # --strict gives each fixture a fresh one, as a strict node runs
+    (tmp_path / ".git").mkdir()
+    assert flowc("skill", "new", "counter", cwd=tmp_path).returncode == 0
+    skill = tmp_path / "skills" / "counter"
+    (skill / "scripts" / "counter.py").write_text(
+        "import builtins, json\n"
+        "builtins.flowc_seen = getattr(builtins, 'flowc_seen', 0) + 1\n"
+        "print(json.dumps({'words': builtins.flowc_seen}))\n")
+    (skill / "fixtures" / "basic.json").unlink()
+    for i in (1, 2, 3):
+        (skill / "fixtures" / f"f{i}.json").write_text(
+            json.dumps({"inputs": {"text": "x"}, "expect": {"fields": {"words": i}}}))
+    r = flowc("skill", "test", "counter", cwd=tmp_path)
+    assert r.returncode == 0 and "3 passed, 0 failed" in r.stdout, r.stdout + r.stderr
+    r = flowc("skill", "test", "counter", "--strict", cwd=tmp_path)
+    assert r.returncode == 1 and "1 passed, 2 failed" in r.stdout  # each saw 1
