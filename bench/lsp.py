@@ -17,8 +17,15 @@ What is measured, and why:
 * For information (no target): an edit that breaks the syntax (the file is half-typed), and
   the same one-character edit with the server's incremental parse defeated (every piece
   re-parsed), to show what incremental checking buys.
+* Start-up (a table of its own, in units `bench/sidebyside.py` compares): from spawning
+  `python -m flowc lsp` to the first `publishDiagnostics` of the client report (the process
+  starts, imports, answers `initialize`, checks the opened flow; target <= 1 s on a quiet
+  machine), and the import of the server module alone as a whole process, beside
+  `python -c pass`. Medians of several starts.
 
-Usage: python bench/lsp.py [--quick] [--lines N] [--edits N] [--strict]
+Usage: python bench/lsp.py [--quick] [--lines N] [--edits N] [--strict] [--startup-only]
+Side by side with another checkout (say main):
+    python bench/sidebyside.py --base ../base --same-script lsp.py -- --startup-only
 """
 
 from __future__ import annotations
@@ -216,6 +223,109 @@ async def run(lines: int, edits: int, completions: int) -> tuple[list[Series], i
     return series, n_lines
 
 
+def _send(proc, msg: dict) -> None:
+    import json
+
+    body = json.dumps(msg).encode()
+    proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    proc.stdin.flush()
+
+
+def _receive(proc) -> dict:
+    import json
+
+    length = 0
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the server closed its output")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return json.loads(proc.stdout.read(length))
+
+
+def attach_s(flow: Path) -> tuple[float, float]:
+    """Spawn the server as an editor does; seconds to the `initialize` answer and to the
+    first diagnostics of `flow` (the editor's capabilities as VS Code announces the ones
+    that matter here)."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "flowc", "lsp"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, cwd=REPO_ROOT)
+    try:
+        _send(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": None, "rootUri": REPO_ROOT.as_uri(), "capabilities": {
+                "textDocument": {"publishDiagnostics": {"relatedInformation": True}},
+                "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}}})
+        while _receive(proc).get("id") != 1:
+            pass
+        t1 = time.perf_counter()
+        _send(proc, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        _send(proc, {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": {"uri": flow.as_uri(), "languageId": "flow", "version": 1,
+                             "text": flow.read_text(encoding="utf-8")}}})
+        while True:
+            msg = _receive(proc)
+            if msg.get("method") == "client/registerCapability":
+                _send(proc, {"jsonrpc": "2.0", "id": msg["id"], "result": None})
+            elif msg.get("method") == "textDocument/publishDiagnostics":
+                break
+        t2 = time.perf_counter()
+        _send(proc, {"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        while _receive(proc).get("id") != 2:
+            pass
+        _send(proc, {"jsonrpc": "2.0", "method": "exit"})
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    return t1 - t0, t2 - t0
+
+
+def process_s(code: str) -> float:
+    import subprocess
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+    return time.perf_counter() - t0
+
+
+def startup(repeat: int) -> list[tuple[str, list[float], float | None]]:
+    """(measure, samples in seconds, target) for the start-up table."""
+    flow = REPO_ROOT / "examples" / "client_report" / "client_report.flow"
+    init, first = [], []
+    for _ in range(repeat):
+        a, b = attach_s(flow)
+        init.append(a)
+        first.append(b)
+    imports = [process_s("import flowc.lsp.server") for _ in range(repeat)]
+    bare = [process_s("pass") for _ in range(repeat)]
+    return [
+        ("server start -> first diagnostics (client report)", first, 1.0),
+        ("server start -> initialize answered", init, None),
+        ("import flowc.lsp.server, whole process", imports, None),
+        ("python -c pass, whole process", bare, None),
+    ]
+
+
+def print_startup(rows) -> list[str]:
+    # no leading `|`: bench/sidebyside.py reads the measure from the first cell
+    print(f"{'start-up measure':<52} | {'median':>8} | {'min':>8} | {'max':>8} | status")
+    print(f"{'-' * 53}|{'-' * 10}|{'-' * 10}|{'-' * 10}|-------")
+    missed = []
+    for name, xs, target in rows:
+        med = statistics.median(xs)
+        status = "info" if target is None else ("PASS" if med <= target else "MISS")
+        if status == "MISS":
+            missed.append(name)
+        print(f"{name:<52} | {med:6.3f} s | {min(xs):6.3f} s | {max(xs):6.3f} s | {status}")
+    return missed
+
+
 def full_check_ms(lines: int, repeat: int) -> list[float]:
     """The same check without the server's incremental parse: a whole `flowc check`'s
     pipeline in process, for comparison."""
@@ -238,11 +348,22 @@ def parse_args(argv):
     ap.add_argument("--lines", type=positive_int, default=2000, help="flow size (lines)")
     ap.add_argument("--edits", type=positive_int, default=None, help="edits to time")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="measure only the server's start-up (for bench/sidebyside.py)")
+    ap.add_argument("--starts", type=positive_int, default=None,
+                    help="server starts to time (default 3 quick, 7 full)")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    starts = args.starts or (3 if args.quick else 7)
+    print(f"flowc lsp start-up: medians of {starts} starts (target: first diagnostics <= 1 s "
+          "on a quiet machine)\n")
+    start_missed = print_startup(startup(starts))
+    print()
+    if args.startup_only:
+        return 1 if args.strict and start_missed else 0
     edits = args.edits or (20 if args.quick else 200)
     completions = 10 if args.quick else 100
     series, n_lines = asyncio.run(run(args.lines, edits, completions))
@@ -255,9 +376,9 @@ def main(argv=None) -> int:
     for s in [*series, baseline]:
         print(f"| {s.name:<66} | {s.p50:7.1f} | {s.p99:7.1f} | {max(s.samples_ms):7.1f} |"
               f" {s.status:<6} |")
-    missed = [s for s in series if s.status == "MISS"]
+    missed = [s.name for s in series if s.status == "MISS"] + start_missed
     print("\nTargets: " + ("all met" if not missed else
-                           "MISSED: " + "; ".join(s.name for s in missed)))
+                           "MISSED: " + "; ".join(missed)))
     return 1 if args.strict and missed else 0
 
 

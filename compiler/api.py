@@ -71,9 +71,11 @@ def _gc_paused():
 class Compiler:
     """Compiles flows, sharing imported-flow results and skill registries between them."""
 
-    def __init__(self, skill_dirs: list[Path] | None = None, *, locked: bool = False):
+    def __init__(self, skill_dirs: list[Path] | None = None, *, locked: bool | str = False):
         self.skill_dirs = skill_dirs or []
-        self.locked = locked  # compare resolved skills with flow.lock (F0111)
+        # compare resolved skills with flow.lock (F0111): True, False, or "auto" (the flows
+        # their folder's flow.lock records; the CLI's and the editor's default)
+        self.locked = locked
         self._registries: dict[tuple, SkillRegistry] = {}
         self._flows: dict[Path, CheckResult] = {}
         self._stack: list[Path] = []
@@ -114,7 +116,10 @@ class Compiler:
             result.subflows = loader.loaded
             result.graph = build_graph(program, diags)
             if self.locked and source.path != "<input>":
-                check_lock(Path(source.path), program, diags)
+                from .lockfile import lock_applies
+
+                if lock_applies(Path(source.path), self.locked):
+                    check_lock(Path(source.path), program, diags)
             if plan and not diags.has_errors:
                 from .planner import build_plan
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from flowc import __version__
 
 from . import types as t
+from .lockfile import plan_location as _rel
 from .plan import (
     ControlCondition,
     Dependency,
@@ -32,16 +32,6 @@ __all__ = ["build_plan"]
 def _span(source, span) -> SourceSpan:
     s, e = source.position(span.start), source.position(span.end)
     return SourceSpan(line=s.line, column=s.column, end_line=e.line, end_column=e.column)
-
-
-def _rel(path: Path, base: Path) -> str:
-    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
-
-    path = Path(path).resolve()
-    try:
-        return "stdlib:" + path.relative_to(STDLIB_SKILLS_DIR.resolve()).as_posix()
-    except ValueError:
-        return Path(os.path.relpath(path, base)).as_posix()
 
 
 def _output_type(o, graph) -> t.Type:

@@ -7,11 +7,15 @@ output is a terminal, and rich is imported only when there is something to print
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path, PurePath
+from urllib.parse import quote
 
 from .codes import CODES
 from .diagnostics import Diagnostic
 
-__all__ = ["render_text", "render_json", "render_sarif", "render_github", "summary_line"]
+__all__ = ["docs_anchor", "render_concise", "render_text", "render_json", "render_sarif", "render_github",
+           "summary_line"]
 
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 
@@ -119,11 +123,61 @@ def render_text(diags: list[Diagnostic], *, color: bool = False) -> str:
     return cap.get()
 
 
+def render_concise(diags: list[Diagnostic]) -> str:
+    """One line per diagnostic, as mypy and ruff's `concise` print them, for grep and the
+    quickfix lists of editors: `path:line:col: severity: message [CODE]`."""
+    lines = []
+    for d in diags:
+        s = d.start
+        sev = "note" if d.severity == "info" else d.severity
+        msg = " ".join(d.message.split("\n"))
+        lines.append(f"{d.source.path}:{s.line}:{s.column}: {sev}: {msg} [{d.code}]")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def render_json(diags: list[Diagnostic]) -> str:
     return json.dumps([d.to_dict() for d in diags], indent=2, ensure_ascii=False) + "\n"
 
 
-def render_sarif(diags: list[Diagnostic], version: str) -> str:
+def docs_anchor(code: str, title: str) -> str:
+    """The anchor GitHub gives the heading `## CODE: title` of docs/diagnostics.md: lower
+    case, punctuation dropped (hyphens and underscores kept), spaces to hyphens."""
+    text = f"{code}: {title}".strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _artifact_uri(path: str) -> str:
+    """A SARIF artifact URI: a relative path as a percent-encoded URI reference (code scanning
+    resolves it against the repository's root), an absolute one as a `file:` URI."""
+    if path.startswith("<"):
+        return quote(path, safe="")
+    p = PurePath(path)
+    if p.is_absolute():
+        return Path(path).as_uri()
+    return quote(p.as_posix(), safe="/")
+
+
+def _sarif_location(source, span, label: str) -> dict:
+    s = source.position(span.start)
+    e = source.position(max(span.end, span.start))
+    loc: dict = {"physicalLocation": {
+        "artifactLocation": {"uri": _artifact_uri(source.path)},
+        "region": {"startLine": s.line, "startColumn": s.column,
+                   "endLine": e.line, "endColumn": e.column},
+    }}
+    if label:
+        loc["message"] = {"text": label}
+    return loc
+
+
+def render_sarif(diags: list[Diagnostic], version: str, *, docs_url: str | None = None,
+                 information_uri: str | None = None) -> str:
+    """SARIF 2.1.0: one rule per code used (its help link an absolute URL under `docs_url`),
+    one result per diagnostic with its related spans; columns count code points."""
+    from flowc import DOCS_URL, PROJECT_URL
+
+    base = (docs_url or DOCS_URL).rstrip("/")
     used = sorted({d.code for d in diags})
     rules = [
         {
@@ -132,35 +186,36 @@ def render_sarif(diags: list[Diagnostic], version: str) -> str:
             "shortDescription": {"text": CODES[c].title},
             "fullDescription": {"text": CODES[c].explanation},
             "defaultConfiguration": {"level": _sarif_level(CODES[c].severity)},
-            "helpUri": f"docs/diagnostics.md#{c.lower()}",
+            "helpUri": f"{base}/diagnostics.md#{docs_anchor(c, CODES[c].title)}",
+            "help": {"text": f"{CODES[c].title}: run `flowc explain {c}`"},
         }
         for c in used
     ]
     index = {c: i for i, c in enumerate(used)}
     results = []
     for d in diags:
-        s, e = d.start, d.end
         msg = d.message + (f"\nhelp: {d.help}" if d.help else "")
-        results.append({
+        result = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
             "level": _sarif_level(d.severity),
             "message": {"text": msg},
-            "locations": [{
-                "physicalLocation": {
-                    "artifactLocation": {"uri": d.source.path.replace("\\", "/")},
-                    "region": {"startLine": s.line, "startColumn": s.column,
-                               "endLine": e.line, "endColumn": e.column},
-                }
-            }],
-        })
+            "locations": [_sarif_location(d.source, d.span, d.label)],
+        }
+        if d.related:
+            result["relatedLocations"] = [
+                {"id": i, **_sarif_location(r.source, r.span, r.label)}
+                for i, r in enumerate(d.related, 1)]
+        results.append(result)
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "flowc", "version": version,
-                                "informationUri": "https://example.invalid/flowc",
+                                "semanticVersion": version,
+                                "informationUri": information_uri or PROJECT_URL,
                                 "rules": rules}},
+            "columnKind": "unicodeCodePoints",
             "results": results,
         }],
     }

@@ -40,18 +40,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _flow_files(paths: list[str]) -> list[Path]:
+    """The flows named: files as given, folders walked by the rules of `discovery` (they
+    honour .gitignore and skip virtualenvs, node_modules and hidden folders)."""
+    from flowc.compiler.discovery import find_flow_files, is_flow_file
+
     files: list[Path] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(path.rglob("*.flow"))
+            found = find_flow_files(path)
             if not found:
                 raise UsageError(f"no .flow files under `{p}`")
             files.extend(found)
         elif path.is_file():
+            if not is_flow_file(path.name) and path.name.lower().endswith(".flow"):
+                print(f"flowc: skipped `{p}`: a JavaScript Flow declaration file, not a flow",
+                      file=sys.stderr)
+                continue
             files.append(path)
         else:
             raise UsageError(f"`{p}` does not exist")
+    if not files:
+        raise UsageError("no flows to check among the paths given")
     return files
 
 
@@ -63,15 +73,32 @@ def _use_color(choice: str, stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(diags, fmt: str, files: int, color: str) -> None:
+def _docs_url(given: str | None) -> str | None:
+    """The base URL of the docs for SARIF's help links: `--docs-url`, else $FLOWC_DOCS_URL,
+    else the project's own (None here); it must be absolute."""
+    url = given or os.environ.get("FLOWC_DOCS_URL") or None
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.path):
+            raise UsageError(f"the docs URL must be absolute (https://...), not `{url}`")
+    return url
+
+
+def _print_diagnostics(diags, fmt: str, files: int, color: str, docs_url: str | None = None
+                       ) -> None:
     from flowc.compiler import render
 
     if fmt == "json":
         sys.stdout.write(render.render_json(diags))
     elif fmt == "sarif":
-        sys.stdout.write(render.render_sarif(diags, __version__))
+        sys.stdout.write(render.render_sarif(diags, __version__, docs_url=docs_url))
     elif fmt == "github":
         sys.stdout.write(render.render_github(diags))
+    elif fmt == "concise":
+        sys.stdout.write(render.render_concise(diags))
+        print(render.summary_line(diags, files), file=sys.stderr)
     else:
         if diags:
             sys.stdout.write(render.render_text(diags, color=_use_color(color, sys.stdout)))
@@ -79,7 +106,7 @@ def _print_diagnostics(diags, fmt: str, files: int, color: str) -> None:
         print(render.summary_line(diags, files))
 
 
-def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool = False):
+def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool | str = False):
     from flowc.compiler.api import Compiler
 
     compiler = Compiler([Path(d) for d in skill_dirs], locked=locked)
@@ -95,13 +122,14 @@ def _check_all(files: list[Path], skill_dirs, plan: bool = False, locked: bool =
 
 
 def cmd_check(args) -> int:
+    docs_url = _docs_url(args.docs_url)
     files = _flow_files(args.paths)
     _results, diags = _check_all(files, args.skills, locked=args.locked)
     if args.werror:
         for d in diags:
             if d.severity == "warning":
                 d.severity = "error"
-    _print_diagnostics(diags, args.format, len(files), args.color)
+    _print_diagnostics(diags, args.format, len(files), args.color, docs_url)
     return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
 
 
@@ -270,10 +298,20 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check", help="check flows and report problems")
     sp.add_argument("paths", nargs="+", metavar="PATH", help=".flow files or folders")
-    sp.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text")
+    sp.add_argument("--format", choices=("text", "concise", "json", "sarif", "github"),
+                    default="text", help="concise: one `path:line:col: severity: message "
+                    "[CODE]` line per diagnostic")
     sp.add_argument("--werror", action="store_true", help="treat warnings as errors")
-    sp.add_argument("--locked", action="store_true",
-                    help="fail when a skill no longer matches flow.lock (F0111)")
+    sp.add_argument("--docs-url", metavar="URL",
+                    help="base URL of the docs for SARIF's help links (default: "
+                    "$FLOWC_DOCS_URL, else the project's docs online)")
+    lock = sp.add_mutually_exclusive_group()
+    lock.add_argument("--locked", dest="locked", action="store_const", const=True,
+                      default="auto", help="compare every flow with flow.lock, failing "
+                      "(F0111) for one it does not record; by default the flows a flow.lock "
+                      "records are compared, as in the editor")
+    lock.add_argument("--no-locked", dest="locked", action="store_const", const=False,
+                      help="do not compare skills with flow.lock")
     common(sp)
     sp.set_defaults(func=cmd_check)
 
@@ -381,17 +419,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowc: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as e:
+        if e.name not in _RUN_EXTRA_MODULES:
+            return _internal_error(e)
+        print(f"flowc: error: this command needs the runtime (`{e.name}` is not installed): "
+              "pip install 'flowc[run]' (Python 3.12+)", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # a bug in flowc, reported as one; or the run store failing
         line = store_problem(e)
         if line is not None:
             print(f"flowc: store error: {' '.join(line.split())}", file=sys.stderr)
             return EXIT_STORE
-        if os.environ.get("FLOWC_DEBUG"):
-            raise
-        print(f"flowc: internal error: {type(e).__name__}: {e}\n"
-              "This is a bug in flowc, not in your flow. Please report it with the flow that "
-              "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal_error(e)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+# what the `run` extra brings; the light install (`pip install flowc`) has none of them
+_RUN_EXTRA_MODULES = {"deno", "httpx", "orjson", "pyodide_lock", "httpcore"}
+
+
+def _internal_error(e: Exception) -> int:
+    if os.environ.get("FLOWC_DEBUG"):
+        raise e
+    print(f"flowc: internal error: {type(e).__name__}: {e}\n"
+          "This is a bug in flowc, not in your flow. Please report it with the flow that "
+          "triggered it (set FLOWC_DEBUG=1 for the traceback).", file=sys.stderr)
+    return EXIT_INTERNAL

@@ -44,11 +44,15 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 __all__ = ["CONFIG_NAME", "ConfigError", "ModelConfig", "ProjectConfig", "check_settings",
            "find_config", "load_config", "PROVIDERS", "DEFAULT_FILE_PROTOCOLS",

@@ -170,7 +170,12 @@ def cmd_test(args) -> int:
         pool = SandboxPool(size=0)
     except SandboxSetupError as e:
         raise CommandError(str(e)) from e
-    with pool:
+    # One warm interpreter for the skill's fixtures (a run session: each fixture's command and
+    # files are its own, the interpreter and its imported modules are shared), so the
+    # fixtures after the first pay no interpreter start and no imports; --strict starts a
+    # fresh one for each, as a strict node runs.
+    with pool, pool.session() as session:
+        runner = pool if args.strict else session
         for path in fixtures:
             try:
                 fx = json.loads(path.read_text())
@@ -188,7 +193,7 @@ def cmd_test(args) -> int:
             values = dict(fx.get("inputs") or {})
             line, stdin, _ = entry_line(sv.entry, values, lambda v: v if isinstance(v, str)
                                         else json.dumps(v))
-            r = pool.run(shell_code(line, stdin, commands), inputs=inputs,
+            r = runner.run(shell_code(line, stdin, commands), inputs=inputs,
                          output_dir=f"memory://flowc-skill-test-out/{path.stem}",
                          limits=Limits(timeout=args.timeout), **sandbox_options(inputs))
             if not r.ok:
@@ -268,6 +273,9 @@ def add_skill_commands(sub, parser_class) -> None:
     tp.add_argument("--dir", default=".", help="the project folder (default: here)")
     tp.add_argument("--skills", action="append", default=[], metavar="DIR")
     tp.add_argument("--timeout", type=float, default=30.0)
+    tp.add_argument("--strict", action="store_true",
+                    help="a fresh interpreter for each fixture (as a strict node runs), "
+                    "instead of one warm interpreter for all of them")
     tp.set_defaults(func=cmd_test)
     pp = ss.add_parser("publish", help="publish a skill folder as an immutable version")
     pp.add_argument("folder", metavar="FOLDER")

@@ -77,7 +77,7 @@ class Analyzer:
         self.skill_dirs = list(skill_dirs or [])
         self.locked = locked
         self.root = root
-        self.compiler = Compiler(self.skill_dirs)
+        self.compiler = Compiler(self.skill_dirs, locked=self.locked)
         self._parsers: dict[str, IncrementalParser] = {}
         self._watched: dict[Path, tuple[int, int] | None] = {}
         self.checks = 0
@@ -85,7 +85,7 @@ class Analyzer:
     # ---- caches ------------------------------------------------------------------------------
     def invalidate(self) -> None:
         """Forget cached registries and imported flows (something changed on disk)."""
-        self.compiler = Compiler(self.skill_dirs)
+        self.compiler = Compiler(self.skill_dirs, locked=self.locked)
         self._watched = {}
 
     def _refresh(self) -> None:
@@ -145,19 +145,10 @@ class Analyzer:
                         program, registry, syntax_errors)
 
     def _lock_applies(self, doc: Document) -> bool:
-        if doc.path is None or self.locked is False:
-            return False
-        if self.locked is True:
-            return True
-        # "auto": a flow that its folder's flow.lock records (`flowc lock` was run for it)
-        from flowc.compiler.lockfile import lock_entry_for
+        # the rule `flowc check` follows, with the same default ("auto")
+        from flowc.compiler.lockfile import lock_applies
 
-        if not (doc.path.parent / "flow.lock").is_file():
-            return False
-        try:
-            return lock_entry_for(doc.path) is not None
-        except ValueError:
-            return True  # a malformed lock: the check reports it
+        return doc.path is not None and lock_applies(doc.path, self.locked)
 
     def _watch_inputs(self, doc, program, registry, loaded) -> None:
         paths: list[Path] = [Path(r) for r in registry.roots]

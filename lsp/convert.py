@@ -27,9 +27,15 @@ def _location(src: Source, start: int, end: int, own: Source, codec: PositionCod
     return path_to_uri(path), other.range(start, end)
 
 
+def _positional(label: str) -> bool:
+    """A caret label that only says where ("here", "imported here", "second declaration"):
+    `flowc check` draws it under the span; in an editor the message already sits there."""
+    return label.endswith("here") or label in ("second declaration", "this")
+
+
 def _message(d: Diagnostic) -> str:
     msg = d.message
-    if d.label:
+    if d.label and not _positional(d.label):
         msg += f"\n{d.label}"
     if d.help:
         msg += f"\nhelp: {d.help}"

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
@@ -19,19 +20,56 @@ from pygls.lsp.server import LanguageServer
 
 from flowc import __version__
 from flowc.compiler.codes import INTERNAL_ERROR
+from flowc.compiler.discovery import JS_FLOW_SUFFIXES
 
-from . import actions, completion, hover, navigation, outline
+from . import outline
 from .analysis import Analysis, Analyzer
 from .convert import to_lsp_diagnostics
 from .documents import Document, path_to_uri, uri_to_path
 from .positions import PositionCodec
-from .symbols import Occurrence
 
-__all__ = ["FlowLanguageServer", "create_server"]
+if TYPE_CHECKING:
+    from . import navigation
+    from .symbols import Occurrence
+
+# The feature modules (completion, hover, navigation, actions) are imported on their first
+# request: the first diagnostics need none of them (bench/lsp.py times the start-up).
+
+__all__ = ["FlowLanguageServer", "Refused", "create_server", "quiet_expected_errors"]
 
 log = logging.getLogger("flowc.lsp")
 
 _REQUEST_FAILED = -32803
+
+
+class Refused(JsonRpcException):
+    """An expected refusal of a request (a rename that would collide, nothing to rename):
+    the client gets an error answer with the reason; the log gets no traceback."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code=_REQUEST_FAILED)
+
+
+class _QuietExpected(logging.Filter):
+    """Drops the log records of expected events that pygls and asyncio report as errors: a
+    `Refused` request (pygls logs every error answer with its traceback) and the
+    `SystemExit` by which pygls ends a TCP session on `exit` (asyncio reports it as an
+    unhandled exception of the connection's task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, Refused):
+            log.info("refused: %s", exc)
+            return False
+        return not (isinstance(exc, SystemExit) and exc.code in (0, None))
+
+
+def quiet_expected_errors() -> None:
+    """Install the filter (once) on the loggers that report those events."""
+    for name in ("pygls.protocol.json_rpc", "asyncio"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietExpected) for f in logger.filters):
+            logger.addFilter(_QuietExpected())
 
 
 class FlowLanguageServer(LanguageServer):
@@ -140,6 +178,7 @@ def _options(params: lsp.InitializeParams) -> dict:
 
 
 def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
+    quiet_expected_errors()
     server = FlowLanguageServer(skill_dirs)
 
     @server.feature(lsp.INITIALIZE)
@@ -176,6 +215,12 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: FlowLanguageServer, params: lsp.DidOpenTextDocumentParams):
         td = params.text_document
+        path = uri_to_path(td.uri)
+        if path is not None and path.name.lower().endswith(JS_FLOW_SUFFIXES):
+            # JavaScript Flow's `*.js.flow`: not a flow, whatever the editor took it for
+            ls.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(td.uri, [], td.version))
+            return
         ls.docs[td.uri] = Document(td.uri, td.text, td.version, ls.encoding)
         ls.analyses.pop(td.uri, None)
         ls.analyze(td.uri)
@@ -217,6 +262,8 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         if found is None:
             return None
         doc, an, occ = found
+        from . import hover
+
         text = hover.hover_text(an, occ)
         if not text:
             return None
@@ -229,6 +276,8 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         if found is None:
             return None
         doc, an, occ = found
+        from . import navigation
+
         targets = navigation.definition(an, occ)
         return [ls.location(tg, doc) for tg in targets] or None
 
@@ -238,11 +287,15 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         if found is None:
             return None
         doc, an, occ = found
+        from . import navigation
+
         spans = navigation.references(an, occ, params.context.include_declaration)
         return [lsp.Location(doc.uri, doc.codec.range(sp.start, sp.end)) for sp in spans]
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def on_prepare_rename(ls: FlowLanguageServer, params: lsp.PrepareRenameParams):
+        from . import navigation
+
         found = ls.occurrence(params.text_document.uri, params.position)
         if found is None or found[2].symbol.kind not in navigation.RENAMEABLE:
             return None
@@ -252,16 +305,18 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_RENAME)
     def on_rename(ls: FlowLanguageServer, params: lsp.RenameParams):
+        from . import navigation
+
         doc, an = ls.fresh(params.text_document.uri)
         if an is None:
             return None
         occ = an.index.at(doc.codec.offset(params.position))
         if occ is None:
-            raise JsonRpcException("nothing to rename here", code=_REQUEST_FAILED)
+            raise Refused("nothing to rename here")
         try:
             edits = navigation.rename_edits(an, occ, params.new_name)
         except navigation.RenameRefused as e:
-            raise JsonRpcException(str(e), code=_REQUEST_FAILED) from None
+            raise Refused(str(e)) from None
         return lsp.WorkspaceEdit(changes={doc.uri: [
             lsp.TextEdit(doc.codec.range(sp.start, sp.end), new) for sp, new in edits]})
 
@@ -271,6 +326,8 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         doc, an = ls.fresh(params.text_document.uri)
         if doc is None:
             return None
+        from . import completion
+
         offset = doc.codec.offset(params.position)
         items = completion.complete(an or ls.analyses.get(doc.uri), doc.text, offset, doc.codec)
         return lsp.CompletionList(is_incomplete=False, items=items)
@@ -296,6 +353,8 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         doc = ls.docs.get(params.text_document.uri)
         if doc is None:
             return None
+        from . import actions
+
         edits = actions.format_edits(doc.text, doc.display_path, doc.codec)
         if edits is None:
             ls.window_show_message(lsp.ShowMessageParams(
@@ -309,6 +368,8 @@ def create_server(skill_dirs: list[Path] | None = None) -> FlowLanguageServer:
         doc, an = ls.fresh(params.text_document.uri)
         if an is None:
             return None
+        from . import actions
+
         return actions.quick_fixes(an, doc.codec, doc.uri, params.range, params.context)
 
     @server.command("flowc.stats")

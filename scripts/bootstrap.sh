@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and install flowc (editable) with the given extras.
+# Create .venv with Python >= 3.12 and install flowc (editable) with the runtime (the `run`
+# extra: Deno, the sandbox, model providers) and the given extras.
 # Usage: scripts/bootstrap.sh [EXTRAS]   e.g. scripts/bootstrap.sh test,bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
   rm -rf .venv
   "$py" -m venv .venv
 fi
-spec="."
-[ -n "$extras" ] && spec=".[${extras}]"
+spec=".[run]"
+[ -n "$extras" ] && spec=".[run,${extras}]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 \
   | grep -v -E "^WARNING: Location .* is ignored" || true
 .venv/bin/python -c "import flowc.cli" || { echo "flowc failed to install" >&2; exit 1; }

@@ -91,3 +91,10 @@ def test_agents_bench_full_meets_targets():
     r = _run("agents.py", "--strict")
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_skilltest_bench_short_form_reports_both_modes():
+    r = _run("skilltest.py", "--rounds", "1")
+    assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: the target missed (a busy machine)
+    assert "skill test json-query " in r.stdout and "--strict" in r.stdout
+    assert " s |" in r.stdout

@@ -306,3 +306,75 @@ def test_skill_test_and_publish(tmp_path):
     assert r.returncode == 2 and "immutable" in r.stderr
     assert flowc("skill", "test", "nope", cwd=tmp_path).returncode == 2
     assert flowc("skill", "test", "word-count@^9", cwd=tmp_path).returncode == 2
+
+
+def test_check_concise_is_one_line_per_diagnostic():
+    r = flowc("check", "--format", "concise", CASES / "types.flow", CASES / "graph.flow")
+    assert r.returncode == 1
+    js = json.loads(flowc("check", "--format", "json", CASES / "types.flow",
+                          CASES / "graph.flow").stdout)
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(js)
+    for line, d in zip(lines, js, strict=True):
+        sev = {"info": "note"}.get(d["severity"], d["severity"])
+        assert line == (f"{d['path']}:{d['line']}:{d['column']}: {sev}: "
+                        f"{d['message']} [{d['code']}]")
+    assert "types.flow:18:" in r.stdout and "error: `client` has no field `nam` [F0203]" \
+        in r.stdout
+    assert "checked 2 files" in r.stderr  # the summary stays out of the way of grep
+
+
+def test_lock_is_checked_by_default_where_a_flow_lock_records_the_flow(tmp_path):
+    # the editor's default and the CLI's are one: compare a flow its flow.lock records
+    import shutil
+
+    broken = ROOT / "examples" / "broken"
+    for name in ("stale_lock.flow", "flow.lock"):
+        shutil.copy(broken / name, tmp_path / name)
+    shutil.copytree(broken / "sops", tmp_path / "sops")
+    unlocked = tmp_path / "unlocked.flow"
+    unlocked.write_text((broken / "stale_lock.flow").read_text(encoding="utf-8").replace(
+        "flow stale_lock", "flow unlocked"), encoding="utf-8")
+    r = flowc("check", tmp_path / "stale_lock.flow")
+    assert r.returncode == 1 and "F0111" in r.stdout, r.stdout
+    assert flowc("check", "--no-locked", tmp_path / "stale_lock.flow").returncode == 0
+    # a flow the lock does not record: compared only with --locked
+    assert flowc("check", unlocked).returncode == 0
+    r = flowc("check", "--locked", unlocked)
+    assert r.returncode == 1 and "has no entry in flow.lock" in r.stdout
+    r = flowc("check", "--locked", "--no-locked", unlocked)
+    assert r.returncode == 2 and "not allowed with" in r.stderr
+
+
+def test_a_clean_check_imports_nothing_for_plans_or_colour():
+    # `flowc check` of locked flows (their lock compared by default) stays light: no
+    # pydantic (plans), no rich (colour); start-up time is measured in bench/compile.py.
+    # (A flow that imports another with `use flow` builds that one's plan: pydantic then.)
+    code = ("import sys; from flowc.cli import main; "
+            "rc = main(['check', 'examples/client_report/client_report.flow', "
+            "'examples/data_pipeline', 'examples/refund_approval']); "
+            "print(rc, sorted(m for m in ('pydantic', 'rich') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.stdout.strip().splitlines()[-1] == "0 []", r.stdout + r.stderr
+
+
+def test_skill_test_runs_the_fixtures_in_one_warm_interpreter_or_strict(tmp_path):
+    # the interpreter is shared (what makes the fixtures after the first cheap: no start,
+    # no imports; bench/skilltest.py times it): a module-level counter shows it, and
+    # --strict gives each fixture a fresh one, as a strict node runs
+    (tmp_path / ".git").mkdir()
+    assert flowc("skill", "new", "counter", cwd=tmp_path).returncode == 0
+    skill = tmp_path / "skills" / "counter"
+    (skill / "scripts" / "counter.py").write_text(
+        "import builtins, json\n"
+        "builtins.flowc_seen = getattr(builtins, 'flowc_seen', 0) + 1\n"
+        "print(json.dumps({'words': builtins.flowc_seen}))\n")
+    (skill / "fixtures" / "basic.json").unlink()
+    for i in (1, 2, 3):
+        (skill / "fixtures" / f"f{i}.json").write_text(
+            json.dumps({"inputs": {"text": "x"}, "expect": {"fields": {"words": i}}}))
+    r = flowc("skill", "test", "counter", cwd=tmp_path)
+    assert r.returncode == 0 and "3 passed, 0 failed" in r.stdout, r.stdout + r.stderr
+    r = flowc("skill", "test", "counter", "--strict", cwd=tmp_path)
+    assert r.returncode == 1 and "1 passed, 2 failed" in r.stdout  # each saw 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from flowc_testkit import ROOT, plan_of
@@ -309,23 +308,42 @@ output status: int = send
     srv.shutdown()
 
 
-def test_for_each_items_run_concurrently_and_retries_retry(engine, store):
-    text = '''flow c version "1.0.0"
-input xs: list<int>
-node ys: list<int> = for each x in xs concurrency 3 {
-  code python(v: x) """
+def _overlapping(spans: list[dict]) -> int:
+    """The most intervals [start, end] (taken inside the sandboxes) open at one moment."""
+    events = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans],
+                    key=lambda e: (e[0], e[1]))
+    most = open_ = 0
+    for _, step in events:
+        open_ += step
+        most = max(most, open_)
+    return most
+
+
+# each execution records when it ran, by the clock inside its sandbox; run one after the
+# other, the intervals could never overlap
+_TIMED = '''code python(v: {arg}) """
 import time
+start = time.time()
 time.sleep(0.4)
-result = v * v
-"""
-}
-output out: list<int> = ys
+result = {{"v": v * v, "start": start, "end": time.time()}}
+"""'''
+
+
+def test_for_each_items_run_concurrently_and_retries_retry(engine, store):
+    text = f'''flow c version "1.0.0"
+record Timed {{ v: int, start: float, end: float }}
+input xs: list<int>
+node ys: list<Timed> = for each x in xs concurrency 3 {{
+  {_TIMED.format(arg="x")}
+}}
+output out: list<Timed> = ys
 '''
-    t0 = time.monotonic()
     run = engine.start(plan_of(text), {"xs": [1, 2, 3]})
-    elapsed = time.monotonic() - t0
-    assert run.status == "succeeded" and run.outputs == {"out": [1, 4, 9]}
-    assert elapsed > 0  # overlap is shown by the recorded start times, not by a wall-clock bound
+    assert run.status == "succeeded", run.error
+    spans = run.outputs["out"]
+    assert [s["v"] for s in spans] == [1, 4, 9]
+    # concurrency shown by overlap, not by a wall-clock bound (the machine may be busy)
+    assert _overlapping(spans) >= 2, spans
     flaky = '''flow f version "1.0.0"
 node n: int = code python() """
 raise RuntimeError("always")
@@ -337,22 +355,34 @@ output o: int = n
     assert run.status == "failed" and "after 3 attempts" in run.error
 
 
-def test_independent_branches_run_side_by_side(engine):
-    slow = '''code python() """
-import time
-time.sleep(0.5)
-result = 1
-"""'''
-    text = f'''flow b version "1.0.0"
-node a: int = {slow}
-node b: int = {slow}
-node c: int = {slow}
-output s: int = a + b + c
+def test_a_for_each_of_concurrency_1_runs_its_items_one_by_one(engine):
+    # the same measure shows no overlap when the items must not run together
+    text = f'''flow c1 version "1.0.0"
+record Timed {{ v: int, start: float, end: float }}
+input xs: list<int>
+node ys: list<Timed> = for each x in xs concurrency 1 {{
+  {_TIMED.format(arg="x")}
+}}
+output out: list<Timed> = ys
 '''
-    time.monotonic()
+    run = engine.start(plan_of(text), {"xs": [1, 2]})
+    assert run.status == "succeeded", run.error
+    assert _overlapping(run.outputs["out"]) == 1
+
+
+def test_independent_branches_run_side_by_side(engine):
+    text = f'''flow b version "1.0.0"
+record Timed {{ v: int, start: float, end: float }}
+node a: Timed = {_TIMED.format(arg="1")}
+node b: Timed = {_TIMED.format(arg="2")}
+node c: Timed = {_TIMED.format(arg="3")}
+output spans: list<Timed> = [a, b, c]
+'''
     run = engine.start(plan_of(text), {})
-    assert run.status == "succeeded" and run.outputs == {"s": 3}
-    pass  # (no wall-clock bound: the machine may be busy)
+    assert run.status == "succeeded", run.error
+    spans = run.outputs["spans"]
+    assert [s["v"] for s in spans] == [1, 4, 9]
+    assert _overlapping(spans) >= 2, spans  # overlap, not elapsed time
 
 
 def test_files_move_between_nodes_through_the_workspace(store, pool, tmp_path):

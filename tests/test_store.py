@@ -746,7 +746,8 @@ def test_a_writer_waits_out_another_process_lock_or_reports_busy(db):
     t0 = time.perf_counter()
     with pytest.raises(store_mod.StoreBusy, match="locked"):
         s.create_run("demo", PLAN)
-    assert 0.4 < time.perf_counter() - t0 < 5
+    # it retried for retry_for before giving up (a lower bound: a busy machine only adds)
+    assert time.perf_counter() - t0 >= 0.5
     assert s.get_run("x") is None  # readers are not blocked (WAL)
 
     timer = threading.Timer(0.2, lambda: other.execute("COMMIT"))

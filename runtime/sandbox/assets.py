@@ -61,7 +61,8 @@ def deno_binary() -> Path:
     try:
         import deno
     except ImportError as e:  # pragma: no cover - a dependency of flowc
-        raise SandboxSetupError("the `deno` package is not installed (pip install deno)") from e
+        raise SandboxSetupError(
+            "the sandbox needs the `run` extra: pip install 'flowc[run]' (Python 3.12+)") from e
     path = Path(deno.find_deno_bin())
     if not path.is_file():  # pragma: no cover
         raise SandboxSetupError(f"the deno binary is missing at {path}")

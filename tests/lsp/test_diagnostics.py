@@ -166,3 +166,13 @@ async def test_garbage_gives_diagnostics_and_the_server_keeps_going(client):
     await doc.change("")
     assert doc.codes() == ["F0003"]
     doc.close()
+
+
+async def test_a_javascript_flow_declaration_file_is_not_checked(client, tmp_path):
+    # `*.js.flow` is JavaScript Flow's, not ours: an editor that sends it gets no diagnostics
+    path = tmp_path / "types.js.flow"
+    path.write_text("// @flow\ndeclare export function f(x: number): string;\n",
+                    encoding="utf-8")
+    doc = await open_doc(client, path)
+    assert doc.diagnostics == []
+    doc.close()

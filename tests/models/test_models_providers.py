@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from models_helpers import KEY, KEY_ENV, PROTOCOLS, config_for
@@ -299,10 +298,10 @@ def test_wrong_key_is_a_401_in_the_providers_shape(server, providers, monkeypatc
 def test_timeout_raises_model_timeout_after_retries(server, providers, protocol):
     server.push(slow_reply(3.0), slow_reply(3.0))
     config = config_for(server, protocol, timeout=0.2, max_retries=1)
-    start = time.monotonic()
+    # without the timeout the slow replies would arrive and the call succeed: no elapsed
+    # bound is needed to show that it fired
     with pytest.raises(ModelTimeout) as e:
         providers[protocol].complete(config, ask("hi"))
-    assert time.monotonic() - start < 2.0
     assert e.value.attempts == 2
     assert "timed out after 0.2s (2 attempts" in str(e.value)
 
