@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import syntax as s
 from . import types as t
-from .commandline import command_words, mask_holes, validate_command_line
+from .commandline import command_words, holes_after_backslash, mask_holes, validate_command_line
 from .diagnostics import Diagnostics, Related
 from .parser import parse_type_text
 from .sops import SopLibrary, load_sop
@@ -1212,6 +1212,12 @@ class Checker:
             start = line.span.start + 1 + p.offset
             self.err("F0209", Span(start, start + p.length), p.message, label="here",
                      help=p.help)
+        for k in holes_after_backslash(line.pieces):
+            hole = line.pieces[k]
+            self.err("F0209", Span(hole.span.start - 2, hole.span.end),  # from the `\\`
+                     "a backslash before a hole escapes the value's first character",
+                     label="escapes the value",
+                     help="remove the backslash: a value is quoted for you, wherever it stands")
         config["line"] = self.template(line, ctx, "the command line")
         called = command_words(mask_holes(raw))
         for alias, use in self.p.skills.items():  # a line that calls a skill's entry uses it
