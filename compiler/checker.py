@@ -18,7 +18,7 @@ from . import syntax as s
 from . import types as t
 from .commandline import command_words, holes_after_backslash, mask_holes, validate_command_line
 from .diagnostics import Diagnostics, Related
-from .parser import parse_type_text
+from .parser import INVALID_TYPE, parse_type_text
 from .sops import SopLibrary, load_sop
 from .source import Source, Span
 from .suggest import did_you_mean, parse_duration
@@ -661,6 +661,8 @@ class Checker:
             return t.EnumT(None, self._variants(te.variants) if not quiet else
                            tuple(dict.fromkeys(v.value for v in te.variants)))
         name = te.name.value
+        if name == INVALID_TYPE:  # nested too deeply: F0006 said so
+            return t.UNKNOWN
         arity = {"list": 1, "map": 1, "file": (0, 1)}
         if name in ("list", "map"):
             if len(te.args) != 1:
@@ -1723,6 +1725,8 @@ class Checker:
             return t.ListT(elem), {"list": irs}
         if isinstance(e, s.BinOp):
             return self.binop(e, ctx, want)
+        if isinstance(e, s.Chain):
+            return self.chain(e, ctx, want)
         if isinstance(e, s.UnaryOp):
             ty, ir = self.expr(e.operand, ctx, t.BOOL if e.op == "not" else None)
             if e.op == "not":
@@ -1847,80 +1851,107 @@ class Checker:
                   f"{kind} has no fields"))
 
     def binop(self, e: s.BinOp, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
-        op = e.op
+        lt, lir = self._left_operand(e.op, e.left, e.right, ctx, want)
+        ty, rir = self._apply(e.op, lt, e.right, e.span, ctx, want)
+        return ty, {"op": e.op, "args": [lir, rir]}
+
+    def chain(self, e: s.Chain, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
+        """`a + b - c ...`: typed from the left, one operator at a time, as `(a + b) - c`;
+        its IR is one flat `fold` (`{"op": "fold", "args": [a, "+", b, "-", c]}`)."""
+        first = e.operands[0]
+        ty, ir = self._left_operand(e.ops[0], first, e.operands[1], ctx, want)
+        args = [ir]
+        for op, right in zip(e.ops, e.operands[1:], strict=True):
+            span = Span(first.span.start, right.span.end)
+            ty, rir = self._apply(op, ty, right, span, ctx, want)
+            args += [op, rir]
+        return ty, {"op": "fold", "args": args}
+
+    def _left_operand(self, op, left, right, ctx, want) -> tuple[t.Type, dict | None]:
         if op == "??":
             ctx.optional += 1
-            lt, lir = self.expr(e.left, ctx, want)
+            out = self.expr(left, ctx, want)
             ctx.optional -= 1
+            return out
+        if op in ("and", "or"):
+            lt, lir = self.expr(left, ctx, t.BOOL)
+            self.expect_bool(lt, left.span)
+            return lt, lir
+        # operands that are bare names may be enum variants of the other side
+        return self._operand(left, right, ctx)
+
+    def _apply(self, op, lt, right, span: Span, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
+        """The type of `left op right` with the left side already typed (`lt`), and the
+        right side's IR."""
+        if op == "??":
             ctx.optional += 1
-            rt, rir = self.expr(e.right, ctx, t.strip_optional(lt) if want is None else want)
+            rt, rir = self.expr(right, ctx, t.strip_optional(lt) if want is None else want)
             ctx.optional -= 1
             if not (t.assignable(rt, t.strip_optional(lt)) or t.assignable(
                     t.strip_optional(lt), t.strip_optional(rt)) or isinstance(lt, t.NullT)):
-                self.err("F0204", e.right.span, f"the default is `{rt.describe()}` but the value "
+                self.err("F0204", right.span, f"the default is `{rt.describe()}` but the value "
                          f"is `{t.strip_optional(lt).describe()}`")
-            return rt, {"op": "??", "args": [lir, rir]}
+            return rt, rir
         if op in ("and", "or"):
-            lt, lir = self.expr(e.left, ctx, t.BOOL)
-            rt, rir = self.expr(e.right, ctx, t.BOOL)
-            self.expect_bool(lt, e.left.span)
-            self.expect_bool(rt, e.right.span)
-            return t.BOOL, {"op": op, "args": [lir, rir]}
-        # operands that are bare names may be enum variants of the other side
-        lt, lir = self._operand(e.left, e.right, ctx)
-        if op == "in" and isinstance(e.right, s.ListExpr) and isinstance(
+            rt, rir = self.expr(right, ctx, t.BOOL)
+            self.expect_bool(rt, right.span)
+            return t.BOOL, rir
+        if op == "in" and isinstance(right, s.ListExpr) and isinstance(
                 t.strip_optional(lt), t.EnumT):
-            rt, rir = self.expr(e.right, ctx, t.ListT(t.strip_optional(lt)))
+            rt, rir = self.expr(right, ctx, t.ListT(t.strip_optional(lt)))
         else:
-            rt, rir = self._operand(e.right, e.left, ctx, lt)
-        ir = {"op": op, "args": [lir, rir]}
+            rt, rir = self._operand(right, None, ctx, lt)
+        return self._result(op, lt, rt, right.span, span), rir
+
+    def _result(self, op, lt, rt, right_span: Span, span: Span) -> t.Type:
+        """The type of `lt op rt` for a comparison, `in` or arithmetic, reported at `span`."""
         if op in ("==", "!="):
             if not (_comparable(lt, rt)):
-                self.err("F0206", e.span, f"`{lt.describe()}` and `{rt.describe()}` are never "
+                self.err("F0206", span, f"`{lt.describe()}` and `{rt.describe()}` are never "
                          "equal", label="different types")
-            return t.BOOL, ir
+            return t.BOOL
         if op == "in":
             base = t.strip_optional(rt)
             if isinstance(base, t.ListT):
                 if not _comparable(lt, base.elem):
-                    self.err("F0206", e.span, f"`{lt.describe()}` is never in "
+                    self.err("F0206", span, f"`{lt.describe()}` is never in "
                              f"`{rt.describe()}`")
             elif base == t.STR:
                 if t.strip_optional(lt) not in (t.STR, t.UNKNOWN):
-                    self.err("F0206", e.span, f"`in` a string needs a string, not "
+                    self.err("F0206", span, f"`in` a string needs a string, not "
                              f"`{lt.describe()}`")
             elif isinstance(base, t.MapT):
                 pass
             elif not isinstance(base, t.UnknownT) and base != t.JSON:
-                self.err("F0206", e.right.span, f"`in` needs a list, map or string, not "
+                self.err("F0206", right_span, f"`in` needs a list, map or string, not "
                          f"`{rt.describe()}`")
-            return t.BOOL, ir
+            return t.BOOL
         numeric = (t.INT, t.FLOAT)
         lb, rb = lt, rt
         if any(isinstance(x, t.UnknownT) or x == t.JSON for x in (lb, rb)):
-            return (t.BOOL if op in ("<", "<=", ">", ">=") else t.UNKNOWN), ir
+            return (t.BOOL if op in ("<", "<=", ">", ">=") else t.UNKNOWN)
         if op in ("<", "<=", ">", ">="):
             ok = (lb in numeric and rb in numeric) or (lb == rb and lb in (t.STR, t.DATE,
                                                                             t.DURATION))
             if not ok:
-                self.err("F0206", e.span, f"`{op}` cannot compare `{lt.describe()}` with "
+                self.err("F0206", span, f"`{op}` cannot compare `{lt.describe()}` with "
                          f"`{rt.describe()}`", label="not comparable",
                          help="give both sides a default with `??`"
                          if t.is_optional(lt) or t.is_optional(rt) else None)
-            return t.BOOL, ir
+            return t.BOOL
         if op == "+" and lb == rb == t.STR:
-            return t.STR, ir
+            return t.STR
         if op == "+" and isinstance(lb, t.ListT) and lb == rb:
-            return lb, ir
+            return lb
         if lb in numeric and rb in numeric:
             if op == "/":
-                return t.FLOAT, ir
-            return (t.FLOAT if t.FLOAT in (lb, rb) else t.INT), ir
-        self.err("F0206", e.span, f"`{op}` does not apply to `{lt.describe()}` and "
+                return t.FLOAT
+            return (t.FLOAT if t.FLOAT in (lb, rb) else t.INT)
+        self.err("F0206", span, f"`{op}` does not apply to `{lt.describe()}` and "
                  f"`{rt.describe()}`", label="no such operation",
                  help="give the missing value a default with `??`"
                  if t.is_optional(lt) or t.is_optional(rt) else None)
-        return t.UNKNOWN, ir
+        return t.UNKNOWN
 
     def _operand(self, e, other, ctx, other_type=None):
         if isinstance(e, s.Ref) and len(e.parts) == 1 and self._is_free(e.parts[0].value, ctx):
@@ -2008,7 +2039,7 @@ def _literal_type(e: s.Literal, want: t.Type | None) -> t.Type:
     if e.kind == "str":
         return t.STR
     return {"int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "null": t.NULL,
-            "duration": t.DURATION}[e.kind]
+            "duration": t.DURATION, "invalid": t.UNKNOWN}[e.kind]
 
 
 def _join(tys: list[t.Type]) -> t.Type | None:

@@ -89,6 +89,8 @@ def quote(value: str) -> str:
 def _precedence(e: s.Expr) -> int:
     if isinstance(e, s.BinOp):
         return _BINARY[e.op]
+    if isinstance(e, s.Chain):
+        return _BINARY[e.ops[0]]
     if isinstance(e, s.UnaryOp):
         return _NOT if e.op == "not" else _NEG
     return _POSTFIX
@@ -160,6 +162,12 @@ class _Printer:
         if isinstance(e, s.BinOp):
             left, right = _OPERANDS[_BINARY[e.op]]
             return f"{self.expr(e.left, left)} {e.op} {self.expr(e.right, right)}"
+        if isinstance(e, s.Chain):
+            left, right = _OPERANDS[_BINARY[e.ops[0]]]
+            out = [self.expr(e.operands[0], left)]
+            for op, operand in zip(e.ops, e.operands[1:], strict=True):
+                out += [op, self.expr(operand, right)]
+            return " ".join(out)
         if isinstance(e, s.UnaryOp):
             if e.op == "not":
                 return "not " + self.expr(e.operand, _NOT)
