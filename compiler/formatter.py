@@ -19,7 +19,7 @@ from functools import cache
 from . import syntax as s
 from .diagnostics import Diagnostics
 from .parser import _parser, parse
-from .source import Source, Span
+from .source import Source, Span, normalize_text
 
 _KEYWORD_START = re.compile(
     r"(?:node|input|output|record|enum|deliverable|import|use|match|mode|on|policy)\b")
@@ -48,7 +48,9 @@ _GROUPS = {
 
 
 def format_source(text: str, path: str = "<input>") -> str | None:
-    """The canonical form of `text`, or None when it has syntax errors (never format broken code)."""
+    """The canonical form of `text`, or None when it has syntax errors (never format broken code).
+    The canonical form has LF line ends and no byte-order mark."""
+    text = normalize_text(text)
     source = Source(text, path)
     diagnostics = Diagnostics()
     try:
