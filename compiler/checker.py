@@ -1257,6 +1257,9 @@ class Checker:
             v = args["show"].value
             items = v.items if isinstance(v, s.ListExpr) else (v,)
             config["show"] = [self.expr_value(i, ctx, None)[1] for i in items]
+            # what the person sees each value as: the expression as written (`payment.iban`)
+            config["show_labels"] = [" ".join(self.src.text[i.span.start:i.span.end].split())
+                                     for i in items]
         for key in ("title", "message"):
             if key in args:
                 config[key] = self.template(args[key].value, ctx, f"`{key}`")

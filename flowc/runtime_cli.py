@@ -169,6 +169,8 @@ def _report_run(run, store) -> int:
     if run.status == "paused":
         for task in _pending_tasks(store, run):
             print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): {task.title}")
+            for line in _task_message(task).splitlines():
+                print(f"  | {line}")
             print(f"  show it:   flowc show {task.id}")
             if task.kind == "gate":
                 print(f"  decide it: flowc resume {task.id} --approve --as USER")
@@ -264,7 +266,8 @@ def cmd_inbox(args) -> int:
     tasks = store.list_tasks(status="pending", limit=args.limit)
     if args.json:
         print(json.dumps([{"id": t.id, "run": t.run_id, "node": t.node_id, "kind": t.kind,
-                           "for": t.assignees, "title": t.title, "deadline": t.deadline,
+                           "for": t.assignees, "title": t.title,
+                           "message": _task_message(t) or None, "deadline": t.deadline,
                            "escalated": t.escalated > 0, "next_escalation": t.next_escalation,
                            "escalations": _escalations_json(t)}
                           for t in tasks], indent=2))
@@ -273,12 +276,21 @@ def cmd_inbox(args) -> int:
         who = describe_people(t.assignees)
         due = _utc(t.deadline) if t.deadline else "no deadline"
         print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {t.title}")
+        message = " ".join(_task_message(t).split())
+        if message:
+            print(f"{'':12}{message if len(message) <= 100 else message[:99] + '…'}")
         for i, s in enumerate(t.fired_escalations, 1):
             print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
                   f" (step {i}, {_duration(s['after'])} after it opened)")
     if not tasks:
         print("no pending tasks")
     return 0
+
+
+def _task_message(t) -> str:
+    """A gate's `message:` as rendered when it opened ("" when it has none)."""
+    message = t.form.get("message") if isinstance(t.form, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 def _task(store, task_id: str):
@@ -296,6 +308,8 @@ def cmd_show(args) -> int:
     t = _task(store, args.task)
     print(f"task {t.id}: {t.kind} `{t.node_id}` of run {t.run_id} ({t.status})")
     print(f"  {t.title}")
+    for line in _task_message(t).splitlines():
+        print(f"  | {line}")
     print(f"  for: {describe_people(t.assignees)}")
     if t.deadline:
         print(f"  due: {_utc(t.deadline)}, then {t.timeout_outcome}")
@@ -307,8 +321,10 @@ def cmd_show(args) -> int:
         elif t.status == "pending":
             print(f"  escalates to {who} at {_utc(s['at'])} (step {i}, {after} after it "
                   "opened)")
+    labels = t.form.get("show_labels") or []
     for i, value in enumerate(t.show):
-        print(f"  shown[{i}]: {json.dumps(value, ensure_ascii=False)}")
+        label = labels[i] if i < len(labels) else f"shown[{i}]"
+        print(f"  {label}: {json.dumps(value, ensure_ascii=False)}")
     if t.kind == "gate":
         values = t.form.get("values", {})
         for f in t.form.get("fields", []):

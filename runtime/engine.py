@@ -912,7 +912,11 @@ class Engine:
                 if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
                 show=[None if v is MISSING else v for v in shown],
                 form={"fields": config.get("form", []), "values": prefill,
-                      "actions": config.get("actions", [])},
+                      "actions": config.get("actions", []),
+                      # shown with the request (`flowc show`, the inbox), beside the title
+                      "message": render_template(config["message"]["template"], scope)
+                      if config.get("message") else None,
+                      "show_labels": config.get("show_labels")},
                 deadline=now + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None,
                 escalations=steps)
