@@ -6,6 +6,7 @@ user, a decided task) is one clear line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -125,28 +126,69 @@ def _load_plan(path: str):
                            f"{str(e).splitlines()[0]}") from e
 
 
+def _typed_value(text: str, schema: dict, option: str, name: str, what: str,
+                 example_name: str):
+    """One value typed on the command line, in its type and checked against it; a value
+    that does not fit is one line naming the option, the name and the expected type, with
+    an example (exit 2: nothing was attempted)."""
+    from flowc.runtime.validate import (
+        apply_defaults,
+        coerce_text,
+        example_text,
+        schema_errors,
+        value_problem,
+    )
+
+    example = f"(for example: {option} {example_name}{example_text(schema)})"
+    try:
+        value = coerce_text(text, schema)
+    except ValueError as e:
+        raise CommandError(f"{option}: {what} {e} {example}") from e
+    problem = value_problem(value)
+    if problem:
+        raise CommandError(f"{option}: {what} cannot be used: {problem}")
+    problems = schema_errors(apply_defaults(value, schema), schema, name)
+    if problems:
+        raise CommandError(f"{option}: {problems[0]} {example}")
+    return value
+
+
 def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str) -> dict:
     """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
-    from flowc.runtime.validate import coerce_text
+    from flowc.compiler.suggest import did_you_mean
 
+    noun = "input" if what == "flow" else "field"
+    names = ", ".join(f"`{n}`" for n in schemas) or "none"
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
-            raise CommandError(f"{option} takes NAME=VALUE, not `{pair}`")
+            raise CommandError(f"{option} takes NAME=VALUE, not `{pair}` (the {what}'s "
+                               f"{noun}s: {names})")
         if name not in schemas:
-            raise CommandError(f"the {what} has no {'input' if what == 'flow' else 'field'} "
-                               f"`{name}` ({'inputs' if what == 'flow' else 'fields'}: "
-                               f"{', '.join(schemas) or 'none'})")
-        try:
-            out[name] = coerce_text(text, schemas[name])
-        except ValueError as e:
-            raise CommandError(f"{'input' if what == 'flow' else 'field'} `{name}`: {e}") from e
+            hint = did_you_mean(name, list(schemas))
+            raise CommandError(f"{option}: the {what} has no {noun} `{name}` "
+                               f"({hint + ' ' if hint else ''}its {noun}s: {names})")
+        out[name] = _typed_value(text, schemas[name], option, name, f"{noun} `{name}`",
+                                 f"{name}=")
     return out
 
 
 def _parse_inputs(pairs: list[str], plan) -> dict:
     return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow")
+
+
+def _require_inputs(values: dict, plan) -> None:
+    """Every required input given: else one line with an example `--input` for each."""
+    from flowc.runtime.validate import example_text
+
+    missing = [s for s in plan.inputs
+               if s.name not in values and s.required and s.default is None]
+    if missing:
+        raise CommandError("missing " + ", ".join(
+            f"--input {s.name}={example_text(s.schema_)}" for s in missing)
+            + f" (the flow's input{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"`{s.name}`" for s in missing) + " must be given)")
 
 
 def _pending_tasks(store, run) -> list:
@@ -192,6 +234,7 @@ def cmd_run(args) -> int:
     base_dir = Path(args.file).resolve().parent
     try:
         with _engine(args, store, base_dir) as engine:
+            _require_inputs(inputs, plan)  # after the options (store, models, recording)
             run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
@@ -340,7 +383,6 @@ def cmd_show(args) -> int:
 
 def cmd_resume(args) -> int:
     from flowc.runtime.engine import DecisionRefused
-    from flowc.runtime.validate import coerce_text
 
     store = _store(args)
     task = _task(store, args.task)
@@ -356,10 +398,8 @@ def cmd_resume(args) -> int:
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
         values = _parse_pairs(args.edit or [], fields, "--edit", "form")
     else:
-        try:
-            answer = coerce_text(args.answer, task.form.get("schema", {}))
-        except ValueError as e:
-            raise CommandError(f"answer: {e}") from e
+        answer = _typed_value(args.answer, task.form.get("schema", {}), "--answer", "answer",
+                              "the answer", "")
     t0 = time.perf_counter()
     run = store.get_run(task.run_id)
     base_dir = Path(run.base_dir) if run and run.base_dir else None
@@ -457,6 +497,26 @@ def cmd_people(args) -> int:
     return 0
 
 
+_VALUES_HELP = """\
+values (--input NAME=VALUE, --edit FIELD=VALUE, --answer VALUE), by the declared type:
+  str                  the text as typed:            --input title="Week 12"
+  int, float           a number:                     --input limit=500 --input rate=0.25
+  bool                 true/false (or yes/no, 1/0):  --input urgent=true
+  enum                 one of its variants:          --edit status=hold
+  file, file<csv>      @PATH (or an fsspec URL):     --input sheet=@data/q3.csv
+  record, list, map    JSON:                         --input 'order={"id": "A-17", "amount": 80.0}'
+  T? (optional)        null for no value:            --input note=null
+  @PATH for any other type takes the value from that file: the text of a str
+  (--input contract=@data/contract.txt), JSON for a record or list (--input order=@order.json);
+  inside JSON, "@PATH" where a file goes is that file. @@ starts a text that begins with @.
+
+exit codes: 0 done (a run that ends or waits for a person); 1 refused or failed (a flow with
+errors, a failed run, a decision not yours to make or already made); 2 what was typed cannot
+be used (an unknown option, task, run, input or field, or a value that does not fit its type:
+nothing was attempted); 3 a bug in flowc.
+"""
+
+
 def add_runtime_commands(sub, parser_class) -> None:
     def store_opt(sp):
         sp.add_argument("--store", metavar="PATH",
@@ -469,9 +529,13 @@ def add_runtime_commands(sub, parser_class) -> None:
         group.add_argument("--replay", metavar="FILE",
                            help="serve model calls from a recording instead of the providers")
 
-    sp = sub.add_parser("run", help="run a flow (or a compiled plan)")
+    sp = sub.add_parser("run", help="run a flow (or a compiled plan)",
+                        description="Run a flow (or a compiled plan) until it ends or waits "
+                        "for a person.", epilog=_VALUES_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("file", metavar="FILE|PLAN")
-    sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                    help="one input of the flow (repeat for each); VALUE as below")
     sp.add_argument("--workspace", metavar="URL", help="fsspec folder for the run's files")
     model_opts(sp)
     store_opt(sp)
@@ -511,13 +575,19 @@ def add_runtime_commands(sub, parser_class) -> None:
     store_opt(sp)
     sp.set_defaults(func=cmd_show)
 
-    sp = sub.add_parser("resume", help="decide a task and continue its run")
+    sp = sub.add_parser("resume", help="decide a task and continue its run",
+                        description="Decide a gate (--approve, --edit, --reject) or answer a "
+                        "question (--answer), then continue the run.", epilog=_VALUES_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("task", metavar="TASK")
     sp.add_argument("--approve", action="store_true")
-    sp.add_argument("--edit", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--edit", action="append", metavar="FIELD=VALUE",
+                    help="change a field of the gate's form and decide `edit` (repeat for "
+                    "each field); VALUE as below")
     sp.add_argument("--reject", action="store_true")
     sp.add_argument("--reason", metavar="TEXT")
-    sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks for")
+    sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks "
+                    "for; VALUE as below")
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
     sp.add_argument("--workspace", metavar="URL")
     sp.add_argument("-v", "--verbose", action="store_true")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults",
+__all__ = ["schema_errors", "coerce_text", "example_text", "describe_schema", "file_value", "apply_defaults",
            "value_problem", "is_file_schema", "MAX_DEPTH"]
 
 # What a value that crosses nodes (or goes into the store) may be: JSON's types, nested at most
@@ -200,8 +200,14 @@ def file_value(path: str) -> dict:
 
 
 def coerce_text(text: str, schema: dict) -> Any:
-    """A value typed on a command line (`--edit amount=12.5`) turned into the field's type."""
+    """A value typed on a command line (`--input n=3`, `--edit amount=12.5`, `--answer x`)
+    turned into its type. `@PATH` takes the value from the file at PATH: a file value for a
+    file type, the file's text for `str`, its text parsed for a number, `true`/`false` or a
+    record or list (JSON); `@@...` stands for a text that starts with `@`. A value that does
+    not fit raises ValueError with a phrase to follow the value's name: "is a whole number,
+    not `abc`"."""
     import json
+    import math
 
     base = schema
     if "anyOf" in schema:
@@ -209,21 +215,114 @@ def coerce_text(text: str, schema: dict) -> Any:
         if text == "null":
             return None
     if base.get("x-flowc-file"):
-        return file_value(text[1:] if text.startswith("@") else text)
+        try:
+            return file_value(text[1:] if text.startswith("@") else text)
+        except ValueError as e:
+            raise ValueError(f"names a file that cannot be used: {e}") from None
+    source = ""
+    if text.startswith("@@"):
+        text = text[1:]
+    elif text.startswith("@") and len(text) > 1:
+        source = f" (from {text[1:]})"
+        text = _file_text(text[1:])
+        if base.get("type") not in ("string", None) or "enum" in base:
+            text = text.strip()
     t = base.get("type")
-    if t == "string" or "enum" in base:
+    want = describe_schema(schema)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if "enum" in base:
+        if text not in base["enum"]:
+            raise ValueError(f"is {want}, not `{shown}`{source}")
         return text
-    if t == "integer":
-        return int(text)
-    if t == "number":
-        return float(text)
+    if t == "string":
+        return text
+    if t in ("integer", "number"):
+        try:
+            value = int(text) if t == "integer" else float(text)
+        except ValueError:
+            raise ValueError(f"is a {want}, not `{shown}`{source}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"is a finite number, not `{shown}`{source}")
+        return value
     if t == "boolean":
         if text.lower() in ("true", "yes", "1"):
             return True
         if text.lower() in ("false", "no", "0"):
             return False
-        raise ValueError(f"not true/false: {text!r}")
-    return _at_files(json.loads(text), schema)
+        raise ValueError(f"is true or false, not `{shown}`{source}")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"is {want} written as JSON; this JSON is nested too deeply"
+                         f"{source}") from None
+    except ValueError as e:
+        raise ValueError(f"is {_article(want)}{want} written as JSON, and `{shown}` is not "
+                         f"JSON ({e.msg} at character {e.pos + 1}){source}") from None
+    return _at_files(value, schema)
+
+
+def _article(what: str) -> str:
+    return "an " if what[:1] in "aeiou" else "a "
+
+
+def _file_text(path: str) -> str:
+    """The text of a file a person names with `@PATH` for a value that is not a file."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    try:
+        data = p.read_bytes()
+    except IsADirectoryError:
+        raise ValueError(f"takes the value from `{path}`, which is a folder, not a file") \
+            from None
+    except OSError as e:
+        raise ValueError(f"takes the value from `{path}`, which cannot be read: "
+                         f"{e.strerror or e} (a text that starts with `@` is written "
+                         f"`@@{path}`)") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"takes the value from `{path}`, which is not UTF-8 text (byte "
+                         f"{e.start + 1}); for a binary file declare the input as `file`") \
+            from None
+
+
+def example_text(schema: dict) -> str:
+    """A value of `schema`'s type as it would be typed on a command line (for help lines)."""
+    import json
+
+    base = schema
+    if "anyOf" in schema:
+        base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if base.get("x-flowc-file"):
+        return "@path/to/file"
+    if "enum" in base:
+        return str(base["enum"][0])
+    t = base.get("type")
+    if t in ("string", "integer", "number", "boolean"):
+        return {"string": "text", "integer": "42", "number": "12.5", "boolean": "true"}[t]
+    value = _example_value(base, 0)
+    text = json.dumps(value, ensure_ascii=False)
+    return "'" + text + "'"
+
+
+def _example_value(schema: dict, depth: int) -> Any:
+    if "anyOf" in schema:
+        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if "enum" in schema:
+        return schema["enum"][0]
+    t = schema.get("type")
+    if schema.get("x-flowc-file"):
+        return "@path/to/file"
+    if t == "object" and depth < 2:
+        props = schema.get("properties", {})
+        required = schema.get("required", list(props))
+        return {k: _example_value(props[k], depth + 1) for k in list(props)
+                if k in required}
+    if t == "array" and depth < 2:
+        return [_example_value(schema.get("items", {}), depth + 1)]
+    return {"string": "text", "integer": 42, "number": 12.5, "boolean": True,
+            "object": {}, "array": []}.get(t, "text")
 
 
 def _at_files(value: Any, schema: dict) -> Any:
