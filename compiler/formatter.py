@@ -24,7 +24,11 @@ from .source import Source, Span, normalize_text
 _KEYWORD_START = re.compile(
     r"(?:node|input|output|record|enum|deliverable|import|use|match|mode|on|policy)\b")
 
-__all__ = ["format_source", "comments", "quote", "WIDTH"]
+__all__ = ["format_source", "comments", "quote", "WIDTH", "FMT_OFF"]
+
+FMT_OFF = re.compile(r"\ufeff?(?:[ \t]*(?://[^\n]*)?\r?\n)*?[ \t]*//[ \t]*fmt:[ \t]*off\b")
+"""A line starting `// fmt: off` among a file's leading comments: `flowc fmt` leaves the file
+as it is."""
 
 WIDTH = 100
 """Lines longer than this are broken where the layout allows it."""
@@ -49,7 +53,10 @@ _GROUPS = {
 
 def format_source(text: str, path: str = "<input>") -> str | None:
     """The canonical form of `text`, or None when it has syntax errors (never format broken code).
-    The canonical form has LF line ends and no byte-order mark."""
+    The canonical form has LF line ends and no byte-order mark. A file whose leading comments
+    hold the line `// fmt: off` is its own canonical form (deliberately broken examples)."""
+    if FMT_OFF.match(text):
+        return text
     text = normalize_text(text)
     source = Source(text, path)
     diagnostics = Diagnostics()

@@ -186,28 +186,41 @@ def cmd_compile(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from flowc.compiler.formatter import format_source
+    from flowc.compiler.formatter import FMT_OFF, format_source
 
     files = _flow_files(args.paths)
-    changed, broken = [], []
+    changed, broken, off = [], [], []
     for f in files:
         text = f.read_text(encoding="utf-8")
+        if FMT_OFF.match(text):
+            off.append(f)
+            continue
         out = format_source(text, str(f))
         if out is None:
             broken.append(f)
             continue
         if out != text:
             changed.append(f)
-            if not args.check:
+            if args.diff:
+                import difflib
+
+                sys.stdout.writelines(difflib.unified_diff(
+                    text.splitlines(keepends=True), out.splitlines(keepends=True),
+                    f"{f} (now)", f"{f} (formatted)"))
+            elif not args.check:
                 f.write_text(out, encoding="utf-8")
     for f in broken:
         print(f"{f}: has syntax errors, not formatted (run `flowc check {f}`)", file=sys.stderr)
-    verb = "would reformat" if args.check else "reformatted"
+    dry = args.check or args.diff
+    verb = "would reformat" if dry else "reformatted"
+    report = sys.stderr if args.diff else sys.stdout  # with --diff, stdout is the patch
     for f in changed:
-        print(f"{verb} {f}")
-    print(f"{len(changed)} file(s) {verb}, {len(files) - len(changed) - len(broken)} unchanged"
-          + (f", {len(broken)} with syntax errors" if broken else ""))
-    if broken or (args.check and changed):
+        print(f"{verb} {f}", file=report)
+    print(f"{len(changed)} file(s) {verb}, "
+          f"{len(files) - len(changed) - len(broken) - len(off)} unchanged"
+          + (f", {len(off)} left as they are (`// fmt: off`)" if off else "")
+          + (f", {len(broken)} with syntax errors" if broken else ""), file=report)
+    if broken or (dry and changed):
         return EXIT_ERRORS
     return EXIT_OK
 
@@ -291,6 +304,8 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH")
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file "
                     "would be reformatted")
+    sp.add_argument("--diff", action="store_true", help="change nothing; print what would "
+                    "change as a unified diff, exit 1 if a file would be reformatted")
     sp.set_defaults(func=cmd_fmt)
 
     sp = sub.add_parser("graph", help="print a flow's graph")

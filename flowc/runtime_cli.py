@@ -17,9 +17,27 @@ from flowc.cli import CommandError
 __all__ = ["add_runtime_commands"]
 
 
+def _ignore_default_store(args) -> None:
+    """The default store folder (`./.flowc/`, runs, people and the workspace) gets its own
+    `.gitignore` holding `*` when flowc creates it, so a project never commits its runs."""
+    import os
+
+    if args.store or os.environ.get("FLOWC_STORE", "").strip():
+        return
+    folder = Path.cwd() / ".flowc"
+    if folder.exists():
+        return
+    try:
+        folder.mkdir()
+        (folder / ".gitignore").write_text("# made by flowc: the local run store\n*\n")
+    except OSError:
+        pass  # opening the store says what is wrong with the folder
+
+
 def _store(args):
     from flowc.runtime.store import StoreError, open_store
 
+    _ignore_default_store(args)
     try:
         return open_store(args.store)
     except (StoreError, OSError, ValueError) as e:
