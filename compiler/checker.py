@@ -1202,10 +1202,29 @@ class Checker:
                 compile(body.source, f"{info.name}.py", "exec", dont_inherit=True,
                         flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             except SyntaxError as e:
-                line = (e.lineno or 1) - 1
-                self.err("F0211", body.source_span,
-                         f"Python syntax error in node `{info.name}`: {e.msg} "
-                         f"(line {line + 1} of the code)", label="this code does not compile")
+                self.err("F0211", self._code_span(body.source_span, e.lineno, e.offset),
+                         f"Python syntax error in node `{info.name}`: {e.msg}",
+                         label="this does not compile",
+                         related=(Related(self.src, Span(body.source_span.start,
+                                                         body.source_span.start + 3),
+                                          "in this code"),))
+
+    def _code_span(self, code: Span, lineno: int | None, offset: int | None) -> Span:
+        """Where line `lineno`, column `offset` (1-based, as Python counts them in the
+        dedented code) of a code block stands in the file; the whole block if unknown."""
+        text = self.src.text
+        body_start = code.start + 3
+        body = text[body_start:code.end - 3]
+        first = 1 if body.startswith("\n") else 2 if body.startswith("\r\n") else 0
+        lines = body[first:].split("\n")
+        if not lineno or lineno > len(lines):
+            return code
+        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        cut = min(indents) if indents else 0
+        line_start = body_start + first + sum(len(ln) + 1 for ln in lines[:lineno - 1])
+        raw = lines[lineno - 1]
+        col = min(cut + max((offset or 1) - 1, 0), max(len(raw) - 1, 0))
+        return Span(line_start + col, line_start + max(len(raw.rstrip()), col + 1))
 
     def check_command(self, info, body: s.CommandNode, ctx, config) -> None:
         line = body.line

@@ -18,7 +18,7 @@ from lark.lexer import ContextualLexer
 from flowc.grammar import grammar_text
 
 from . import syntax as s
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, Related
 from .source import Source, Span
 
 __all__ = ["parse", "parse_fragment", "parse_type_text", "ParseResult", "SYNC_RE", "MAX_NESTING",
@@ -818,7 +818,7 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
             help_ = _expected_help(e.allowed, p)
             if ch == ";":
                 help_ = "declarations need no `;`: remove it"
-            diags.add("F0002", source, Span(at, at + 1), f"unexpected character `{ch}`",
+            diags.add("F0002", source, Span(at, at + 1), f"unexpected character {_char(ch)}",
                       label="not part of the language here", help=help_)
         return at
     if isinstance(e, UnexpectedEOF) or (
@@ -830,6 +830,14 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
             diags.add("F0003", source, Span(0, 0), "the file is empty",
                       help='a flow file starts with `flow NAME version "1.0.0"`')
             return len(text)
+        opened = _unclosed(text, _last_sync_before(text, at, 0) or 0, len(text))
+        if opened is not None:
+            ch = text[opened]
+            diags.add("F0003", source, Span(opened, opened + 1),
+                      f"the file ends before this `{ch}` is closed", label="opened here",
+                      related=(Related(source, Span(max(at - 1, 0), at), "the file ends here"),),
+                      help=f"close it with `{_CLOSER[ch]}`")
+            return len(text)
         diags.add("F0003", source, Span(max(at - 1, 0), at), "the file ends too early",
                   label="something is still open here", help=_expected_help(expected, p))
         return len(text)
@@ -837,11 +845,64 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
     tok = e.token
     at = tok.start_pos
     expected = e.accepts or e.expected
+    opened = _unclosed_before_declaration(text, at)
+    if opened is not None:
+        line_start = text.rfind("\n", 0, at) + 1
+        ch, decl = text[opened], _SYNC_RE.match(text, line_start)
+        line = text.count("\n", 0, at) + 1
+        diags.add("F0001", source, Span(opened, opened + 1), f"`{ch}` is never closed",
+                  label="opened here",
+                  related=(Related(source, Span(line_start, decl.end()),
+                                   "the next declaration starts inside it"),),
+                  help=f"close it with `{_CLOSER[ch]}` before `{decl.group()}` on line {line}")
+        return at
     message = f"unexpected {_describe_token(tok)}"
     hint = _specific_hint(tok, expected)
     diags.add("F0001", source, Span(at, tok.end_pos or at + 1), message,
               label="not expected here", help=hint or _expected_help(expected, p))
     return at
+
+
+def _char(ch: str) -> str:
+    """A character as a message names it: `$`, or U+0000 (NULL) when it cannot be seen."""
+    import unicodedata
+
+    if ch and (ch.isprintable() and not ch.isspace()) and unicodedata.category(ch) != "Cf":
+        return f"`{ch}`"
+    name = unicodedata.name(ch, "") or {"\x00": "NULL", "\x1b": "ESCAPE", "\x7f": "DELETE"}.get(
+        ch, "a control character")
+    return f"U+{ord(ch):04X} ({name})" if ch else "at the end"
+
+
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_BRACKETS = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+                       r'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`|//[^\n]*|[()\[\]{}]')
+
+
+def _unclosed(text: str, start: int, end: int) -> int | None:
+    """The offset of the innermost bracket opened in text[start:end] and not closed there
+    (strings, command lines and comments skipped), or None."""
+    stack: list[int] = []
+    for m in _BRACKETS.finditer(text, start, end):
+        c = m.group()
+        if c in _CLOSER:
+            stack.append(m.start())
+        elif c in ")]}":
+            if stack and _CLOSER[text[stack[-1]]] == c:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _unclosed_before_declaration(text: str, at: int) -> int | None:
+    """When a syntax error stands on a line that starts a top-level declaration, the bracket
+    the declaration before it left open (the real mistake), or None."""
+    line_start = text.rfind("\n", 0, at) + 1
+    if not _SYNC_RE.match(text, line_start):
+        return None
+    before = _last_sync_before(text, max(line_start - 1, 0), 0)
+    if before is None or before >= line_start:
+        return None
+    return _unclosed(text, before, line_start)
 
 
 def _specific_hint(tok: Token, expected) -> str | None:

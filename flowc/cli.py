@@ -132,7 +132,8 @@ def _plan_summary(plan) -> str:
              f"  outputs {', '.join(o.name for o in plan.outputs) or '-'}"]
     if plan.sops:
         docs = sum(len(s.documents) for s in plan.sops)
-        lines.append(f"  sops    {', '.join(s.alias for s in plan.sops)} ({docs} documents)")
+        lines.append(f"  sops    {', '.join(s.alias for s in plan.sops)} "
+                     f"({docs} document{'' if docs == 1 else 's'})")
     if plan.skills:
         lines.append("  skills  " + ", ".join(f"{s.name}@{s.version} ({s.sha256[:12]})"
                                                for s in plan.skills))

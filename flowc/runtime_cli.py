@@ -228,9 +228,10 @@ def _report_run(run, store) -> int:
     print(f"run {run.id}: {run.status}")
     if run.status == "paused":
         for task in _pending_tasks(store, run):
-            print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): {task.title}")
+            print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): "
+                  f"{_shown(task.title)}")
             for line in _task_message(task).splitlines():
-                print(f"  | {line}")
+                print(f"  | {_shown(line)}")
             print(f"  show it:   flowc show {task.id}")
             if task.kind == "gate":
                 print(f"  decide it: flowc resume {task.id} --approve --as USER")
@@ -239,7 +240,7 @@ def _report_run(run, store) -> int:
     elif run.status == "succeeded":
         print(json.dumps(run.outputs, indent=2, ensure_ascii=False))
     elif run.status == "failed":
-        print(f"  error: {run.error}")
+        print(f"  error: {_shown(run.error or '')}")
     return 0 if run.status != "failed" else 1
 
 
@@ -295,7 +296,8 @@ def cmd_runs(args) -> int:
                            "created_at": r.created_at, "error": r.error} for r in runs], indent=2))
         return 0
     for r in runs:
-        print(f"{r.id}  {r.status:<9}  {r.flow_name}" + (f"  ({r.error})" if r.error else ""))
+        print(f"{r.id}  {r.status:<9}  {r.flow_name}"
+              + (f"  ({_shown(r.error)})" if r.error else ""))
     if not runs:
         print("no runs")
     return 0
@@ -336,16 +338,24 @@ def cmd_inbox(args) -> int:
     for t in tasks:
         who = describe_people(t.assignees)
         due = _utc(t.deadline) if t.deadline else "no deadline"
-        print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {t.title}")
+        print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {_shown(t.title)}")
         message = " ".join(_task_message(t).split())
         if message:
-            print(f"{'':12}{message if len(message) <= 100 else message[:99] + '…'}")
+            print(f"{'':12}{_shown(message if len(message) <= 100 else message[:99] + '…')}")
         for i, s in enumerate(t.fired_escalations, 1):
             print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
                   f" (step {i}, {_duration(s['after'])} after it opened)")
     if not tasks:
         print("no pending tasks")
     return 0
+
+
+def _shown(text: str) -> str:
+    """Text from a run (a title, a message, an error) as the terminal gets it: control
+    characters (a NUL, an escape sequence) drawn as visible symbols."""
+    from flowc.compiler.render import visible
+
+    return visible(text)
 
 
 def _task_message(t) -> str:
@@ -368,9 +378,9 @@ def cmd_show(args) -> int:
     store = _store(args)
     t = _task(store, args.task)
     print(f"task {t.id}: {t.kind} `{t.node_id}` of run {t.run_id} ({t.status})")
-    print(f"  {t.title}")
+    print(f"  {_shown(t.title)}")
     for line in _task_message(t).splitlines():
-        print(f"  | {line}")
+        print(f"  | {_shown(line)}")
     print(f"  for: {describe_people(t.assignees)}")
     if t.deadline:
         print(f"  due: {_utc(t.deadline)}, then {t.timeout_outcome}")

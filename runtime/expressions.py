@@ -65,6 +65,8 @@ def _text(value: Any) -> str:
         return str(value["path"])  # a file renders as its path
     if isinstance(value, list):
         return ", ".join(_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # `1500 EUR` beside `320 EUR`, not `1500.0 EUR`
     return str(value)
 
 
