@@ -235,10 +235,13 @@ class Checker:
 
     def _declare_value(self, name: s.Name) -> bool:
         if name.value in self.value_spans:
+            imported = "skill" if name.value in self.p.skills else \
+                "flow" if name.value in self.p.flows else None
             self.err("F0102", name.span, f"`{name.value}` is declared twice",
                      label="second declaration",
                      related=self.declared_here(self.value_spans[name.value], "first declared here"),
-                     help="rename one of them")
+                     help=f"rename one of them, or import the {imported} under another name: "
+                     f"`... as {name.value}_{imported}`" if imported else "rename one of them")
             return False
         if name.value in _RESERVED:
             self.err("F0102", name.span, f"`{name.value}` is a reserved word",
@@ -309,9 +312,14 @@ class Checker:
                     self.p.inputs[it.name.value] = InputInfo(
                         it.name.value, self.resolve_type(it.type), None, it)
             elif isinstance(it, s.NodeDecl):
-                if self._declare_value(it.name):
+                name = it.name.value
+                # a node named like an import is F0102, but is checked as the node it is, so
+                # that its uses raise no follow-on errors (an import is never a value)
+                if self._declare_value(it.name) or (
+                        (name in self.p.skills or name in self.p.flows)
+                        and name not in self.p.nodes and name not in self.p.inputs):
                     info = self.node_shape(it, index)
-                    self.p.nodes[it.name.value] = info
+                    self.p.nodes[name] = info
                 index += 1
         self.check_triggers_against_inputs()
         for it in f.items:
