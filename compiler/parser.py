@@ -849,12 +849,12 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
     if opened is not None:
         line_start = text.rfind("\n", 0, at) + 1
         ch, decl = text[opened], _SYNC_RE.match(text, line_start)
-        line = text.count("\n", 0, at) + 1
         diags.add("F0001", source, Span(opened, opened + 1), f"`{ch}` is never closed",
                   label="opened here",
                   related=(Related(source, Span(line_start, decl.end()),
                                    "the next declaration starts inside it"),),
-                  help=f"close it with `{_CLOSER[ch]}` before `{decl.group()}` on line {line}")
+                  help=f"close it with `{_CLOSER[ch]}` before the next declaration "
+                  f"(`{decl.group()}`)")
         return at
     message = f"unexpected {_describe_token(tok)}"
     hint = _specific_hint(tok, expected)

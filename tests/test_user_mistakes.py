@@ -36,7 +36,7 @@ def test_a_missing_paren_points_at_the_unclosed_paren():
     (d,) = check_source(UNCLOSED, "p.flow").diagnostics.items
     pos = d.source.position(d.span.start)
     assert (d.code, d.message, pos.line, pos.column) == ("F0001", "`(` is never closed", 3, 26)
-    assert d.help == "close it with `)` before `node` on line 8"
+    assert d.help == "close it with `)` before the next declaration (`node`)"
     (r,) = d.related
     assert d.source.position(r.span.start).line == 8
 
