@@ -64,6 +64,13 @@ _BUILTINS = {
 }
 
 
+_SIGNATURES = {
+    "len": "len(list_map_or_text)", "lower": "lower(text)", "upper": "upper(text)",
+    "trim": "trim(text)", "join": 'join(list_of_text, ", ")', "role": 'role("name")',
+    "user": 'user("name")',
+}
+
+
 def _ir_key(ir) -> str:
     """An expression's IR as text, to compare two expressions."""
     return json.dumps(ir, sort_keys=True)
@@ -551,8 +558,12 @@ class Checker:
         self.p.flows[it.alias.value] = use
         self.failed_imports.add(it.alias.value)  # until it loads below
         if not path.is_file():
+            near = [f.name for f in path.parent.glob("*.flow")] if path.parent.is_dir() else []
             self.err("F0109", it.path.span, f"flow `{it.path.value}` does not exist",
-                     label="no such file")
+                     label="no such file", help=did_you_mean(path.name, near) or (
+                         "the path is relative to this file's folder" + (
+                             "; flows there: " + ", ".join(f"`{n}`" for n in sorted(near)[:5])
+                             if near else "")))
             return
         if self.loader is None:
             return
@@ -1610,7 +1621,8 @@ class Checker:
                     continue
                 if pv in seen:
                     self.err("F0310", pat.span, f"`{pv}` is matched twice",
-                             related=self.declared_here(seen[pv], "first matched here"))
+                             related=self.declared_here(seen[pv], "first matched here"),
+                             label="matched again", help=f"remove `{pv}` from one of the arms")
                     continue
                 seen[pv] = pat.span
                 pats.append(pv)
@@ -1967,7 +1979,9 @@ class Checker:
                 self.err("F0206", span, f"`{op}` cannot compare `{lt.describe()}` with "
                          f"`{rt.describe()}`", label="not comparable",
                          help="give both sides a default with `??`"
-                         if t.is_optional(lt) or t.is_optional(rt) else None)
+                         if t.is_optional(lt) or t.is_optional(rt) else
+                         f"`{op}` compares two numbers, two `str`, two `date` or two "
+                         "`duration`s: write both sides as the same kind")
             return t.BOOL
         if op == "+" and lb == rb == t.STR:
             return t.STR
@@ -2013,7 +2027,8 @@ class Checker:
             return t.UNKNOWN, None
         if len(e.args) != _BUILTINS[fn]:
             self.err("F0214", e.span, f"`{fn}` takes {_BUILTINS[fn]} argument(s), "
-                     f"got {len(e.args)}")
+                     f"got {len(e.args)}", label="wrong number of arguments",
+                     help=f"write `{_SIGNATURES.get(fn, fn + '(...)')}`")
             return t.UNKNOWN, None
         args = [self.expr(a, ctx, None) for a in e.args]
         ir = {"call": fn, "args": [a[1] for a in args]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -37,6 +38,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def missing_path(text: str) -> str:
+    """`PATH` does not exist, with the closest existing name beside it when there is one."""
+    from difflib import get_close_matches
+
+    path = Path(text)
+    if path.is_dir():
+        return f"`{text}` is a folder; give a .flow file"
+    parent, parts = path, []
+    while not parent.exists() and parent != parent.parent:
+        parts.insert(0, parent.name)
+        parent = parent.parent
+    if not parent.exists() or not parent.is_dir() or not parts:
+        return f"`{text}` does not exist"
+    try:
+        names = [p.name for p in parent.iterdir()]
+    except OSError:
+        names = []
+    close = get_close_matches(parts[0], names, n=1, cutoff=0.7)
+    if close:
+        guess = parent / close[0]
+        for rest in parts[1:]:  # the rest of the path, fixed the same way where it can be
+            if not guess.is_dir():
+                break
+            inner = get_close_matches(rest, [p.name for p in guess.iterdir()], n=1, cutoff=0.7)
+            guess = guess / (inner[0] if inner else rest)
+        shown = str(guess) if str(parent) != "." else guess.as_posix()
+        return f"`{text}` does not exist (did you mean `{shown}`?)"
+    return f"`{text}` does not exist (`{parent}` holds no `{parts[0]}`)"
+
+
 def _flow_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
@@ -44,12 +75,13 @@ def _flow_files(paths: list[str]) -> list[Path]:
         if path.is_dir():
             found = sorted(path.rglob("*.flow"))
             if not found:
-                raise UsageError(f"no .flow files under `{p}`")
+                raise UsageError(f"no .flow files under `{p}` (give .flow files, or a folder "
+                                 "that holds some)")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"`{p}` does not exist")
+            raise UsageError(missing_path(p))
     return files
 
 
@@ -172,7 +204,8 @@ def cmd_compile(args) -> int:
     if args.output and args.output != "-":
         out = Path(args.output)
         if out.parent and not out.parent.exists():
-            raise UsageError(f"folder `{out.parent}` does not exist")
+            raise UsageError(f"-o {args.output}: the folder `{out.parent}` does not exist "
+                             "(create it, or write the plan elsewhere)")
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)
@@ -244,12 +277,36 @@ def cmd_graph(args) -> int:
     return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
 
 
+def _near_codes(code: str) -> list[str]:
+    """Codes one slip away from `code`: two neighbouring digits swapped, or one digit wrong
+    (swaps first)."""
+    from flowc.compiler.codes import CODES
+
+    swaps, subs = [], []
+    for c in CODES:
+        if len(c) != len(code) or c == "F9999":
+            continue
+        diff = [i for i in range(len(c)) if c[i] != code[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and c[diff[0]] == code[diff[1]] and \
+                c[diff[1]] == code[diff[0]]:
+            swaps.append(c)
+        elif len(diff) == 1:
+            subs.append(c)
+    return (swaps or subs)[:3]
+
+
 def cmd_explain(args) -> int:
     from flowc.compiler.codes import CODES
 
     code = args.code.upper()
+    if re.fullmatch(r"F?\d{1,4}", code):  # `203`, `F203`: the code F0203
+        code = "F" + code.removeprefix("F").zfill(4)
     if code not in CODES:
-        raise UsageError(f"unknown diagnostic code `{args.code}`; codes run F0001-F0311")
+        near = _near_codes(code)
+        hint = f"did you mean {' or '.join(f'`{c}`' for c in near)}?" if near else ""
+        raise UsageError(f"unknown diagnostic code `{args.code}` ({hint + ' ' if hint else ''}"
+                         f"codes run {min(CODES)}-{max(c for c in CODES if c != 'F9999')}; "
+                         "all of them: docs/diagnostics.md)")
     c = CODES[code]
     print(f"{c.code} ({c.severity}): {c.title}\n\n{c.explanation}")
     return EXIT_OK

@@ -35,13 +35,21 @@ def _ignore_default_store(args) -> None:
 
 
 def _store(args):
-    from flowc.runtime.store import StoreError, open_store
+    import sqlite3
+
+    from flowc.runtime.store import StoreError, default_store_path, open_store
 
     _ignore_default_store(args)
+    where = args.store or default_store_path()
+    flag = "--store" if args.store else "$FLOWC_STORE" if where != str(
+        Path.cwd() / ".flowc" / "runs.db") else "the default store"
+    if Path(where).is_dir():
+        raise CommandError(f"cannot open the run store: {flag} names `{where}`, a folder; give "
+                           f"a file path such as `{Path(where) / 'runs.db'}`")
     try:
         return open_store(args.store)
-    except (StoreError, OSError, ValueError) as e:
-        raise CommandError(f"cannot open the run store: {e}") from e
+    except (StoreError, OSError, ValueError, sqlite3.Error) as e:
+        raise CommandError(f"cannot open the run store `{where}` ({flag}): {e}") from e
 
 
 def _people_path(args) -> Path:
@@ -58,7 +66,8 @@ def _roles(args, user: str) -> tuple[str, ...]:
     try:
         people = json.loads(path.read_text())
     except ValueError as e:
-        raise CommandError(f"{path} is not valid JSON: {e}") from e
+        raise CommandError(f"{path} is not valid JSON: {e} (fix it, or delete it and record "
+                           "roles again with `flowc people USER ROLE...`)") from e
     return tuple(people.get(user, []))
 
 
@@ -127,7 +136,9 @@ def _load_plan(path: str):
 
     p = Path(path)
     if not p.is_file():
-        raise CommandError(f"`{path}` does not exist")
+        from flowc.cli import missing_path
+
+        raise CommandError(missing_path(path))
     if p.suffix == ".flow":
         from flowc.compiler.api import compile_file
         from flowc.compiler.render import render_text
@@ -135,7 +146,9 @@ def _load_plan(path: str):
         result = compile_file(p)
         if result.plan is None:
             sys.stderr.write(render_text(result.diagnostics.sorted()))
-            raise CommandError(f"not run: {path} has errors", 1)
+            errors = sum(d.severity == "error" for d in result.diagnostics.items)
+            raise CommandError(f"not run: {path} has {errors} error(s), shown above (fix them; "
+                               f"`flowc check {path}` checks again)", 1)
         return result.plan
     try:
         return Plan.model_validate_json(p.read_text())
@@ -417,10 +430,22 @@ def cmd_resume(args) -> int:
     actions = [a for a in ("approve", "reject") if getattr(args, a)]
     if args.edit:
         actions.append("edit")
-    if task.kind == "gate" and len(actions) != 1:
-        raise CommandError("say exactly one of --approve, --edit FIELD=VALUE..., --reject")
-    if task.kind == "ask" and args.answer is None:
-        raise CommandError("this task asks for a value: --answer VALUE")
+    if task.kind == "gate":
+        if args.answer is not None:
+            raise CommandError(f"task `{task.id}` is a gate: decide it with --approve, "
+                               "--edit FIELD=VALUE... or --reject (--answer is for `ask human`)")
+        if len(actions) != 1:
+            given = ", ".join(f"--{a}" for a in actions) or "none"
+            raise CommandError(f"task `{task.id}` is a gate: say exactly one of --approve, "
+                               f"--edit FIELD=VALUE..., --reject (given: {given}; its actions: "
+                               f"{', '.join(task.form.get('actions', []))})")
+    if task.kind == "ask" and (args.answer is None or actions):
+        from flowc.runtime.validate import describe_schema, example_text
+
+        schema = task.form.get("schema", {})
+        raise CommandError(f"task `{task.id}` asks for a value ({describe_schema(schema)}): "
+                           f"answer it with --answer VALUE, for example --answer "
+                           f"{example_text(schema)}")
     values, answer = {}, None
     if task.kind == "gate":
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
@@ -438,7 +463,11 @@ def cmd_resume(args) -> int:
                 roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
                 answer=answer)
     except DecisionRefused as e:
-        raise CommandError(f"refused: {e}", 1) from e
+        hint = ""
+        if "may not decide" in str(e):
+            hint = (f" (roles are recorded with `flowc people {args.as_user} ROLE...`; "
+                    f"`flowc show {task.id}` says who may decide)")
+        raise CommandError(f"refused: {e}{hint}", 1) from e
     if args.verbose:
         print(f"resumed in {(time.perf_counter() - t0) * 1000:.1f} ms", file=sys.stderr)
     _telemetry(store, run, base_dir)

@@ -150,7 +150,12 @@ def _find(name_spec: str, args):
         problems = reg.problems_for(name)
         if problems:
             raise CommandError(_problem_text(problems[0]))
-        raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots))
+        from flowc.compiler.suggest import did_you_mean
+
+        hint = did_you_mean(name, reg.names())
+        raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots)
+                           + (f" ({hint} `flowc skill list` lists them)" if hint else
+                              " (`flowc skill list` lists them)"))
     try:
         sv = reg.resolve(name, parse_version_spec(spec or "*"))
     except ValueError as e:

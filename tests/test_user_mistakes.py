@@ -128,3 +128,54 @@ def test_skill_show_and_list_give_the_inputs(tmp_path):
     assert "(inputs: input, format)" in r.stdout
     r = flowc("skill", "show", "csv-reprt", cwd=tmp_path)
     assert r.returncode == 2 and "no skill `csv-reprt`" in r.stderr
+
+
+# ---- the sweep: every CLI answer to a mistake says what, where and what to do -----------------
+
+def test_cli_mistakes_name_what_where_and_what_to_do(tmp_path):
+    root = tmp_path / "proj"
+    (root / "flows").mkdir(parents=True)
+    (root / "flows" / "refund.flow").write_text(
+        'flow refund version "1.0.0"\ninput n: int\n'
+        'node review = await human(to: role("lead"), actions: [approve, reject],\n'
+        '  timeout: 1h -> reject)\n'
+        'node copies: int = ask human(to: role("lead"), question: "How many?",\n'
+        '  timeout: 1h -> fail)\nmatch review {\n  approved -> copies\n  rejected -> stop\n}\n'
+        'output o: int? = copies\n')
+    (root / "store").mkdir()
+    cases = [
+        (["check", "flow/refund.flow"], 2, "(did you mean `flows/refund.flow`?)"),
+        (["check", "flows/refnd.flow"], 2, "(did you mean `flows/refund.flow`?)"),
+        (["run", "flows/refunds.flow"], 2, "(did you mean `flows/refund.flow`?)"),
+        (["explain", "F0230"], 2, "(did you mean `F0203`?"),
+        (["runs", "--store", "store"], 2, "--store names `store`, a folder; give a file path"),
+        (["compile", "flows/refund.flow", "-o", "out/plan.json"], 2,
+         "the folder `out` does not exist (create it"),
+        (["skill", "show", "csv-reprt"], 2, "(did you mean `csv_report`?"),
+    ]
+    for args, code, text in cases:
+        r = flowc(*args, cwd=root)
+        assert r.returncode == code and text in _line(r), (args, r.stderr)
+    out = flowc("run", "flows/refund.flow", "--input", "n=1", "--store", "runs.db", cwd=root)
+    gate = out.stdout.split("waiting for task ")[1].split()[0]
+    for args, code, text in [
+        (["--approve", "--reject", "--as", "a"], 2,
+         f"task `{gate}` is a gate: say exactly one of --approve, --edit FIELD=VALUE..., "
+         "--reject (given: --approve, --reject; its actions: approve, reject)"),
+        (["--answer", "3", "--as", "a"], 2, "is a gate: decide it with --approve"),
+        (["--approve", "--as", "a"], 1, "(roles are recorded with `flowc people a ROLE...`"),
+    ]:
+        r = flowc("resume", gate, *args, "--store", "runs.db", cwd=root)
+        assert r.returncode == code and text in _line(r), (args, r.stderr)
+    flowc("people", "a", "lead", "--store", "runs.db", cwd=root)
+    out = flowc("resume", gate, "--approve", "--as", "a", "--store", "runs.db", cwd=root)
+    ask = out.stdout.split("waiting for task ")[1].split()[0]
+    r = flowc("resume", ask, "--approve", "--as", "a", "--store", "runs.db", cwd=root)
+    assert r.returncode == 2 and (f"task `{ask}` asks for a value (whole number): answer it "
+                                  "with --answer VALUE, for example --answer 42") in _line(r)
+
+
+def _line(r) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
