@@ -55,16 +55,18 @@ def missing_path(text: str) -> str:
         names = [p.name for p in parent.iterdir()]
     except OSError:
         names = []
-    close = get_close_matches(parts[0], names, n=1, cutoff=0.7)
+    close = get_close_matches(parts[0], names, n=1, cutoff=0.8)
     if close:
         guess = parent / close[0]
         for rest in parts[1:]:  # the rest of the path, fixed the same way where it can be
             if not guess.is_dir():
                 break
-            inner = get_close_matches(rest, [p.name for p in guess.iterdir()], n=1, cutoff=0.7)
+            inner = get_close_matches(rest, [p.name for p in guess.iterdir()], n=1, cutoff=0.8)
             guess = guess / (inner[0] if inner else rest)
         shown = str(guess) if str(parent) != "." else guess.as_posix()
         return f"`{text}` does not exist (did you mean `{shown}`?)"
+    if str(parent) in (".", ""):
+        return f"`{text}` does not exist"
     return f"`{text}` does not exist (`{parent}` holds no `{parts[0]}`)"
 
 

@@ -153,8 +153,20 @@ def _load_plan(path: str):
     try:
         return Plan.model_validate_json(p.read_text())
     except ValueError as e:
-        raise CommandError(f"`{path}` is neither a .flow file nor a valid plan: "
-                           f"{str(e).splitlines()[0]}") from e
+        raise CommandError(f"`{path}` is neither a .flow file nor a plan ({_plan_problem(e)}); "
+                           "`flowc compile FLOW -o PLAN` writes a plan") from e
+
+
+def _plan_problem(e: ValueError) -> str:
+    """The first thing wrong with a file read as a plan, in a few words."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "the file"
+        if first.get("type") == "json_invalid":
+            return f"not JSON: {first.get('msg', '')}"
+        return f"`{where}`: {first.get('msg', 'does not fit')}"
+    return str(e).splitlines()[0]
 
 
 def _typed_value(text: str, schema: dict, option: str, name: str, what: str,
@@ -574,6 +586,20 @@ nothing was attempted); 3 a bug in flowc.
 """
 
 
+def _positive(kind):
+    """An argparse type: a number above zero, one clear line otherwise."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_runtime_commands(sub, parser_class) -> None:
     def store_opt(sp):
         sp.add_argument("--store", metavar="PATH",
@@ -616,13 +642,13 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp = sub.add_parser("runs", help="list runs")
     sp.add_argument("--status", choices=("queued", "running", "paused", "succeeded", "failed",
                                          "cancelled"))
-    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--limit", type=_positive(int), default=50)
     sp.add_argument("--json", action="store_true")
     store_opt(sp)
     sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("inbox", help="pending human tasks")
-    sp.add_argument("--limit", type=int, default=100)
+    sp.add_argument("--limit", type=_positive(int), default=100)
     sp.add_argument("--json", action="store_true")
     store_opt(sp)
     sp.set_defaults(func=cmd_inbox)
@@ -655,8 +681,8 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp = sub.add_parser("worker", help="fire due gate timeouts and escalations, resume "
                         "interrupted runs")
     sp.add_argument("--once", action="store_true")
-    sp.add_argument("--seconds", type=float, help="stop after this long")
-    sp.add_argument("--interval", type=float, default=1.0)
+    sp.add_argument("--seconds", type=_positive(float), help="stop after this long")
+    sp.add_argument("--interval", type=_positive(float), default=1.0)
     sp.add_argument("--workspace", metavar="URL")
     model_opts(sp)
     store_opt(sp)

@@ -143,6 +143,7 @@ def test_cli_mistakes_name_what_where_and_what_to_do(tmp_path):
         '  timeout: 1h -> fail)\nmatch review {\n  approved -> copies\n  rejected -> stop\n}\n'
         'output o: int? = copies\n')
     (root / "store").mkdir()
+    (root / "plan.json").write_text('{"x":')
     cases = [
         (["check", "flow/refund.flow"], 2, "(did you mean `flows/refund.flow`?)"),
         (["check", "flows/refnd.flow"], 2, "(did you mean `flows/refund.flow`?)"),
@@ -152,6 +153,8 @@ def test_cli_mistakes_name_what_where_and_what_to_do(tmp_path):
         (["compile", "flows/refund.flow", "-o", "out/plan.json"], 2,
          "the folder `out` does not exist (create it"),
         (["skill", "show", "csv-reprt"], 2, "(did you mean `csv_report`?"),
+        (["run", "plan.json"], 2, "`plan.json` is neither a .flow file nor a plan (not JSON"),
+        (["runs", "--limit", "0"], 2, "argument --limit: must be above 0, not 0"),
     ]
     for args, code, text in cases:
         r = flowc(*args, cwd=root)
