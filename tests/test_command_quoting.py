@@ -244,3 +244,32 @@ def test_a_reviewers_text_reaches_the_command_as_written(engine, value):
     assert run.outputs["sq_out"] == f"title: {value}\n"
     assert run.outputs["bare_out"] == f"title: {value}\n"
     assert run.outputs["sub_out"] == "1 line(s)\n"
+
+
+LEGAL = '''flow legal version "1.0.0"
+input party: str
+node review = await human(
+  to: role("legal"),
+  title: "Contract with {party}",
+  message: "Check the liability clause.",
+  edit: { risk_score: int = 3 },
+  actions: [approve, edit, reject],
+  timeout: 48h -> reject,
+)
+node summary = command `echo "{party}: risk {review.risk_score}, '{review.outcome}' -- {review.reason}"`
+match review {
+  edited -> summary
+  approved | rejected -> stop
+}
+output line: str? = summary.stdout
+'''
+
+
+def test_a_reviewers_reason_with_an_apostrophe_reaches_the_summary_command(engine, store):
+    run = engine.start(plan_of(LEGAL), {"party": 'ACME "Holdings" $(id)'})
+    (task,) = store.list_tasks(run_id=run.id)
+    run = engine.decide(task.id, action="edit", by="ana", roles=("legal",),
+                        values={"risk_score": 7}, reason="liability can't be unlimited")
+    assert run.status == "succeeded", run.error
+    assert run.outputs["line"] == ('ACME "Holdings" $(id): risk 7, \'edited\' -- '
+                                   "liability can't be unlimited\n")
