@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostics
-from .source import Source
+from .source import Source, normalize_text
 
 if TYPE_CHECKING:
     from .checker import Program
@@ -197,12 +197,12 @@ def _zero():
 
 def check_source(text: str, path: str = "<input>", base_dir: Path | None = None) -> CheckResult:
     """Check flow text; diagnostics in the result, no plan."""
-    return Compiler().check(Source(text, path), base_dir)
+    return Compiler().check(Source(normalize_text(text), path), base_dir)
 
 
 def compile_source(text: str, path: str = "<input>", base_dir: Path | None = None) -> CheckResult:
     """Check flow text and build its plan when there are no errors."""
-    return Compiler().check(Source(text, path), base_dir, plan=True)
+    return Compiler().check(Source(normalize_text(text), path), base_dir, plan=True)
 
 
 def check_file(path: str | Path) -> CheckResult:

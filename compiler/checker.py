@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from . import syntax as s
 from . import types as t
-from .commandline import command_words, mask_holes, validate_command_line
+from .commandline import command_words, holes_after_backslash, mask_holes, validate_command_line
 from .diagnostics import Diagnostics, Related
-from .parser import parse_type_text
+from .parser import INVALID_TYPE, parse_type_text
 from .sops import SopLibrary, load_sop
 from .source import Source, Span
 from .suggest import did_you_mean, parse_duration
@@ -61,6 +61,13 @@ _RESERVED = {"true", "false", "null", "not", "and", "or", "in", "else"}
 _BUILTINS = {
     # name: (arg count, result type or None for "same as arg")
     "len": 1, "lower": 1, "upper": 1, "trim": 1, "join": 2, "role": 1, "user": 1,
+}
+
+
+_SIGNATURES = {
+    "len": "len(list_map_or_text)", "lower": "lower(text)", "upper": "upper(text)",
+    "trim": "trim(text)", "join": 'join(list_of_text, ", ")', "role": 'role("name")',
+    "user": 'user("name")',
 }
 
 
@@ -235,10 +242,13 @@ class Checker:
 
     def _declare_value(self, name: s.Name) -> bool:
         if name.value in self.value_spans:
+            imported = "skill" if name.value in self.p.skills else \
+                "flow" if name.value in self.p.flows else None
             self.err("F0102", name.span, f"`{name.value}` is declared twice",
                      label="second declaration",
                      related=self.declared_here(self.value_spans[name.value], "first declared here"),
-                     help="rename one of them")
+                     help=f"rename one of them, or import the {imported} under another name: "
+                     f"`... as {name.value}_{imported}`" if imported else "rename one of them")
             return False
         if name.value in _RESERVED:
             self.err("F0102", name.span, f"`{name.value}` is a reserved word",
@@ -309,9 +319,14 @@ class Checker:
                     self.p.inputs[it.name.value] = InputInfo(
                         it.name.value, self.resolve_type(it.type), None, it)
             elif isinstance(it, s.NodeDecl):
-                if self._declare_value(it.name):
+                name = it.name.value
+                # a node named like an import is F0102, but is checked as the node it is, so
+                # that its uses raise no follow-on errors (an import is never a value)
+                if self._declare_value(it.name) or (
+                        (name in self.p.skills or name in self.p.flows)
+                        and name not in self.p.nodes and name not in self.p.inputs):
                     info = self.node_shape(it, index)
-                    self.p.nodes[it.name.value] = info
+                    self.p.nodes[name] = info
                 index += 1
         self.check_triggers_against_inputs()
         for it in f.items:
@@ -543,8 +558,12 @@ class Checker:
         self.p.flows[it.alias.value] = use
         self.failed_imports.add(it.alias.value)  # until it loads below
         if not path.is_file():
+            near = [f.name for f in path.parent.glob("*.flow")] if path.parent.is_dir() else []
             self.err("F0109", it.path.span, f"flow `{it.path.value}` does not exist",
-                     label="no such file")
+                     label="no such file", help=did_you_mean(path.name, near) or (
+                         "the path is relative to this file's folder" + (
+                             "; flows there: " + ", ".join(f"`{n}`" for n in sorted(near)[:5])
+                             if near else "")))
             return
         if self.loader is None:
             return
@@ -661,6 +680,8 @@ class Checker:
             return t.EnumT(None, self._variants(te.variants) if not quiet else
                            tuple(dict.fromkeys(v.value for v in te.variants)))
         name = te.name.value
+        if name == INVALID_TYPE:  # nested too deeply: F0006 said so
+            return t.UNKNOWN
         arity = {"list": 1, "map": 1, "file": (0, 1)}
         if name in ("list", "map"):
             if len(te.args) != 1:
@@ -1200,10 +1221,29 @@ class Checker:
                 compile(body.source, f"{info.name}.py", "exec", dont_inherit=True,
                         flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             except SyntaxError as e:
-                line = (e.lineno or 1) - 1
-                self.err("F0211", body.source_span,
-                         f"Python syntax error in node `{info.name}`: {e.msg} "
-                         f"(line {line + 1} of the code)", label="this code does not compile")
+                self.err("F0211", self._code_span(body.source_span, e.lineno, e.offset),
+                         f"Python syntax error in node `{info.name}`: {e.msg}",
+                         label="this does not compile",
+                         related=(Related(self.src, Span(body.source_span.start,
+                                                         body.source_span.start + 3),
+                                          "in this code"),))
+
+    def _code_span(self, code: Span, lineno: int | None, offset: int | None) -> Span:
+        """Where line `lineno`, column `offset` (1-based, as Python counts them in the
+        dedented code) of a code block stands in the file; the whole block if unknown."""
+        text = self.src.text
+        body_start = code.start + 3
+        body = text[body_start:code.end - 3]
+        first = 1 if body.startswith("\n") else 2 if body.startswith("\r\n") else 0
+        lines = body[first:].split("\n")
+        if not lineno or lineno > len(lines):
+            return code
+        indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        cut = min(indents) if indents else 0
+        line_start = body_start + first + sum(len(ln) + 1 for ln in lines[:lineno - 1])
+        raw = lines[lineno - 1]
+        col = min(cut + max((offset or 1) - 1, 0), max(len(raw) - 1, 0))
+        return Span(line_start + col, line_start + max(len(raw.rstrip()), col + 1))
 
     def check_command(self, info, body: s.CommandNode, ctx, config) -> None:
         line = body.line
@@ -1212,6 +1252,12 @@ class Checker:
             start = line.span.start + 1 + p.offset
             self.err("F0209", Span(start, start + p.length), p.message, label="here",
                      help=p.help)
+        for k in holes_after_backslash(line.pieces):
+            hole = line.pieces[k]
+            self.err("F0209", Span(hole.span.start - 2, hole.span.end),  # from the `\\`
+                     "a backslash before a hole escapes the value's first character",
+                     label="escapes the value",
+                     help="remove the backslash: a value is quoted for you, wherever it stands")
         config["line"] = self.template(line, ctx, "the command line")
         called = command_words(mask_holes(raw))
         for alias, use in self.p.skills.items():  # a line that calls a skill's entry uses it
@@ -1249,6 +1295,9 @@ class Checker:
             v = args["show"].value
             items = v.items if isinstance(v, s.ListExpr) else (v,)
             config["show"] = [self.expr_value(i, ctx, None)[1] for i in items]
+            # what the person sees each value as: the expression as written (`payment.iban`)
+            config["show_labels"] = [" ".join(self.src.text[i.span.start:i.span.end].split())
+                                     for i in items]
         for key in ("title", "message"):
             if key in args:
                 config[key] = self.template(args[key].value, ctx, f"`{key}`")
@@ -1572,7 +1621,8 @@ class Checker:
                     continue
                 if pv in seen:
                     self.err("F0310", pat.span, f"`{pv}` is matched twice",
-                             related=self.declared_here(seen[pv], "first matched here"))
+                             related=self.declared_here(seen[pv], "first matched here"),
+                             label="matched again", help=f"remove `{pv}` from one of the arms")
                     continue
                 seen[pv] = pat.span
                 pats.append(pv)
@@ -1717,6 +1767,8 @@ class Checker:
             return t.ListT(elem), {"list": irs}
         if isinstance(e, s.BinOp):
             return self.binop(e, ctx, want)
+        if isinstance(e, s.Chain):
+            return self.chain(e, ctx, want)
         if isinstance(e, s.UnaryOp):
             ty, ir = self.expr(e.operand, ctx, t.BOOL if e.op == "not" else None)
             if e.op == "not":
@@ -1841,80 +1893,109 @@ class Checker:
                   f"{kind} has no fields"))
 
     def binop(self, e: s.BinOp, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
-        op = e.op
+        lt, lir = self._left_operand(e.op, e.left, e.right, ctx, want)
+        ty, rir = self._apply(e.op, lt, e.right, e.span, ctx, want)
+        return ty, {"op": e.op, "args": [lir, rir]}
+
+    def chain(self, e: s.Chain, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
+        """`a + b - c ...`: typed from the left, one operator at a time, as `(a + b) - c`;
+        its IR is one flat `fold` (`{"op": "fold", "args": [a, "+", b, "-", c]}`)."""
+        first = e.operands[0]
+        ty, ir = self._left_operand(e.ops[0], first, e.operands[1], ctx, want)
+        args = [ir]
+        for op, right in zip(e.ops, e.operands[1:], strict=True):
+            span = Span(first.span.start, right.span.end)
+            ty, rir = self._apply(op, ty, right, span, ctx, want)
+            args += [op, rir]
+        return ty, {"op": "fold", "args": args}
+
+    def _left_operand(self, op, left, right, ctx, want) -> tuple[t.Type, dict | None]:
         if op == "??":
             ctx.optional += 1
-            lt, lir = self.expr(e.left, ctx, want)
+            out = self.expr(left, ctx, want)
             ctx.optional -= 1
+            return out
+        if op in ("and", "or"):
+            lt, lir = self.expr(left, ctx, t.BOOL)
+            self.expect_bool(lt, left.span)
+            return lt, lir
+        # operands that are bare names may be enum variants of the other side
+        return self._operand(left, right, ctx)
+
+    def _apply(self, op, lt, right, span: Span, ctx: _Ctx, want) -> tuple[t.Type, dict | None]:
+        """The type of `left op right` with the left side already typed (`lt`), and the
+        right side's IR."""
+        if op == "??":
             ctx.optional += 1
-            rt, rir = self.expr(e.right, ctx, t.strip_optional(lt) if want is None else want)
+            rt, rir = self.expr(right, ctx, t.strip_optional(lt) if want is None else want)
             ctx.optional -= 1
             if not (t.assignable(rt, t.strip_optional(lt)) or t.assignable(
                     t.strip_optional(lt), t.strip_optional(rt)) or isinstance(lt, t.NullT)):
-                self.err("F0204", e.right.span, f"the default is `{rt.describe()}` but the value "
+                self.err("F0204", right.span, f"the default is `{rt.describe()}` but the value "
                          f"is `{t.strip_optional(lt).describe()}`")
-            return rt, {"op": "??", "args": [lir, rir]}
+            return rt, rir
         if op in ("and", "or"):
-            lt, lir = self.expr(e.left, ctx, t.BOOL)
-            rt, rir = self.expr(e.right, ctx, t.BOOL)
-            self.expect_bool(lt, e.left.span)
-            self.expect_bool(rt, e.right.span)
-            return t.BOOL, {"op": op, "args": [lir, rir]}
-        # operands that are bare names may be enum variants of the other side
-        lt, lir = self._operand(e.left, e.right, ctx)
-        if op == "in" and isinstance(e.right, s.ListExpr) and isinstance(
+            rt, rir = self.expr(right, ctx, t.BOOL)
+            self.expect_bool(rt, right.span)
+            return t.BOOL, rir
+        if op == "in" and isinstance(right, s.ListExpr) and isinstance(
                 t.strip_optional(lt), t.EnumT):
-            rt, rir = self.expr(e.right, ctx, t.ListT(t.strip_optional(lt)))
+            rt, rir = self.expr(right, ctx, t.ListT(t.strip_optional(lt)))
         else:
-            rt, rir = self._operand(e.right, e.left, ctx, lt)
-        ir = {"op": op, "args": [lir, rir]}
+            rt, rir = self._operand(right, None, ctx, lt)
+        return self._result(op, lt, rt, right.span, span), rir
+
+    def _result(self, op, lt, rt, right_span: Span, span: Span) -> t.Type:
+        """The type of `lt op rt` for a comparison, `in` or arithmetic, reported at `span`."""
         if op in ("==", "!="):
             if not (_comparable(lt, rt)):
-                self.err("F0206", e.span, f"`{lt.describe()}` and `{rt.describe()}` are never "
+                self.err("F0206", span, f"`{lt.describe()}` and `{rt.describe()}` are never "
                          "equal", label="different types")
-            return t.BOOL, ir
+            return t.BOOL
         if op == "in":
             base = t.strip_optional(rt)
             if isinstance(base, t.ListT):
                 if not _comparable(lt, base.elem):
-                    self.err("F0206", e.span, f"`{lt.describe()}` is never in "
+                    self.err("F0206", span, f"`{lt.describe()}` is never in "
                              f"`{rt.describe()}`")
             elif base == t.STR:
                 if t.strip_optional(lt) not in (t.STR, t.UNKNOWN):
-                    self.err("F0206", e.span, f"`in` a string needs a string, not "
+                    self.err("F0206", span, f"`in` a string needs a string, not "
                              f"`{lt.describe()}`")
             elif isinstance(base, t.MapT):
                 pass
             elif not isinstance(base, t.UnknownT) and base != t.JSON:
-                self.err("F0206", e.right.span, f"`in` needs a list, map or string, not "
+                self.err("F0206", right_span, f"`in` needs a list, map or string, not "
                          f"`{rt.describe()}`")
-            return t.BOOL, ir
+            return t.BOOL
         numeric = (t.INT, t.FLOAT)
         lb, rb = lt, rt
         if any(isinstance(x, t.UnknownT) or x == t.JSON for x in (lb, rb)):
-            return (t.BOOL if op in ("<", "<=", ">", ">=") else t.UNKNOWN), ir
+            return (t.BOOL if op in ("<", "<=", ">", ">=") else t.UNKNOWN)
         if op in ("<", "<=", ">", ">="):
             ok = (lb in numeric and rb in numeric) or (lb == rb and lb in (t.STR, t.DATE,
                                                                             t.DURATION))
             if not ok:
-                self.err("F0206", e.span, f"`{op}` cannot compare `{lt.describe()}` with "
+                self.err("F0206", span, f"`{op}` cannot compare `{lt.describe()}` with "
                          f"`{rt.describe()}`", label="not comparable",
                          help="give both sides a default with `??`"
-                         if t.is_optional(lt) or t.is_optional(rt) else None)
-            return t.BOOL, ir
+                         if t.is_optional(lt) or t.is_optional(rt) else
+                         f"`{op}` compares two numbers, two `str`, two `date` or two "
+                         "`duration`s: write both sides as the same kind")
+            return t.BOOL
         if op == "+" and lb == rb == t.STR:
-            return t.STR, ir
+            return t.STR
         if op == "+" and isinstance(lb, t.ListT) and lb == rb:
-            return lb, ir
+            return lb
         if lb in numeric and rb in numeric:
             if op == "/":
-                return t.FLOAT, ir
-            return (t.FLOAT if t.FLOAT in (lb, rb) else t.INT), ir
-        self.err("F0206", e.span, f"`{op}` does not apply to `{lt.describe()}` and "
+                return t.FLOAT
+            return (t.FLOAT if t.FLOAT in (lb, rb) else t.INT)
+        self.err("F0206", span, f"`{op}` does not apply to `{lt.describe()}` and "
                  f"`{rt.describe()}`", label="no such operation",
                  help="give the missing value a default with `??`"
                  if t.is_optional(lt) or t.is_optional(rt) else None)
-        return t.UNKNOWN, ir
+        return t.UNKNOWN
 
     def _operand(self, e, other, ctx, other_type=None):
         if isinstance(e, s.Ref) and len(e.parts) == 1 and self._is_free(e.parts[0].value, ctx):
@@ -1946,7 +2027,8 @@ class Checker:
             return t.UNKNOWN, None
         if len(e.args) != _BUILTINS[fn]:
             self.err("F0214", e.span, f"`{fn}` takes {_BUILTINS[fn]} argument(s), "
-                     f"got {len(e.args)}")
+                     f"got {len(e.args)}", label="wrong number of arguments",
+                     help=f"write `{_SIGNATURES.get(fn, fn + '(...)')}`")
             return t.UNKNOWN, None
         args = [self.expr(a, ctx, None) for a in e.args]
         ir = {"call": fn, "args": [a[1] for a in args]}
@@ -2002,7 +2084,7 @@ def _literal_type(e: s.Literal, want: t.Type | None) -> t.Type:
     if e.kind == "str":
         return t.STR
     return {"int": t.INT, "float": t.FLOAT, "bool": t.BOOL, "null": t.NULL,
-            "duration": t.DURATION}[e.kind]
+            "duration": t.DURATION, "invalid": t.UNKNOWN}[e.kind]
 
 
 def _join(tys: list[t.Type]) -> t.Type | None:

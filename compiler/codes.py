@@ -37,6 +37,12 @@ _TABLE = [
      "`{{` and `}}` for literal braces."),
     ("F0005", "error", "invalid string escape",
      "Only `\\n`, `\\t`, `\\r`, `\\\\`, `\\\"` and `\\'` are escapes in strings."),
+    ("F0006", "error", "expression nested too deeply",
+     "Expressions may nest at most 64 levels deep: brackets, calls, `not` and unary `-`, and "
+     "operands of operators of different strengths each add a level. A chain of one operator "
+     "strength (`a + b - c + ...`, `x and y and z`) is one level however long. Give an inner "
+     "part a name of its own (an input, or a `code` node that computes it), or drop nesting "
+     "that does nothing, such as `- -x` or `[[x]]` where `[x]` was meant."),
     # ---- names -------------------------------------------------------------------------------
     ("F0101", "error", "unknown name",
      "A reference names nothing declared in the flow: no input, node, import, type or enum "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["command_words", "CommandProblem", "validate_command_line", "mask_holes"]
+__all__ = ["command_words", "CommandProblem", "validate_command_line", "mask_holes",
+           "holes_after_backslash"]
 
 
 class CommandProblem:
@@ -158,4 +159,42 @@ def command_words(line: str) -> set[str]:
             words = words[1:]  # NAME=value prefixes
         if words:
             out.add(words[0].strip("'\""))
+    return out
+
+
+def holes_after_backslash(pieces) -> list[int]:
+    """The indexes (among `pieces`, text and holes) of the holes that follow an unescaped
+    backslash outside single quotes. The runtime quotes a value for where its hole stands
+    (bare, in double or single quotes: runtime/shellquote.py), but a backslash just before
+    a hole would escape the quoted value's first character, so no quoting keeps it data."""
+    stack = ["bare"]
+    escape = False
+    out: list[int] = []
+    for k, piece in enumerate(pieces):
+        if not isinstance(piece, str):
+            if escape:
+                out.append(k)
+            escape = False
+            continue
+        i, n = 0, len(piece)
+        while i < n:
+            c = piece[i]
+            if escape:
+                escape = False
+            elif stack[-1] == "single":
+                if c == "'":
+                    stack.pop()
+            elif c == "\\":
+                escape = True
+            elif piece.startswith("$(", i):
+                stack.append("bare")
+                i += 1
+            elif stack[-1] == "double":
+                if c == '"':
+                    stack.pop()
+            elif c in "\"'":
+                stack.append("double" if c == '"' else "single")
+            elif c == ")" and len(stack) > 1:
+                stack.pop()
+            i += 1
     return out

@@ -65,6 +65,16 @@ class Diagnostic:
         }
         if self.help:
             out["help"] = self.help
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.related:  # the secondary locations the text draws with `---`
+            out["related"] = []
+            for r in self.related:
+                rs, re_ = r.source.position(r.span.start), r.source.position(
+                    max(r.span.end, r.span.start))
+                out["related"].append({"path": r.source.path, "line": rs.line,
+                                       "column": rs.column, "end_line": re_.line,
+                                       "end_column": re_.column, "message": r.label})
         return out
 
 

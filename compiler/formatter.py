@@ -19,12 +19,16 @@ from functools import cache
 from . import syntax as s
 from .diagnostics import Diagnostics
 from .parser import _parser, parse
-from .source import Source, Span
+from .source import Source, Span, normalize_text
 
 _KEYWORD_START = re.compile(
     r"(?:node|input|output|record|enum|deliverable|import|use|match|mode|on|policy)\b")
 
-__all__ = ["format_source", "comments", "quote", "WIDTH"]
+__all__ = ["format_source", "comments", "quote", "WIDTH", "FMT_OFF"]
+
+FMT_OFF = re.compile(r"\ufeff?(?:[ \t]*(?://[^\n]*)?\r?\n)*?[ \t]*//[ \t]*fmt:[ \t]*off\b")
+"""A line starting `// fmt: off` among a file's leading comments: `flowc fmt` leaves the file
+as it is."""
 
 WIDTH = 100
 """Lines longer than this are broken where the layout allows it."""
@@ -48,7 +52,12 @@ _GROUPS = {
 
 
 def format_source(text: str, path: str = "<input>") -> str | None:
-    """The canonical form of `text`, or None when it has syntax errors (never format broken code)."""
+    """The canonical form of `text`, or None when it has syntax errors (never format broken code).
+    The canonical form has LF line ends and no byte-order mark. A file whose leading comments
+    hold the line `// fmt: off` is its own canonical form (deliberately broken examples)."""
+    if FMT_OFF.match(text):
+        return text
+    text = normalize_text(text)
     source = Source(text, path)
     diagnostics = Diagnostics()
     try:
@@ -89,6 +98,8 @@ def quote(value: str) -> str:
 def _precedence(e: s.Expr) -> int:
     if isinstance(e, s.BinOp):
         return _BINARY[e.op]
+    if isinstance(e, s.Chain):
+        return _BINARY[e.ops[0]]
     if isinstance(e, s.UnaryOp):
         return _NOT if e.op == "not" else _NEG
     return _POSTFIX
@@ -160,6 +171,12 @@ class _Printer:
         if isinstance(e, s.BinOp):
             left, right = _OPERANDS[_BINARY[e.op]]
             return f"{self.expr(e.left, left)} {e.op} {self.expr(e.right, right)}"
+        if isinstance(e, s.Chain):
+            left, right = _OPERANDS[_BINARY[e.ops[0]]]
+            out = [self.expr(e.operands[0], left)]
+            for op, operand in zip(e.ops, e.operands[1:], strict=True):
+                out += [op, self.expr(operand, right)]
+            return " ".join(out)
         if isinstance(e, s.UnaryOp):
             if e.op == "not":
                 return "not " + self.expr(e.operand, _NOT)

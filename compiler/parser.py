@@ -18,10 +18,24 @@ from lark.lexer import ContextualLexer
 from flowc.grammar import grammar_text
 
 from . import syntax as s
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, Related
 from .source import Source, Span
 
-__all__ = ["parse", "parse_fragment", "parse_type_text", "ParseResult", "SYNC_RE"]
+__all__ = ["parse", "parse_fragment", "parse_type_text", "ParseResult", "SYNC_RE", "MAX_NESTING",
+           "INVALID_TYPE"]
+
+MAX_NESTING = 64
+"""How deeply expressions may nest (brackets, calls, unary operators, operands of operators
+of different strengths): every later stage (checker, formatter, plan JSON, evaluator) may
+then walk an expression by recursion. A chain of one operator strength (`a + b - c + ...`)
+is one level however long (`syntax.Chain`). Deeper nesting is F0006, and the expression is
+replaced by a placeholder that the checker takes as unknown."""
+
+INVALID_TYPE = "<invalid>"
+"""The name of the placeholder for a type nested too deeply (no name a user can write)."""
+
+# left-associative operators whose runs are built as one flat `Chain`, by binding strength
+_CHAIN_LEVEL = {"??": 1, "or": 2, "and": 3, "+": 6, "-": 6, "*": 7, "/": 7, "%": 7}
 
 _TOP_KEYWORDS = (
     "node", "input", "output", "record", "enum", "deliverable", "import", "use", "match",
@@ -83,6 +97,43 @@ class _Builder(Transformer):
         super().__init__(visit_tokens=False)
         self.source: Source | None = None
         self.diagnostics: Diagnostics | None = None
+        # nesting depth of the expression nodes built so far: id -> (depth, already reported,
+        # node); the node is held so that its id is not reused while the parse runs
+        self.depths: dict[int, tuple[int, bool, object]] = {}
+        self.reported_deep: set[int] = set()
+        self.offset = 0  # where the text being parsed starts in the file (a template hole)
+
+    def _nested(self, node, *children, base: object = None, type_: bool = False):
+        """Record `node`'s nesting depth (one more than its deepest child; a chain extended
+        from `base` keeps `base`'s depth). Past MAX_NESTING: F0006, once per expression, and
+        a placeholder takes the node's place."""
+        depths = self.depths
+        depth, reported = 0, False
+        for child in children:
+            d = depths.get(id(child))
+            if d is not None:
+                depth, reported = max(depth, d[0]), reported or d[1]
+        depth += 1
+        if base is not None:
+            d = depths.pop(id(base), None)  # the shorter chain is garbage now
+            if d is not None:
+                depth, reported = max(depth, d[0]), reported or d[1]
+        if depth > MAX_NESTING:
+            span = Span(node.span.start + self.offset, node.span.end + self.offset)
+            if not reported and span.start not in self.reported_deep:
+                self.reported_deep.add(span.start)
+                self.diagnostics.add(
+                    "F0006", self.source, Span(span.start, span.start + 1),
+                    f"this {'type' if type_ else 'expression'} is nested more than {MAX_NESTING} "
+                    "levels deep",
+                    label=f"{MAX_NESTING + 1} levels from here inward",
+                    help="give an inner part a name of its own (an input, or a `code` node "
+                    "that computes it), or drop nesting that does nothing, such as `- -x`")
+            placeholder = s.NamedType(s.Name(INVALID_TYPE, node.span), (), node.span) \
+                if type_ else s.Literal("invalid", None, node.span)
+            node, depth, reported = placeholder, 0, True
+        depths[id(node)] = (depth, reported, node)
+        return node
 
     # ---- strings and templates -------------------------------------------------------------
     def _template(self, tok: Token) -> s.Template | s.Literal:
@@ -183,11 +234,13 @@ class _Builder(Transformer):
             return None
         comments = _parser().comments
         before = len(comments)
+        self.offset += base
         try:
             node = _parser().lark.parse(inner, start="expr")
         except UnexpectedInput:
             return None
         finally:
+            self.offset -= base
             had_comment = len(comments) > before
             del comments[before:]
         if had_comment:  # `//` inside a hole is not a comment: the hole is malformed
@@ -213,14 +266,14 @@ class _Builder(Transformer):
         n = _name(tok)
         if isinstance(target, s.Ref):
             return s.Ref((*target.parts, n), Span(target.span.start, n.span.end))
-        return s.Attr(target, n, Span(target.span.start, n.span.end))
+        return self._nested(s.Attr(target, n, Span(target.span.start, n.span.end)), target)
 
     def index(self, c):
-        return s.Index(c[0], c[1], _sp(c[0], c[2]))
+        return self._nested(s.Index(c[0], c[1], _sp(c[0], c[2])), c[0], c[1])
 
     def call(self, c):
         args = tuple(x for x in c[1:-1] if x is not None)
-        return s.Call(_name(c[0]), args, _sp(c[0], c[-1]))
+        return self._nested(s.Call(_name(c[0]), args, _sp(c[0], c[-1])), *args)
 
     def string(self, c):
         return self._template(c[0])
@@ -251,10 +304,20 @@ class _Builder(Transformer):
 
     def list_lit(self, c):
         items = tuple(x for x in c[1:-1] if x is not None)
-        return s.ListExpr(items, _sp(c[0], c[-1]))
+        return self._nested(s.ListExpr(items, _sp(c[0], c[-1])), *items)
 
     def _bin(self, op, left, right):
-        return s.BinOp(op, left, right, Span(left.span.start, right.span.end))
+        span = Span(left.span.start, right.span.end)
+        level = _CHAIN_LEVEL.get(op)
+        if level is not None and isinstance(left, s.BinOp | s.Chain) and \
+                _CHAIN_LEVEL.get(left.op if isinstance(left, s.BinOp) else left.ops[0]) == level:
+            # `a + b` then `- c`: one flat chain, read from the left as `(a + b) - c`
+            if isinstance(left, s.BinOp):
+                operands, ops = (left.left, left.right), (left.op,)
+            else:
+                operands, ops = left.operands, left.ops
+            return self._nested(s.Chain((*operands, right), (*ops, op), span), right, base=left)
+        return self._nested(s.BinOp(op, left, right, span), left, right)
 
     def coalesce(self, c):
         return self._bin("??", c[0], c[1])
@@ -275,10 +338,10 @@ class _Builder(Transformer):
         return self._bin(str(c[1]), c[0], c[2])
 
     def not_op(self, c):
-        return s.UnaryOp("not", c[1], _sp(c[0], c[1]))
+        return self._nested(s.UnaryOp("not", c[1], _sp(c[0], c[1])), c[1])
 
     def neg(self, c):
-        return s.UnaryOp("-", c[1], _sp(c[0], c[1]))
+        return self._nested(s.UnaryOp("-", c[1], _sp(c[0], c[1])), c[1])
 
     def arrow(self, c):
         return s.Arrow(c[0], c[2], Span(c[0].span.start, c[2].span.end))
@@ -297,13 +360,14 @@ class _Builder(Transformer):
         name = _name(c[0])
         args = tuple(x for x in c[1:] if x is not None and not isinstance(x, Token))
         end = c[-1] if isinstance(c[-1], Token) else name
-        return s.NamedType(name, args, Span(name.span.start, _sp(end).end))
+        return self._nested(s.NamedType(name, args, Span(name.span.start, _sp(end).end)), *args,
+                            type_=True)
 
     def enum_type(self, c):
         return s.EnumType(c[1], _sp(c[0], c[2]))
 
     def optional_type(self, c):
-        return s.OptionalType(c[0], _sp(c[0], c[1]))
+        return self._nested(s.OptionalType(c[0], _sp(c[0], c[1])), c[0], type_=True)
 
     def names(self, c):
         return tuple(_name(t) for t in c if t is not None)
@@ -635,6 +699,8 @@ def _parse_text(source: Source, diagnostics: Diagnostics, *,
     with p.lock:
         p.builder.source = source
         p.builder.diagnostics = diagnostics
+        p.builder.depths.clear()
+        p.builder.reported_deep.clear()
         p.comments.clear()
         head, items = None, []
         pos, first, errors = 0, header, 0
@@ -672,6 +738,7 @@ def _parse_text(source: Source, diagnostics: Diagnostics, *,
                             key=lambda t: t.start_pos)
         )
         p.builder.source = p.builder.diagnostics = None
+        p.builder.depths.clear()
     end = Span(0, len(text))
     return ParseResult(s.FlowFile(head, tuple(items), comments, end), comments), clean
 
@@ -751,7 +818,7 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
             help_ = _expected_help(e.allowed, p)
             if ch == ";":
                 help_ = "declarations need no `;`: remove it"
-            diags.add("F0002", source, Span(at, at + 1), f"unexpected character `{ch}`",
+            diags.add("F0002", source, Span(at, at + 1), f"unexpected character {_char(ch)}",
                       label="not part of the language here", help=help_)
         return at
     if isinstance(e, UnexpectedEOF) or (
@@ -763,6 +830,14 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
             diags.add("F0003", source, Span(0, 0), "the file is empty",
                       help='a flow file starts with `flow NAME version "1.0.0"`')
             return len(text)
+        opened = _unclosed(text, _last_sync_before(text, at, 0) or 0, len(text))
+        if opened is not None:
+            ch = text[opened]
+            diags.add("F0003", source, Span(opened, opened + 1),
+                      f"the file ends before this `{ch}` is closed", label="opened here",
+                      related=(Related(source, Span(max(at - 1, 0), at), "the file ends here"),),
+                      help=f"close it with `{_CLOSER[ch]}`")
+            return len(text)
         diags.add("F0003", source, Span(max(at - 1, 0), at), "the file ends too early",
                   label="something is still open here", help=_expected_help(expected, p))
         return len(text)
@@ -770,11 +845,64 @@ def _report_syntax_error(e: UnexpectedInput, source: Source, diags: Diagnostics,
     tok = e.token
     at = tok.start_pos
     expected = e.accepts or e.expected
+    opened = _unclosed_before_declaration(text, at)
+    if opened is not None:
+        line_start = text.rfind("\n", 0, at) + 1
+        ch, decl = text[opened], _SYNC_RE.match(text, line_start)
+        diags.add("F0001", source, Span(opened, opened + 1), f"`{ch}` is never closed",
+                  label="opened here",
+                  related=(Related(source, Span(line_start, decl.end()),
+                                   "the next declaration starts inside it"),),
+                  help=f"close it with `{_CLOSER[ch]}` before the next declaration "
+                  f"(`{decl.group()}`)")
+        return at
     message = f"unexpected {_describe_token(tok)}"
     hint = _specific_hint(tok, expected)
     diags.add("F0001", source, Span(at, tok.end_pos or at + 1), message,
               label="not expected here", help=hint or _expected_help(expected, p))
     return at
+
+
+def _char(ch: str) -> str:
+    """A character as a message names it: `$`, or U+0000 (NULL) when it cannot be seen."""
+    import unicodedata
+
+    if ch and (ch.isprintable() and not ch.isspace()) and unicodedata.category(ch) != "Cf":
+        return f"`{ch}`"
+    name = unicodedata.name(ch, "") or {"\x00": "NULL", "\x1b": "ESCAPE", "\x7f": "DELETE"}.get(
+        ch, "a control character")
+    return f"U+{ord(ch):04X} ({name})" if ch else "at the end"
+
+
+_CLOSER = {"(": ")", "[": "]", "{": "}"}
+_BRACKETS = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+                       r'|"(?:[^"\\\n]|\\.)*"|`(?:[^`\\]|\\.)*`|//[^\n]*|[()\[\]{}]')
+
+
+def _unclosed(text: str, start: int, end: int) -> int | None:
+    """The offset of the innermost bracket opened in text[start:end] and not closed there
+    (strings, command lines and comments skipped), or None."""
+    stack: list[int] = []
+    for m in _BRACKETS.finditer(text, start, end):
+        c = m.group()
+        if c in _CLOSER:
+            stack.append(m.start())
+        elif c in ")]}":
+            if stack and _CLOSER[text[stack[-1]]] == c:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _unclosed_before_declaration(text: str, at: int) -> int | None:
+    """When a syntax error stands on a line that starts a top-level declaration, the bracket
+    the declaration before it left open (the real mistake), or None."""
+    line_start = text.rfind("\n", 0, at) + 1
+    if not _SYNC_RE.match(text, line_start):
+        return None
+    before = _last_sync_before(text, max(line_start - 1, 0), 0)
+    if before is None or before >= line_start:
+        return None
+    return _unclosed(text, before, line_start)
 
 
 def _specific_hint(tok: Token, expected) -> str | None:
@@ -810,6 +938,8 @@ def parse_type_text(text: str, source: Source, diagnostics: Diagnostics):
     with p.lock:
         p.builder.source = source
         p.builder.diagnostics = diagnostics
+        p.builder.depths.clear()
+        p.builder.reported_deep.clear()
         try:
             return p.parse(text, "type")
         except UnexpectedInput:

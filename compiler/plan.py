@@ -5,7 +5,9 @@ the byte-identical plan, and `hash` is the sha256 of its canonical JSON (sorted 
 whitespace, the `hash` field left out). Expressions appear as a small JSON IR:
 `{"lit": v}`, `{"input": n, "path": [...]}`, `{"node": n, "path": [...]}`,
 `{"var": n, "path": [...]}`, `{"sop": "alias.entry"}`, `{"template": [str | expr, ...]}`,
-`{"list": [...]}`, `{"op": OP, "args": [...]}`, `{"call": FN, "args": [...]}`.
+`{"list": [...]}`, `{"op": OP, "args": [...]}`, `{"call": FN, "args": [...]}`. A chain of
+three or more operands of one operator strength is one flat
+`{"op": "fold", "args": [a, "+", b, "-", c]}`, read from the left.
 """
 
 from __future__ import annotations

@@ -14,10 +14,20 @@ from urllib.parse import quote
 from .codes import CODES
 from .diagnostics import Diagnostic
 
-__all__ = ["docs_anchor", "render_concise", "render_text", "render_json", "render_sarif", "render_github",
-           "summary_line"]
+__all__ = ["docs_anchor", "render_concise", "render_text", "render_json", "render_sarif",
+           "render_github", "summary_line", "visible"]
 
 _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+
+# control characters (C0 but tab and newline, DEL, C1) drawn as visible symbols, one column
+# each so carets stay aligned: a NUL or an escape sequence in a file never reaches the terminal
+_VISIBLE = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
+_VISIBLE.update({0x7F: "\u2421", **{c: "\ufffd" for c in range(0x80, 0xA0)}})
+
+
+def visible(text: str) -> str:
+    """`text` with control characters replaced by visible symbols (NUL: U+2400)."""
+    return text.translate(_VISIBLE)
 
 
 def _excerpt_rows(d: Diagnostic) -> list[tuple[int, int, int, str, str]]:
@@ -107,7 +117,7 @@ def render_text(diags: list[Diagnostic], *, color: bool = False) -> str:
     for i, d in enumerate(diags):
         if i:
             segments.append(("\n", ""))
-        segments.extend(_render_one(d))
+        segments.extend((visible(text), style) for text, style in _render_one(d))
     if not color:
         return "".join(text for text, _ in segments)
     from rich.console import Console
@@ -242,5 +252,5 @@ def render_github(diags: list[Diagnostic]) -> str:
         props = (f"file={_gh_escape(d.source.path, True)},line={s.line},col={s.column},"
                  f"endLine={e.line},endColumn={e.column},title={_gh_escape(d.code, True)}")
         msg = d.message + (f" (help: {d.help})" if d.help else "")
-        lines.append(f"::{kind} {props}::{_gh_escape(msg)}")
+        lines.append(f"::{kind} {props}::{_gh_escape(visible(msg))}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -6,7 +6,16 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Source", "Span", "Position"]
+__all__ = ["Source", "Span", "Position", "normalize_text"]
+
+
+def normalize_text(text: str) -> str:
+    """A flow's text as the compiler reads it: a leading UTF-8 byte-order mark dropped and
+    Windows line ends (CRLF) turned into LF, so a file saved either way has the same plan
+    hash and no `\\r` inside its long strings (prompts, code, standard input)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +52,11 @@ class Source:
         """Read a file; bytes that are not UTF-8 become U+FFFD and are remembered."""
         data = Path(path).read_bytes()
         try:
-            return cls(data.decode("utf-8"), str(path))
+            return cls(normalize_text(data.decode("utf-8")), str(path))
         except UnicodeDecodeError as e:
-            prefix = data[: e.start].decode("utf-8", errors="replace")
-            return cls(data.decode("utf-8", errors="replace"), str(path), bad_utf8_at=len(prefix))
+            prefix = normalize_text(data[: e.start].decode("utf-8", errors="replace"))
+            return cls(normalize_text(data.decode("utf-8", errors="replace")), str(path),
+                       bad_utf8_at=len(prefix))
 
     @property
     def line_starts(self) -> list[int]:

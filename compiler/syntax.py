@@ -15,7 +15,7 @@ from .source import Span
 __all__ = [
     "Name", "TypeExpr", "NamedType", "EnumType", "OptionalType",
     "Expr", "Ref", "Attr", "Literal", "TemplatePart", "Template", "ListExpr", "BinOp",
-    "UnaryOp", "Call", "Index", "Arrow", "ArrowList", "Form", "Value",
+    "Chain", "UnaryOp", "Call", "Index", "Arrow", "ArrowList", "Form", "Value",
     "FieldDef", "Part", "Prop", "Arg",
     "PropNode", "SkillCall", "FlowCall", "CodeNode", "CommandNode", "GateNode", "AskNode",
     "ForEach", "NodeExpr",
@@ -137,6 +137,18 @@ class BinOp(Record):
 
 
 @record
+class Chain(Record):
+    """Three or more operands joined by left-associative operators of one binding strength:
+    `a + b - c`, `x and y and z`, `a ?? b ?? c`, read from the left (`(a + b) - c`).
+    `ops[i]` joins `operands[i]` and `operands[i + 1]`. A long chain is one flat node, so
+    a sum of a thousand terms is not a thousand levels deep."""
+
+    operands: tuple[Expr, ...]
+    ops: tuple[str, ...]
+    span: Span = _span()
+
+
+@record
 class UnaryOp(Record):
     """`not x` and `-x`."""
 
@@ -159,7 +171,7 @@ class Index(Record):
     span: Span = _span()
 
 
-Expr = Union[Ref, Attr, Literal, Template, ListExpr, BinOp, UnaryOp, Call, Index]
+Expr = Union[Ref, Attr, Literal, Template, ListExpr, BinOp, Chain, UnaryOp, Call, Index]
 
 
 @record

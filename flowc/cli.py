@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -39,6 +40,38 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def missing_path(text: str) -> str:
+    """`PATH` does not exist, with the closest existing name beside it when there is one."""
+    from difflib import get_close_matches
+
+    path = Path(text)
+    if path.is_dir():
+        return f"`{text}` is a folder; give a .flow file"
+    parent, parts = path, []
+    while not parent.exists() and parent != parent.parent:
+        parts.insert(0, parent.name)
+        parent = parent.parent
+    if not parent.exists() or not parent.is_dir() or not parts:
+        return f"`{text}` does not exist"
+    try:
+        names = [p.name for p in parent.iterdir()]
+    except OSError:
+        names = []
+    close = get_close_matches(parts[0], names, n=1, cutoff=0.8)
+    if close:
+        guess = parent / close[0]
+        for rest in parts[1:]:  # the rest of the path, fixed the same way where it can be
+            if not guess.is_dir():
+                break
+            inner = get_close_matches(rest, [p.name for p in guess.iterdir()], n=1, cutoff=0.8)
+            guess = guess / (inner[0] if inner else rest)
+        shown = str(guess) if str(parent) != "." else guess.as_posix()
+        return f"`{text}` does not exist (did you mean `{shown}`?)"
+    if str(parent) in (".", ""):
+        return f"`{text}` does not exist"
+    return f"`{text}` does not exist (`{parent}` holds no `{parts[0]}`)"
+
+
 def _flow_files(paths: list[str]) -> list[Path]:
     """The flows named: files as given, folders walked by the rules of `discovery` (they
     honour .gitignore and skip virtualenvs, node_modules and hidden folders)."""
@@ -50,7 +83,8 @@ def _flow_files(paths: list[str]) -> list[Path]:
         if path.is_dir():
             found = find_flow_files(path)
             if not found:
-                raise UsageError(f"no .flow files under `{p}`")
+                raise UsageError(f"no .flow files under `{p}` (give .flow files, or a folder "
+                                 "that holds some)")
             files.extend(found)
         elif path.is_file():
             if not is_flow_file(path.name) and path.name.lower().endswith(".flow"):
@@ -59,7 +93,7 @@ def _flow_files(paths: list[str]) -> list[Path]:
                 continue
             files.append(path)
         else:
-            raise UsageError(f"`{p}` does not exist")
+            raise UsageError(missing_path(p))
     if not files:
         raise UsageError("no flows to check among the paths given")
     return files
@@ -162,7 +196,8 @@ def _plan_summary(plan) -> str:
              f"  outputs {', '.join(o.name for o in plan.outputs) or '-'}"]
     if plan.sops:
         docs = sum(len(s.documents) for s in plan.sops)
-        lines.append(f"  sops    {', '.join(s.alias for s in plan.sops)} ({docs} documents)")
+        lines.append(f"  sops    {', '.join(s.alias for s in plan.sops)} "
+                     f"({docs} document{'' if docs == 1 else 's'})")
     if plan.skills:
         lines.append("  skills  " + ", ".join(f"{s.name}@{s.version} ({s.sha256[:12]})"
                                                for s in plan.skills))
@@ -201,7 +236,8 @@ def cmd_compile(args) -> int:
     if args.output and args.output != "-":
         out = Path(args.output)
         if out.parent and not out.parent.exists():
-            raise UsageError(f"folder `{out.parent}` does not exist")
+            raise UsageError(f"-o {args.output}: the folder `{out.parent}` does not exist "
+                             "(create it, or write the plan elsewhere)")
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)
@@ -216,28 +252,41 @@ def cmd_compile(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from flowc.compiler.formatter import format_source
+    from flowc.compiler.formatter import FMT_OFF, format_source
 
     files = _flow_files(args.paths)
-    changed, broken = [], []
+    changed, broken, off = [], [], []
     for f in files:
         text = f.read_text(encoding="utf-8")
+        if FMT_OFF.match(text):
+            off.append(f)
+            continue
         out = format_source(text, str(f))
         if out is None:
             broken.append(f)
             continue
         if out != text:
             changed.append(f)
-            if not args.check:
+            if args.diff:
+                import difflib
+
+                sys.stdout.writelines(difflib.unified_diff(
+                    text.splitlines(keepends=True), out.splitlines(keepends=True),
+                    f"{f} (now)", f"{f} (formatted)"))
+            elif not args.check:
                 f.write_text(out, encoding="utf-8")
     for f in broken:
         print(f"{f}: has syntax errors, not formatted (run `flowc check {f}`)", file=sys.stderr)
-    verb = "would reformat" if args.check else "reformatted"
+    dry = args.check or args.diff
+    verb = "would reformat" if dry else "reformatted"
+    report = sys.stderr if args.diff else sys.stdout  # with --diff, stdout is the patch
     for f in changed:
-        print(f"{verb} {f}")
-    print(f"{len(changed)} file(s) {verb}, {len(files) - len(changed) - len(broken)} unchanged"
-          + (f", {len(broken)} with syntax errors" if broken else ""))
-    if broken or (args.check and changed):
+        print(f"{verb} {f}", file=report)
+    print(f"{len(changed)} file(s) {verb}, "
+          f"{len(files) - len(changed) - len(broken) - len(off)} unchanged"
+          + (f", {len(off)} left as they are (`// fmt: off`)" if off else "")
+          + (f", {len(broken)} with syntax errors" if broken else ""), file=report)
+    if broken or (dry and changed):
         return EXIT_ERRORS
     return EXIT_OK
 
@@ -260,12 +309,36 @@ def cmd_graph(args) -> int:
     return EXIT_ERRORS if any(d.severity == "error" for d in diags) else EXIT_OK
 
 
+def _near_codes(code: str) -> list[str]:
+    """Codes one slip away from `code`: two neighbouring digits swapped, or one digit wrong
+    (swaps first)."""
+    from flowc.compiler.codes import CODES
+
+    swaps, subs = [], []
+    for c in CODES:
+        if len(c) != len(code) or c == "F9999":
+            continue
+        diff = [i for i in range(len(c)) if c[i] != code[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and c[diff[0]] == code[diff[1]] and \
+                c[diff[1]] == code[diff[0]]:
+            swaps.append(c)
+        elif len(diff) == 1:
+            subs.append(c)
+    return (swaps or subs)[:3]
+
+
 def cmd_explain(args) -> int:
     from flowc.compiler.codes import CODES
 
     code = args.code.upper()
+    if re.fullmatch(r"F?\d{1,4}", code):  # `203`, `F203`: the code F0203
+        code = "F" + code.removeprefix("F").zfill(4)
     if code not in CODES:
-        raise UsageError(f"unknown diagnostic code `{args.code}`; codes run F0001-F0311")
+        near = _near_codes(code)
+        hint = f"did you mean {' or '.join(f'`{c}`' for c in near)}?" if near else ""
+        raise UsageError(f"unknown diagnostic code `{args.code}` ({hint + ' ' if hint else ''}"
+                         f"codes run {min(CODES)}-{max(c for c in CODES if c != 'F9999')}; "
+                         "all of them: docs/diagnostics.md)")
     c = CODES[code]
     print(f"{c.code} ({c.severity}): {c.title}\n\n{c.explanation}")
     return EXIT_OK
@@ -331,6 +404,8 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="PATH")
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file "
                     "would be reformatted")
+    sp.add_argument("--diff", action="store_true", help="change nothing; print what would "
+                    "change as a unified diff, exit 1 if a file would be reformatted")
     sp.set_defaults(func=cmd_fmt)
 
     sp = sub.add_parser("graph", help="print a flow's graph")

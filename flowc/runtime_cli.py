@@ -10,6 +10,7 @@ user, a decided task) is one clear line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,21 +21,46 @@ from flowc.cli import CommandError
 __all__ = ["add_runtime_commands"]
 
 
+def _ignore_default_store(args) -> None:
+    """The default store folder (`./.flowc/`, runs, people and the workspace) gets its own
+    `.gitignore` holding `*` when flowc creates it, so a project never commits its runs."""
+    import os
+
+    if args.store or os.environ.get("FLOWC_STORE", "").strip():
+        return
+    folder = Path.cwd() / ".flowc"
+    if folder.exists():
+        return
+    try:
+        folder.mkdir()
+        (folder / ".gitignore").write_text("# made by flowc: the local run store\n*\n")
+    except OSError:
+        pass  # opening the store says what is wrong with the folder
+
+
 def _store(args):
     from flowc.runtime.store import (
         SchemaVersionError,
         StoreBusy,
         StoreError,
         StoreFault,
+        default_store_path,
         open_store,
     )
 
+    _ignore_default_store(args)
+    where = args.store or default_store_path()
+    flag = "--store" if args.store else "$FLOWC_STORE" if where != str(
+        Path.cwd() / ".flowc" / "runs.db") else "the default store"
+    if Path(where).is_dir():
+        raise CommandError(f"cannot open the run store: {flag} names `{where}`, a folder; give "
+                           f"a file path such as `{Path(where) / 'runs.db'}`")
     try:
         return open_store(args.store)
     except (StoreFault, StoreBusy, SchemaVersionError):
         raise  # the file cannot serve: `flowc` says so, exit 4
     except (StoreError, OSError, ValueError) as e:
-        raise CommandError(f"cannot open the run store: {e}") from e
+        raise CommandError(f"cannot open the run store `{where}` ({flag}): {e}") from e
 
 
 def _name(text: str, what: str) -> str:
@@ -64,7 +90,8 @@ def _roles(args, user: str) -> tuple[str, ...]:
     try:
         people = json.loads(path.read_text())
     except ValueError as e:
-        raise CommandError(f"{path} is not valid JSON: {e}") from e
+        raise CommandError(f"{path} is not valid JSON: {e} (fix it, or delete it and record "
+                           "roles again with `flowc people USER ROLE...`)") from e
     return tuple(people.get(user, []))
 
 
@@ -163,7 +190,9 @@ def _load_plan(path: str):
 
     p = Path(path)
     if not p.is_file():
-        raise CommandError(f"`{path}` does not exist")
+        from flowc.cli import missing_path
+
+        raise CommandError(missing_path(path))
     if p.suffix == ".flow":
         from flowc.compiler.api import compile_file
         from flowc.compiler.render import render_text
@@ -171,13 +200,54 @@ def _load_plan(path: str):
         result = compile_file(p)
         if result.plan is None:
             sys.stderr.write(render_text(result.diagnostics.sorted()))
-            raise CommandError(f"not run: {path} has errors", 1)
+            errors = sum(d.severity == "error" for d in result.diagnostics.items)
+            raise CommandError(f"not run: {path} has {errors} error(s), shown above (fix them; "
+                               f"`flowc check {path}` checks again)", 1)
         return result.plan
     try:
         return Plan.model_validate_json(p.read_text())
     except ValueError as e:
-        raise CommandError(f"`{path}` is neither a .flow file nor a valid plan: "
-                           f"{str(e).splitlines()[0]}") from e
+        raise CommandError(f"`{path}` is neither a .flow file nor a plan ({_plan_problem(e)}); "
+                           "`flowc compile FLOW -o PLAN` writes a plan") from e
+
+
+def _plan_problem(e: ValueError) -> str:
+    """The first thing wrong with a file read as a plan, in a few words."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "the file"
+        if first.get("type") == "json_invalid":
+            return f"not JSON: {first.get('msg', '')}"
+        return f"`{where}`: {first.get('msg', 'does not fit')}"
+    return str(e).splitlines()[0]
+
+
+def _typed_value(text: str, schema: dict, option: str, name: str, what: str,
+                 example_name: str, max_bytes: int | None):
+    """One value typed on the command line, in its type and checked against it; a value
+    that does not fit is one line naming the option, the name and the expected type, with
+    an example (exit 2: nothing was attempted)."""
+    from flowc.runtime.validate import (
+        apply_defaults,
+        coerce_text,
+        example_text,
+        field_problem,
+        schema_errors,
+    )
+
+    example = f"(for example: {option} {example_name}{example_text(schema)})"
+    try:
+        value = coerce_text(text, schema, max_bytes)
+    except ValueError as e:
+        raise CommandError(f"{option}: {what} {e} {example}") from e
+    problem = field_problem(value, max_bytes)  # as the engine will check it
+    if problem:
+        raise CommandError(f"{option}: {what} {problem}")
+    problems = schema_errors(apply_defaults(value, schema), schema, name)
+    if problems:
+        raise CommandError(f"{option}: {problems[0]} {example}")
+    return value
 
 
 def _max_field_bytes(base_dir: Path | None) -> int:
@@ -190,42 +260,44 @@ def _max_field_bytes(base_dir: Path | None) -> int:
         raise CommandError(str(e)) from e
 
 
-def _field_value(text: str, schema: dict, label: str, max_bytes: int):
-    """A value typed (or `@FILE`) for one field, typed by its schema and checked as the engine
-    will check it (a finite number, JSON, at most `max_bytes`): one clear line if it is not,
-    before anything is stored."""
-    from flowc.runtime.validate import coerce_text, field_problem
-
-    try:
-        value = coerce_text(text, schema, max_bytes)
-    except ValueError as e:
-        raise CommandError(f"{label}: {e}") from e
-    problem = field_problem(value, max_bytes)
-    if problem:
-        raise CommandError(f"{label} {problem}")
-    return value
-
-
 def _parse_pairs(pairs: list[str], schemas: dict, option: str, what: str,
                  max_bytes: int | None) -> dict:
     """`NAME=VALUE` pairs typed by their schemas; one clear line for the first bad one."""
+    from flowc.compiler.suggest import did_you_mean
+
+    noun = "input" if what == "flow" else "field"
+    names = ", ".join(f"`{n}`" for n in schemas) or "none"
     out = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
-            raise CommandError(f"{option} takes NAME=VALUE, not `{pair}`")
+            raise CommandError(f"{option} takes NAME=VALUE, not `{pair}` (the {what}'s "
+                               f"{noun}s: {names})")
         if name not in schemas:
-            raise CommandError(f"the {what} has no {'input' if what == 'flow' else 'field'} "
-                               f"`{name}` ({'inputs' if what == 'flow' else 'fields'}: "
-                               f"{', '.join(schemas) or 'none'})")
-        label = f"{'input' if what == 'flow' else 'field'} `{name}`"
-        out[name] = _field_value(text, schemas[name], label, max_bytes)
+            hint = did_you_mean(name, list(schemas))
+            raise CommandError(f"{option}: the {what} has no {noun} `{name}` "
+                               f"({hint + ' ' if hint else ''}its {noun}s: {names})")
+        out[name] = _typed_value(text, schemas[name], option, name, f"{noun} `{name}`",
+                                 f"{name}=", max_bytes)
     return out
 
 
 def _parse_inputs(pairs: list[str], plan, max_bytes: int) -> dict:
     return _parse_pairs(pairs, {s.name: s.schema_ for s in plan.inputs}, "--input", "flow",
                         max_bytes)
+
+
+def _require_inputs(values: dict, plan) -> None:
+    """Every required input given: else one line with an example `--input` for each."""
+    from flowc.runtime.validate import example_text
+
+    missing = [s for s in plan.inputs
+               if s.name not in values and s.required and s.default is None]
+    if missing:
+        raise CommandError("missing " + ", ".join(
+            f"--input {s.name}={example_text(s.schema_)}" for s in missing)
+            + f" (the flow's input{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"`{s.name}`" for s in missing) + " must be given)")
 
 
 def _pending_tasks(store, run) -> list:
@@ -247,7 +319,10 @@ def _report_run(run, store) -> int:
     print(f"run {run.id}: {run.status}")
     if run.status == "paused":
         for task in _pending_tasks(store, run):
-            print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): {task.title}")
+            print(f"  waiting for task {task.id} ({task.kind} `{task.node_id}`): "
+                  f"{_shown(task.title)}")
+            for line in _task_message(task).splitlines():
+                print(f"  | {_shown(line)}")
             print(f"  show it:   flowc show {task.id}")
             if task.kind == "gate":
                 print(f"  decide it: flowc resume {task.id} --approve --as USER")
@@ -256,7 +331,7 @@ def _report_run(run, store) -> int:
     elif run.status == "succeeded":
         print(json.dumps(run.outputs, indent=2, ensure_ascii=False))
     elif run.status == "failed":
-        print(f"  error: {run.error}")
+        print(f"  error: {_shown(run.error or '')}")
     return 0 if run.status != "failed" else 1
 
 
@@ -269,6 +344,7 @@ def cmd_run(args) -> int:
     store = _store(args)
     try:
         with _engine(args, store, base_dir) as engine:
+            _require_inputs(inputs, plan)  # after the options (store, models, recording)
             run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
@@ -313,7 +389,8 @@ def cmd_runs(args) -> int:
                            "created_at": r.created_at, "error": r.error} for r in runs], indent=2))
         return 0
     for r in runs:
-        print(f"{r.id}  {r.status:<9}  {r.flow_name}" + (f"  ({r.error})" if r.error else ""))
+        print(f"{r.id}  {r.status:<9}  {r.flow_name}"
+              + (f"  ({_shown(r.error)})" if r.error else ""))
     if not runs:
         print("no runs")
     return 0
@@ -393,7 +470,8 @@ def cmd_inbox(args) -> int:
                 flows[t.run_id] = run.flow_name if run else None
         print(json.dumps([{"id": t.id, "run": t.run_id, "flow": flows[t.run_id],
                            "node": t.node_id, "kind": t.kind,
-                           "for": t.assignees, "title": t.title, "deadline": t.deadline,
+                           "for": t.assignees, "title": t.title,
+                           "message": _task_message(t) or None, "deadline": t.deadline,
                            "escalated": t.escalated > 0, "next_escalation": t.next_escalation,
                            "escalations": _escalations_json(t)}
                           for t in tasks], indent=2))
@@ -403,12 +481,29 @@ def cmd_inbox(args) -> int:
     for t in tasks:
         who = describe_people(t.assignees)
         due = _utc(t.deadline) if t.deadline else "no deadline"
-        print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {t.title}")
+        print(f"{t.id}  {t.kind:<4}  for {who:<22} due {due}  {_shown(t.title)}")
+        message = " ".join(_task_message(t).split())
+        if message:
+            print(f"{'':12}{_shown(message if len(message) <= 100 else message[:99] + '…')}")
         for i, s in enumerate(t.fired_escalations, 1):
             print(f"{'':12}escalated to {describe_people(s['to'])} at {_utc(s['fired_at'])}"
                   f" (step {i}, {_duration(s['after'])} after it opened)")
     print(footer)
     return 0
+
+
+def _shown(text: str) -> str:
+    """Text from a run (a title, a message, an error) as the terminal gets it: control
+    characters (a NUL, an escape sequence) drawn as visible symbols."""
+    from flowc.compiler.render import visible
+
+    return visible(text)
+
+
+def _task_message(t) -> str:
+    """A gate's `message:` as rendered when it opened ("" when it has none)."""
+    message = t.form.get("message") if isinstance(t.form, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 def _task(store, task_id: str):
@@ -425,7 +520,9 @@ def cmd_show(args) -> int:
     store = _store(args)
     t = _task(store, args.task)
     print(f"task {t.id}: {t.kind} `{t.node_id}` of run {t.run_id} ({t.status})")
-    print(f"  {t.title}")
+    print(f"  {_shown(t.title)}")
+    for line in _task_message(t).splitlines():
+        print(f"  | {_shown(line)}")
     print(f"  for: {describe_people(t.assignees)}")
     if t.deadline:
         print(f"  due: {_utc(t.deadline)}, then {t.timeout_outcome}")
@@ -437,8 +534,10 @@ def cmd_show(args) -> int:
         elif t.status == "pending":
             print(f"  escalates to {who} at {_utc(s['at'])} (step {i}, {after} after it "
                   "opened)")
+    labels = t.form.get("show_labels") or []
     for i, value in enumerate(t.show):
-        print(f"  shown[{i}]: {json.dumps(value, ensure_ascii=False)}")
+        label = labels[i] if i < len(labels) else f"shown[{i}]"
+        print(f"  {label}: {json.dumps(value, ensure_ascii=False)}")
     if t.kind == "gate":
         values = t.form.get("values", {})
         for f in t.form.get("fields", []):
@@ -461,10 +560,22 @@ def cmd_resume(args) -> int:
     actions = [a for a in ("approve", "reject") if getattr(args, a)]
     if args.edit:
         actions.append("edit")
-    if task.kind == "gate" and len(actions) != 1:
-        raise CommandError("say exactly one of --approve, --edit FIELD=VALUE..., --reject")
-    if task.kind == "ask" and args.answer is None:
-        raise CommandError("this task asks for a value: --answer VALUE")
+    if task.kind == "gate":
+        if args.answer is not None:
+            raise CommandError(f"task `{task.id}` is a gate: decide it with --approve, "
+                               "--edit FIELD=VALUE... or --reject (--answer is for `ask human`)")
+        if len(actions) != 1:
+            given = ", ".join(f"--{a}" for a in actions) or "none"
+            raise CommandError(f"task `{task.id}` is a gate: say exactly one of --approve, "
+                               f"--edit FIELD=VALUE..., --reject (given: {given}; its actions: "
+                               f"{', '.join(task.form.get('actions', []))})")
+    if task.kind == "ask" and (args.answer is None or actions):
+        from flowc.runtime.validate import describe_schema, example_text
+
+        schema = task.form.get("schema", {})
+        raise CommandError(f"task `{task.id}` asks for a value ({describe_schema(schema)}): "
+                           f"answer it with --answer VALUE, for example --answer "
+                           f"{example_text(schema)}")
     run = store.get_run(task.run_id)
     base_dir = Path(run.base_dir) if run and run.base_dir else None
     max_bytes = _max_field_bytes(base_dir) if args.edit or args.answer is not None else None
@@ -473,7 +584,8 @@ def cmd_resume(args) -> int:
         fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
         values = _parse_pairs(args.edit or [], fields, "--edit", "form", max_bytes)
     else:
-        answer = _field_value(args.answer, task.form.get("schema", {}), "answer", max_bytes)
+        answer = _typed_value(args.answer, task.form.get("schema", {}), "--answer", "answer",
+                              "the answer", "", max_bytes)
     t0 = time.perf_counter()
     try:
         with _engine(args, store, base_dir) as engine:
@@ -482,7 +594,11 @@ def cmd_resume(args) -> int:
                 roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
                 answer=answer)
     except DecisionRefused as e:
-        raise CommandError(f"refused: {e}", 1) from e
+        hint = ""
+        if "may not decide" in str(e):
+            hint = (f" (roles are recorded with `flowc people {args.as_user} ROLE...`; "
+                    f"`flowc show {task.id}` says who may decide)")
+        raise CommandError(f"refused: {e}{hint}", 1) from e
     _anchor_heads(args, store, base_dir)
     if args.verbose:
         print(f"resumed in {(time.perf_counter() - t0) * 1000:.1f} ms", file=sys.stderr)
@@ -661,6 +777,40 @@ def cmd_people(args) -> int:
     return 0
 
 
+_VALUES_HELP = """\
+values (--input NAME=VALUE, --edit FIELD=VALUE, --answer VALUE), by the declared type:
+  str                  the text as typed:            --input title="Week 12"
+  int, float           a number:                     --input limit=500 --input rate=0.25
+  bool                 true/false (or yes/no, 1/0):  --input urgent=true
+  enum                 one of its variants:          --edit status=hold
+  file, file<csv>      @PATH (or an fsspec URL):     --input sheet=@data/q3.csv
+  record, list, map    JSON:                         --input 'order={"id": "A-17", "amount": 80.0}'
+  T? (optional)        null for no value:            --input note=null
+  @PATH for any other type takes the value from that file: the text of a str
+  (--input contract=@data/contract.txt), JSON for a record or list (--input order=@order.json);
+  inside JSON, "@PATH" where a file goes is that file. @@ starts a text that begins with @.
+
+exit codes: 0 done (a run that ends or waits for a person); 1 refused or failed (a flow with
+errors, a failed run, a decision not yours to make or already made); 2 what was typed cannot
+be used (an unknown option, task, run, input or field, or a value that does not fit its type:
+nothing was attempted); 3 a bug in flowc.
+"""
+
+
+def _positive(kind):
+    """An argparse type: a number above zero, one clear line otherwise."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_runtime_commands(sub, parser_class) -> None:
     def store_opt(sp):
         sp.add_argument("--store", metavar="PATH",
@@ -678,9 +828,13 @@ def add_runtime_commands(sub, parser_class) -> None:
         group.add_argument("--replay", metavar="FILE",
                            help="serve model calls from a recording instead of the providers")
 
-    sp = sub.add_parser("run", help="run a flow (or a compiled plan)")
+    sp = sub.add_parser("run", help="run a flow (or a compiled plan)",
+                        description="Run a flow (or a compiled plan) until it ends or waits "
+                        "for a person.", epilog=_VALUES_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("file", metavar="FILE|PLAN")
-    sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                    help="one input of the flow (repeat for each); VALUE as below")
     sp.add_argument("--workspace", metavar="URL", help="fsspec folder for the run's files")
     model_opts(sp)
     anchor_opt(sp)
@@ -706,15 +860,16 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp = sub.add_parser("runs", help="list runs")
     sp.add_argument("--status", choices=("queued", "running", "paused", "succeeded", "failed",
                                          "cancelled"))
-    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--limit", type=_positive(int), default=50)
     sp.add_argument("--json", action="store_true")
     store_opt(sp)
     sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("inbox", help="pending human tasks, oldest first, a page at a time")
-    sp.add_argument("--limit", type=int, default=100, metavar="N", help="tasks per page "
+    sp.add_argument("--limit", type=_positive(int), default=100, metavar="N",
+                    help="tasks per page "
                     "(default 100)")
-    sp.add_argument("--page", type=int, metavar="P", help="the page to show (from 1)")
+    sp.add_argument("--page", type=_positive(int), metavar="P", help="the page to show (from 1)")
     sp.add_argument("--all", action="store_true", help="every pending task, not one page")
     sp.add_argument("--for", dest="for_user", metavar="USER", help="only tasks USER may "
                     "decide: named for them, for a role they hold (flowc people), or for anyone")
@@ -730,13 +885,19 @@ def add_runtime_commands(sub, parser_class) -> None:
     store_opt(sp)
     sp.set_defaults(func=cmd_show)
 
-    sp = sub.add_parser("resume", help="decide a task and continue its run")
+    sp = sub.add_parser("resume", help="decide a task and continue its run",
+                        description="Decide a gate (--approve, --edit, --reject) or answer a "
+                        "question (--answer), then continue the run.", epilog=_VALUES_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("task", metavar="TASK")
     sp.add_argument("--approve", action="store_true")
-    sp.add_argument("--edit", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--edit", action="append", metavar="FIELD=VALUE",
+                    help="change a field of the gate's form and decide `edit` (repeat for "
+                    "each field); VALUE as below")
     sp.add_argument("--reject", action="store_true")
     sp.add_argument("--reason", metavar="TEXT")
-    sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks for")
+    sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks "
+                    "for; VALUE as below")
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
     sp.add_argument("--workspace", metavar="URL")
     sp.add_argument("-v", "--verbose", action="store_true")
@@ -748,8 +909,8 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp = sub.add_parser("worker", help="fire due gate timeouts and escalations, resume "
                         "interrupted runs")
     sp.add_argument("--once", action="store_true")
-    sp.add_argument("--seconds", type=float, help="stop after this long")
-    sp.add_argument("--interval", type=float, default=1.0)
+    sp.add_argument("--seconds", type=_positive(float), help="stop after this long")
+    sp.add_argument("--interval", type=_positive(float), default=1.0)
     sp.add_argument("--workspace", metavar="URL")
     model_opts(sp)
     anchor_opt(sp)

@@ -66,12 +66,50 @@ def cmd_list(args) -> int:
             except RegistryError as e:
                 print(f"{sv.name:<24} {sv.version:<10} (unreadable) {e}")
                 continue
-            print(f"{sv.name:<24} {sv.version:<10} {digest}  {sv.location}")
+            inputs = ", ".join(sv.inputs) or "-"
+            print(f"{sv.name:<24} {sv.version:<10} {digest}  {sv.location}  (inputs: {inputs})")
             shown += 1
         for problem in reg.problems_for(name):
             print(f"{name:<24} {'(broken)':<10} {_problem_text(problem)}")
     print(f"{shown} skill version(s) in: " + ", ".join(
         str(r) for r in roots if is_url(r) or Path(r).is_dir()))
+    return 0
+
+
+def cmd_show(args) -> int:
+    """One skill version: what it does, its typed inputs, its deliverable, effects, entry."""
+    import textwrap
+
+    sv = _find(args.name, args)
+    print(f"{sv.name} {sv.version}  ({sv.location}, sha256 {sv.sha256[:12]})")
+    if sv.description:
+        print(textwrap.fill(" ".join(sv.description.split()), 96, initial_indent="  ",
+                            subsequent_indent="  "))
+    print("  inputs:" if sv.inputs else "  inputs: none")
+    for name, spec in sv.inputs.items():
+        if isinstance(spec, dict):
+            default = f" = {json.dumps(spec['default'])}" if "default" in spec else ""
+            print(f"    {name}: {spec.get('type', 'json')}{default}")
+        else:
+            print(f"    {name}: {spec}")
+    parts = []
+    for kind, value in (sv.outputs or {}).items():
+        if isinstance(value, dict):
+            parts += [f"{kind} {k}: {v}" for k, v in value.items()]
+        elif value is True:
+            parts.append(kind)
+        else:
+            parts.append(f"{kind} {value}")
+    print(f"  outputs: {', '.join(parts) or 'none'}")
+    print(f"  effects: {', '.join(map(str, sv.effects)) or 'none'}")
+    if sv.entry:
+        print(f"  entry: {sv.entry}")
+    alias = sv.name.replace("-", "_")
+    args_text = ", ".join(f"{n}: ..." for n, spec in sv.inputs.items()
+                          if not (isinstance(spec, dict) and "default" in spec)
+                          and not str(spec).endswith("?"))
+    print(f"  use it: `use skill {alias} @ {sv.version}`, then "
+          f"`node x = skill {alias}({args_text})`")
     return 0
 
 
@@ -112,7 +150,12 @@ def _find(name_spec: str, args):
         problems = reg.problems_for(name)
         if problems:
             raise CommandError(_problem_text(problems[0]))
-        raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots))
+        from flowc.compiler.suggest import did_you_mean
+
+        hint = did_you_mean(name, reg.names())
+        raise CommandError(f"no skill `{name}` in: " + ", ".join(str(r) for r in roots)
+                           + (f" ({hint} `flowc skill list` lists them)" if hint else
+                              " (`flowc skill list` lists them)"))
     try:
         sv = reg.resolve(name, parse_version_spec(spec or "*"))
     except ValueError as e:
@@ -263,6 +306,11 @@ def add_skill_commands(sub, parser_class) -> None:
     lp.add_argument("--dir", default=".", help="the project folder (default: here)")
     lp.add_argument("--skills", action="append", default=[], metavar="DIR")
     lp.set_defaults(func=cmd_list)
+    wp = ss.add_parser("show", help="one skill version: inputs, outputs, effects, entry")
+    wp.add_argument("name", metavar="NAME[@VERSION]")
+    wp.add_argument("--dir", default=".", help="the project folder (default: here)")
+    wp.add_argument("--skills", action="append", default=[], metavar="DIR")
+    wp.set_defaults(func=cmd_show)
     np = ss.add_parser("new", help="scaffold a skill folder")
     np.add_argument("name", metavar="NAME")
     np.add_argument("--dir", default="skills", help="where to create it (default: skills/)")

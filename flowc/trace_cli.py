@@ -218,6 +218,27 @@ def cost_report(store, *, since: float | None = None, until: float | None = None
 # ----------------------------------------------------------------------------------- report
 
 
+def _report_target(target: str) -> str:
+    """A `.flow` file given for RUN|FLOW stands for the flow it declares (its name)."""
+    from pathlib import Path
+
+    path = Path(target)
+    if path.suffix != ".flow":
+        return target
+    if not path.is_file():
+        raise CommandError(f"`{target}` does not exist (give a run id, a flow's name or a "
+                           ".flow file)")
+    from flowc.compiler.diagnostics import Diagnostics
+    from flowc.compiler.parser import parse
+    from flowc.compiler.source import Source
+
+    header = parse(Source.from_file(path), Diagnostics()).file.header
+    if header is None:
+        raise CommandError(f"`{target}` does not start with `flow NAME`: run `flowc check "
+                           f"{target}`")
+    return header.name.value
+
+
 def cmd_report(args) -> int:
     from pathlib import Path
 
@@ -231,8 +252,9 @@ def cmd_report(args) -> int:
     if args.limit < 1:
         raise CommandError("--limit must be at least 1")
     store = _store(args)
+    target = _report_target(args.target)
     try:
-        html, title = build_report(store, args.target, limit=args.limit)
+        html, title = build_report(store, target, limit=args.limit)
     except ReportError as e:
         raise CommandError(str(e)) from e
     out.write_text(html, encoding="utf-8")
@@ -274,7 +296,8 @@ def add_trace_commands(sub, parser_class) -> None:
     sp.set_defaults(func=cmd_cost)
 
     sp = sub.add_parser("report", help="a self-contained HTML page: graph, latency, cost")
-    sp.add_argument("target", metavar="RUN|FLOW")
+    sp.add_argument("target", metavar="RUN|FLOW|FILE.flow",
+                    help="a run id, a flow's name, or a .flow file (its flow)")
     sp.add_argument("--html", required=True, metavar="FILE")
     sp.add_argument("--limit", type=int, default=200,
                     help="how many recent runs of the flow to take for history (default 200)")

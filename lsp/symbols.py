@@ -465,6 +465,9 @@ class _Indexer:
             for side, other in ((e.left, e.right), (e.right, e.left)):
                 if not self._bare_variant(side, other, e.op):
                     self.expr(side)
+        elif isinstance(e, s.Chain):  # `+ - * / % and or ??`: no enum variants to read
+            for operand in e.operands:
+                self.expr(operand)
         elif isinstance(e, s.UnaryOp):
             self.expr(e.operand)
         elif isinstance(e, s.Call):

@@ -16,7 +16,6 @@ import heapq
 import json
 import logging
 import os
-import shlex
 import threading
 import time
 import uuid
@@ -1057,7 +1056,11 @@ class Engine:
                 if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
                 show=[None if v is MISSING else v for v in shown],
                 form={"fields": config.get("form", []), "values": prefill,
-                      "actions": config.get("actions", [])},
+                      "actions": config.get("actions", []),
+                      # shown with the request (`flowc show`, the inbox), beside the title
+                      "message": render_template(config["message"]["template"], scope)
+                      if config.get("message") else None,
+                      "show_labels": config.get("show_labels")},
                 deadline=now + timeout["seconds"] if timeout else None,
                 timeout_outcome=timeout["then"] if timeout else None,
                 escalations=steps)
@@ -1275,14 +1278,13 @@ class Engine:
 
     # commands and skills --------------------------------------------------------------------------
     def _shell_line(self, run, parts: list, scope: Scope, files: dict) -> str:
-        """The command line with every value shell-quoted: a value is one word, never syntax.
+        """The command line with every value quoted for where its hole stands (bare, in
+        double or in single quotes; runtime/shellquote.py): a value is data, never syntax.
         A file (a handle of this run's files) is staged into the working directory and stands
         for its local path; anything else is text."""
-        out = []
-        for k, p in enumerate(parts):
-            if isinstance(p, str):
-                out.append(p)
-                continue
+        from .shellquote import UnquotableHole, quote_holes
+
+        def text_of(k: int, p) -> str:
             value = evaluate(p, scope)
             if value is MISSING:
                 raise EvaluationError("the command line reads a missing value")
@@ -1290,10 +1292,13 @@ class Engine:
                 rec, data = self.open_file(run.id, value, "a file on the command line")
                 local = f"in/{k}/{rec.name}"
                 files[local] = data
-                out.append(shlex.quote(local))
-                continue
-            out.append(shlex.quote(render_template([p], scope)))
-        return "".join(out)
+                return local
+            return render_template([p], scope)
+
+        try:
+            return quote_holes(parts, text_of)
+        except UnquotableHole as e:  # a plan the checker refuses (a hole after a backslash)
+            raise EvaluationError(str(e)) from None
 
     def _skill_folder(self, pin, run) -> Path:
         from .skillcache import SkillFetchError, skill_folder

@@ -65,6 +65,8 @@ def _text(value: Any) -> str:
         return str(value["path"])  # a file renders as its path
     if isinstance(value, list):
         return ", ".join(_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # `1500 EUR` beside `320 EUR`, not `1500.0 EUR`
     return str(value)
 
 
@@ -110,13 +112,13 @@ def evaluate(ir: Any, scope: Scope) -> Any:
         return _CALLS[ir["call"]](*args)
     op = ir.get("op")
     args = ir.get("args", [])
-    if op == "??":
-        left = evaluate(args[0], scope)
-        return left if left is not MISSING and left is not None else evaluate(args[1], scope)
-    if op == "and":
-        return _truth(evaluate(args[0], scope)) and _truth(evaluate(args[1], scope))
-    if op == "or":
-        return _truth(evaluate(args[0], scope)) or _truth(evaluate(args[1], scope))
+    if op == "fold":  # `a + b - c ...`, from the left: one flat list, however long
+        value = evaluate(args[0], scope)
+        for k in range(1, len(args), 2):
+            value = _binary(args[k], value, args[k + 1], scope)
+        return value
+    if op in ("??", "and", "or"):
+        return _binary(op, evaluate(args[0], scope), args[1], scope)
     if op == "not":
         return not _truth(evaluate(args[0], scope))
     if op == "neg":
@@ -137,13 +139,25 @@ def evaluate(ir: Any, scope: Scope) -> Any:
         a, b = (None if a is MISSING else a), (None if b is MISSING else b)
         return _COMPARE[op](a, b)
     if op in _COMPARE:
-        a = _need(evaluate(args[0], scope), op)
-        b = _need(evaluate(args[1], scope), op)
-        try:
-            return _COMPARE[op](a, b)
-        except (TypeError, ZeroDivisionError) as e:
-            raise EvaluationError(f"`{op}`: {e}") from e
+        return _binary(op, evaluate(args[0], scope), args[1], scope)
     raise EvaluationError(f"unknown expression {ir!r}")
+
+
+def _binary(op: str, left: Any, right_ir: Any, scope: Scope) -> Any:
+    """`left op right` with the left side already evaluated; the right side is evaluated
+    only when the operator needs it (`??`, `and`, `or` stop early)."""
+    if op == "??":
+        return left if left is not MISSING and left is not None else evaluate(right_ir, scope)
+    if op == "and":
+        return _truth(left) and _truth(evaluate(right_ir, scope))
+    if op == "or":
+        return _truth(left) or _truth(evaluate(right_ir, scope))
+    a = _need(left, op)
+    b = _need(evaluate(right_ir, scope), op)
+    try:
+        return _COMPARE[op](a, b)
+    except (TypeError, ZeroDivisionError) as e:
+        raise EvaluationError(f"`{op}`: {e}") from e
 
 
 def _truth(v: Any) -> bool:

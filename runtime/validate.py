@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_errors", "coerce_text", "describe_schema", "file_value", "apply_defaults",
-           "value_problem", "field_problem", "read_field_file", "json_size", "is_file_schema",
-           "MAX_DEPTH", "MAX_FIELD_BYTES"]
+__all__ = ["schema_errors", "coerce_text", "example_text", "describe_schema", "file_value",
+           "apply_defaults", "value_problem", "field_problem", "read_field_file", "json_size",
+           "is_file_schema", "MAX_DEPTH", "MAX_FIELD_BYTES"]
 
 # What a value that crosses nodes (or goes into the store) may be: JSON's types, nested at most
 # MAX_DEPTH deep (the store's encoder, the schema checker and templates recurse), at most
@@ -188,7 +188,7 @@ def field_problem(value: Any, max_bytes: int | None = MAX_FIELD_BYTES) -> str | 
 def read_field_file(path: str, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
     """The text of a local file a person names for a field (`NAME=@FILE`): a regular file (a
     FIFO or device is refused without reading it), at most `max_bytes`, UTF-8. ValueError
-    says what is wrong, naming the file."""
+    says what is wrong, naming the file, as a phrase to follow the field's name."""
     import os
     import stat
     from pathlib import Path
@@ -197,31 +197,37 @@ def read_field_file(path: str, max_bytes: int | None = MAX_FIELD_BYTES) -> str:
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ValueError(f"no file `{path}` (a text that starts with @ is written @@...)") \
-            from None
+        raise ValueError(f"takes the value from `{path}`, which cannot be read: no file `{path}` "
+                         f"(a text that starts with `@` is written `@@{path}`)") from None
     except OSError as e:
-        raise ValueError(f"cannot read `{path}`: {e.strerror or e}") from None
+        raise ValueError(f"takes the value from `{path}`, which cannot be read: "
+                         f"{e.strerror or e}") from None
     try:
         st = os.fstat(fd)
     except OSError as e:
         os.close(fd)
-        raise ValueError(f"cannot read `{path}`: {e.strerror or e}") from None
+        raise ValueError(f"takes the value from `{path}`, which cannot be read: "
+                         f"{e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise ValueError(f"`{path}` is not a regular file")
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+        raise ValueError(f"takes the value from `{path}`, which is {what}, not a regular file")
     with os.fdopen(fd, "rb") as f:
         if max_bytes is not None and st.st_size > max_bytes:
-            raise ValueError(f"`{path}` is {size_text(st.st_size)}; a field may hold at most "
+            raise ValueError(f"takes the value from `{path}`, which is {size_text(st.st_size)}; "
+                             f"a field may hold at most "
                              f"{limit_text(max_bytes)} ([values] max_field_kb in flowc.toml)")
         data = f.read() if max_bytes is None else f.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:  # it grew while it was read
-        raise ValueError(f"`{path}` is more than {limit_text(max_bytes)}; a field may hold no "
+        raise ValueError(f"takes the value from `{path}`, which is more than "
+                         f"{limit_text(max_bytes)}; a field may hold no "
                          "more ([values] max_field_kb in flowc.toml)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"`{path}` is not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") \
-            from None
+        raise ValueError(f"takes the value from `{path}`, which is not UTF-8 text (byte "
+                         f"{e.start + 1} is {data[e.start]:#04x}); for a binary file declare "
+                         "the input as `file`") from None
 
 
 def is_file_schema(schema: Any) -> bool:
@@ -281,58 +287,120 @@ def file_value(path: str) -> dict:
     except OSError:
         raise ValueError(f"no file `{path}`") from None
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"`{path}` is not a regular file")
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+        raise ValueError(f"takes the value from `{path}`, which is {what}, not a regular file")
     return {"path": str(p.resolve()), "name": p.name}
 
 
 def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES) -> Any:
-    """A value typed on a command line (`--edit amount=12.5`) turned into the field's type.
+    """A value typed on a command line (`--input n=3`, `--edit amount=12.5`, `--answer x`)
+    turned into its type.
 
-    `@FILE` reads it from a local file (of at most `max_bytes`): for a text field the file's
-    text exactly as it is (a final newline included), for any other type the file's text,
-    blanks around it dropped, read as the same text typed after `=` would be (a number,
-    true/false, `null`, JSON for records and lists). `@@...` is the text `@...`. For a file
-    field, `@FILE` (or `FILE`) is that file, which the runtime takes in."""
+    `@PATH` takes the value from a local file (a regular file of at most `max_bytes`, UTF-8):
+    for a text field the file's text exactly as it is (a final newline included, a leading
+    byte-order mark dropped), for any other type the file's text, blanks around it dropped,
+    read as the same text typed after `=` would be (a number, true/false, `null`, JSON for
+    records and lists). `@@...` is the text `@...`. For a file field, `@FILE` (or `FILE`) is
+    that file, which the runtime takes in. A value that does not fit raises ValueError with a
+    phrase to follow the value's name: "is a whole number, not `abc`"."""
+    import json
+    import math
+
     base = schema
     if "anyOf" in schema:
         base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    optional = base is not schema
     if base.get("x-flowc-file"):
-        if text == "null" and base is not schema:
+        if text == "null" and optional:
             return None
-        return file_value(text[1:] if text.startswith("@") else text)
+        try:
+            return file_value(text[1:] if text.startswith("@") else text)
+        except ValueError as e:
+            raise ValueError(f"names a file that cannot be used: {e}") from None
+    source = ""
     if text.startswith("@@"):
         text = text[1:]
-    elif text.startswith("@"):
-        content = read_field_file(text[1:], max_bytes)
-        if base.get("type") == "string" and "enum" not in base:
-            return content
-        text = content.strip()
-    return _typed(text, schema, base)
-
-
-def _typed(text: str, schema: dict, base: dict) -> Any:
-    import json
-
-    if base is not schema and text == "null":
+    elif text.startswith("@") and len(text) > 1:
+        source = f" (from {text[1:]})"
+        text = read_field_file(text[1:], max_bytes).removeprefix("\ufeff")
+        if base.get("type") not in ("string", None) or "enum" in base:
+            text = text.strip()
+    if optional and text == "null":
         return None
     t = base.get("type")
-    if t == "string" or "enum" in base:
+    want = describe_schema(schema)
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if "enum" in base:
+        if text not in base["enum"]:
+            raise ValueError(f"is {want}, not `{shown}`{source}")
         return text
-    if t == "integer":
-        return int(text)
-    if t == "number":
-        return float(text)
+    if t == "string":
+        return text
+    if t in ("integer", "number"):
+        try:
+            value = int(text) if t == "integer" else float(text)
+        except ValueError:
+            raise ValueError(f"is a {want}, not `{shown}`{source}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"is not a finite number (`{shown}`){source}")
+        return value
     if t == "boolean":
         if text.lower() in ("true", "yes", "1"):
             return True
         if text.lower() in ("false", "no", "0"):
             return False
-        raise ValueError(f"not true/false: {text!r}")
+        raise ValueError(f"is true or false, not `{shown}`{source}")
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"is {want} written as JSON; this JSON is nested too deeply"
+                         f"{source}") from None
     except ValueError as e:
-        raise ValueError(f"not valid JSON ({e})") from None
+        raise ValueError(f"is {_article(want)}{want} written as JSON, and `{shown}` is not "
+                         f"JSON ({e.msg} at character {e.pos + 1}){source}") from None
     return _at_files(value, schema)
+
+
+def _article(what: str) -> str:
+    return "an " if what[:1] in "aeiou" else "a "
+
+
+def example_text(schema: dict) -> str:
+    """A value of `schema`'s type as it would be typed on a command line (for help lines)."""
+    import json
+
+    base = schema
+    if "anyOf" in schema:
+        base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if base.get("x-flowc-file"):
+        return "@path/to/file"
+    if "enum" in base:
+        return str(base["enum"][0])
+    t = base.get("type")
+    if t in ("string", "integer", "number", "boolean"):
+        return {"string": "text", "integer": "42", "number": "12.5", "boolean": "true"}[t]
+    value = _example_value(base, 0)
+    text = json.dumps(value, ensure_ascii=False)
+    return "'" + text + "'"
+
+
+def _example_value(schema: dict, depth: int) -> Any:
+    if "anyOf" in schema:
+        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if "enum" in schema:
+        return schema["enum"][0]
+    t = schema.get("type")
+    if schema.get("x-flowc-file"):
+        return "@path/to/file"
+    if t == "object" and depth < 2:
+        props = schema.get("properties", {})
+        required = schema.get("required", list(props))
+        return {k: _example_value(props[k], depth + 1) for k in list(props)
+                if k in required}
+    if t == "array" and depth < 2:
+        return [_example_value(schema.get("items", {}), depth + 1)]
+    return {"string": "text", "integer": 42, "number": 12.5, "boolean": True,
+            "object": {}, "array": []}.get(t, "text")
 
 
 def _at_files(value: Any, schema: dict) -> Any:

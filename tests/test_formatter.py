@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flowc.compiler.diagnostics import Diagnostics
-from flowc.compiler.formatter import format_source
+from flowc.compiler.formatter import FMT_OFF, format_source
 from flowc.compiler.parser import parse
 from flowc.compiler.source import Source
 
@@ -536,6 +536,9 @@ def test_examples_round_trip():
     checked = 0
     for path in _example_files():
         text = path.read_text(encoding="utf-8")
+        if FMT_OFF.match(text):  # left as it is, parsed or not
+            assert format_source(text) == text, path
+            continue
         _, diagnostics = _parse(text)
         if diagnostics.has_errors:
             assert format_source(text) is None, path
@@ -843,3 +846,38 @@ def test_damaged_flows_never_crash_the_formatter(text, data):
 def test_arbitrary_text_never_crashes_the_formatter(text):
     out = format_source(text)
     assert out is None or isinstance(out, str)
+
+
+# ---- `flowc fmt --diff` and `// fmt: off` (issue 15) ------------------------------------------
+
+def _fmt(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "flowc", "fmt", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_fmt_diff_prints_the_change_and_writes_nothing(tmp_path):
+    messy = 'flow x version "1.0.0"\ninput  a:int\noutput o:int=a\n'
+    (tmp_path / "x.flow").write_text(messy)
+    r = _fmt("--diff", "x.flow", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "\n-input  a:int\n" in r.stdout and "\n+input a: int\n" in r.stdout
+    assert r.stdout.startswith("--- x.flow")
+    assert "would reformat x.flow" in r.stderr  # stdout is only the patch
+    assert (tmp_path / "x.flow").read_text() == messy
+    (tmp_path / "x.flow").write_text(format_source(messy))
+    r = _fmt("--diff", "x.flow", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == ""
+
+
+def test_fmt_off_leaves_a_file_alone_even_when_it_does_not_parse(tmp_path):
+    broken = "// Broken on purpose.\n// fmt: off\nflow x version \"1.0.0\"\ninput  a:int\nnode {\n"
+    (tmp_path / "b.flow").write_text(broken)
+    r = _fmt("--check", "b.flow", cwd=tmp_path)
+    assert r.returncode == 0 and "1 left as they are (`// fmt: off`)" in r.stdout, r.stderr
+    assert format_source(broken) == broken
+    # only among the leading comments
+    late = 'flow x version "1.0.0"\n// fmt: off\ninput  a:int\n'
+    assert format_source(late) != late

@@ -120,7 +120,7 @@ def test_recovery_reports_every_broken_declaration_and_keeps_the_rest():
     result, d = _parse(text)
     lines = sorted(x.start.line for x in d.items)
     assert [x.code for x in d.items] == ["F0001", "F0001", "F0001"]
-    assert lines == [4, 5, 7]
+    assert lines == [3, 5, 7]  # the `{` left open on line 3, not the `node` after it
     kept = [i.name.value for i in result.file.items]
     assert "a" in kept and "e" in kept
     assert result.file.header.name.value == "f"

@@ -16,10 +16,12 @@ def may_be_missing(ir, conditional: set[str]) -> str | None:
         return None
     if "node" in ir:
         return ir["node"] if ir["node"] in conditional else None
-    if ir.get("op") == "??":
-        left = may_be_missing(ir["args"][0], conditional)
-        right = may_be_missing(ir["args"][1], conditional)
-        return right if left and right else None
+    op = ir.get("op")
+    if op == "??" or (op == "fold" and ir["args"][1] == "??"):
+        # missing only when every alternative may be missing
+        alternatives = ir["args"][::2] if op == "fold" else ir["args"]
+        found = [may_be_missing(a, conditional) for a in alternatives]
+        return found[-1] if all(found) else None
     for arg in ir.get("args", []) + ir.get("list", []) + ir.get("template", []):
         found = may_be_missing(arg, conditional)
         if found:
