@@ -23,6 +23,7 @@ _STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 # each so carets stay aligned: a NUL or an escape sequence in a file never reaches the terminal
 _VISIBLE = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
 _VISIBLE.update({0x7F: "\u2421", **{c: "\ufffd" for c in range(0x80, 0xA0)}})
+_VISIBLE_BUT_CR = {c: v for c, v in _VISIBLE.items() if c != 0x0D}
 
 
 def visible(text: str) -> str:
@@ -252,5 +253,6 @@ def render_github(diags: list[Diagnostic]) -> str:
         props = (f"file={_gh_escape(d.source.path, True)},line={s.line},col={s.column},"
                  f"endLine={e.line},endColumn={e.column},title={_gh_escape(d.code, True)}")
         msg = d.message + (f" (help: {d.help})" if d.help else "")
-        lines.append(f"::{kind} {props}::{_gh_escape(visible(msg))}")
+        # CR and LF are the escape's (%0D, %0A), the other control characters drawn visibly
+        lines.append(f"::{kind} {props}::{_gh_escape(msg.translate(_VISIBLE_BUT_CR))}")
     return "\n".join(lines) + ("\n" if lines else "")

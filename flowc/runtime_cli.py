@@ -866,10 +866,9 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("inbox", help="pending human tasks, oldest first, a page at a time")
-    sp.add_argument("--limit", type=_positive(int), default=100, metavar="N",
-                    help="tasks per page "
+    sp.add_argument("--limit", type=int, default=100, metavar="N", help="tasks per page "
                     "(default 100)")
-    sp.add_argument("--page", type=_positive(int), metavar="P", help="the page to show (from 1)")
+    sp.add_argument("--page", type=int, metavar="P", help="the page to show (from 1)")
     sp.add_argument("--all", action="store_true", help="every pending task, not one page")
     sp.add_argument("--for", dest="for_user", metavar="USER", help="only tasks USER may "
                     "decide: named for them, for a role they hold (flowc people), or for anyone")
