@@ -555,7 +555,7 @@ class Engine:
                 raise RunRefused(str(e) if str(e).startswith("input `") else
                                  f"input `{name}`: {e}") from None
         if plan.hash not in self._plans:
-            self.store.put_plan(plan.hash, plan.to_json())
+            self.store.put_plan(plan.hash, plan.to_compact_json())
             self._plans[plan.hash] = plan
         with self.store.transaction():
             run = self.store.create_run(
