@@ -920,6 +920,8 @@ _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error
 _NODE_INSERT_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, "
                      "error, started_at, finished_at")
 _NODE_COLS = _NODE_INSERT_COLS + ", metrics_json"
+# a node row written comes back from the same statement (one SELECT less per node result)
+_NODE_BACK = f" RETURNING {_NODE_COLS}" if _RETURNING else ""
 _MODEL_CALL_COLS = ("run_id, node_id, item, seq, attempt, purpose, provider, alias, model, "
                     "request_json, response_json, error, prompt_tokens, completion_tokens, cost, "
                     "started_at, finished_at")
@@ -1087,6 +1089,7 @@ class SQLiteStore:
         self.journal_mode = "memory"
         self._closed = False
         self._touched: set[str] = set()  # runs whose trail grew (see touched_runs)
+        self._heads: dict[str, tuple[int, str]] = {}  # run -> (seq, head) this store wrote
         self._pid = os.getpid()
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
@@ -1719,17 +1722,17 @@ class SQLiteStore:
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [_row(c) for c in calls])
             if started is None:
-                conn.execute(
+                cur = conn.execute(
                     f"INSERT INTO node_executions ({_NODE_COLS})"
                     " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, self._json(conn, output), outcome, error, now,
                      finished, _dump(dict(metrics)) if metrics else None))
             else:  # the attempt's start comes with its result: one row written once
-                conn.execute(
+                cur = conn.execute(
                     f"INSERT INTO node_executions ({_NODE_COLS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
@@ -1737,13 +1740,13 @@ class SQLiteStore:
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, started_at = excluded.started_at,"
                     " finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, started.get("attempt", 1),
                      self._json(conn, started.get("inputs")), self._json(conn, output), outcome,
                      error,
                      started.get("started_at", now), finished,
                      _dump(dict(metrics)) if metrics else None))
-            row = conn.execute(
+            row = cur.fetchone() if _RETURNING else conn.execute(
                 f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ? AND node_id = ?"
                 " AND item = ?", (run_id, node_id, item)).fetchone()
             self._append_events(conn, run_id, [(NODE_RESULT_EVENT, "flowc",
@@ -2119,6 +2122,19 @@ class SQLiteStore:
         INSERT, one head UPDATE, whatever their number."""
         if not events:
             return []
+        ts = self._now()
+        known = self._heads.get(run_id)
+        if known is not None:  # this store wrote the run's last events: chain on from there,
+            # in one UPDATE that checks, under the write lock, that they are still the last
+            seq, prev = known
+            rows, out, head = self._chain(conn, run_id, seq, prev, ts, events, records)
+            if conn.execute("UPDATE runs SET audit_seq = ?, audit_head = ? WHERE id = ? AND"
+                            " audit_seq = ? AND audit_head = ?",
+                            (seq + len(events), head, run_id, seq, prev)).rowcount == 1:
+                conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
+                                 " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._remember_head(run_id, seq + len(events), head)
+                return out
         if _RETURNING:
             row = conn.execute("UPDATE runs SET audit_seq = audit_seq + ? WHERE id = ?"
                                " RETURNING audit_seq, audit_head", (len(events), run_id)).fetchone()
@@ -2130,8 +2146,19 @@ class SQLiteStore:
                                    (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"no run {run_id}")
-        seq, prev = row[0] - len(events), row[1]
-        ts = self._now()
+        rows, out, head = self._chain(conn, run_id, row[0] - len(events), row[1], ts, events,
+                                      records)
+        conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
+                         " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (head, run_id))
+        self._remember_head(run_id, row[0], head)
+        return out
+
+    def _chain(self, conn: sqlite3.Connection, run_id: str, seq: int, prev: str, ts: float,
+               events: Sequence[tuple[str, str | None, tuple[Any, str]]], records: bool
+               ) -> tuple[list[tuple], list[AuditRecord], str]:
+        """The audit rows of `events` chained on after event `seq` whose hash is `prev`:
+        (rows to insert, their records when `records`, the new head)."""
         rows, out = [], []
         for kind, actor, (norm, text) in events:
             seq += 1
@@ -2142,11 +2169,16 @@ class SQLiteStore:
             if records:
                 out.append(AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest))
             prev = digest
-        conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
-                         " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (prev, run_id))
+        return rows, out, prev
+
+    def _remember_head(self, run_id: str, seq: int, head: str) -> None:
+        """The (seq, head) this store just wrote for the run (a guess for its next append:
+        checked by that append's UPDATE, so a rolled-back or foreign write only costs the
+        longer path)."""
+        if len(self._heads) >= 4096 and run_id not in self._heads:
+            self._heads.clear()
+        self._heads[run_id] = (seq, head)
         self._touched.add(run_id)
-        return out
 
     def _append_audit(self, conn: sqlite3.Connection, run_id: str, kind: str, actor: str | None,
                       payload: Mapping[str, Any]) -> AuditRecord:
