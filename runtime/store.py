@@ -1090,6 +1090,7 @@ class SQLiteStore:
         self._closed = False
         self._touched: set[str] = set()  # runs whose trail grew (see touched_runs)
         self._heads: dict[str, tuple[int, str]] = {}  # run -> (seq, head) this store wrote
+        self._commits = 0  # the memory store's commits (its fences' data_version)
         self._pid = os.getpid()
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
@@ -1301,6 +1302,11 @@ class SQLiteStore:
                         conn.execute("ROLLBACK")
                     self._fault(exc)
                     raise
+                if self.memory:  # (what `PRAGMA data_version` is to a file: see _check_fence)
+                    self._commits += 1
+                    seen = getattr(self._local, "fence_seen", None)
+                    if seen is not None and seen[1] == self._commits - 1:
+                        self._local.fence_seen = (seen[0], self._commits)  # ours: it holds
                 if point is not None:
                     _faults.reached(point, "after")
             finally:
@@ -1657,8 +1663,11 @@ class SQLiteStore:
         fence = stack[-1]
         # nothing another connection committed since this one last found the fence held
         # (SQLite's data_version): it still holds, no need to read the run again
-        version = None if self.memory else conn.execute("PRAGMA data_version").fetchone()[0]
-        if version is not None and getattr(self._local, "fence_seen", None) == (fence, version):
+        # (the memory store's one connection counts every commit: none since this thread's
+        # own last one says the same)
+        version = self._commits if self.memory else \
+            conn.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self._local, "fence_seen", None) == (fence, version):
             return
         run_id, owner, token = fence
         state = self._lease_state(conn.execute(
