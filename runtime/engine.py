@@ -1035,16 +1035,19 @@ class Engine:
 
     # gates --------------------------------------------------------------------------------------
     def _gate(self, run, plan, node, config, scope, item) -> _Result:
-        task = self.store.task_for(run.id, node.id, item)
         prefill = {f["name"]: (None if (v := evaluate(f["prefill"], scope)) is MISSING else v)
                    for f in config.get("form", []) if "prefill" in f}
+        pause_when = config.get("pause_when")
+        # a gate whose `when:` is false passes without a task: it never had one, since the
+        # condition reads only run inputs, settled results and the item, which never change
+        # (so it was false whenever this gate ran before): no task to look up
+        if pause_when is not None and not evaluate(pause_when, scope):
+            output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
+            return _Result("succeeded", output, "approved", audit=[("gate.passed", {
+                "node": node.id, "item": item, "why": "its `when:` condition is false",
+                "form": prefill, "plan_hash": plan.hash})])
+        task = self.store.task_for(run.id, node.id, item)
         if task is None:
-            pause_when = config.get("pause_when")
-            if pause_when is not None and not evaluate(pause_when, scope):
-                output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
-                return _Result("succeeded", output, "approved", audit=[("gate.passed", {
-                    "node": node.id, "item": item, "why": "its `when:` condition is false",
-                    "form": prefill, "plan_hash": plan.hash})])
             timeout = config.get("timeout")
             shown = [evaluate(s, scope) for s in config.get("show", [])]
             now = self.clock()
