@@ -627,6 +627,8 @@ try:  # orjson is several times faster on the write path (results, inputs, excha
         except TypeError:  # what orjson refuses (e.g. ints over 64 bits), json writes
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 except ImportError:  # pragma: no cover - orjson is a dependency; plain json still works
+    _orjson = None
+
     def _dump(value: Any) -> str | None:
         return None if value is None else json.dumps(value, separators=(",", ":"),
                                                       ensure_ascii=False)
@@ -670,10 +672,27 @@ def _audit_hash_text(prev_hash: str, run_id: str, seq: int, ts: float, kind: str
 
 
 def _normalised(payload: Mapping[str, Any]) -> tuple[Any, str]:
-    """(the payload as it reads back, its canonical JSON): normalised through JSON first, so
-    the hash is over exactly what is read back (int keys become strings, tuples lists)."""
-    norm = json.loads(canonical_json(payload))
+    """(the payload as it reads back, or None: parse the text for it; its canonical JSON):
+    normalised through JSON first, so the hash is over exactly what is read back (int keys
+    become strings, tuples lists). Only keys that are not strings make the text of what is
+    read back differ (they are written as strings and sorted again): a payload whose keys
+    are all strings (orjson, without OPT_NON_STR_KEYS, refuses any other) already gives that
+    text, and is not parsed and written again."""
+    text = canonical_json(payload)
+    if _str_keys_only(payload):
+        return None, text
+    norm = json.loads(text)
     return norm, canonical_json(norm)
+
+
+def _str_keys_only(value: Any) -> bool:
+    if _orjson is None:  # pragma: no cover
+        return False
+    try:
+        _orjson.dumps(value)
+    except TypeError:  # a key that is not a str, or anything else orjson refuses
+        return False
+    return True
 
 
 def text_sha256(text: str | None) -> str | None:
@@ -2172,6 +2191,8 @@ class SQLiteStore:
         for kind, actor, (norm, text) in events:
             seq += 1
             digest = _audit_hash_text(prev, run_id, seq, ts, kind, actor, text)
+            if norm is None and (records or len(text) >= _blobs.BLOB_BYTES):
+                norm = json.loads(text)
             stored = text if len(text) < _blobs.BLOB_BYTES else \
                 _blobs.pack(conn, norm, canonical_json, self._now)  # (reads back as `text`)
             rows.append((run_id, seq, ts, kind, actor, stored, prev, digest))

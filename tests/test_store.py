@@ -799,3 +799,28 @@ def test_synchronous_setting(db):
         assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
     with pytest.raises(ValueError, match="synchronous"):
         SQLiteStore(db, synchronous="sometimes")
+
+
+def test_audit_payload_text_is_that_of_what_reads_back():
+    """The text an audit event's hash covers is the canonical JSON of the payload as it reads
+    back, whether or not the store takes the short way (no parse and dump again when every
+    key is a string)."""
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    payloads = [
+        {}, {"a": 1, "b": [1, 2.5, None, True]}, {"t": (1, (2, 3))}, {"é": "ü", "z": "\u2028"},
+        {"big": 2**80, "neg": -0.0, "f": 1e16, "small": 5e-324}, {"lvl": Level.HIGH},
+        {Name("k"): Name("v")}, {1: "int key"}, {"n": {2: "a", 10: "b"}}, {True: 1, False: 2},
+        {"deep": [{"k": {3.5: "float key"}}]}, {"s": "\ud800 lone"},
+    ]
+    for payload in payloads:
+        reference = json.loads(store_mod.canonical_json(payload))
+        norm, text = store_mod._normalised(payload)
+        assert text == store_mod.canonical_json(reference), payload
+        assert (json.loads(text) if norm is None else norm) == reference, payload
