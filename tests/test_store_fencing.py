@@ -129,3 +129,37 @@ def test_wake_runs_queues_only_paused_runs_that_can_go_on(db):
     assert db.get_run(waiting.id).status == "paused"
     assert db.wake_runs() == []
     assert db.wake_run(waiting.id) and not db.wake_run(waiting.id)
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_fence_sees_what_another_thread_committed(tmp_path, clock, where):
+    """A fence found held is not read again while nothing else committed (the file's
+    data_version, the memory store's count of commits), and is read again after another
+    thread's commit: a cancel or a lease taken over there stops the next fenced write."""
+    import threading
+
+    s = SQLiteStore(":memory:" if where == "memory" else str(tmp_path / "t.db"), clock=clock)
+    try:
+        s.put_plan("p", "{}")
+
+        def elsewhere(fn):
+            t = threading.Thread(target=fn)
+            t.start()
+            t.join()
+
+        for stop, error in (("cancel", RunCancelled), ("take", LeaseLost)):
+            run = s.create_run("f", "p", status="running")
+            token = _taken(s, run.id, "a")
+            with s.fenced(run.id, "a", token):
+                s.finish_node(run.id, "one", -1, "succeeded", output=1)
+                s.finish_node(run.id, "two", -1, "succeeded", output=2)  # fence still held
+                if stop == "cancel":
+                    elsewhere(lambda: s.set_run_status(run.id, "cancelled"))  # noqa: B023
+                else:
+                    clock.now += 11
+                    elsewhere(lambda: s.claim_runs("b", 10.0))
+                with pytest.raises(error):
+                    s.finish_node(run.id, "three", -1, "succeeded", output=3)
+            assert [n.node_id for n in s.node_results(run.id)] == ["one", "two"]
+    finally:
+        s.close()
