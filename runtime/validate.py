@@ -306,9 +306,7 @@ def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES
     import json
     import math
 
-    base = schema
-    if "anyOf" in schema:
-        base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    base = _non_null(schema)
     optional = base is not schema
     if base.get("x-flowc-file"):
         if text == "null" and optional:
@@ -361,6 +359,13 @@ def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES
     return _at_files(value, schema)
 
 
+def _non_null(schema: dict) -> dict:
+    """The type an optional type (`T?`: anyOf T, null) holds; any other schema itself."""
+    if "anyOf" in schema:
+        return next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    return schema
+
+
 def _article(what: str) -> str:
     return "an " if what[:1] in "aeiou" else "a "
 
@@ -369,9 +374,7 @@ def example_text(schema: dict) -> str:
     """A value of `schema`'s type as it would be typed on a command line (for help lines)."""
     import json
 
-    base = schema
-    if "anyOf" in schema:
-        base = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    base = _non_null(schema)
     if base.get("x-flowc-file"):
         return "@path/to/file"
     if "enum" in base:
@@ -385,8 +388,7 @@ def example_text(schema: dict) -> str:
 
 
 def _example_value(schema: dict, depth: int) -> Any:
-    if "anyOf" in schema:
-        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    schema = _non_null(schema)
     if "enum" in schema:
         return schema["enum"][0]
     t = schema.get("type")

@@ -35,7 +35,8 @@ result = v * 2
 output total: int = two
 '''
 
-HANG = 120.0  # seconds: only so that a broken build does not hang the suite
+HANG = 900.0  # seconds: a hang guard only (a broken build must not hang the suite), never
+#               a bound on how fast anything is: a loaded machine stays far below it
 
 
 def _wait(proc, what: str) -> None:
