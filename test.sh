@@ -5,4 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh test,bench
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+# Tests run on 3 processes (pytest-xdist; a file's tests stay on one): most of a test's
+# time is spent waiting on Deno, flowc and server processes. FLOWC_TEST_WORKERS=1 runs
+# them in this one process.
+workers="${FLOWC_TEST_WORKERS:-3}"
+parallel=()
+if [ "$workers" != "1" ] && [ "$workers" != "0" ]; then
+  parallel=(-n "$workers" --dist loadfile)
+fi
+.venv/bin/python -m pytest "${parallel[@]}" "$@"

@@ -24,9 +24,18 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
 fi
 spec=".[run]"
 [ -n "$extras" ] && spec=".[run,${extras}]"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 \
-  | grep -v -E "^WARNING: Location .* is ignored" || true
-.venv/bin/python -c "import flowc.cli" || { echo "flowc failed to install" >&2; exit 1; }
+# Installed once per pyproject.toml and set of extras (the stamp below): a second run leaves
+# the installed packages alone, so flowc processes already running (a parallel test suite)
+# never see it half uninstalled.
+stamp=.venv/.flowc-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $spec $(pwd)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ] || ! .venv/bin/python -c "import flowc.cli" 2>/dev/null; then
+  rm -f "$stamp"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 \
+    | grep -v -E "^WARNING: Location .* is ignored" || true
+  .venv/bin/python -c "import flowc.cli" || { echo "flowc failed to install" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
 # Byte-compile the sources once: some environments set PYTHONDONTWRITEBYTECODE, and a
 # `flowc check` that recompiles its own modules on every start is twice as slow.
 .venv/bin/python -m compileall -q flowc compiler grammar runtime lsp stdlib_skills >/dev/null || true

@@ -54,6 +54,31 @@ def _until(cond, what: str) -> None:
         time.sleep(0.05)
 
 
+def _freeze_outside_a_write(pid: int, db) -> None:
+    """SIGSTOP `pid` at a moment it holds no write transaction on the store.
+
+    SQLite has one writer at a time: a process frozen inside a write (a heartbeat renewing
+    its lease is one) holds the lock for as long as it stays frozen, and every other process
+    reports "still locked". That is SQLite's limit, not the lease's; what these tests try is
+    a process frozen in its node's work, so they freeze it again until nothing is held."""
+    import sqlite3
+
+    end = time.monotonic() + HANG
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        conn = sqlite3.connect(db, timeout=0.5, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            assert time.monotonic() < end, "the process never left its write"
+            time.sleep(0.02)
+        finally:
+            conn.close()
+
+
 # -- finding 3: a heartbeat keeps the lease during a long node; a lost lease is fenced off
 
 def test_a_node_longer_than_the_lease_runs_once_with_a_worker_watching(tmp_path):
@@ -83,7 +108,7 @@ def test_a_process_that_lost_its_lease_stops_without_committing_or_acting(tmp_pa
         a = fc.start("run", "slow.flow", "--input", "n=1")
         try:
             assert srv.wait_for("one:start:1"), "the node never started"
-            os.kill(a.pid, signal.SIGSTOP)
+            _freeze_outside_a_write(a.pid, fc.store_path)
             fc.lapse()
             got = fc.run("worker", "--once")
             assert got.returncode == 0, got.stderr
