@@ -447,6 +447,7 @@ def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
     statuses: list[str] = []
+    unsucceeded: list[str] = []  # why a run did not succeed, for the note
     lock = threading.Lock()
 
     def worker():
@@ -457,6 +458,8 @@ def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
             run = Engine(store).start(plan, {})
             with lock:
                 statuses.append(run.status)
+                if run.status != "succeeded":
+                    unsucceeded.append(f"run {run.status}: {run.error}")
         except BaseException as exc:  # counted, not raised: the count is the result
             with lock:
                 errors.append(exc)
@@ -479,7 +482,8 @@ def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
     return ConcurrentResult(
         seconds=elapsed, failures=len(errors), locked=locked,
         not_succeeded=sum(1 for s in statuses if s != "succeeded"),
-        first_error=f"{type(errors[0]).__name__}: {errors[0]}" if errors else None, cpus=cpus)
+        first_error=(f"{type(errors[0]).__name__}: {errors[0]}" if errors
+                     else unsucceeded[0] if unsucceeded else None), cpus=cpus)
 
 
 # --------------------------------------------------------------------------------------

@@ -68,7 +68,10 @@ DEFAULT_MAX_FIELD_BYTES = 2**20
 _FILES_KEYS = ("protocols", "max_mb")
 _PROTOCOL = re.compile(r"[a-z][a-z0-9+.-]*")
 _MODEL_KEYS = {"provider", "base_url", "model", "api_key_env", "timeout", "max_retries", "price",
-               "headers", "max_tokens"}
+               "headers", "max_tokens", "structured_output", "agent_steps",
+               "parallel_tool_calls", "reask_temperature"}
+STRUCTURED_OUTPUT = ("auto", "json_schema", "none")
+AGENT_STEPS = ("auto", "tools", "json")
 
 
 class ConfigError(ValueError):
@@ -88,6 +91,11 @@ class ModelConfig:
     price_output: float = 0.0   # USD per million completion tokens
     headers: dict[str, str] = field(default_factory=dict)
     max_tokens: int | None = None
+    # capabilities: "auto" is what `flowc models check --save` found, else the runtime's own
+    structured_output: str = "auto"     # "auto" | "json_schema" | "none"
+    agent_steps: str = "auto"           # "auto" | "tools" | "json"
+    parallel_tool_calls: bool = True    # send `parallel_tool_calls: false` with tools
+    reask_temperature: float | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
@@ -109,6 +117,8 @@ class ProjectConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES              # [files] max_mb
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES            # [values] max_field_kb
     audit_anchor: str | None = None                           # [audit] anchor
+    separate_duties: bool = True                              # [versions] separate_duties
+    published_only: bool = False                              # [versions] published_only
 
     @property
     def root(self) -> Path | None:
@@ -180,6 +190,13 @@ def _model(path: Path, alias: str, raw: Any) -> ModelConfig:
     if not isinstance(key_env, str):
         raise ConfigError(f"{where}: `api_key_env` must be the name of an environment variable")
     max_tokens = raw.get("max_tokens")
+    for key, allowed in (("structured_output", STRUCTURED_OUTPUT), ("agent_steps", AGENT_STEPS)):
+        if raw.get(key, "auto") not in allowed:
+            raise ConfigError(f"{where}: `{key}` must be one of "
+                              f"{', '.join(repr(a) for a in allowed)}, not {raw[key]!r}")
+    if not isinstance(raw.get("parallel_tool_calls", True), bool):
+        raise ConfigError(f"{where}: `parallel_tool_calls` must be true or false")
+    reask = raw.get("reask_temperature")
     return ModelConfig(
         alias=alias, provider=provider, model=raw["model"],
         base_url=str(raw.get("base_url", _DEFAULT_URLS[provider])).rstrip("/"),
@@ -190,6 +207,11 @@ def _model(path: Path, alias: str, raw: Any) -> ModelConfig:
         price_output=_number(where, "price.output", price.get("output", 0), float),
         headers=dict(headers),
         max_tokens=None if max_tokens is None else _number(where, "max_tokens", max_tokens, int),
+        structured_output=raw.get("structured_output", "auto"),
+        agent_steps=raw.get("agent_steps", "auto"),
+        parallel_tool_calls=raw.get("parallel_tool_calls", True),
+        reask_temperature=None if reask is None else _number(where, "reask_temperature", reask,
+                                                             float),
     )
 
 
@@ -220,10 +242,10 @@ def _load(path: Path) -> ProjectConfig:
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or e}") from None
     unknown = sorted(set(raw) - {"models", "skills", "telemetry", "files", "values",
-                                    "audit"})
+                                    "audit", "versions"})
     if unknown:
         raise ConfigError(f"{path}: unknown section `[{unknown[0]}]` (sections: models, skills, "
-                          "telemetry, files, values, audit)")
+                          "telemetry, files, values, audit, versions)")
     models_raw = raw.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(f"{path}: `models` must be a table of [models.ALIAS] tables")
@@ -243,7 +265,8 @@ def _load(path: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: [telemetry] must be a table")
     protocols, max_bytes = _files(path, raw.get("files", {}))
     return ProjectConfig(path, models, tuple(resolved), dict(telemetry), protocols, max_bytes,
-                         _values(path, raw.get("values", {})), _audit(path, raw.get("audit", {})))
+                         _values(path, raw.get("values", {})), _audit(path, raw.get("audit", {})),
+                         *_versions(path, raw.get("versions", {})))
 
 
 def _values(path: Path, raw: Any) -> int:
@@ -256,6 +279,23 @@ def _values(path: Path, raw: Any) -> int:
     kb = _number(where, "max_field_kb", raw.get("max_field_kb", DEFAULT_MAX_FIELD_BYTES / 1024),
                  float)
     return max(1, int(kb * 1024))
+
+
+def _versions(path: Path, raw: Any) -> tuple[bool, bool]:
+    """`[versions] separate_duties` (default true: the author of a version can neither approve
+    nor publish it) and `published_only` (default false: `flowc serve` and `flowc worker` run
+    a flow that has no published version from its file; true: they refuse it)."""
+    where = f"{path}: [versions]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    check_settings(where, raw, ("separate_duties", "published_only"))
+    out = []
+    for key, default in (("separate_duties", True), ("published_only", False)):
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: `{key}` must be true or false")
+        out.append(value)
+    return out[0], out[1]
 
 
 def _audit(path: Path, raw: Any) -> str | None:

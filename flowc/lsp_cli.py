@@ -1,4 +1,4 @@
-"""`flowc lsp`: start the language server (stdio by default)."""
+"""`flowc lsp`: the command that starts the language server (stdio by default)."""
 
 from __future__ import annotations
 

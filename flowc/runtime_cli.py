@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from flowc.cli import CommandError
+from flowc.errors import CommandError
 
 __all__ = ["add_runtime_commands"]
 
@@ -190,7 +190,7 @@ def _load_plan(path: str):
 
     p = Path(path)
     if not p.is_file():
-        from flowc.cli import missing_path
+        from flowc.errors import missing_path
 
         raise CommandError(missing_path(path))
     if p.suffix == ".flow":
@@ -606,14 +606,46 @@ def cmd_resume(args) -> int:
     return _report_run(run, store)
 
 
+def _worker_service(args):
+    """`flowc worker --project DIR` (or with --smtp / --webhook) also fires the schedules of
+    DIR's flows and sends notifications and run webhooks, as `flowc serve` does."""
+    if not (args.project or args.smtp or args.webhook):
+        return None
+    try:
+        import croniter  # noqa: F401
+        import itsdangerous  # noqa: F401
+    except ImportError:
+        raise CommandError("schedules and notifications need the serve extra: pip install "
+                           "'flowc[serve]' (or scripts/bootstrap.sh serve)") from None
+    from flowc.serve_cli import open_service, service_config
+
+    if args.project is None:
+        args.project = "."
+    config = service_config(args, base_url=args.base_url, worker=False)
+    config.label = "flowc worker"
+    service = open_service(config)
+    for p in service.catalog.problems:
+        print(f"flowc worker: {p}", file=sys.stderr)
+    for entry in service.catalog.entries.values():
+        if entry.plan is None:  # `flowc check` shows why
+            print(f"flowc worker: {entry.path} has errors: its schedules do not fire "
+                  f"(`flowc check {entry.path}`)", file=sys.stderr)
+    return service
+
+
 def cmd_worker(args) -> int:
     store = _store(args)
     deadline = time.monotonic() + args.seconds if args.seconds else None
-    from flowc.cli import EXIT_STORE, store_problem
+    from flowc.errors import EXIT_STORE, store_problem
     from flowc.runtime.engine import describe_people
 
+    service = _worker_service(args)
     with _engine(args, store) as engine:
         while True:
+            if service is not None:  # schedules first: a tick's run is advanced in this pass
+                for f in service.scheduler.run_once() if service.scheduler else ():
+                    if f.status == "started":
+                        print(f"scheduled: run {f.run_id} of {f.flow}", flush=True)
             # one run's failure is recorded on that run (failed, with the error) and printed
             # in one line; the worker goes on with the others, and with the next pass
             code = 0
@@ -642,6 +674,8 @@ def cmd_worker(args) -> int:
                           f"{describe_people(e.to)}")
             for run_id in resumed:
                 print(f"resumed run {run_id}", flush=True)
+            if service is not None:  # each part reports its own failure and never raises
+                service.run_pass(("notify", "webhooks"))
             if args.once or (deadline and time.monotonic() >= deadline):
                 return code
             time.sleep(args.interval)
@@ -762,6 +796,14 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def _store_optional(args) -> bool:
+    """Whether `flowc people` may leave the store alone (no store there yet: people.json is
+    enough for the CLI; `flowc serve` takes its people into the store when it starts)."""
+    from flowc.runtime.store import default_store_path
+
+    return not Path(args.store or default_store_path()).exists()
+
+
 def cmd_people(args) -> int:
     path = _people_path(args)
     people = json.loads(path.read_text()) if path.exists() else {}
@@ -769,9 +811,22 @@ def cmd_people(args) -> int:
         _name(args.user, "USER")
         for role in args.roles:
             _name(role, "ROLE")
-        people[args.user] = sorted(set(args.roles))
+        if args.roles or args.user not in people:
+            people[args.user] = sorted(set(args.roles))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(people, indent=2) + "\n")
+        if args.email is not None or args.password_stdin or not _store_optional(args):
+            # the store keeps people too (roles, e-mail, password): what `flowc serve` reads
+            from flowc.server.auth import record_person
+
+            password = None
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            try:
+                record_person(_store(args), args.user, people[args.user], email=args.email,
+                              password=password)
+            except ValueError as e:
+                raise CommandError(str(e)) from None
     for user, roles in sorted(people.items()):
         print(f"{user}: {', '.join(roles) or '-'}")
     return 0
@@ -911,6 +966,13 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.add_argument("--seconds", type=_positive(float), help="stop after this long")
     sp.add_argument("--interval", type=_positive(float), default=1.0)
     sp.add_argument("--workspace", metavar="URL")
+    sp.add_argument("--project", metavar="DIR", help="also fire the `on schedule` triggers of "
+                    "this folder's flows (as `flowc serve` does; docs/serve.md)")
+    sp.add_argument("--base-url", default="http://127.0.0.1:8080", metavar="URL",
+                    help="where `flowc serve` is reached: the links in notifications")
+    from flowc.serve_cli import trigger_options
+
+    trigger_options(sp)
     model_opts(sp)
     anchor_opt(sp)
     store_opt(sp)
@@ -939,5 +1001,8 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp = sub.add_parser("people", help="who holds which roles (for gate decisions)")
     sp.add_argument("user", nargs="?", metavar="USER")
     sp.add_argument("roles", nargs="*", metavar="ROLE")
+    sp.add_argument("--email", help="where review links are sent (flowc serve --smtp)")
+    sp.add_argument("--password-stdin", action="store_true",
+                    help="read USER's password for `flowc serve` from the first line of stdin")
     store_opt(sp)
     sp.set_defaults(func=cmd_people)

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from flowc.cli import CommandError
+from flowc.errors import CommandError
 
 __all__ = ["add_skill_commands"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from flowc.cli import CommandError
+from flowc.errors import CommandError
 
 __all__ = ["add_store_commands"]
 

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 
-from flowc.cli import CommandError
+from flowc.errors import CommandError
 
 __all__ = ["add_trace_commands", "parse_when"]
 

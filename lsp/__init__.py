@@ -1,1 +1,1 @@
-"""`flowc lsp`: the language server (pygls) over the compiler\x27s API."""
+"""`flowc lsp`: the language server (pygls) over the compiler's API."""

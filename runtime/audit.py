@@ -37,17 +37,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .store import (
+# The chain's definition and the verification record come from the store's own modules, not
+# the package: `Store.verify_audit` (store/trail.py) calls `verify_evidence` below.
+from .store.chain import (
     AUDIT_GENESIS,
     LEGACY_AUDIT_GENESIS,
     NODE_RESULT_EVENT,
-    TERMINAL_RUN_STATUSES,
-    AuditVerification,
     _audit_hash,
     canonical_json,
     node_result_payload,
     text_sha256,
 )
+from .store.records import TERMINAL_RUN_STATUSES, AuditVerification
 
 __all__ = ["EXPORT_FORMAT", "Anchor", "AnchorError", "AnchoredHead", "ExportError",
            "export_run", "verify_evidence", "verify_export", "verify_run"]

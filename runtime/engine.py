@@ -1,4 +1,5 @@
-"""The engine: executes a compiled plan against the durable store, one committed node at a time.
+"""The engine: schedules a compiled plan's nodes against the durable store, one committed node
+at a time.
 
 A run is advanced by `Engine.advance(run_id)`: it loads the plan and every committed node
 result, works out which nodes are ready, skipped or waiting, runs the ready ones, and commits
@@ -6,6 +7,10 @@ each result atomically before looking again. Nothing lives only in memory: a pro
 at any moment (a gate waiting for days, a crash) and the next `advance` continues from the
 last committed node. Human gates create tasks and return; `decide` records a decision
 (compare-and-set: exactly one wins) and advances the run again.
+
+What a node does is its kind's executor (runtime/nodes/, looked up in `KINDS`); the engine
+schedules: readiness and skipping, the run's lease, retries, commits (with the tasks gates
+open), decisions, timeouts and escalations.
 """
 
 from __future__ import annotations
@@ -27,25 +32,18 @@ from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
 
-from .effects import crash_point, effect_key, env_code, is_keyed
-from .expressions import MISSING, EvaluationError, Scope, evaluate, render_template
-from .skillrun import entry_line, is_file_value, shell_code, stage_skill
+from .effects import env_code
+from .expressions import MISSING, EvaluationError, Scope, evaluate
+from .nodes import KINDS, executed_kind
+from .nodes.base import NodeContext, NodeResult, Part, clean_text
 from .store import LeaseLost, RunCancelled, StoreBusy, StoreFault
-from .validate import (
-    MAX_DEPTH,
-    apply_defaults,
-    field_problem,
-    is_file_schema,
-    schema_errors,
-    value_problem,
-)
+from .validate import apply_defaults, field_problem, is_file_schema, schema_errors, value_problem
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS",
            "cancel_run"]
 
-SUPPORTED_KINDS = frozenset({"gate", "ask", "code", "for_each", "flow", "command", "skill",
-                             "llm", "agent", "extract"})
-MODEL_KINDS = frozenset({"llm", "agent", "extract"})
+SUPPORTED_KINDS = frozenset(KINDS)
+MODEL_KINDS = frozenset(name for name, kind in KINDS.items() if kind.model)
 # A run's lease is renewed before every node; a crashed holder's lease lapses after this long
 # and a worker takes the run over. FLOWC_LEASE_SECONDS shortens it (tests, small deployments).
 _LEASE_SECONDS = float(os.environ.get("FLOWC_LEASE_SECONDS", "300"))
@@ -53,21 +51,11 @@ _LEASE_WAIT = 30.0       # how long a decision waits for another process's pass 
 _BRANCHES = 4            # independent branches run side by side, at most this many
 _FINAL = ("succeeded", "failed", "skipped")
 _TIMER_BATCH = 1000      # due timeouts and steps read at once by the timer
-_MAX_ERROR = 4000        # characters of a node's or run's error kept in the store
 _log = logging.getLogger("flowc.runtime")
 # The store itself cannot serve (a damaged, read-only or full file; locked past the retry
 # budget): that stops the engine with the store's error; it is never a node's or a run's
 # failure (there is nowhere sound to record one).
 _STORE_DOWN = (StoreFault, StoreBusy)
-
-
-# A snippet may set `result`, or define `main` (called with the arguments it names).
-_PY_MAIN = """
-if "result" not in globals() and callable(globals().get("main")):
-    import inspect as _flowc_inspect
-    result = main(**{_k: globals()[_k] for _k in _flowc_inspect.signature(main).parameters
-                     if _k in globals()})
-"""
 
 
 class RunRefused(ValueError):
@@ -78,48 +66,11 @@ class DecisionRefused(ValueError):
     """A decision that changes nothing: wrong user, bad value, task already decided."""
 
 
-class FileNotStaged(EvaluationError):
-    """A file value that cannot be handed to a node: not a file of this run, or its file
-    fails a check (changed, over the size limit, not a regular file, a link out)."""
-
-
-def _clean(text: Any, limit: int = _MAX_ERROR) -> str:
-    """Text as the store keeps it: encodable whatever it holds, and bounded."""
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= limit else text[:limit - 40] + \
-        f" [... {len(text) - limit + 40} more characters]"
-
-
 def _describe(e: BaseException) -> str:
     """An unexpected exception as a node's error: one readable line."""
     if isinstance(e, RecursionError):
         return f"a value nested too deeply to handle (RecursionError: {e})"
     return f"{type(e).__name__}: {e}"
-
-
-def _parse_json(text: str) -> tuple[Any, str | None]:
-    """(value, None), or (None, why not): not JSON, or nested too deeply to parse."""
-    try:
-        return json.loads(text), None
-    except RecursionError:
-        return None, f"it is JSON nested more than {MAX_DEPTH} levels deep"
-    except ValueError as e:
-        return None, str(e)
-
-
-def _is_handle(value: Any) -> bool:
-    return is_file_value(value)
-
-
-@dataclass
-class _Result:
-    status: str
-    output: Any = None
-    outcome: str | None = None
-    error: str | None = None
-    audit: list = field(default_factory=list)  # events committed with the result
-    metrics: dict | None = None  # model, tokens, cost, steps (model-backed nodes)
-    task: dict | None = None  # a task the node opens: created in its result's commit
 
 
 @dataclass(frozen=True)
@@ -147,21 +98,6 @@ def describe_people(people) -> str:
     """`role lead, user ana@example.com`."""
     return ", ".join(f"{a.get('kind')} {a.get('name')}" for a in people
                      if isinstance(a, dict)) or "anyone"
-
-
-def _people(irs, scope, what: str) -> list[dict]:
-    """The people a gate names (`to:` or an escalation step), checked: each is a role or a
-    user with a non-empty name; anything else fails the node, saying what."""
-    out = []
-    for ir in irs:
-        p = evaluate(ir, scope)
-        if not (isinstance(p, dict) and p.get("kind") in ("role", "user")
-                and isinstance(p.get("name"), str) and p["name"]):
-            name = p.get("name") if isinstance(p, dict) else p
-            shown = "a missing value" if name is MISSING else json.dumps(name, default=str)
-            raise EvaluationError(f"{what} names {shown}, not a role or user name")
-        out.append({"kind": p["kind"], "name": p["name"]})
-    return out
 
 
 # A model node's figures that its traced model calls give (trace.py sums them): not written
@@ -218,7 +154,7 @@ def _plan(data: dict | Plan) -> Plan:
 
 def refuse_unsupported(plan: Plan) -> None:
     for node in plan.nodes:
-        kind = node.config.get("body", {}).get("kind") if node.kind == "for_each" else node.kind
+        kind = executed_kind(node)[0]
         if kind not in SUPPORTED_KINDS:
             raise RunRefused(
                 f"node `{node.id}` (line {node.span.line}) is a `{kind}` node, which this "
@@ -362,59 +298,6 @@ class Engine:
                 self._files_fallback = f"memory://flowc-files/{self.owner}"
         return self._files_fallback
 
-    def _out_dir(self, run, node, item: int, sub: str | None = None) -> tuple[str | None, str]:
-        """Where a node execution's files go (None: no workspace, they are not kept) and that
-        place relative to the workspace: `RUN/NODE`, `RUN/NODE/ITEM` for a `for each` item
-        (each item its own folder), then `sub`."""
-        rel = f"{run.id}/{node.id}" + ("" if item < 0 else f"/{item}") + (f"/{sub}" if sub else "")
-        return (f"{self.workspace.rstrip('/')}/{rel}" if self.workspace else None), rel
-
-    def record_outputs(self, run_id: str, node_id: str, item: int, files, rel: str) -> list[dict]:
-        """Record the files a node execution wrote (`FileOut`s under the workspace folder
-        `rel`) and return their file values: each carries the handle (`file_id`) that later
-        nodes are staged from; `path`, `name`, `sha256`, `size` are for people to read."""
-        from .store import FileRecord, new_file_id
-
-        records, values = [], []
-        for f in files:
-            rec = FileRecord(new_file_id(), run_id, node_id, item, f.name, f.sha256, f.size,
-                             self.workspace, f"{rel}/{f.name}", 0.0)
-            records.append(rec)
-            values.append({"file_id": rec.id, "path": f.url, "name": f.name,
-                           "sha256": f.sha256, "size": f.size})
-        self.store.record_files(records)
-        return values
-
-    def open_file(self, run_id: str, value: Any, what: str):
-        """The record and the checked content of the file a handle names: one of this run's
-        files (or its parent's or child flow runs'), read from its place in the workspace
-        (FileNotStaged names what is wrong). Anything else is not a file."""
-        from .sandbox.files import FileRefused, read_checked
-
-        fid = value.get("file_id") if isinstance(value, dict) else None
-        rec = self.store.find_file(fid, run_id) if isinstance(fid, str) else None
-        if rec is None:
-            raise FileNotStaged(f"{what} is not a file of this run (no file of this run has "
-                                "that handle)")
-        try:
-            data = read_checked(rec.workspace, rec.location, rec.sha256, rec.size,
-                                self.max_file_bytes)
-        except FileRefused as e:
-            raise FileNotStaged(f"{what} (`{_clean(rec.name, 200)}`) cannot be staged: {e}") \
-                from None
-        return rec, data
-
-    def _stage(self, run_id: str, files: dict) -> dict:
-        """{name in the sandbox: file value} -> {name: checked bytes}; a value that is not
-        a handle of this run's files is refused (FileNotStaged), never read as a path."""
-        out = {}
-        for local, value in files.items():
-            if isinstance(value, (bytes, bytearray)):
-                out[local] = bytes(value)
-                continue
-            _rec, out[local] = self.open_file(run_id, value, f"the file for `{local}`")
-        return out
-
     def _ingest(self, value: Any, schema: dict, *, run_id: str, node_id: str, item: int,
                 folder: str, records: list, what: str) -> Any:
         """A value a person supplied, with each file at a file-typed place in it read
@@ -489,11 +372,8 @@ class Engine:
         from .models.base import ModelError
 
         for node in plan.nodes:
-            kind = node.config.get("body", {}).get("kind") if node.kind == "for_each" \
-                else node.kind
+            kind, config = executed_kind(node)
             if kind in MODEL_KINDS:
-                config = node.config.get("body", node.config) if node.kind == "for_each" \
-                    else node.config
                 alias = config.get("model") or "default"
                 from .models.base import CallKey
 
@@ -508,7 +388,11 @@ class Engine:
 
     # ---- starting ----------------------------------------------------------------------------
     def start(self, plan: Plan | dict, inputs: dict, *, parent: tuple[str, str] | None = None,
-              advance: bool = True):
+              advance: bool = True, by: str | None = None, base_dir: str | None = None,
+              version: dict | None = None):
+        """Start a run of `plan`. `base_dir`: where its flow's files are (default: the
+        engine's); `version`: the flow version it runs ({"number", "status"}), recorded in
+        its `run.started` event."""
         plan = _plan(plan)
         refuse_unsupported(plan)
         if parent is None:
@@ -554,18 +438,23 @@ class Engine:
                 self._drop_folder(run_id)
                 raise RunRefused(str(e) if str(e).startswith("input `") else
                                  f"input `{name}`: {e}") from None
-        if plan.hash not in self._plans:
+        if plan.hash not in self._plans or self.store.in_transaction():
+            # inside a caller's transaction the plan is written again (idempotent): if that
+            # transaction rolls back, a plan cached as stored would be missing from the store
             self.store.put_plan(plan.hash, plan.to_compact_json())
-            self._plans[plan.hash] = plan
+            if not self.store.in_transaction():
+                self._plans[plan.hash] = plan
         with self.store.transaction():
             run = self.store.create_run(
                 flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
                 parent_run_id=parent[0] if parent else None,
                 parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
-                base_dir=str(self.base_dir), run_id=run_id)
+                base_dir=str(base_dir or self.base_dir), run_id=run_id)
             self.store.record_files(records)
-            self.store.append_audit(run.id, "run.started", "flowc", {
-                "plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values})
+            started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
+            if version is not None:
+                started["version"] = version
+            self.store.append_audit(run.id, "run.started", by or "flowc", started)
         return self.advance(run.id) if advance else run
 
     # ---- advancing ---------------------------------------------------------------------------
@@ -610,7 +499,7 @@ class Engine:
                 self._tracer.flush()
             except Exception as e:  # trace detail may be lost, never a result
                 _log.error("flowc: trace records of run %s were not written: %s", run_id,
-                           _clean(_describe(e), 300))
+                           clean_text(_describe(e), 300))
             if depth <= 0:  # a nested advance of the same run leaves the lease to the outer one
                 self.store.release_run(run_id, self.owner)
 
@@ -635,7 +524,7 @@ class Engine:
         """Record an unexpected error on the run (failed, with the error, and an audit event)
         instead of leaving it "running"; report it in one line. Re-raises `e` when even that
         cannot be written."""
-        error = _clean(f"the run stopped on an unexpected error: {_describe(e)}")
+        error = clean_text(f"the run stopped on an unexpected error: {_describe(e)}")
         for key in [k for k in self._pending if k[0] == run_id]:
             self._pending.pop(key, None)
         try:
@@ -649,7 +538,7 @@ class Engine:
             return self._stopped(run_id, lost)
         except Exception:  # the store itself fails: nothing to record it in
             raise e from None
-        line = _clean(f"run {run_id} failed on an unexpected error: {_describe(e)}", 500)
+        line = clean_text(f"run {run_id} failed on an unexpected error: {_describe(e)}", 500)
         line = " ".join(line.split())
         if self.on_error is not None:
             self.on_error(run_id, line)
@@ -690,8 +579,8 @@ class Engine:
                 if verdict == "ready":
                     ready.append(node)  # its inputs are all settled: independent of the rest
                     continue
-                result = _Result("skipped") if verdict == "skip" else \
-                    _Result("failed", error=verdict[1])
+                result = NodeResult("skipped") if verdict == "skip" else \
+                    NodeResult("failed", error=verdict[1])
                 self._commit(run_id, node.id, result)
                 results[node.id] = result
                 settled.append(node.id)
@@ -742,13 +631,12 @@ class Engine:
             plan = self._plans[plan_hash] = _plan(json.loads(self.store.get_plan(plan_hash)))
         return plan
 
-    def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[_Result]:
+    def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[NodeResult]:
         """Ready nodes run side by side (independent branches); the rest inline. `results`
         is not changed while they run (the caller commits theirs after), so the inline ones
         read it as it is: copying it for every batch cost a long chain time quadratic in its
         length; helper threads get a copy of their own."""
-        slow = [n for n in ready if n.kind in ("code", "for_each", "flow", "command", "skill",
-                                                "llm", "agent", "extract")]
+        slow = [n for n in ready if (kind := KINDS.get(n.kind)) is not None and not kind.person]
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
         results = dict(results)
@@ -784,14 +672,14 @@ class Engine:
                             "lost" if isinstance(e, LeaseLost) else "interrupted")
             raise
 
-    def _results(self, run_id: str) -> dict[str, _Result]:
+    def _results(self, run_id: str) -> dict[str, NodeResult]:
         out = {}
         for rec in self.store.node_results(run_id):
             if rec.item == -1:
-                out[rec.node_id] = _Result(rec.status, rec.output, rec.outcome, rec.error)
+                out[rec.node_id] = NodeResult(rec.status, rec.output, rec.outcome, rec.error)
         return out
 
-    def _commit(self, run_id: str, node_id: str, r: _Result, item: int = -1) -> None:
+    def _commit(self, run_id: str, node_id: str, r: NodeResult, item: int = -1) -> None:
         """The node's result and its audit events, in one transaction, with the attempt's
         trace records (its start and inputs, its model exchanges) when there are any."""
         pending = self._pending.pop((run_id, node_id, item), None) or {}
@@ -800,7 +688,7 @@ class Engine:
             self._tracer.put((run_id, node_id, item, None, pending["calls"]))
             metrics = _not_derived(metrics)
         if r.error is not None:
-            r.error = _clean(r.error)
+            r.error = clean_text(r.error)
         result = dict(output=r.output, outcome=r.outcome, error=r.error,
                       audit=[(kind, "flowc", payload) for kind, payload in r.audit],
                       metrics=metrics, started=pending.get("start"))
@@ -818,7 +706,7 @@ class Engine:
             # (its result, figures and events are not kept)
             r.status, r.output, r.outcome, r.audit, r.metrics = "failed", None, None, [], None
             r.task = None
-            r.error = _clean(f"its result could not be stored: {_describe(e)}")
+            r.error = clean_text(f"its result could not be stored: {_describe(e)}")
             self.store.finish_node(run_id, node_id, item, "failed", error=r.error,
                                    started=pending.get("start"))
 
@@ -831,11 +719,11 @@ class Engine:
                                                         record.item)
         self._pending.setdefault(key, {}).setdefault("calls", []).append(record)
 
-    def _scope(self, run, results: dict[str, _Result], **variables) -> Scope:
+    def _scope(self, run, results: dict[str, NodeResult], **variables) -> Scope:
         return Scope(run.inputs, _Outputs(results), variables)
 
     # ---- readiness ---------------------------------------------------------------------------
-    def _readiness(self, node: PlanNode, results: dict[str, _Result], inputs: dict):
+    def _readiness(self, node: PlanNode, results: dict[str, NodeResult], inputs: dict):
         """'ready', 'wait', 'skip', or ('fail', why)."""
         for dep in node.deps:
             if dep.kind != "node":
@@ -879,7 +767,7 @@ class Engine:
                 return ("fail", f"its `when` condition could not be evaluated: {e}")
         return "ready"
 
-    def _run_end(self, plan: Plan, results: dict[str, _Result], inputs: dict):
+    def _run_end(self, plan: Plan, results: dict[str, NodeResult], inputs: dict):
         for end in plan.ends:
             if end.node is not None:
                 r = results.get(end.node)
@@ -935,22 +823,23 @@ class Engine:
         return self.store.get_run(run.id)
 
     # ---- executing nodes ---------------------------------------------------------------------
-    def _execute(self, run, plan: Plan, node: PlanNode, results) -> _Result:
+    def _execute(self, run, plan: Plan, node: PlanNode, results) -> NodeResult:
         scope = self._scope(run, results)
         resumed = getattr(results.get(node.id), "status", None) == "waiting"
+        kind = KINDS.get(node.kind)
         try:
-            if node.kind == "for_each":
+            if kind is not None and kind.body is not None:  # its items are attempted apart
                 if not resumed:
                     self._started(run, node, -1, 1)
-                return self._for_each(run, plan, node, scope)
+                return kind.execute(node, node.config, scope, NodeContext(self, run, plan))
             return self._with_retries(run, node, -1, resumed, lambda: self._execute_body(
                 run, plan, node, node.kind, node.config, scope, -1))
         except EvaluationError as e:
-            return _Result("failed", error=str(e))
+            return NodeResult("failed", error=str(e))
         except (LeaseLost, *_STORE_DOWN):  # the run's work stops here: nothing is recorded
             raise
         except Exception as e:  # never an internal error: this node fails
-            return _Result("failed", error=_describe(e))
+            return NodeResult("failed", error=_describe(e))
 
     def _started(self, run, node: PlanNode, item: int, attempt: int) -> None:
         """Record that an attempt starts. What it reads is not copied: run inputs and other
@@ -958,24 +847,27 @@ class Engine:
         trace derives them (`trace.plan_inputs`)."""
         if not self.trace:
             return
-        if node.kind in ("for_each", "flow"):  # containers: visible while their parts run
+        kind = KINDS.get(node.kind)
+        if kind is not None and kind.container:  # visible while their parts run
             self.store.start_node(run.id, node.id, item, attempt)
             return
         start = {"attempt": attempt, "inputs": None, "started_at": self.clock()}
         self._pending[(run.id, node.id, item)] = {"start": start}
 
-    def _with_retries(self, run, node: PlanNode, item: int, resumed: bool, attempt) -> _Result:
-        """A node's declared `retry N`: failures of code, commands and skills are tried again
-        with backoff. Each attempt is recorded as it starts (a resumed wait is not a new one)."""
-        tries = 1 + int(node.options.get("retry", 0)) \
-            if node.kind in ("code", "for_each", "command", "skill") else 1
-        if node.kind in ("gate", "ask"):  # no sandbox to kill: nothing to register
+    def _with_retries(self, run, node: PlanNode, item: int, resumed: bool, attempt) -> NodeResult:
+        """A node's declared `retry N`: failures of the kinds that retry (code, commands,
+        skills, a `for each`'s items) are tried again with backoff. Each attempt is recorded
+        as it starts (a resumed wait is not a new one)."""
+        kind = KINDS.get(node.kind)
+        tries = 1 + int(node.options.get("retry", 0)) if kind is not None and kind.retries \
+            else 1
+        if kind is not None and kind.person:  # no sandbox to kill: nothing to register
             return self._attempts(run, node, item, resumed, attempt, tries)
         with self._beat.working(run.id):  # a cancel kills this thread's sandboxes
             return self._attempts(run, node, item, resumed, attempt, tries)
 
     def _attempts(self, run, node: PlanNode, item: int, resumed: bool, attempt,
-                  tries: int) -> _Result:
+                  tries: int) -> NodeResult:
         for k in range(tries):
             self._beat.check(run.id)  # cancelled, or the lease lost: start nothing more
             if not (resumed and k == 0):
@@ -985,7 +877,7 @@ class Engine:
             except (EvaluationError, LeaseLost, *_STORE_DOWN):
                 raise
             except Exception as e:  # a hostile result, a sandbox that broke:
-                result = _Result("failed", error=_describe(e))  # this attempt fails
+                result = NodeResult("failed", error=_describe(e))  # this attempt fails
             self._beat.check(run.id)  # a sandbox killed for a cancel is no result
             if result.status != "failed" or k == tries - 1:
                 if k:
@@ -995,136 +887,39 @@ class Engine:
             time.sleep(min(8.0, 0.25 * 2 ** k))
         return result  # pragma: no cover
 
-    def _execute_body(self, run, plan, node, kind, config, scope, item) -> _Result:
-        if kind == "gate":
-            return self._gate(run, plan, node, config, scope, item)
-        if kind == "ask":
-            return self._ask(run, node, config, scope, item)
-        if kind == "code":
-            return self._code(run, node, config, scope, item)
-        if kind == "flow":
-            return self._flow(run, plan, node, config, scope, item)
-        if kind == "command":
-            files: dict = {}
-            line = self._shell_line(run, config["line"]["template"], scope, files)
-            stdin = evaluate(config["stdin"], scope) if config.get("stdin") else ""
-            return self._shell(run, plan, node, line, stdin, scope, item, files)
-        if kind == "skill":
-            return self._skill(run, plan, node, config, scope, item)
-        if kind in MODEL_KINDS:
-            from .modelnodes import run_model_node
+    def _execute_body(self, run, plan, node, kind, config, scope, item) -> NodeResult:
+        """One execution: the kind's executor (runtime/nodes/) with this run's context."""
+        executor = KINDS.get(kind)
+        if executor is None:
+            return NodeResult("failed", error=f"`{kind}` nodes are not run by this runtime yet")
+        return executor.execute(node, config, scope, NodeContext(self, run, plan, item))
 
-            schema = node.output_schema.get("items", {}) if item >= 0 and \
-                node.kind == "for_each" else node.output_schema
-            return run_model_node(self, run, plan, node, kind, config, scope, item, schema)
-        return _Result("failed", error=f"`{kind}` nodes are not run by this runtime yet")
+    # what the engine lends executors (runtime/nodes/base.Host) ------------------------------
+    def run_flow(self, plan: Plan, args: dict, parent: tuple[str, str]):
+        """A sub-flow's run, started and advanced as far as it goes (a `flow` node)."""
+        child = self.start(plan, args, parent=parent, advance=False)
+        return self.advance(child.id)
 
-    def _checked(self, node: PlanNode, value: Any, schema: dict | None = None,
-                 item: int = -1) -> _Result:
-        if schema is None:  # an item of a `for each` has the list's item type
-            schema = node.output_schema.get("items", {}) if item >= 0 and \
-                node.kind == "for_each" else node.output_schema
-        problem = value_problem(value)
-        if problem:
-            return _Result("failed", error=f"its result cannot be used: {problem}")
-        value = apply_defaults(value, schema)
-        problems = schema_errors(value, schema, node.id if item < 0 else f"{node.id}[{item}]")
-        if problems:
-            return _Result("failed", error="the result does not fit its type: " + problems[0])
-        return _Result("succeeded", value)
+    def run_parts(self, run, plan: Plan, node: PlanNode, parts: list[Part],
+                  width: int) -> list[NodeResult]:
+        """Each part (a `for each` item) attempted with the node's retries and committed on
+        its own, at most `width` side by side: their results, in order."""
+        def one(part: Part) -> NodeResult:
+            r = self._with_retries(run, node, part.item, part.previous == "waiting",
+                                   lambda: self._execute_body(run, plan, node, part.kind,
+                                                              part.config, part.scope,
+                                                              part.item))
+            if not (r.status == "waiting" and part.previous is not None):
+                self._commit(run.id, node.id, r, item=part.item)
+            return r
 
-    # gates --------------------------------------------------------------------------------------
-    def _gate(self, run, plan, node, config, scope, item) -> _Result:
-        prefill = {f["name"]: (None if (v := evaluate(f["prefill"], scope)) is MISSING else v)
-                   for f in config.get("form", []) if "prefill" in f}
-        pause_when = config.get("pause_when")
-        # a gate whose `when:` is false passes without a task: it never had one, since the
-        # condition reads only run inputs, settled results and the item, which never change
-        # (so it was false whenever this gate ran before): no task to look up
-        if pause_when is not None and not evaluate(pause_when, scope):
-            output = {**prefill, "outcome": "approved", "reason": "", "reviewer": "flowc"}
-            return _Result("succeeded", output, "approved", audit=[("gate.passed", {
-                "node": node.id, "item": item, "why": "its `when:` condition is false",
-                "form": prefill, "plan_hash": plan.hash})])
-        task = self.store.task_for(run.id, node.id, item)
-        if task is None:
-            timeout = config.get("timeout")
-            shown = [evaluate(s, scope) for s in config.get("show", [])]
-            now = self.clock()
-            steps = [{"after": st["seconds"], "at": now + st["seconds"],
-                      "to": _people(st["to"], scope, f"escalation step {i}")}
-                     for i, st in enumerate(config.get("escalate", []), 1)]
-            from .store import new_task_id
+        if width > 1 and len(parts) > 1:
+            with ThreadPoolExecutor(max_workers=min(width, len(parts))) as pool, \
+                    self._stopping(run.id):
+                return list(pool.map(self._in_fence(one), parts))
+        return [one(p) for p in parts]
 
-            spec = dict(
-                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="gate",
-                assignees=_people(config.get("to", []), scope, "`to:`"),
-                title=render_template(config["title"]["template"], scope)
-                if config.get("title") else f"Review `{node.id}` of {plan.flow.name}",
-                show=[None if v is MISSING else v for v in shown],
-                form={"fields": config.get("form", []), "values": prefill,
-                      "actions": config.get("actions", []),
-                      # shown with the request (`flowc show`, the inbox), beside the title
-                      "message": render_template(config["message"]["template"], scope)
-                      if config.get("message") else None,
-                      "show_labels": config.get("show_labels")},
-                deadline=now + timeout["seconds"] if timeout else None,
-                timeout_outcome=timeout["then"] if timeout else None,
-                escalations=steps)
-            opened = {"node": node.id, "item": item, "task": spec["task_id"],
-                      "shown": spec["show"], "form": prefill, "plan_hash": plan.hash}
-            if steps:
-                opened["escalations"] = [{"after": s["after"], "to": s["to"]} for s in steps]
-            return _Result("waiting", audit=[("gate.opened", opened)], task=spec)
-        if task.status == "pending":
-            return _Result("waiting")
-        if task.status == "cancelled":
-            return _Result("failed", error="the gate's task was cancelled")
-        if task.status == "timed_out":
-            outcome = {"approve": "approved", "reject": "rejected"}.get(task.timeout_outcome or "")
-            if outcome is None:
-                return _Result("failed", error="nobody decided before the gate's timeout")
-            decision = {"outcome": outcome, "values": {}, "reason": "timed out"}
-        else:
-            decision = task.decision or {}
-            outcome = decision.get("outcome", "rejected")
-        values = {**prefill, **decision.get("values", {})}
-        output = {**values, "outcome": outcome, "reason": decision.get("reason", ""),
-                  "reviewer": task.decided_by or ""}
-        return _Result("succeeded", output, outcome)
-
-    def _ask(self, run, node, config, scope, item) -> _Result:
-        task = self.store.task_for(run.id, node.id, item)
-        if task is None:
-            timeout = config.get("timeout")
-            default = None
-            if timeout and timeout.get("then") == "default":
-                default = evaluate(timeout["default"], scope)
-            from .store import new_task_id
-
-            spec = dict(
-                task_id=new_task_id(), run_id=run.id, node_id=node.id, item=item, kind="ask",
-                assignees=_people(config.get("to", []), scope, "`to:`"),
-                title=render_template(config["question"]["template"], scope),
-                show=[], form={"schema": config.get("schema", {}), "default": default,
-                               "choices": evaluate(config["choices"], scope)
-                               if config.get("choices") else None},
-                deadline=self.clock() + timeout["seconds"] if timeout else None,
-                timeout_outcome=timeout["then"] if timeout else None)
-            return _Result("waiting", audit=[("ask.opened", {
-                "node": node.id, "item": item, "task": spec["task_id"],
-                "question": spec["title"]})], task=spec)
-        if task.status == "pending":
-            return _Result("waiting")
-        if task.status == "cancelled":
-            return _Result("failed", error="the question was cancelled")
-        if task.status == "timed_out":
-            if task.timeout_outcome != "default":
-                return _Result("failed", error="nobody answered before the timeout")
-            return self._checked(node, task.form.get("default"), config.get("schema"))
-        return self._checked(node, (task.decision or {}).get("value"), config.get("schema"))
-
-    # code -----------------------------------------------------------------------------------------
+    # sandboxes ---------------------------------------------------------------------------------
     @property
     def sandbox(self):
         if self._sandbox is None:
@@ -1175,9 +970,9 @@ class Engine:
                     session.close()
                 except Exception as e:  # closing never fails a run
                     _log.error("flowc: the sandbox session of run %s did not close: %s",
-                               run_id, _clean(_describe(e), 300))
+                               run_id, clean_text(_describe(e), 300))
 
-    def _sandbox_run(self, run, node, code: str, *, python: bool = False, **kw):
+    def sandbox_run(self, run, node, code: str, *, python: bool = False, **kw):
         """One execution for a node: in a fresh sandbox (strict, the default), or in the run's
         session when the node says `isolation "run"` (executions of one run go one at a time
         there; a strict node never uses it)."""
@@ -1205,349 +1000,12 @@ class Engine:
                 seen.update((f.name, f.sha256) for f in files)
             return r
 
-    @staticmethod
-    def _refused_outputs(r) -> str | None:
-        """Why the files an execution wrote could not all be kept (write_outputs' refusals),
-        or None."""
-        from .sandbox.files import OutputRefused
-
-        bad = [p for p in getattr(r, "refused_files", ()) or () if isinstance(p, OutputRefused)]
-        if not bad:
-            return None
-        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-        return "files it wrote could not be kept: " + "; ".join(bad[:3]) + more
-
-    def _code(self, run, node, config, scope, item) -> _Result:
-        from .sandbox import Limits
-
-        args, inputs = {}, {}
-        for name, arg in config.get("args", {}).items():
-            value = evaluate(arg["value"], scope)
-            if value is MISSING:
-                raise EvaluationError(f"argument `{name}` reads a missing value")
-            args[name] = self._stage_arg(run, name, value, inputs)
-        opts = node.options
-        limits = Limits(timeout=float(opts.get("timeout", 30.0)),
-                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
-        effect = self._effect_start(run, node, item, "code")
-        if effect is not None:
-            if effect.status == "done":  # it ran before a crash: never act twice
-                return self._checked(node, effect.result, item=item)
-            args["idempotency_key"] = effect.key
-        out_dir, rel = self._out_dir(run, node, item)
-        if config["language"] == "javascript":
-            from .sandbox.js import run_javascript
-
-            # `function main({ a, b })` gets the arguments as one object (a JavaScript node
-            # runs strict whatever its isolation: there is no JavaScript run session)
-            source = config["source"] + (
-                "\n;if (typeof result === 'undefined' && typeof main === 'function') "
-                f"{{ result = await main({{ {', '.join(args)} }}); }}\n")
-            r = run_javascript(source, args=args, inputs=inputs, output_dir=out_dir,
-                               limits=limits)
-        else:
-            r = self._sandbox_run(run, node, config["source"] + _PY_MAIN, python=True,
-                                  globals_=args, inputs=inputs, output_dir=out_dir,
-                                  limits=limits, allow_hosts=tuple(opts.get("hosts", ())),
-                                  idempotency_key=effect and effect.key)
-        if not r.ok:
-            return _Result("failed", error=f"{r.error_kind}: {r.error}")
-        refused = self._refused_outputs(r)
-        if refused:
-            return _Result("failed", error=refused)
-        value = r.value
-        problem = value_problem(value)
-        if problem:
-            return _Result("failed", error=f"its result cannot be used: {problem}")
-
-        def keep():
-            made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
-            if isinstance(value, dict) and made:
-                return {**value, **self._file_parts(node, item, made, value)}
-            return value
-
-        return self._checked(node, self._effect_done(effect, node.id, keep), item=item)
-
-    def _stage_arg(self, run, name: str, value: Any, inputs: dict) -> Any:
-        """A file handed to code appears in its working directory (`in/NAME/FILE`): the
-        argument becomes the file value with `path` its local path there. Only a handle of
-        this run's files is staged (its content checked); a dict that merely looks like a
-        file is data and goes in as it is."""
-        if _is_handle(value):
-            rec, data = self.open_file(run.id, value, f"argument `{name}`")
-            local = f"in/{name}/{rec.name}"
-            inputs[local] = data
-            return {"file_id": rec.id, "name": rec.name, "sha256": rec.sha256,
-                    "size": rec.size, "path": local}
-        if isinstance(value, list):
-            return [self._stage_arg(run, f"{name}_{i}", v, inputs) for i, v in enumerate(value)]
-        return value
-
-    # commands and skills --------------------------------------------------------------------------
-    def _shell_line(self, run, parts: list, scope: Scope, files: dict) -> str:
-        """The command line with every value quoted for where its hole stands (bare, in
-        double or in single quotes; runtime/shellquote.py): a value is data, never syntax.
-        A file (a handle of this run's files) is staged into the working directory and stands
-        for its local path; anything else is text."""
-        from .shellquote import UnquotableHole, quote_holes
-
-        def text_of(k: int, p) -> str:
-            value = evaluate(p, scope)
-            if value is MISSING:
-                raise EvaluationError("the command line reads a missing value")
-            if _is_handle(value):
-                rec, data = self.open_file(run.id, value, "a file on the command line")
-                local = f"in/{k}/{rec.name}"
-                files[local] = data
-                return local
-            return render_template([p], scope)
-
-        try:
-            return quote_holes(parts, text_of)
-        except UnquotableHole as e:  # a plan the checker refuses (a hole after a backslash)
-            raise EvaluationError(str(e)) from None
-
-    def _skill_folder(self, pin, run) -> Path:
-        from .skillcache import SkillFetchError, skill_folder
-
-        # relative to the flow's folder, recorded when the run started (resumes happen anywhere);
-        # a skill from a URL registry is fetched into the local cache, checked against the pin
-        base = Path(run.base_dir) if getattr(run, "base_dir", None) else self.base_dir
-        try:
-            return skill_folder(pin, base)
-        except SkillFetchError as e:
-            raise EvaluationError(str(e)) from None
-
-    def _skill_files(self, plan: Plan, run) -> tuple[dict, dict]:
-        """The run's skills staged into the sandbox, each checked against the plan's hash."""
-        from flowc.contenthash import hash_folder
-
-        inputs, commands = {}, {}
-        for pin in plan.skills:
-            folder = self._skill_folder(pin, run)
-            if not folder.is_dir():
-                raise EvaluationError(f"skill {pin.name} {pin.version} is missing at {folder}")
-            if hash_folder(folder) != pin.sha256:
-                raise EvaluationError(
-                    f"skill {pin.name} {pin.version} at {folder} does not match the plan "
-                    "(its content changed since the flow was compiled): refusing to run it")
-            stage_skill(folder, pin.alias, pin.entry, inputs, commands)
-        return inputs, commands
-
-    def run_shell(self, run, plan, node, line: str, stdin: str, extra_inputs: dict | None,
-                  out_dir: str | None, idempotency_key: str | None = None):
-        """One command line in the sandbox with the run's skills staged (each checked against
-        the plan), their declared packages, and the node's limits and allowed hosts: the
-        sandbox's result. `extra_inputs` maps names in the working directory to files: bytes
-        already checked, or file values, which must be handles of this run's files
-        (FileNotStaged else). Used by command and skill nodes and by an agent's skill tools.
-        `idempotency_key`: an external effect's key, in the line's environment
-        (FLOWC_IDEMPOTENCY_KEY) and on its HTTP requests (runtime/effects.py)."""
-        from .sandbox import Limits
-        from .skillrun import sandbox_options
-
-        staged = self._stage(run.id, extra_inputs or {})
-        inputs, commands = self._skill_files(plan, run)
-        inputs.update(staged)
-        opts = node.options
-        limits = Limits(timeout=float(opts.get("timeout", 60.0)),
-                        memory_mb=int(opts.get("memory_limit", 256 * 2**20) // 2**20))
-        return self._sandbox_run(run, node, env_code(idempotency_key) +
-                                 shell_code(line, stdin, commands), inputs=inputs,
-                                 output_dir=out_dir, limits=limits,
-                                 allow_hosts=tuple(opts.get("hosts", ())),
-                                 idempotency_key=idempotency_key,
-                                 **sandbox_options(inputs))  # the skills' declared packages
-
-    def _stdin_text(self, run, stdin) -> str:
-        """What a command reads on standard input: a file's content (a handle of this run's
-        files, checked), text as it is, any other value as JSON."""
-        if stdin is MISSING or stdin is None:
-            return ""
-        if _is_handle(stdin):
-            _rec, data = self.open_file(run.id, stdin, "the file for standard input")
-            return data.decode("utf-8", "replace")
-        if isinstance(stdin, (dict, list)):
-            return json.dumps(stdin, ensure_ascii=False)
-        return str(stdin)
-
-    def _shell(self, run, plan, node, line: str, stdin, scope, item,
-               extra_inputs: dict | None = None, kind: str = "command") -> _Result:
-        stdin = self._stdin_text(run, stdin)
-        out_dir, rel = self._out_dir(run, node, item)
-        effect = self._effect_start(run, node, item, kind)
-        if effect is not None and effect.status == "done":  # it ran before a crash
-            done = effect.result if isinstance(effect.result, dict) else {}
-            return self._command_output(node, item, done.get("shell") or {},
-                                        done.get("files") or [])
-        r = self.run_shell(run, plan, node, line, stdin, extra_inputs, out_dir,
-                           idempotency_key=effect and effect.key)
-        if not r.ok:
-            return _Result("failed", error=f"{r.error_kind}: {r.error}")
-        refused = self._refused_outputs(r)
-        if refused:
-            return _Result("failed", error=refused)
-        res = r.value if isinstance(r.value, dict) else {}
-        problem = value_problem(res)
-        if problem:
-            return _Result("failed", error=f"its result cannot be used: {problem}")
-        if res.get("exit_code") != 0:
-            tail = (str(res.get("stderr") or "")).strip().splitlines()[-3:]
-            return _Result("failed", error=f"`{line}` exited with status {res.get('exit_code')}"
-                           + (": " + " / ".join(tail) if tail else ""))
-
-        def keep():
-            made = self.record_outputs(run.id, node.id, item, r.files, rel) if r.files else []
-            return {"shell": res, "files": made}
-
-        done = self._effect_done(effect, node.id, keep)
-        return self._command_output(node, item, res, done["files"])
-
-    def _command_output(self, node, item, res: dict, files) -> _Result:
-        """stdout, stderr and exit status, or the declared deliverable filled from them.
-        `files`: the file values of the files the command wrote."""
-        schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
-            else node.output_schema
-        kinds = schema.get("x-flowc-deliverable", {})
-        stdout = res.get("stdout") if isinstance(res.get("stdout"), str) else ""
-        if schema.get("title") == "CommandResult" or not kinds:
-            value: Any = {"stdout": stdout, "stderr": res.get("stderr", ""),
-                          "exit_code": res.get("exit_code", 0)}
-            if not kinds and schema.get("type") != "object":  # a scalar type: stdout's JSON
-                parsed, why = _parse_json(stdout or "null")
-                if why is not None and "nested" in why:
-                    return _Result("failed", error=f"its standard output cannot be used: {why}")
-                value = parsed if why is None else stdout.strip()
-            return self._checked(node, value, item=item)
-        value = {}
-        parsed, why = _parse_json(stdout)
-        if why is not None and "nested" in why:
-            return _Result("failed", error=f"its standard output cannot be used: {why}")
-        for part, kind in kinds.items():
-            if kind == "text":  # the JSON's own text of that name, else all of stdout
-                own = parsed.get(part) if isinstance(parsed, dict) else None
-                value[part] = own if isinstance(own, str) else stdout
-            elif kind == "field" and isinstance(parsed, dict) and part in parsed:
-                value[part] = parsed[part]
-        value.update(self._file_parts(node, item, files, value))
-        return self._checked(node, value, item=item)
-
-    def _skill(self, run, plan, node, config, scope, item) -> _Result:
-        pin = next((s for s in plan.skills if s.alias == config.get("skill")), None)
-        if pin is None or not pin.entry:
-            return _Result("failed", error=f"skill `{config.get('skill')}` has no entry command "
-                           "to run (an SOP-only skill is used through an agent's `skills`)")
-        args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
-        args = {k: (None if v is MISSING else v) for k, v in args.items()}
-        for name, spec in pin.inputs.items():  # inputs left out take the skill's defaults
-            if args.get(name) is None and "default" in spec:
-                args[name] = spec["default"]
-        line, stdin, files = entry_line(pin.entry, args,
-                                        lambda v: render_template([{"lit": v}], scope))
-        return self._shell(run, plan, node, line, stdin, scope, item, files, kind="skill")
-
-    @staticmethod
-    def _file_parts(node: PlanNode, item: int, files: list[dict], value: dict) -> dict:
-        """Files the code wrote (their file values), as the deliverable's file parts: the part
-        `table` is the file named `table` or `table.<ext>` (any folder)."""
-        schema = node.output_schema.get("items", {}) if item >= 0 and node.kind == "for_each" \
-            else node.output_schema
-        kinds = schema.get("x-flowc-deliverable", {})
-        out = {}
-        for part, kind in kinds.items():
-            if kind != "file" or part in value:
-                continue
-            for f in files:
-                base = f["name"].rsplit("/", 1)[-1]
-                if base == part or base.rsplit(".", 1)[0] == part:
-                    out[part] = f
-                    break
-        return out
-
-    # external effects (runtime/effects.py) ---------------------------------------------------
-    def _effect_start(self, run, node: PlanNode, item: int, kind: str):
-        """For an external effect: its record after recording that it starts (a "done" one
-        is not to be performed again); None for any other execution."""
-        if not is_keyed(node, kind):
-            return None
-        rec = self.store.effect_start(effect_key(run.id, node.id, item), run.id, node.id,
-                                      item, kind)
-        if rec.status != "done":
-            crash_point("intent", node.id)
-        return rec
-
-    def _effect_done(self, effect, node_id: str, keep):
-        """`keep()` records the files an execution wrote and returns its result; for an
-        effect, in one transaction with the effect's done record holding that result, so a
-        crash after it reuses the result and never performs the effect again."""
-        if effect is None:
-            return keep()
-        crash_point("returned", node_id)
-        with self.store.transaction():
-            result = keep()
-            self.store.effect_done(effect.key, result)
-        crash_point("done", node_id)
-        return result
-
-    # loops and sub-flows --------------------------------------------------------------------------
-    def _for_each(self, run, plan, node, scope) -> _Result:
-        config = node.config
-        items = evaluate(config["over"], scope)
-        if items is MISSING or items is None:
-            raise EvaluationError("`for each` goes over a missing list")
-        done = {r.item: r for r in self.store.node_results(run.id)
-                if r.node_id == node.id and r.item >= 0}
-        body = config["body"]
-        todo = [i for i in range(len(items))
-                if done.get(i) is None or done[i].status not in _FINAL]
-
-        def one(i: int) -> _Result:
-            inner = scope.child(**{config["var"]: items[i]})
-            resumed = done.get(i) is not None and done[i].status == "waiting"
-            r = self._with_retries(run, node, i, resumed, lambda: self._execute_body(
-                run, plan, node, body["kind"], body, inner, i))
-            if not (r.status == "waiting" and done.get(i) is not None):
-                self._commit(run.id, node.id, r, item=i)
-            return r
-
-        # items run side by side, at most `concurrency` at a time; each commits on its own
-        width = max(1, int(config.get("concurrency", 1)))
-        if width > 1 and len(todo) > 1:
-            with ThreadPoolExecutor(max_workers=min(width, len(todo))) as pool, \
-                    self._stopping(run.id):
-                outcomes = list(pool.map(self._in_fence(one), todo))
-        else:
-            outcomes = [one(i) for i in todo]
-        for i, r in zip(todo, outcomes, strict=True):
-            if r.status == "failed":
-                return _Result("failed", error=f"item {i}: {r.error}")
-        waiting = any(r.status == "waiting" for r in outcomes)
-        if waiting:
-            return _Result("waiting")
-        done = {r.item: r for r in self.store.node_results(run.id)
-                if r.node_id == node.id and r.item >= 0}
-        return self._checked(node, [done[i].output for i in range(len(items))])
-
-    def _flow(self, run, plan, node, config, scope, item) -> _Result:
-        sub = next((f.plan for f in plan.flows if f.alias == config["flow"]), None)
-        if sub is None:
-            return _Result("failed", error=f"the plan lacks the flow `{config['flow']}`")
-        child = self.store.child_run(run.id, f"{node.id}#{item}")
-        if child is None:
-            args = {k: evaluate(v, scope) for k, v in config.get("args", {}).items()}
-            args = {k: v for k, v in args.items() if v is not MISSING}
-            child = self.start(sub, args, parent=(run.id, f"{node.id}#{item}"), advance=False)
-            child = self.advance(child.id)
-        if child.status == "succeeded":
-            return self._checked(node, child.outputs, item=item)
-        if child.status in ("failed", "cancelled"):
-            return _Result("failed", error=f"sub-flow run {child.id} {child.status}: {child.error}")
-        return _Result("waiting")
-
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, task_id: str, *, action: str, by: str, roles: tuple[str, ...] = (),
-               values: dict | None = None, reason: str = "", answer: Any = None):
-        """Record a person's decision on a task, then advance the run."""
+               values: dict | None = None, reason: str = "", answer: Any = None,
+               advance: bool = True):
+        """Record a person's decision on a task, then advance the run (with `advance=False`
+        the run is left queued, committed with the decision, for a worker to continue)."""
         if not isinstance(by, str) or not by.strip() or value_problem(by):
             raise DecisionRefused("who decides must be named (`--as USER`), in UTF-8 text")
         task = self.store.get_task(task_id)
@@ -1558,7 +1016,7 @@ class Engine:
             # recorded it died first), it goes on now
             run = self.store.get_run(task.run_id)
             after = ""
-            if run is not None and run.status == "queued":
+            if advance and run is not None and run.status == "queued":
                 after = f" (its run went on: {self.advance(run.id).status})"
             raise DecisionRefused(f"task `{task_id}` was already {task.status} "
                                   f"by {task.decided_by or 'flowc'}; the first decision "
@@ -1601,6 +1059,8 @@ class Engine:
             later = self.store.get_task(task_id)
             raise DecisionRefused(f"task `{task_id}` was already decided by "
                                   f"{later.decided_by}; the first decision stands")
+        if not advance:
+            return self.store.get_run(task.run_id)
         return self.advance(task.run_id)
 
     def _decided_files(self, task, decision: dict) -> list:
@@ -1697,7 +1157,8 @@ class Engine:
                 todo.extend(dependents.get(n, ()))
         return from_node, rerun
 
-    def replay(self, run_id: str, from_node: str | None = None):
+    def replay(self, run_id: str, from_node: str | None = None, *, advance: bool = True,
+               by: str | None = None):
         """A new run of the same plan and inputs: nodes before `from_node` keep their recorded
         results (a person's decisions included), `from_node` and what follows run again; with
         a replaying `Models`, their model calls get the recorded answers, so a failure
@@ -1716,7 +1177,7 @@ class Engine:
             new = tx.create_run(
                 flow_name=old.flow_name, plan_hash=old.plan_hash, inputs=old.inputs,
                 workspace_url=self.workspace, base_dir=old.base_dir or str(self.base_dir))
-            tx.append_audit(new.id, "run.started", "flowc", {
+            tx.append_audit(new.id, "run.started", by or "flowc", {
                 "plan_hash": old.plan_hash, "flow": old.flow_name, "inputs": old.inputs,
                 "replay_of": run_id, "from": start, "kept": sorted({r.node_id for r in kept})})
             tx.copy_files(run_id, new.id)  # the kept results' handles stay valid
@@ -1724,7 +1185,7 @@ class Engine:
                 tx.finish_node(new.id, r.node_id, r.item, r.status, output=r.output,
                                outcome=r.outcome, error=r.error,
                                metrics=_with_derived(r.metrics, calls.get((r.node_id, r.item))))
-        return self.advance(new.id)
+        return self.advance(new.id) if advance else self.store.get_run(new.id)
 
     # ---- workers -----------------------------------------------------------------------------
     def resume_interrupted(self, limit: int = 10) -> list[str]:
@@ -1759,7 +1220,7 @@ class Engine:
         self._report_line(run_id, f"run {run_id}: {_describe(e)}")
 
     def _report_line(self, run_id: str, text: str) -> None:
-        line = " ".join(_clean(text, 500).split())
+        line = " ".join(clean_text(text, 500).split())
         if self.on_error is not None:
             self.on_error(run_id, line)
         else:

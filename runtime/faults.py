@@ -33,8 +33,8 @@ _SPEC = os.environ.get("FLOWC_FAULT", "").strip()
 _LOG = os.environ.get("FLOWC_FAULT_LOG", "").strip()
 ACTIVE = bool(_SPEC or _LOG)
 
-_STORE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "store.py")
-_SKIP = (_STORE_FILE, os.path.join("contextlib.py"))
+_STORE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "store", "")
+_SKIP = (_STORE_DIR, os.path.join("contextlib.py"))
 
 _target: tuple[str, str, int] | None = None
 if _SPEC:
@@ -59,7 +59,7 @@ def point_name() -> str:
     method = "transaction"
     while frame is not None:
         path = frame.f_code.co_filename
-        if path == _STORE_FILE:
+        if path.startswith(_STORE_DIR):
             name = frame.f_code.co_name
             if not name.startswith("_") and name not in ("once", "<lambda>"):
                 method = name

@@ -171,6 +171,8 @@ class Heartbeat:
                     state = self.store.heartbeat(run_id, self.owner, token, self.lease_seconds,
                                                  renew=renew)
                 except Exception as e:  # the store is busy or failing: the next tick retries
+                    if getattr(self.store, "closed", False):
+                        return  # closed under an engine that was never closed: nothing to keep
                     _log.warning("flowc: heartbeat of run %s failed: %s", run_id, e)
                     continue
                 if state == "held" and renew:

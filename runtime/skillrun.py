@@ -99,7 +99,7 @@ def entry_line(entry: str, args: dict, render) -> tuple[str, str, dict]:
     """A skill's entry with its `{input}` words filled (quoted), `-` fed from standard input.
 
     Returns (line, stdin, files to stage: {local name: file value}): a file value stands for
-    its local path, and the caller stages it from its handle (`Engine.run_shell` refuses
+    its local path, and the caller stages it from its handle (`nodes/shell.run_shell` refuses
     anything that is not a handle of the run's files). Any other value is one quoted word."""
     words, stdin, files = [], "", {}
     split = entry.split()

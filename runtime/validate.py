@@ -71,7 +71,9 @@ def schema_errors(value: Any, schema: dict, path: str = "value") -> list[str]:
             if key in props:
                 problems += schema_errors(v, props[key], f"{path}.{key}")
             elif schema.get("additionalProperties") is False:
-                problems.append(f"`{path}.{key}` is not a declared field")
+                shown = "".join(c if c.isprintable() else " " for c in key[:60])
+                shown += "…" if len(key) > 60 else ""   # a name the model made up: bounded
+                problems.append(f"`{path}.{shown}` is not a declared field")
     if t == "array" and isinstance(value, list):
         for i, item in enumerate(value):
             problems += schema_errors(item, schema.get("items", {}), f"{path}[{i}]")
@@ -292,7 +294,8 @@ def file_value(path: str) -> dict:
     return {"path": str(p.resolve()), "name": p.name}
 
 
-def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES) -> Any:
+def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES, *,
+                read_files: bool = True) -> Any:
     """A value typed on a command line (`--input n=3`, `--edit amount=12.5`, `--answer x`)
     turned into its type.
 
@@ -302,12 +305,19 @@ def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES
     read as the same text typed after `=` would be (a number, true/false, `null`, JSON for
     records and lists). `@@...` is the text `@...`. For a file field, `@FILE` (or `FILE`) is
     that file, which the runtime takes in. A value that does not fit raises ValueError with a
-    phrase to follow the value's name: "is a whole number, not `abc`"."""
+    phrase to follow the value's name: "is a whole number, not `abc`".
+
+    `read_files=False` (a value that comes over the network, never from the person at this
+    machine): `@` is plain text and nothing names a file; a file field is refused."""
     import json
     import math
 
     base = _non_null(schema)
     optional = base is not schema
+    if base.get("x-flowc-file") and not read_files:
+        if text == "null" and optional:
+            return None
+        raise ValueError("is a file: upload it")
     if base.get("x-flowc-file"):
         if text == "null" and optional:
             return None
@@ -316,7 +326,9 @@ def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES
         except ValueError as e:
             raise ValueError(f"names a file that cannot be used: {e}") from None
     source = ""
-    if text.startswith("@@"):
+    if not read_files:
+        pass
+    elif text.startswith("@@"):
         text = text[1:]
     elif text.startswith("@") and len(text) > 1:
         source = f" (from {text[1:]})"
@@ -356,7 +368,7 @@ def coerce_text(text: str, schema: dict, max_bytes: int | None = MAX_FIELD_BYTES
     except ValueError as e:
         raise ValueError(f"is {_article(want)}{want} written as JSON, and `{shown}` is not "
                          f"JSON ({e.msg} at character {e.pos + 1}){source}") from None
-    return _at_files(value, schema)
+    return _at_files(value, schema) if read_files else value
 
 
 def _non_null(schema: dict) -> dict:

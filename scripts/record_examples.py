@@ -280,6 +280,19 @@ EXAMPLES: dict[str, Example] = {
                 "today": "2025-06-16"},
         script={("confirmation", 1): text(RETURNS_CONFIRMATION)},
         decisions=[{"action": "approve", "by": "rosa", "roles": ("refunds",)}]),
+    "helpdesk": Example(
+        # one turn of the chat flow (flowc serve fills message, history and user per message):
+        # the answer promises a refund, so a support lead approves it before it is sent
+        flow="examples/helpdesk/helpdesk.flow",
+        inputs={"message": "The mug arrived broken. Can I have my 12 EUR back?",
+                "history": ["user: Hello, I ordered a mug last week.",
+                            "assistant: Thanks for writing: how can I help with the order?"],
+                "user": "jonas"},
+        script={
+            ("draft", 1): data({"answer": "Sorry about the broken mug: we refund your 12 EUR "
+                                          "within three working days.", "refund": 12.0}),
+        },
+        decisions=[{"action": "approve", "by": "carla", "roles": ("support_lead",)}]),
     "shipping_inquiry": Example(
         # a late parcel: the answer reads the carrier's tracking, the extraction turns it into
         # fields (delayed, 2025-06-11, DPD), and since it is not lost no exception is opened

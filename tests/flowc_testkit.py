@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flowc.compiler.api import compile_source
 
-__all__ = ["ROOT", "JsonHandler", "loopback_server", "plan_of"]
+__all__ = ["ROOT", "JsonHandler", "loopback_server", "one_sandbox_for_every_engine", "plan_of"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +45,25 @@ def loopback_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterat
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
+
+
+@contextmanager
+def one_sandbox_for_every_engine() -> Iterator[object]:
+    """One sandbox pool for every engine made while it is open (the CLI makes one per command:
+    a Pyodide start each would double a module's time). Yields the pool."""
+    import pytest
+
+    from flowc.runtime import engine as engine_module
+    from flowc.runtime.sandbox import SandboxPool
+
+    with SandboxPool(size=1) as pool:
+        base = engine_module.Engine
+
+        class SharedEngine(base):
+            def __init__(self, store, **kw):
+                kw.setdefault("sandbox", pool)
+                super().__init__(store, **kw)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(engine_module, "Engine", SharedEngine)
+            yield pool

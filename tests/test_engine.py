@@ -457,7 +457,7 @@ def test_a_skill_whose_content_changed_is_refused(store, pool, tmp_path):
     import shutil
 
     skills = tmp_path / "skills"
-    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", skills / "csv-report")
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report" / "1.0.0", skills / "csv-report")
     flow = tmp_path / "f.flow"
     flow.write_text('flow f version "1.0.0"\nuse skill csv_report @ 1.0.0\n'
                     'node x = command `ls /bin`\noutput o: str = x.stdout\n')
@@ -515,7 +515,7 @@ def test_project_skills_are_found_when_a_run_resumes_elsewhere(store, pool, tmp_
 
     from flowc.compiler.api import compile_file
 
-    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", tmp_path / "skills" / "csv-report")
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report" / "1.0.0", tmp_path / "skills" / "csv-report")
     flow = tmp_path / "f.flow"
     flow.write_text('''flow f version "1.0.0"
 use skill csv_report @ 1.0.0

@@ -16,12 +16,11 @@ import json
 from pathlib import Path
 
 import pytest
+from flowc_testkit import one_sandbox_for_every_engine
 
 from flowc import cli
 from flowc.compiler.api import compile_file
-from flowc.runtime import engine as engine_module
 from flowc.runtime.models.record import load_exchanges
-from flowc.runtime.sandbox import SandboxPool
 from flowc.runtime.store import SQLiteStore
 from flowc.runtime.validate import file_value
 
@@ -33,19 +32,9 @@ CALLED: dict[str, set[tuple[str, int, int]]] = {}  # recording -> the keys the r
 
 @pytest.fixture(scope="module", autouse=True)
 def shared_sandbox():
-    """One sandbox pool for every engine the CLI makes in this module (a Pyodide start each
-    would double the module's time)."""
-    with SandboxPool(size=1) as pool:
-        base = engine_module.Engine
-
-        class SharedEngine(base):
-            def __init__(self, store, **kw):
-                kw.setdefault("sandbox", pool)
-                super().__init__(store, **kw)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(engine_module, "Engine", SharedEngine)
-            yield pool
+    """One sandbox pool for every engine the CLI makes in this module."""
+    with one_sandbox_for_every_engine() as pool:
+        yield pool
 
 
 class Cli:
@@ -225,6 +214,21 @@ def test_shipping_inquiry_extracts_a_delayed_parcel(tmp_path):
     assert nodes["exception"].status == "skipped"  # not lost: no order exception
 
 
+def test_helpdesk_holds_a_promised_refund_for_a_support_lead(tmp_path):
+    """One turn of the chat example through the CLI (flowc serve fills the same inputs per
+    message): the answer promises money, so it waits for a support lead's approval."""
+    c = Cli(tmp_path, "helpdesk/helpdesk.flow")
+    c.run("message=The mug arrived broken. Can I have my 12 EUR back?",
+          'history=["user: Hello, I ordered a mug last week.", "assistant: Thanks for '
+          'writing: how can I help with the order?"]', "user=jonas")
+    [task] = c.tasks()
+    assert task.title == "Promise jonas a refund of 12 EUR?"
+    c.people("carla", "support_lead")
+    c.resume(task.id, "--approve", who="carla")
+    out = _succeeded(c)
+    assert out["refund"] == 12.0 and "refund your 12 EUR" in out["answer"]
+
+
 def test_vip_sends_the_managers_edit_and_orders_a_card(tmp_path):
     c = Cli(tmp_path, "ecommerce/vip.flow")
     c.run('customer={"name": "Mira Castellanos", "email": "mira.castellanos@example.com", '
@@ -277,7 +281,7 @@ def test_every_model_example_ships_a_current_recording():
         if any({n.kind, n.config.get("body", {}).get("kind")} & (MODEL_KINDS | {"flow"})
                for n in plan.nodes):  # model nodes, or a child flow (client_report's)
             with_models.append(flow)
-    assert len(with_models) == 9
+    assert len(with_models) == 10
     for flow in with_models:
         recording = flow.parent / "recordings" / f"{flow.stem}.jsonl"
         assert recording.is_file(), f"{flow.relative_to(ROOT)} has no recording"

@@ -574,7 +574,7 @@ def test_a_link_in_a_skill_folder_is_not_staged(store, pool, tmp_path):
     secret = tmp_path / "credentials"
     secret.write_text("SKILLSECRET-3e1b\n")
     skill = tmp_path / "skills" / "csv-report"
-    shutil.copytree(ROOT / "stdlib_skills" / "csv-report", skill)
+    shutil.copytree(ROOT / "stdlib_skills" / "csv-report" / "1.0.0", skill)
     (skill / "notes.txt").symlink_to(secret)
     (skill / "linked").symlink_to(tmp_path, target_is_directory=True)
     flow = tmp_path / "f.flow"

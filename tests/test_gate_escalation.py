@@ -474,7 +474,7 @@ def test_the_store_refuses_steps_out_of_order_and_checks_its_arguments(store):
 def test_a_store_file_from_before_escalation_opens_and_migrates(tmp_path, monkeypatch):
     path = str(tmp_path / "old.db")
     # a store written by the flowc before this step: its schema, a paused run, a pending task
-    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", MIGRATIONS[:3])
     old = SQLiteStore(path)
     assert old.schema_version() == 3
     old.close()

@@ -228,6 +228,7 @@ def test_an_agent_that_never_finishes_fails_within_its_step_budget(engine, serve
     run = engine.start(_agent_plan(tmp_path), {"client": "Ada"})
     assert run.status == "failed"
     assert "did not call `finish` within 4 steps" in run.error
+    assert run.error.endswith("; its steps: no tool call x4"), run.error  # what the model did
     assert len(server.requests) == 4
 
 
@@ -360,8 +361,8 @@ def test_error_replay_from_a_model_node_uses_the_recorded_answer_or_goes_live(
 
 
 def test_the_memory_window_keeps_the_newest_messages_within_its_token_budget():
-    from flowc.runtime.modelnodes import memory_window
     from flowc.runtime.models.tokens import estimate_tokens
+    from flowc.runtime.nodes.model import memory_window
 
     memory = {"messages": [{"role": "system", "content": "S" * 5000}] + [
         {"role": "user", "content": f"line {i} " + "word " * 20} for i in range(100)]}

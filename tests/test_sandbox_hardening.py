@@ -626,6 +626,7 @@ def test_the_time_before_the_code_starts_is_bounded_too(assets):
         proc.kill()
 
 
+@pytest.mark.busy
 def test_sandbox_doctor_passes_on_a_busy_machine():
     """Two CPU-bound processes per core while `flowc sandbox doctor` self-tests."""
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -642,6 +643,7 @@ def test_sandbox_doctor_passes_on_a_busy_machine():
             b.wait()
 
 
+@pytest.mark.busy
 def test_bootstrap_passes_on_a_busy_machine():
     """The README's set-up (scripts/bootstrap.sh: install, then the sandbox's self-test) with
     two CPU-bound processes per core."""

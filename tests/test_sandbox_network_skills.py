@@ -53,7 +53,7 @@ def _skills(tmp_path: Path, server: str) -> Path:
     """The standard web-search skill, unchanged but for its API address (here: loopback),
     and a skill whose script uses `flowc_http.get_sync`."""
     skills = tmp_path / "skills"
-    shutil.copytree(ROOT / "stdlib_skills" / "web-search", skills / "web-search",
+    shutil.copytree(ROOT / "stdlib_skills" / "web-search" / "1.1.0", skills / "web-search",
                     ignore=shutil.ignore_patterns("__pycache__"))
     script = skills / "web-search" / "scripts" / "web_search.py"
     script.write_text(script.read_text().replace('"https://api.duckduckgo.com/"',

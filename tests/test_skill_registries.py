@@ -192,7 +192,7 @@ def test_the_runtime_fetches_a_url_registry_skill_and_checks_its_hash(tmp_path, 
     from flowc.runtime.store import SQLiteStore
     from flowc.stdlib_skills import STDLIB_SKILLS_DIR
 
-    src = STDLIB_SKILLS_DIR / "csv-report"
+    src = STDLIB_SKILLS_DIR / "csv-report" / "1.0.0"
     _upload(src, f"{memreg}/csv-report/1.0.0")  # published into the URL registry
     flow = _project(tmp_path, [memreg], 'flow f version "1.0.0"\nuse skill csv_report @ 1.0.0\n'
                     'node x = command `ls /bin`\noutput o: str = x.stdout\n')

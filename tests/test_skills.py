@@ -141,19 +141,15 @@ def test_lock_and_locked_check_from_the_cli(tmp_path):
     assert r.returncode == 1 and "F0111" in r.stdout
 
 
-def _stdlib_with_fixtures():
+def _stdlib_versions():
+    """Every published version of the standard skills, as `NAME@VERSION`."""
     from flowc.stdlib_skills import STDLIB_SKILLS_DIR
 
-    out = []
-    for md in sorted(STDLIB_SKILLS_DIR.rglob("SKILL.md")):
-        if (md.parent / "fixtures").is_dir():
-            name = md.parent.name if (md.parent.parent == STDLIB_SKILLS_DIR) else \
-                md.parent.parent.name + "@" + md.parent.name
-            out.append(name)
-    return out
+    return [md.parent.parent.name + "@" + md.parent.name
+            for md in sorted(STDLIB_SKILLS_DIR.glob("*/*/SKILL.md"))]
 
 
-@pytest.mark.parametrize("skill", _stdlib_with_fixtures())
+@pytest.mark.parametrize("skill", _stdlib_versions())
 def test_standard_skills_pass_their_fixtures_in_the_sandbox(skill, tmp_path):
     import subprocess
     import sys
@@ -165,4 +161,36 @@ def test_standard_skills_pass_their_fixtures_in_the_sandbox(skill, tmp_path):
 
 
 def test_every_standard_skill_has_fixtures():
-    assert len(_stdlib_with_fixtures()) >= 7
+    """Every version is a NAME/VERSION folder (the version its SKILL.md declares) with
+    fixtures, and each of them is tested above."""
+    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    mds = sorted(STDLIB_SKILLS_DIR.rglob("SKILL.md"))
+    assert len(mds) >= 13
+    for md in mds:
+        version = md.parent
+        assert version.parent.parent == STDLIB_SKILLS_DIR, md
+        assert f"\nversion: {version.name}\n" in md.read_text(), md
+        assert sorted((version / "fixtures").glob("*.json")), f"{version} has no fixtures"
+    assert len(_stdlib_versions()) == len(mds)
+
+
+def test_the_web_search_fixture_fails_for_the_refused_host(tmp_path):
+    """web-search's fixture expects exit status 2 (the network failed): `flowc skill test`
+    allows no host, and the status is the refusal's, not argparse's (also 2)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from flowc.stdlib_skills import STDLIB_SKILLS_DIR
+
+    skill = tmp_path / "skills" / "web-search"
+    shutil.copytree(STDLIB_SKILLS_DIR / "web-search" / "1.1.0", skill,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (fixture,) = (skill / "fixtures").glob("*.json")
+    fixture.write_text(fixture.read_text().replace('"exit_code": 2', '"exit_code": 0'))
+    r = subprocess.run([sys.executable, "-m", "flowc", "skill", "test", "web-search",
+                        "--skills", str(tmp_path / "skills")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 1 and "exit status 2, expected 0" in r.stdout, r.stdout + r.stderr
+    assert "network access to api.duckduckgo.com is not allowed" in r.stdout, r.stdout

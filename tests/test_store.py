@@ -7,6 +7,8 @@ import hashlib
 import json
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,7 +83,7 @@ def test_reopen_applies_nothing_twice(db):
 
 def test_a_new_migration_step_is_applied_once(db, monkeypatch):
     SQLiteStore(db).close()
-    monkeypatch.setattr(store_mod, "MIGRATIONS",
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS",
                         [*MIGRATIONS, ("ALTER TABLE runs ADD COLUMN note TEXT",)])
     for _ in range(2):
         with SQLiteStore(db) as s:
@@ -92,7 +94,7 @@ def test_a_new_migration_step_is_applied_once(db, monkeypatch):
 
 def test_a_failing_migration_step_leaves_the_old_version(db, monkeypatch):
     SQLiteStore(db).close()
-    monkeypatch.setattr(store_mod, "MIGRATIONS", [*MIGRATIONS, (
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", [*MIGRATIONS, (
         "CREATE TABLE extra (x INTEGER)", "THIS IS NOT SQL")])
     with pytest.raises(sqlite3.OperationalError):
         SQLiteStore(db)
@@ -824,3 +826,95 @@ def test_audit_payload_text_is_that_of_what_reads_back():
         norm, text = store_mod._normalised(payload)
         assert text == store_mod.canonical_json(reference), payload
         assert (json.loads(text) if norm is None else norm) == reference, payload
+
+
+def _protocol_error() -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError("locking protocol")
+    exc.sqlite_errorcode = sqlite3.SQLITE_PROTOCOL
+    exc.sqlite_errorname = "SQLITE_PROTOCOL"
+    return exc
+
+
+def test_a_wal_reader_that_lost_its_race_is_retried_at_open_and_on_reads(tmp_path, monkeypatch):
+    """SQLite gives up a WAL read with SQLITE_PROTOCOL after about a hundred lost races for a
+    read mark (many connections opening at once on a loaded machine): a transient lock, retried
+    like "database is locked", never a failed open or a failed run."""
+    path = tmp_path / "s.db"
+    SQLiteStore(path).close()
+    real = SQLiteStore._quick_check
+    raised = []
+
+    def flaky(self, conn):
+        if len(raised) < 2:
+            raised.append(1)
+            raise _protocol_error()
+        return real(self, conn)
+
+    monkeypatch.setattr(SQLiteStore, "_quick_check", flaky)
+    store = SQLiteStore(path)
+    assert len(raised) == 2
+    calls = []
+
+    def read_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise _protocol_error()
+        return "read"
+
+    assert store._retrying(read_once) == "read" and len(calls) == 2
+    store.close()
+
+
+_CLOSE_UNDER_READERS = '''
+import os, sys, tempfile, threading, time
+from flowc.runtime.store import SQLiteStore, StoreError
+unexpected = []
+for _ in range(int(sys.argv[1])):
+    s = SQLiteStore(os.path.join(tempfile.mkdtemp(), "s.db"))
+    stop = threading.Event()
+    def reader():
+        while not stop.is_set():
+            try:
+                s.list_runs()
+            except StoreError:
+                return
+            except Exception as e:
+                unexpected.append(repr(e))
+                return
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    time.sleep(0.005)
+    s.close()
+    stop.set()
+    for t in readers:
+        t.join()
+print("unexpected:", unexpected[:1], "done")
+'''
+
+
+def test_closing_a_store_while_other_threads_read_it_never_crashes_the_process(tmp_path):
+    """Seen in the suite: a leaked heartbeat thread was inside SQLite when the test's store was
+    closed, and close() closed that thread's connection under it: a segfault took the whole
+    worker down. Each reader now gets StoreError ("closed") and the process lives."""
+    script = tmp_path / "close_under_readers.py"
+    script.write_text(_CLOSE_UNDER_READERS)
+    done = subprocess.run([sys.executable, str(script), "60"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "unexpected: [] done" in done.stdout, done.stdout
+
+
+def test_a_heartbeat_left_running_ends_when_its_store_is_closed(tmp_path):
+    """An engine that is never closed leaves its heartbeat thread behind; once the store is
+    closed the thread ends instead of warning every tick for the life of the process."""
+    from flowc.runtime.heartbeat import Heartbeat
+
+    store = SQLiteStore(tmp_path / "s.db")
+    beat = Heartbeat(store, "w1", 1.0)
+    with beat.hold("r-1", 1), beat.working("r-1"):
+        thread = beat._thread
+        assert thread is not None and thread.is_alive()
+        store.close()
+        thread.join(30)
+        assert not thread.is_alive()

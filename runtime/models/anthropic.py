@@ -7,7 +7,9 @@
   assistant's tool calls are `tool_use` blocks, `tool` messages are `tool_result` blocks in
   the next user turn (consecutive ones share it, as the API requires).
 - `max_tokens` is required by the API: the request's, else flowc.toml's, else 4096.
-- `tool_choice`: auto -> `auto`, required -> `any`, none -> `none`.
+- `tool_choice`: auto -> `auto`, required -> `any`, none -> `none`; with the request's tools
+  it carries `disable_parallel_tool_use: true` unless the model's `parallel_tool_calls =
+  false` in flowc.toml.
 - Structured output is a tool named `schema_name` whose `input_schema` is the response schema:
   forced (`tool_choice: {"type": "tool"}`) when the request has no other tools; with other
   tools the model must call one of them or the answer tool (`any`). The answer tool's input
@@ -29,6 +31,8 @@ from .base import (
     ModelResponse,
     ToolCall,
     Usage,
+    answer_count,
+    answer_text,
 )
 from .schemas import PreparedSchema, clean_schema, prepare_schema, tool_name
 from .transport import HttpProvider, join_url
@@ -96,6 +100,9 @@ def build_payload(config: ModelConfig,
             choice = {"type": "tool", "name": prepared.name}
         else:
             choice = {"type": "any"}
+    if request.tools and config.parallel_tool_calls and (choice or {}).get("type") != "none":
+        # one tool call per step, as `parallel_tool_calls: false` asks of OpenAI's API
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if tools:
         body["tools"] = tools
         if choice:
@@ -116,15 +123,18 @@ def parse_response(config: ModelConfig, data: dict[str, Any],
         if not isinstance(b, dict):
             continue
         if b.get("type") == "text":
-            texts.append(b.get("text") or "")
+            texts.append(answer_text(b.get("text")))
         elif b.get("type") == "tool_use":
             args = b.get("input") if isinstance(b.get("input"), dict) else {}
-            if prepared is not None and b.get("name") == prepared.name and answer is None:
+            name = answer_text(b.get("name"))
+            if prepared is not None and name == prepared.name and answer is None:
                 answer = args
             else:
-                calls.append(ToolCall(b.get("id") or f"toolu_{len(calls)}", b.get("name", ""),
+                calls.append(ToolCall(answer_text(b.get("id")) or f"toolu_{len(calls)}", name,
                                       args))
-    finish = _STOP.get(data.get("stop_reason") or "", data.get("stop_reason") or "stop")
+    reason = data.get("stop_reason")
+    reason = reason if isinstance(reason, str) and reason else "stop"
+    finish = _STOP.get(reason, reason)
     text = "".join(texts)
     if answer is not None:
         text = prepared.unwrap(answer)
@@ -132,11 +142,11 @@ def parse_response(config: ModelConfig, data: dict[str, Any],
             finish = "stop"
     elif prepared is not None and text and not calls:
         text = prepared.decode(text)
-    usage = data.get("usage") or {}
-    prompt = sum(int(usage.get(k) or 0) for k in
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt = sum(answer_count(usage.get(k)) for k in
                  ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    return ModelResponse(text, calls, Usage(prompt, int(usage.get("output_tokens") or 0)),
-                         finish, data.get("model") or config.model)
+    return ModelResponse(text, calls, Usage(prompt, answer_count(usage.get("output_tokens"))),
+                         finish, answer_text(data.get("model")) or config.model)
 
 
 class AnthropicProvider(HttpProvider):

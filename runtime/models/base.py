@@ -309,3 +309,26 @@ def error_from_text(text: str) -> ModelError:
     err = ModelError.__new__(cls or ModelError)
     Exception.__init__(err, message if cls else text)
     return err
+
+
+# ------------------------------------------------- fields of an answer, read as hostile input
+
+def answer_text(value: Any) -> str:
+    """A text field of a model's answer: a string (lone surrogates replaced, so the next
+    request and the trace can encode it), else nothing."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def answer_count(value: Any) -> int:
+    """A token count of a model's answer: a finite, non-negative number, else 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        return 0
+    return min(int(value), 1 << 40)

@@ -37,6 +37,11 @@ every message text (and system prompt, tool-call arguments, tool results), of th
 definitions and the response schema as compact JSON, plus 3 a message; completion tokens are
 the pieces of the answer's text and of its tool calls' arguments. A reply may set `usage`.
 
+Like llama.cpp's server when asked (`FakeModelServer.llama_like()`, or the options one by one):
+`ignore_tools` (tool calls never come back: a scripted tool call arrives as its text, the default
+answer is text), `refuse_tool_choice` (the `tool_choice` forms answered HTTP 400: "object",
+"required", ...), `refuse_params` (body keys answered HTTP 400, e.g. "parallel_tool_calls").
+
 `python -m flowc.runtime.models.fakeserver [--port N] [--api-key K]` runs one in the
 foreground (default replies) for trying a flow without a provider.
 """
@@ -361,8 +366,13 @@ class FakeModelServer:
 
     def __init__(self, *, api_key: str | None = None,
                  handler: Callable[[str, dict[str, Any]], Reply | None] | None = None,
-                 replies: list[Reply] | None = None, port: int = 0) -> None:
+                 replies: list[Reply] | None = None, port: int = 0,
+                 ignore_tools: bool = False, refuse_tool_choice: tuple[str, ...] = (),
+                 refuse_params: tuple[str, ...] = ()) -> None:
         self.api_key = api_key
+        self.ignore_tools = ignore_tools
+        self.refuse_tool_choice = tuple(refuse_tool_choice)
+        self.refuse_params = tuple(refuse_params)
         self.handler = handler
         self._queue: deque[Reply] = deque(replies or [])
         self._lock = threading.Lock()
@@ -372,6 +382,28 @@ class FakeModelServer:
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def llama_like(cls, **kw: Any) -> FakeModelServer:
+        """A server like llama.cpp's with the model's own chat template: `tools` ignored, the
+        object form of `tool_choice` refused (HTTP 400), json_schema honoured."""
+        kw.setdefault("ignore_tools", True)
+        kw.setdefault("refuse_tool_choice", ("object",))
+        return cls(**kw)
+
+    def _refused(self, body: Any) -> str | None:
+        """Why a request is refused by the llama-like options (None: it is not)."""
+        if not isinstance(body, dict):
+            return None
+        choice = body.get("tool_choice")
+        if choice is not None:
+            form = "object" if isinstance(choice, dict) else str(choice)
+            if form in self.refuse_tool_choice:
+                return f"Unsupported tool_choice: {json.dumps(choice)}"
+        for key in self.refuse_params:
+            if key in body:
+                return f"Unsupported param: {key}"
+        return None
 
     # -- lifecycle
 
@@ -499,7 +531,13 @@ class FakeModelServer:
                 _anthropic_check(body, headers)
         except _Invalid as e:
             return self._json(e.status, error_body(protocol, e.status, str(e), param=e.param))
+        refused = self._refused(body)
+        if refused is not None:
+            return self._json(400, error_body(protocol, 400, refused))
         reply = self._next_reply(protocol, body)
+        if self.ignore_tools and reply.tool_calls:
+            reply = replace(reply, kind="text", tool_calls=(), text=reply.text or json.dumps(
+                [{"name": n, "arguments": a} for _, n, a in reply.tool_calls]))
         status, out_headers, data = self._render(protocol, body, reply)
         return status, out_headers, data, reply.delay
 

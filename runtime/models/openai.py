@@ -14,6 +14,8 @@ a bearer key), Ollama (`http://localhost:11434/v1`), vLLM, the llama.cpp server 
 - Extra `headers` from flowc.toml are sent as they are, `${VAR}` replaced from the environment
   (Azure's deployment API: `headers = { "api-key" = "${AZURE_OPENAI_API_KEY}" }`,
   `api_key_env = ""` and the `?api-version=...` query on `base_url`).
+- With tools, `parallel_tool_calls: false` is sent unless the model's `parallel_tool_calls =
+  false` in flowc.toml says the endpoint refuses it (one tool call per step).
 - `max_tokens` is sent as `max_completion_tokens` to api.openai.com (its newer models refuse
   `max_tokens`) and as `max_tokens` elsewhere (what compatible servers understand).
 """
@@ -32,6 +34,8 @@ from .base import (
     ModelResponse,
     ToolCall,
     Usage,
+    answer_count,
+    answer_text,
 )
 from .schemas import PreparedSchema, clean_schema, prepare_schema, tool_name
 from .transport import HttpProvider, join_url
@@ -69,6 +73,8 @@ def build_payload(config: ModelConfig,
                          for t in request.tools]
         if request.tool_choice:
             body["tool_choice"] = request.tool_choice
+        if config.parallel_tool_calls:
+            body["parallel_tool_calls"] = False
     prepared = None
     if request.response_schema is not None:
         prepared = prepare_schema(request.response_schema, request.schema_name, strict=True)
@@ -88,36 +94,57 @@ def _arguments(text: Any) -> dict[str, Any]:
         return text
     try:
         value = json.loads(text or "{}")
-    except (TypeError, ValueError):
-        return {"_invalid_json": str(text)}
-    return value if isinstance(value, dict) else {"_invalid_json": str(text)}
+    except (TypeError, ValueError, RecursionError):
+        return {"_invalid_json": answer_text(text) if isinstance(text, str) else repr(text)[:200]}
+    return value if isinstance(value, dict) else {"_invalid_json": answer_text(str(text))}
+
+
+def _object(config: ModelConfig, value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ModelProtocolError(config, f"`{what}` in the answer is not an object")
+    return value
 
 
 def parse_response(config: ModelConfig, data: dict[str, Any],
                    prepared: PreparedSchema | None = None) -> ModelResponse:
-    """A `ModelResponse` from a chat-completions answer."""
-    try:
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError):
-        raise ModelProtocolError(config, "no `choices[0]` in the answer") from None
-    calls = [ToolCall(c.get("id") or f"call_{i}", (c.get("function") or {}).get("name", ""),
-                      _arguments((c.get("function") or {}).get("arguments")))
-             for i, c in enumerate(message.get("tool_calls") or [])]
-    text = message.get("content") or ""
-    if isinstance(text, list):   # some servers answer with content parts
-        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
-    finish = _FINISH.get(choice.get("finish_reason") or "", choice.get("finish_reason") or "stop")
-    if message.get("refusal") and not text:
-        text, finish = message["refusal"], "refusal"
+    """A `ModelResponse` from a chat-completions answer (each field checked: a server or a
+    proxy can answer anything)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise ModelProtocolError(config, "no `choices[0]` in the answer")
+    choice = _object(config, choices[0], "choices[0]")
+    message = _object(config, choice.get("message") or {}, "choices[0].message")
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise ModelProtocolError(config, "`tool_calls` in the answer is not a list")
+    calls = []
+    for i, c in enumerate(raw_calls):
+        c = _object(config, c, f"tool_calls[{i}]")
+        function = _object(config, c.get("function") or {}, f"tool_calls[{i}].function")
+        calls.append(ToolCall(answer_text(c.get("id")) or f"call_{i}",
+                              answer_text(function.get("name")),
+                              _arguments(function.get("arguments"))))
+    content = message.get("content")
+    if isinstance(content, list):   # some servers answer with content parts
+        text = "".join(answer_text(p.get("text")) for p in content if isinstance(p, dict))
+    elif content is None or isinstance(content, str):
+        text = answer_text(content)
+    else:
+        raise ModelProtocolError(config, "`content` in the answer is not text")
+    reason = choice.get("finish_reason")
+    reason = reason if isinstance(reason, str) and reason else "stop"
+    finish = _FINISH.get(reason, reason)
+    refusal = answer_text(message.get("refusal"))
+    if refusal and not text:
+        text, finish = refusal, "refusal"
     elif calls and finish == "stop":
         finish = "tool_calls"
     if prepared is not None and text and not calls and finish != "refusal":
         text = prepared.decode(text)
-    usage = data.get("usage") or {}
-    return ModelResponse(text, calls, Usage(int(usage.get("prompt_tokens") or 0),
-                                            int(usage.get("completion_tokens") or 0)),
-                         finish, data.get("model") or config.model)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return ModelResponse(text, calls, Usage(answer_count(usage.get("prompt_tokens")),
+                                            answer_count(usage.get("completion_tokens"))),
+                         finish, answer_text(data.get("model")) or config.model)
 
 
 class OpenAIProvider(HttpProvider):

@@ -121,6 +121,18 @@ class Models:
         except ConfigError as e:
             raise UnknownModel(str(e), alias) from None
 
+    def _probed(self, config: ModelConfig) -> ModelConfig:
+        """`config` with what a saved probe (`flowc models check --save`) found the endpoint
+        refuses taken out: a refused `parallel_tool_calls` would fail every request with tools."""
+        if not config.parallel_tool_calls:
+            return config
+        from .probe import saved_choice
+
+        if saved_choice(getattr(self.config, "root", None), config,
+                        "parallel_tool_calls") is False:
+            return replace(config, parallel_tool_calls=False)
+        return config
+
     def provider(self, name: str) -> Any:
         with self._lock:
             found = self._providers.get(name)
@@ -155,7 +167,7 @@ class Models:
         """Call the model `alias` (see the module docstring); raises a `ModelError`."""
         if self.replays(key):
             return self._replayed(alias, request, key)
-        config = self.model_config(alias)
+        config = self._probed(self.model_config(alias))
         provider = self.provider(config.provider)
         started = self.clock()
         try:

@@ -160,7 +160,7 @@ class PreparedSchema:
         JSON: the engine reports that and re-asks)."""
         try:
             value = json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return text
         if self.wrapped:
             if not isinstance(value, dict) or _VALUE not in value:

@@ -70,20 +70,27 @@ def join_url(base_url: str, path: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """A provider's text for an error: printable, one line, at most `limit` characters."""
+    flat = "".join(c if c.isprintable() else " " for c in " ".join(str(text).split()))
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
 def provider_message(response: httpx.Response) -> str:
     """The provider's own error message: `error.message` in both OpenAI's and Anthropic's
-    error JSON (and LiteLLM's, vLLM's, Ollama's `error` string), else the body's start."""
+    error JSON (and LiteLLM's, vLLM's, Ollama's `error` string), else the body's start; one
+    printable line of at most 300 characters (it goes into a run's error)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         err = body.get("error", body.get("detail", body.get("message")))
         if isinstance(err, dict) and err.get("message"):
             kind = err.get("type") or err.get("code")
-            return f"{err['message']}" + (f" ({kind})" if kind else "")
+            return _one_line(f"{err['message']}" + (f" ({kind})" if kind else ""))
         if isinstance(err, str) and err:
-            return err
+            return _one_line(err)
     text = " ".join(response.text.split())[:300]
     return text or (response.reason_phrase or "no message")
 
@@ -174,6 +181,10 @@ class HttpTransport:
                         raise ModelProtocolError(
                             config, f"HTTP {response.status_code} with a body that is not "
                             f"JSON: {response.text[:200]!r}") from None
+                    except RecursionError:
+                        raise ModelProtocolError(
+                            config, f"HTTP {response.status_code} with a JSON body nested too "
+                            "deeply") from None
                     if not isinstance(data, dict):
                         raise ModelProtocolError(config, "the JSON body is not an object")
                     return data

@@ -96,7 +96,7 @@ def test_tool_call_round_trip(server, providers, protocol):
     else:
         assert sent["tools"] == [{"name": "get_weather", "description": "The weather in a city",
                                   "input_schema": WEATHER.parameters}]
-        assert sent["tool_choice"] == {"type": "auto"}
+        assert sent["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
 
     follow = ModelRequest([*request.messages,
                            Message("assistant", "", tool_calls=first.tool_calls),
@@ -212,7 +212,7 @@ def test_anthropic_structured_output_with_other_tools(server, providers):
     request = ask("Weather report", tools=[WEATHER], response_schema=DELIVERABLE)
     first = providers["anthropic"].complete(config, request)
     assert first.tool_calls[0].name == "get_weather" and first.text == ""
-    assert server.last.body["tool_choice"] == {"type": "any"}
+    assert server.last.body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
     assert [t["name"] for t in server.last.body["tools"]] == ["get_weather", "deliverable"]
     second = providers["anthropic"].complete(config, request)
     assert json.loads(second.text) == {"summary": "Cold.", "confidence": 1}
