@@ -101,7 +101,7 @@ def cmd_serve(args) -> int:
     _need_serve()
     import uvicorn
 
-    from flowc.runtime_cli import _ignore_default_store
+    from flowc.cli_store import _ignore_default_store
     from flowc.server.app import create_app
 
     _ignore_default_store(args)
@@ -142,7 +142,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_token(args) -> int:
-    from flowc.runtime_cli import _name, _store
+    from flowc.cli_store import _name, _store
     from flowc.server.auth import new_secret
 
     _name(args.user, "USER")

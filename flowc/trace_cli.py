@@ -31,7 +31,7 @@ def parse_when(text: str, option: str, *, now: float | None = None,
     """Epoch seconds for `--since`/`--until`: an ISO date or time (UTC unless it says
     otherwise) or a duration back from now. A bare date given to `--until` (`end_of_day`)
     means the end of that day, so `--until 2026-03-31` includes the 31st."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import datetime, timedelta, timezone
 
     value = text.strip().lower()
     now = time.time() if now is None else now
@@ -41,20 +41,20 @@ def parse_when(text: str, option: str, *, now: float | None = None,
     if value in ("now",):
         return now
     if value in ("today", "yesterday"):
-        day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0,
+        day = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0,
                                                        microsecond=0)
         if value == "yesterday":
             day -= timedelta(days=1)
         return (day + timedelta(days=1 if end_of_day else 0)).timestamp()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            day = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
             return (day + timedelta(days=1 if end_of_day else 0)).timestamp()
         when = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise CommandError(f"{option}: `{text}` is not {_WHEN_HELP}") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
 
 
@@ -163,11 +163,11 @@ def cmd_cost(args) -> int:
 
 
 def _iso(ts: float | None) -> str | None:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cost_report(store, *, since: float | None = None, until: float | None = None,

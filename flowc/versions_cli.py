@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flowc.errors import CommandError
@@ -16,12 +16,12 @@ __all__ = ["add_version_commands"]
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _roles(args, store, user: str) -> tuple[str, ...]:
     """A person's roles: the store's record of them, else `flowc people`'s file."""
-    from flowc.runtime_cli import _roles as file_roles
+    from flowc.cli_store import _roles as file_roles
 
     person = store.get_person(user)
     return tuple(person.roles) if person is not None else file_roles(args, user)
@@ -67,9 +67,9 @@ def _git_message(path: Path) -> tuple[str, str]:
 
 
 def cmd_submit(args) -> int:
+    from flowc.cli_store import _name, _store
     from flowc.runtime.store.versions import VersionExists
     from flowc.runtime.versions import VersionError, submit
-    from flowc.runtime_cli import _name, _store
 
     _name(args.as_user, "--as")
     path = Path(args.file)
@@ -95,8 +95,8 @@ def cmd_submit(args) -> int:
 
 
 def cmd_act(args) -> int:
+    from flowc.cli_store import _name, _store
     from flowc.runtime.versions import VersionError, transition
-    from flowc.runtime_cli import _name, _store
 
     _name(args.as_user, "--as")
     store = _store(args)
@@ -113,8 +113,8 @@ def cmd_act(args) -> int:
 
 
 def cmd_comment(args) -> int:
+    from flowc.cli_store import _name, _store
     from flowc.runtime.versions import VersionError, comment
-    from flowc.runtime_cli import _name, _store
 
     _name(args.as_user, "--as")
     store = _store(args)
@@ -136,7 +136,7 @@ def _event_line(e) -> str:
 
 
 def cmd_versions(args) -> int:
-    from flowc.runtime_cli import _store
+    from flowc.cli_store import _store
 
     store = _store(args)
     versions = store.list_versions(args.flow)
@@ -165,7 +165,7 @@ def cmd_versions(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from flowc.runtime_cli import _store
+    from flowc.cli_store import _store
 
     store = _store(args)
     v = _resolve(store, args.flow, args.ref)
@@ -183,8 +183,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from flowc.cli_store import _store
     from flowc.runtime.versions import export_version
-    from flowc.runtime_cli import _store
 
     store = _store(args)
     v = _resolve(store, args.flow, args.ref)
@@ -201,9 +201,9 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from flowc.cli_store import _name, _store
     from flowc.runtime.store.versions import VersionExists
     from flowc.runtime.versions import VersionError, import_version
-    from flowc.runtime_cli import _name, _store
 
     _name(args.as_user, "--as")
     try:
@@ -236,7 +236,7 @@ def diff_versions(store, flow: str, ref_a: str, ref_b: str):
 
 
 def cmd_diff(args) -> int:
-    from flowc.runtime_cli import _store
+    from flowc.cli_store import _store
 
     store = _store(args)
     a, b, changes, files = diff_versions(store, args.flow, args.a, args.b)

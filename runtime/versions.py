@@ -114,15 +114,20 @@ def _refusal(action: Action, version, person: str, roles, separate: bool) -> str
 
 
 def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
-               message: str = "", separate: bool = True):
+               message: str = "", separate: bool = True, seen: str | None = None):
     """Take `action` on a version, checked against the person's roles, the version's status
-    and its author; the status change and its event commit together."""
+    and its author; the status change and its event commit together. The change is a
+    compare-and-set from the status this call read (or `seen`, the status a page showed
+    the person): a decision taken on what someone else has changed since is refused."""
     from flowc.runtime.store import StatusConflict
 
     act = ACTIONS.get(action)
     if act is None:
         raise VersionError(f"unknown action `{action}` (one of {', '.join(ACTIONS)})")
     version = resolve(store, flow, ref)
+    if seen is not None and seen != version.status:
+        raise VersionRefused(f"{flow} v{version.number} is {version.status} now (someone acted "
+                             f"on it first; you saw it {seen})")
     why = _refusal(act, version, person, roles, separate)
     if why is not None:
         raise VersionRefused(why)
@@ -134,7 +139,7 @@ def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
         current = store.published_version(flow)
         payload["from"] = current.number if current else None
     try:
-        return store.set_version_status(flow, version.number, act.source, act.target,
+        return store.set_version_status(flow, version.number, (version.status,), act.target,
                                         kind=act.event, actor=person, payload=payload)
     except StatusConflict as e:
         raise VersionRefused(f"{e} now (someone acted on it first)") from None

@@ -73,7 +73,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from croniter import CroniterBadDateError, CroniterError, croniter
@@ -104,7 +104,7 @@ class ScheduleError(ValueError):
 
 
 def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+    return datetime.fromtimestamp(epoch, timezone.utc)
 
 
 def _iso(epoch: float) -> str:
@@ -232,7 +232,7 @@ class Scheduler:
 
     `start_run(schedule, tick) -> run id` creates the run (on the calling thread, in the
     transaction the pass holds); `owner` names this worker in the claims; `clock` gives
-    "now" (epoch seconds, UTC); `catch_up`: "latest" | "all" | "none"; `max_catch_up`: the
+    "now" (epoch seconds, timezone.utc); `catch_up`: "latest" | "all" | "none"; `max_catch_up`: the
     most ticks "all" fires in one pass; `grace`: how late a tick may be and still fire under
     "none"; `max_attempts`: how many transient failures of one tick before it is given up;
     `permanent`: the exceptions that refuse a tick for good (default: `RunRefused`);

@@ -72,14 +72,17 @@ def submit_working_copy(service, flow: str, who, message: str):
     return submit(service.store, entry.path, who.name, message)
 
 
-def take_action(service, flow: str, ref: str, action: str, who, message: str):
+def take_action(service, flow: str, ref: str, action: str, who, message: str,
+                seen: str | None = None):
+    """`seen`: the status the person's page showed (or an API client's `if_status`); the
+    action is refused when the version has moved on since."""
     from flowc.runtime.versions import comment, transition
 
     if action == "comment":
         comment(service.store, flow, ref, who.name, who.roles, message)
         return None
     return transition(service.store, flow, ref, action, who.name, who.roles, message=message,
-                      separate=_separate(service))
+                      separate=_separate(service), seen=seen)
 
 
 def diff_json(service, flow: str, a: str, b: str) -> dict[str, Any]:
@@ -145,8 +148,11 @@ def version_api_routes(service, endpoint, body_json) -> list[Route]:
         message = data.get("message", "") if isinstance(data, dict) else None
         if not isinstance(message, str):
             raise RequestProblem("`message` must be text")
+        seen = data.get("if_status") if isinstance(data, dict) else None
+        if seen is not None and not isinstance(seen, str):
+            raise RequestProblem("`if_status` must be text")
         flow, ref = request.path_params["flow"], request.path_params["ref"]
-        _call(take_action, service, flow, ref, action, who, message)
+        _call(take_action, service, flow, ref, action, who, message, seen)
         from flowc.runtime.versions import resolve
 
         v = _call(resolve, store, flow, ref)
@@ -207,7 +213,11 @@ def version_openapi_paths(op) -> dict[str, Any]:
             tag="versions")},
         "/api/flows/{flow}/versions/{ref}/{action}": {"post": op(
             "review, approve, reject, publish, rollback or comment (with a message)",
-            body=message, params=["flow", "ref", "action"], tag="versions")},
+            body={"application/json": {"schema": {"type": "object", "properties": {
+                "message": {"type": "string"},
+                "if_status": {"type": "string", "description": "refuse the action (409) "
+                              "unless the version still has this status"}}}}},
+            params=["flow", "ref", "action"], tag="versions")},
         "/api/flows/{flow}/diff": {"get": {**op(
             "what changed between two versions: the plan's semantic changes, the sources",
             params=["flow"], tag="versions"), "parameters": [
@@ -271,7 +281,7 @@ def version_page_routes(service, pages) -> list[Route]:
                                   "comment"):
                     raise RequestProblem(f"no action `{action[:40]}`")
                 _call(take_action, service, flow, ref, action, who,
-                      str(form.get("message") or ""))
+                      str(form.get("message") or ""), str(form.get("seen") or "") or None)
                 return RedirectResponse(f"/flows/{quote(flow)}/versions/{quote(ref)}"
                                         f"?done={quote(action)}", status_code=303)
             except RequestProblem as e:

@@ -82,7 +82,7 @@ def test_the_readmes_using_it_lines_run_as_pasted(tmp_path):
         assert r.returncode == 0, (line, r.stdout[-2000:], r.stderr[-2000:])
 
 
-_MENTION = re.compile(r"flowc ((?:skill|sandbox|trace|store) \w+|\w+)([^`\n#]*)")
+_MENTION = re.compile(r"flowc ((?:skill|sandbox|trace|store|version) \w+|\w+)([^`\n#]*)")
 
 
 def _help(command: str) -> str:

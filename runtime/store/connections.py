@@ -53,7 +53,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from .. import blobs as _blobs
 from .. import faults as _faults
@@ -222,7 +222,7 @@ class SQLiteBase:
             raise StoreFault(f"{self.path}: the store is damaged (quick_check: {what}): "
                              f"{_RESTORE}; {_check_hint(self.path)}", "damaged", self.path)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> SQLiteBase:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -337,7 +337,7 @@ class SQLiteBase:
                 delay = min(delay * 2, 0.25)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Self]:
+    def transaction(self) -> Iterator[SQLiteBase]:
         """One write transaction for this thread; store calls inside it join it (savepoints).
 
         Commits when the block ends, rolls everything back when it raises."""

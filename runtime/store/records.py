@@ -175,3 +175,5 @@ class AuditVerification:
     events: int = 0
     notes: list[str] = field(default_factory=list)   # what was not checked, and why
 
+# A flow version's lifecycle (runtime/versions.py says which action moves it where).
+VERSION_STATUSES = ("draft", "in_review", "approved", "rejected", "published", "superseded")

@@ -14,8 +14,8 @@ from .records import (
     RUN_STATUSES,
     TASK_KINDS,
     TASK_STATUSES,
+    VERSION_STATUSES,
 )
-from .versions import VERSION_STATUSES
 
 __all__ = ["MIGRATIONS", "MIGRATIONS_TABLE"]
 

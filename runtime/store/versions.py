@@ -25,10 +25,10 @@ from typing import Any
 from .chain import AUDIT_GENESIS, _audit_hash_text, _normalised
 from .connections import SQLiteBase
 from .errors import NotFound, StatusConflict, StoreError
+from .records import VERSION_STATUSES
 
 __all__ = ["VERSION_STATUSES", "VersionEvent", "VersionExists", "VersionRecord", "VersionTables"]
 
-VERSION_STATUSES = ("draft", "in_review", "approved", "rejected", "published", "superseded")
 
 
 class VersionExists(StoreError):

@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,7 @@ result = label
 """
 '''
 
-DAY0 = datetime(2025, 1, 1, tzinfo=UTC).timestamp()  # a Wednesday, 00:00 UTC
+DAY0 = datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()  # a Wednesday, 00:00 UTC
 MIN = 60.0
 HOUR = 3600.0
 
@@ -56,7 +56,7 @@ def plan_of(text: str):
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Worker:

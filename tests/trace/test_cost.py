@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from trace_world import T0, call
@@ -118,7 +118,7 @@ def test_flowc_cost_json_and_a_recent_window(mixed, capsys):
     assert data["by"] == "flow" and data["until"] is None
     assert data["total"] == {"calls": 1, "runs": 1, "prompt_tokens": 100,
                              "completion_tokens": 20, "cost": 0.5}
-    since = datetime.strptime(data["since"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    since = datetime.strptime(data["since"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert abs(since.timestamp() - (now - 300)) < 5
     code, out, _ = run_cli(capsys, "cost", "--until", "2025-12-31", "--store", str(mixed.path))
     assert code == 0 and out.startswith("no model calls from the first call to "

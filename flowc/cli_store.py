@@ -1,0 +1,83 @@
+"""What the runtime commands share to open the run store and read the people file: the
+store a command line names (or the default one, kept out of git), and names typed on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flowc.errors import CommandError
+
+
+def _ignore_default_store(args) -> None:
+    """The default store folder (`./.flowc/`, runs, people and the workspace) gets its own
+    `.gitignore` holding `*` when flowc creates it, so a project never commits its runs."""
+    import os
+
+    if args.store or os.environ.get("FLOWC_STORE", "").strip():
+        return
+    folder = Path.cwd() / ".flowc"
+    if folder.exists():
+        return
+    try:
+        folder.mkdir()
+        (folder / ".gitignore").write_text("# made by flowc: the local run store\n*\n")
+    except OSError:
+        pass  # opening the store says what is wrong with the folder
+
+
+def _store(args):
+    from flowc.runtime.store import (
+        SchemaVersionError,
+        StoreBusy,
+        StoreError,
+        StoreFault,
+        default_store_path,
+        open_store,
+    )
+
+    _ignore_default_store(args)
+    where = args.store or default_store_path()
+    flag = "--store" if args.store else "$FLOWC_STORE" if where != str(
+        Path.cwd() / ".flowc" / "runs.db") else "the default store"
+    if Path(where).is_dir():
+        raise CommandError(f"cannot open the run store: {flag} names `{where}`, a folder; give "
+                           f"a file path such as `{Path(where) / 'runs.db'}`")
+    try:
+        return open_store(args.store)
+    except (StoreFault, StoreBusy, SchemaVersionError):
+        raise  # the file cannot serve: `flowc` says so, exit 4
+    except (StoreError, OSError, ValueError) as e:
+        raise CommandError(f"cannot open the run store `{where}` ({flag}): {e}") from e
+
+
+def _name(text: str, what: str) -> str:
+    """A person's or role's name typed on the command line: non-empty UTF-8 text (bytes that
+    are not UTF-8 reach Python as lone surrogates, which nothing could store)."""
+    from flowc.runtime.validate import value_problem
+
+    if not text.strip():
+        raise CommandError(f"{what} must not be empty")
+    if value_problem(text):
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise CommandError(f"{what} `{shown}` is not UTF-8 text")
+    return text
+
+
+def _people_path(args) -> Path:
+    from flowc.runtime.store import default_store_path
+
+    base = Path(args.store) if args.store else Path(default_store_path())
+    return base.parent / "people.json"
+
+
+def _roles(args, user: str) -> tuple[str, ...]:
+    path = _people_path(args)
+    if not path.exists():
+        return ()
+    try:
+        people = json.loads(path.read_text())
+    except ValueError as e:
+        raise CommandError(f"{path} is not valid JSON: {e} (fix it, or delete it and record "
+                           "roles again with `flowc people USER ROLE...`)") from e
+    return tuple(people.get(user, []))
