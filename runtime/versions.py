@@ -168,9 +168,9 @@ def parse_ref(ref: str) -> tuple[str, Any]:
     if low in ("latest", "newest"):
         return "latest", None
     digits = low[1:] if low.startswith("v") else low
-    if digits.isdigit() and len(digits) < 8:
+    if digits.isascii() and digits.isdigit() and len(digits) < 8:
         return "number", int(digits)
-    if len(low) >= 8 and all(c in "0123456789abcdef" for c in low):
+    if 8 <= len(low) <= 64 and all(c in "0123456789abcdef" for c in low):
         return "hash", low
     raise VersionError(f"`{ref}` names no version: give a number (3 or v3), `published`, "
                        "`latest` or a plan hash (8 or more hex digits)")
@@ -200,12 +200,97 @@ def resolve(store, flow: str, ref: str):
 
 # -- bundles
 
+MAX_PATH_CHARS = 512  # a version's file path: at most this many characters,
+MAX_PATH_PARTS = 24  # this many folders deep, each name at most 200 bytes
+
+
 def _safe_rel(path: str) -> str:
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or any(part in ("", ".", "..") for part in p.parts) or \
-            "\\" in path or "\x00" in path or path != p.as_posix():
-        raise VersionError(f"a version's file path must stay inside its folder: {path!r}")
+    p = PurePosixPath(path) if isinstance(path, str) else None
+    if p is None or not path or not p.parts or p.is_absolute() or \
+            any(part in ("", ".", "..") for part in p.parts) or "\\" in path or \
+            "\x00" in path or path != p.as_posix():
+        raise VersionError(f"a version's file path must stay inside its folder: {path!r}"[:300])
+    if len(path) > MAX_PATH_CHARS or len(p.parts) > MAX_PATH_PARTS or any(
+            len(part.encode("utf-8", "surrogatepass")) > 200 for part in p.parts):
+        raise VersionError(f"a version's file path is too long or too deep: {path[:80]!r}...")
     return path
+
+
+def _check_names(names) -> None:
+    """Every file path safe, and no file named like another file's folder."""
+    names = [_safe_rel(n) for n in names]
+    folders = {str(parent) for n in names for parent in PurePosixPath(n).parents} - {"."}
+    clash = sorted(folders & set(names))
+    if clash:
+        raise VersionError(f"the version names `{clash[0][:100]}` both as a file and as a "
+                           "folder")
+
+
+def _json_depth_ok(value: Any, limit: int = 64) -> bool:
+    """Whether `value` nests at most `limit` deep (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+    return True
+
+
+def _inside(names: set[str], base: PurePosixPath, target: str) -> bool:
+    """Whether `target` (a path a source names, relative to `base`) is one of the version's
+    files or folders."""
+    if not target or PurePosixPath(target).is_absolute() or "\\" in target or "\x00" in target:
+        return False
+    joined = os.path.normpath(str(base / target))
+    if joined == "." or joined == ".." or joined.startswith(("../", "/")):
+        return joined == "."
+    return joined in names or any(n.startswith(joined + "/") for n in names)
+
+
+def _sources_stay_inside(bundle: dict) -> None:
+    """A version is self-contained: every SOP and sub-flow its `.flow` files import is one of
+    its own files, and its flowc.toml names no registry but its own folders. Checked on the
+    text, before anything is compiled, so an import never makes flowc read, probe or connect
+    to anything outside the bundle."""
+    from flowc.compiler import syntax as syn
+    from flowc.compiler.diagnostics import Diagnostics
+    from flowc.compiler.parser import parse
+    from flowc.compiler.source import Source
+
+    names = set(bundle["files"])
+    for name, entry in bundle["files"].items():
+        if not name.endswith(".flow"):
+            continue
+        text = _file_bytes(entry, name).decode("utf-8", "replace")
+        for item in parse(Source(text, name), Diagnostics()).file.items:
+            if isinstance(item, (syn.ImportSop, syn.UseFlow)):
+                target = item.path.value if isinstance(item.path.value, str) else ""
+                if not _inside(names, PurePosixPath(name).parent, target):
+                    raise VersionError(f"{name} imports `{target[:200]}`, which is not among "
+                                       "the version's files: a version holds all it uses")
+    for name, entry in bundle["files"].items():
+        if PurePosixPath(name).name != "flowc.toml":
+            continue
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            config = tomllib.loads(_file_bytes(entry, name).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise VersionError(f"the version's {name} is not valid TOML: {e}"[:300]) from None
+        skills = config.get("skills")
+        registries = skills.get("registries", []) if isinstance(skills, dict) else []
+        for r in registries if isinstance(registries, list) else [registries]:
+            if not isinstance(r, str) or "://" in r or not _inside(
+                    names, PurePosixPath(name).parent, r):
+                raise VersionError(f"the version's {name} names the skill registry "
+                                   f"`{str(r)[:200]}`: an imported version resolves skills "
+                                   "from its own files only")
 
 
 def _collect(flow_file: Path, plan: dict, into: set[Path]) -> None:
@@ -294,11 +379,15 @@ def _write_tree(bundle: dict, folder: Path) -> None:
     files = bundle.get("files")
     if not isinstance(files, dict) or not files or len(files) > MAX_FILES:
         raise VersionError("a version holds 1 to 2000 files")
+    _check_names(files)
     for name, entry in files.items():
-        rel = _safe_rel(name)
-        target = folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_file_bytes(entry, name))
+        target = folder / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_file_bytes(entry, name))
+        except OSError as e:
+            raise VersionError(f"the version's file {name[:100]!r} cannot be written: "
+                               f"{e.strerror or type(e).__name__}") from None
 
 
 def check_bundle(bundle: Any) -> dict:
@@ -312,6 +401,10 @@ def check_bundle(bundle: Any) -> dict:
     _safe_rel(bundle["entry"])
     if bundle["entry"] not in bundle["files"]:
         raise VersionError("the version's entry flow is not among its files")
+    if not _json_depth_ok(bundle["plan"]):
+        raise VersionError("the version's plan nests too deep to be a plan")
+    _check_names(bundle["files"])
+    _sources_stay_inside(bundle)
     with tempfile.TemporaryDirectory(prefix="flowc-version-") as tmp:
         _write_tree(bundle, Path(tmp))
         try:
@@ -392,7 +485,11 @@ def import_version(store, data: bytes | str, importer: str):
     try:
         doc = json.loads(data)
     except ValueError as e:
-        raise VersionError(f"not a version export: {e}") from None
+        raise VersionError(f"not a version export: {e}"[:300]) from None
+    except RecursionError:
+        raise VersionError("not a version export: its JSON nests too deep") from None
+    if not _json_depth_ok(doc):
+        raise VersionError("not a version export: its JSON nests too deep")
     if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
         raise VersionError(f"not a version export (format {EXPORT_FORMAT} expected)")
     meta = doc.get("version")

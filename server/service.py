@@ -101,6 +101,8 @@ class Service:
             self.oidc = OidcProvider(config.oidc, config.base_url.rstrip("/") +
                                      "/signin/oidc/callback", self.secret, clock=config.clock)
         self._version_plans: dict[str, tuple] = {}   # plan hash -> (Plan, entry file)
+        # (flow, number, status, snapshot sha256, history head) -> the version's problems
+        self._version_checks: dict[tuple, list[str]] = {}
         self._schedule_basis: tuple = ()
         self.notifier = self._notifier()
         self.scheduler = self._scheduler()
@@ -219,10 +221,29 @@ class Service:
         except ConfigError:
             return False
 
+    def _version_problems(self, v) -> list[str]:
+        """What is wrong with a version about to run (empty: nothing): its history's chain,
+        its row against that history (status, plan hash, author) and its stored snapshot
+        against the sha256 recorded when it was submitted. Checked again whenever the
+        version's status, snapshot sha256 or its flow's history head changes."""
+        key = (v.flow, v.number, v.status, v.bundle_sha256,
+               self.store.version_chain_head(v.flow))
+        problems = self._version_checks.get(key)
+        if problems is None:
+            problems = self.store.verify_version_chain(v.flow, bundles=(v.number,))
+            if len(self._version_checks) > 4096:
+                self._version_checks.clear()
+            self._version_checks[key] = problems
+        return problems
+
     def _version_entry(self, v) -> FlowEntry:
         from flowc.compiler.plan import Plan
         from flowc.runtime.versions import bundle_plan, materialize
 
+        problems = self._version_problems(v)
+        if problems:
+            return FlowEntry(v.flow, Path(v.flow), self.config.project, None, [
+                f"v{v.number}'s version history does not verify ({problems[0]}; `flowc versions {v.flow} --verify`)"])
         cached = self._version_plans.get(v.hash)
         if cached is None:
             plan = Plan.model_validate(bundle_plan(self.store, v))

@@ -294,8 +294,10 @@ def test_two_people_acting_on_one_version_at_once_one_wins(project, tmp_path):
             try:
                 barrier.wait()
                 action = "approve" if i % 2 else "reject"
+                # each decides on the page they saw: the version in review (without
+                # `seen`, a reject read after an approval is a later, legal decision)
                 transition(st, "pricing", "1", action, f"r{i}", ["reviewer"],
-                           message="no")
+                           message="no", seen="in_review")
                 results.append(("ok", action))
             except VersionRefused as e:
                 results.append(("refused", str(e)))

@@ -177,3 +177,10 @@ class AuditVerification:
 
 # A flow version's lifecycle (runtime/versions.py says which action moves it where).
 VERSION_STATUSES = ("draft", "in_review", "approved", "rejected", "published", "superseded")
+# The status each history event leaves its version in (a comment changes none): the
+# status column must always be what the chained history says.
+VERSION_EVENT_STATUS = {
+    "version.review_requested": "in_review", "version.approved": "approved",
+    "version.rejected": "rejected", "version.published": "published",
+    "version.rolled_back": "published", "version.superseded": "superseded",
+}

@@ -16,6 +16,7 @@ event shows."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 from .chain import AUDIT_GENESIS, _audit_hash_text, _normalised
 from .connections import SQLiteBase
 from .errors import NotFound, StatusConflict, StoreError
-from .records import VERSION_STATUSES
+from .records import VERSION_EVENT_STATUS, VERSION_STATUSES
 
 __all__ = ["VERSION_STATUSES", "VersionEvent", "VersionExists", "VersionRecord", "VersionTables"]
 
@@ -221,6 +222,13 @@ class VersionTables(SQLiteBase):
             raise NotFound(f"no version {number} of {flow}")
         return row[0]
 
+    def version_chain_head(self, flow: str) -> tuple[int, str] | None:
+        """(events, hash of the last) of a flow's version history, as recorded (None: the
+        flow has no history)."""
+        row = self._read(lambda c: c.execute(
+            "SELECT seq, head FROM version_chains WHERE flow = ?", (flow,)).fetchone())
+        return None if row is None else (row[0], row[1])
+
     def version_events(self, flow: str) -> list[VersionEvent]:
         rows = self._read(lambda c: c.execute(
             "SELECT flow, seq, ts, kind, actor, payload_json, prev_hash, hash FROM"
@@ -228,30 +236,66 @@ class VersionTables(SQLiteBase):
         return [VersionEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
                 for r in rows]
 
-    def verify_version_chain(self, flow: str) -> list[str]:
+    def verify_version_chain(self, flow: str, *,
+                             bundles: Sequence[int] | None = None) -> list[str]:
         """The problems of a flow's version history (empty: intact): each event's hash
-        recomputed from the one before, the numbering, and the head kept apart."""
+        recomputed from the one before, the numbering, the head kept apart; and each
+        version's row against its history: its status what its events say, its plan hash,
+        author and snapshot (sha256 of the stored bundle) what its `version.submitted` event
+        recorded. `bundles`: check only these versions' snapshots (default: all)."""
         def read(c):
             return (c.execute("SELECT seq, ts, kind, actor, payload_json, prev_hash, hash FROM"
                               " version_events WHERE flow = ? ORDER BY seq", (flow,)).fetchall(),
                     c.execute("SELECT seq, head FROM version_chains WHERE flow = ?",
-                              (flow,)).fetchone())
+                              (flow,)).fetchone(),
+                    c.execute(f"SELECT {_COLS} FROM flow_versions WHERE flow = ? ORDER BY"
+                              " number", (flow,)).fetchall())
 
-        rows, head = self._read(read)
+        rows, head, versions = self._read(read)
         problems, prev = [], AUDIT_GENESIS
+        status: dict[int, str] = {}
+        submitted: dict[int, tuple[str, dict]] = {}
         for i, (seq, ts, kind, actor, text, prev_hash, digest) in enumerate(rows, 1):
             if seq != i:
                 problems.append(f"event {i} is numbered {seq}")
             if prev_hash != prev:
                 problems.append(f"event {seq} does not follow the one before it")
-            _, canon = _normalised(json.loads(text))
+            payload = json.loads(text)
+            _, canon = _normalised(payload)
             if _audit_hash_text(prev_hash, _chain_key(flow), seq, ts, kind, actor,
                                 canon) != digest:
                 problems.append(f"event {seq} ({kind}) was changed")
             prev = digest
+            number = payload.get("version") if isinstance(payload, dict) else None
+            if not isinstance(number, int):
+                continue
+            if kind == "version.submitted":
+                submitted[number] = (actor, payload)
+                status[number] = str(payload.get("status") or "draft")
+            elif kind in VERSION_EVENT_STATUS:
+                status[number] = VERSION_EVENT_STATUS[kind]
         if rows and (head is None or tuple(head) != (len(rows), prev)):
             problems.append("the history's end does not match its recorded head (events "
                             "removed or added at the end)")
-        if not rows and head is not None and head[0] != 0:
+        if not rows and (versions or (head is not None and head[0] != 0)):
             problems.append("the history's events are gone")
+            return problems
+        for v in map(_record, versions):
+            where = f"v{v.number}"
+            if v.number not in submitted:
+                problems.append(f"{where} has no `version.submitted` event in the history")
+                continue
+            actor, payload = submitted[v.number]
+            if status.get(v.number) != v.status:
+                problems.append(f"{where} is {v.status} in the table; its history says "
+                                f"{status.get(v.number)}")
+            if payload.get("hash") != v.hash or actor != v.author or payload.get(
+                    "bundle_sha256") != v.bundle_sha256:
+                problems.append(f"{where}'s plan hash, author or snapshot sha256 is not the "
+                                "one its history recorded")
+            if bundles is None or v.number in bundles:
+                text = self.version_bundle(flow, v.number)
+                if hashlib.sha256(text.encode("utf-8")).hexdigest() != v.bundle_sha256:
+                    problems.append(f"{where}'s stored snapshot does not hash to its recorded "
+                                    "sha256: it was changed")
         return problems
