@@ -93,13 +93,16 @@ def _has(roles, role: str) -> bool:
     return role in roles or "admin" in roles
 
 
-def allowed_actions(version, person: str, roles, *, separate: bool = True) -> list[str]:
-    """The actions `person` may take on `version` now (for the pages' buttons)."""
-    return [a.name for a in ACTIONS.values() if _refusal(a, version, person, roles, separate)
-            is None]
+def allowed_actions(version, person: str, roles, *, separate: bool = True,
+                    recorded_by: str | None = None) -> list[str]:
+    """The actions `person` may take on `version` now (for the pages' buttons);
+    `recorded_by`: who recorded it (its `version.submitted` actor: an importer)."""
+    return [a.name for a in ACTIONS.values()
+            if _refusal(a, version, person, roles, separate, recorded_by) is None]
 
 
-def _refusal(action: Action, version, person: str, roles, separate: bool) -> str | None:
+def _refusal(action: Action, version, person: str, roles, separate: bool,
+             recorded_by: str | None = None) -> str | None:
     if version.status not in action.source:
         return (f"{version.flow} v{version.number} is {version.status.replace('_', ' ')}; "
                 f"{action.name} takes a version that is "
@@ -110,25 +113,38 @@ def _refusal(action: Action, version, person: str, roles, separate: bool) -> str
         return (f"{person} wrote {version.flow} v{version.number}: its author cannot "
                 f"{action.name} it (separation of duties; flowc.toml [versions] "
                 "separate_duties)")
+    if separate and action.not_author and person == recorded_by:
+        # an import names its author from the file: whoever brought it in counts as one
+        return (f"{person} recorded {version.flow} v{version.number} (an import): who "
+                f"recorded a version cannot {action.name} it (separation of duties; "
+                "flowc.toml [versions] separate_duties)")
     return None
 
 
 def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
-               message: str = "", separate: bool = True, seen: str | None = None):
+               message: str = "", separate: bool = True, seen: str | None = None,
+               seen_hash: str | None = None):
     """Take `action` on a version, checked against the person's roles, the version's status
     and its author; the status change and its event commit together. The change is a
     compare-and-set from the status this call read (or `seen`, the status a page showed
-    the person): a decision taken on what someone else has changed since is refused."""
+    the person): a decision taken on what someone else has changed since is refused.
+    `seen_hash`: the plan hash of the version the person was shown; when the ref (`latest`,
+    `published`, a prefix) names another version now, the action is refused."""
     from flowc.runtime.store import StatusConflict
 
     act = ACTIONS.get(action)
     if act is None:
         raise VersionError(f"unknown action `{action}` (one of {', '.join(ACTIONS)})")
     version = resolve(store, flow, ref)
+    if seen_hash is not None and seen_hash != version.hash:
+        raise VersionRefused(f"{flow} {ref} is v{version.number} now, not the version you "
+                             "were shown (nothing done: look at it first)")
     if seen is not None and seen != version.status:
         raise VersionRefused(f"{flow} v{version.number} is {version.status} now (someone acted "
                              f"on it first; you saw it {seen})")
-    why = _refusal(act, version, person, roles, separate)
+    submitted = store.version_submission(flow, version.number) if act.not_author else None
+    why = _refusal(act, version, person, roles, separate,
+                   submitted.actor if submitted is not None else None)
     if why is not None:
         raise VersionRefused(why)
     message = (message or "").strip()
@@ -508,7 +524,8 @@ def import_version(store, data: bytes | str, importer: str):
         else "import"
     return store.add_version(bundle["flow"], bundle["plan_hash"], canonical_json(bundle),
                              bundle_sha256(bundle), author=author, message=message[:10_000],
-                             origin=origin, event={"imported_by": importer,
+                             origin=origin, recorded_by=importer,
+                             event={"imported_by": importer,
                                                    "source_status": str(meta.get("status"))})
 
 

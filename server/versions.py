@@ -49,8 +49,15 @@ def _version_json(v, who=None, service=None) -> dict[str, Any]:
            "created_at": v.created_at, "updated_at": v.updated_at,
            "bundle_sha256": v.bundle_sha256}
     if who is not None:
-        out["actions"] = allowed_actions(v, who.name, who.roles, separate=_separate(service))
+        out["actions"] = allowed_actions(v, who.name, who.roles, separate=_separate(service),
+                                         recorded_by=_recorder(service.store, v))
     return out
+
+
+def _recorder(store, v) -> str | None:
+    """Who recorded a version (an importer, or its author)."""
+    event = store.version_submission(v.flow, v.number)
+    return event.actor if event is not None else None
 
 
 def _history(store, v) -> list[dict[str, Any]]:
@@ -73,16 +80,17 @@ def submit_working_copy(service, flow: str, who, message: str):
 
 
 def take_action(service, flow: str, ref: str, action: str, who, message: str,
-                seen: str | None = None):
-    """`seen`: the status the person's page showed (or an API client's `if_status`); the
-    action is refused when the version has moved on since."""
+                seen: str | None = None, seen_hash: str | None = None):
+    """`seen`: the status the person's page showed (or an API client's `if_status`);
+    `seen_hash`: the plan hash of the version it showed (`if_hash`): the action is refused
+    when the version has moved on since, or the ref names another version now."""
     from flowc.runtime.versions import comment, transition
 
     if action == "comment":
         comment(service.store, flow, ref, who.name, who.roles, message)
         return None
     return transition(service.store, flow, ref, action, who.name, who.roles, message=message,
-                      separate=_separate(service), seen=seen)
+                      separate=_separate(service), seen=seen, seen_hash=seen_hash)
 
 
 def diff_json(service, flow: str, a: str, b: str) -> dict[str, Any]:
@@ -151,8 +159,11 @@ def version_api_routes(service, endpoint, body_json) -> list[Route]:
         seen = data.get("if_status") if isinstance(data, dict) else None
         if seen is not None and not isinstance(seen, str):
             raise RequestProblem("`if_status` must be text")
+        seen_hash = data.get("if_hash") if isinstance(data, dict) else None
+        if seen_hash is not None and not isinstance(seen_hash, str):
+            raise RequestProblem("`if_hash` must be text")
         flow, ref = request.path_params["flow"], request.path_params["ref"]
-        _call(take_action, service, flow, ref, action, who, message, seen)
+        _call(take_action, service, flow, ref, action, who, message, seen, seen_hash)
         from flowc.runtime.versions import resolve
 
         v = _call(resolve, store, flow, ref)
@@ -216,7 +227,9 @@ def version_openapi_paths(op) -> dict[str, Any]:
             body={"application/json": {"schema": {"type": "object", "properties": {
                 "message": {"type": "string"},
                 "if_status": {"type": "string", "description": "refuse the action (409) "
-                              "unless the version still has this status"}}}}},
+                              "unless the version still has this status"},
+                "if_hash": {"type": "string", "description": "refuse the action (409) "
+                            "unless the ref still names the version with this plan hash"}}}}},
             params=["flow", "ref", "action"], tag="versions")},
         "/api/flows/{flow}/diff": {"get": {**op(
             "what changed between two versions: the plan's semantic changes, the sources",
@@ -280,8 +293,15 @@ def version_page_routes(service, pages) -> list[Route]:
                 if action not in ("review", "approve", "reject", "publish", "rollback",
                                   "comment"):
                     raise RequestProblem(f"no action `{action[:40]}`")
+                seen_hash = str(form.get("seen_hash") or "") or None
+                if action != "comment" and seen_hash is None and not ref.isdigit():
+                    # a decision is on the version the page showed: on a ref that can
+                    # move (`latest`, `published`, a hash prefix) its form must say which
+                    raise RequestProblem("the form does not say which version you were "
+                                         "shown (nothing done): reload the page")
                 _call(take_action, service, flow, ref, action, who,
-                      str(form.get("message") or ""), str(form.get("seen") or "") or None)
+                      str(form.get("message") or ""), str(form.get("seen") or "") or None,
+                      seen_hash)
                 return RedirectResponse(f"/flows/{quote(flow)}/versions/{quote(ref)}"
                                         f"?done={quote(action)}", status_code=303)
             except RequestProblem as e:
@@ -295,7 +315,8 @@ def version_page_routes(service, pages) -> list[Route]:
                             history=_history(store, v), error=error,
                             done=request.query_params.get("done"),
                             actions=allowed_actions(v, who.name, who.roles,
-                                                    separate=_separate(service)),
+                                                    separate=_separate(service),
+                                                    recorded_by=_recorder(store, v)),
                             compare=other if other != str(v.number) else None)
 
     async def diff(request: Request) -> Response:

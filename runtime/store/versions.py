@@ -104,10 +104,12 @@ class VersionTables(SQLiteBase):
     # -- writes
     def add_version(self, flow: str, plan_hash: str, bundle_text: str, bundle_sha256: str, *,
                     author: str, message: str, origin: str | None = None,
-                    status: str = "draft", event: Mapping[str, Any] | None = None
-                    ) -> VersionRecord:
+                    status: str = "draft", event: Mapping[str, Any] | None = None,
+                    recorded_by: str | None = None) -> VersionRecord:
         """Record a new version (numbered next for its flow) with its `version.submitted`
-        event. VersionExists: the flow has this plan hash already."""
+        event, whose actor is who recorded it (`recorded_by`: an importer; default the
+        author) and whose payload names the author. VersionExists: the flow has this plan
+        hash already."""
         if status not in VERSION_STATUSES:
             raise ValueError(f"unknown version status {status!r}")
 
@@ -124,8 +126,9 @@ class VersionTables(SQLiteBase):
                          " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (flow, last + 1, plan_hash, status, author, message, origin, now, now,
                           bundle_sha256, bundle_text))
-            self._append_version_events(conn, flow, [("version.submitted", author, {
-                "version": last + 1, "hash": plan_hash, "bundle_sha256": bundle_sha256,
+            self._append_version_events(conn, flow, [("version.submitted",
+                                                        recorded_by or author, {
+                "version": last + 1, "author": author, "hash": plan_hash, "bundle_sha256": bundle_sha256,
                 "message": message, "origin": origin, "status": status, **(event or {})})])
             return _record(conn.execute(f"SELECT {_COLS} FROM flow_versions WHERE flow = ?"
                                         " AND number = ?", (flow, last + 1)).fetchone())
@@ -222,6 +225,17 @@ class VersionTables(SQLiteBase):
             raise NotFound(f"no version {number} of {flow}")
         return row[0]
 
+    def version_submission(self, flow: str, number: int) -> VersionEvent | None:
+        """The `version.submitted` event of a version (its actor: who recorded it)."""
+        for event in self._read(lambda c: c.execute(
+                "SELECT seq, ts, kind, actor, payload_json, prev_hash, hash FROM version_events"
+                " WHERE flow = ? AND kind = 'version.submitted' ORDER BY seq",
+                (flow,)).fetchall()):
+            payload = json.loads(event[4])
+            if isinstance(payload, dict) and payload.get("version") == number:
+                return VersionEvent(flow, *event[:4], payload, *event[5:])
+        return None
+
     def version_chain_head(self, flow: str) -> tuple[int, str] | None:
         """(events, hash of the last) of a flow's version history, as recorded (None: the
         flow has no history)."""
@@ -289,8 +303,8 @@ class VersionTables(SQLiteBase):
             if status.get(v.number) != v.status:
                 problems.append(f"{where} is {v.status} in the table; its history says "
                                 f"{status.get(v.number)}")
-            if payload.get("hash") != v.hash or actor != v.author or payload.get(
-                    "bundle_sha256") != v.bundle_sha256:
+            if (payload.get("hash"), payload.get("author", actor),
+                    payload.get("bundle_sha256")) != (v.hash, v.author, v.bundle_sha256):
                 problems.append(f"{where}'s plan hash, author or snapshot sha256 is not the "
                                 "one its history recorded")
             if bundles is None or v.number in bundles:

@@ -10,6 +10,7 @@ run is read from the store (its plan hash, its stored plan, its `run.started` ev
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -271,11 +272,6 @@ def test_an_imported_version_keeps_its_author_so_they_cannot_approve_it_here(api
     assert api.act("solo", 1, "publish").status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING: the author of an import is whatever the file says (version.author is not "
-    "covered by bundle_sha256 nor checked against anyone): one admin (or anyone holding "
-    "drafter+reviewer+publisher) imports their own flow as 'ghost', then approves and "
-    "publishes it alone. runtime/versions.py import_version / _refusal"))
 def test_an_import_cannot_launder_authorship_to_get_around_separation_of_duties(api,
                                                                                  tmp_path):
     mine = bundle_of(tmp_path / "ada-laptop", flow_text("6.66"))
@@ -877,12 +873,6 @@ def test_published_only_fails_closed_when_the_setting_cannot_be_read(tmp_path):
         assert api.service.store.list_runs() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING: an action through a symbolic ref (`latest`, `published`, a hash prefix) acts on "
-    "whatever the ref names when the form arrives, not on the version the page showed: a "
-    "reviewer on /flows/F/versions/latest approves a newer draft they never saw (the form "
-    "carries no number or hash). server/versions.py version_page_routes.version / "
-    "take_action"))
 def test_an_approval_lands_on_the_version_the_reviewer_saw(api):
     api.draft(flow_text("4.1"))
     api.to(1, "in_review")
@@ -896,6 +886,21 @@ def test_an_approval_lands_on_the_version_the_reviewer_saw(api):
         "csrf": csrf_of(page.text), "action": "approve", "message": "checked v1"})
     store = api.service.store
     assert store.get_version("pricing", 2).status == "in_review", "v2 approved unseen"
+    # the page's own form (with the hash of the version it showed) is refused too
+    seen = re.search(r'name="seen_hash" value="([0-9a-f]+)"', page.text).group(1)
+    r = rita.post("/flows/pricing/versions/latest", data={
+        "csrf": csrf_of(page.text), "action": "approve", "message": "checked v1",
+        "seen": "in_review", "seen_hash": seen})
+    assert "not the version you were shown" in r.text
+    assert store.get_version("pricing", 2).status == "in_review", "v2 approved unseen"
+    assert store.get_version("pricing", 1).status == "in_review"
+    # on the page of v2, after looking at it, the approval lands
+    page2 = rita.get("/flows/pricing/versions/latest")
+    seen2 = re.search(r'name="seen_hash" value="([0-9a-f]+)"', page2.text).group(1)
+    rita.post("/flows/pricing/versions/latest", data={
+        "csrf": csrf_of(page2.text), "action": "approve", "message": "checked v2",
+        "seen": "in_review", "seen_hash": seen2})
+    assert store.get_version("pricing", 2).status == "approved"
 
 
 # ========================================================= 6. URLs, tokens and the pages
