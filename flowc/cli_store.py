@@ -81,3 +81,35 @@ def _roles(args, user: str) -> tuple[str, ...]:
         raise CommandError(f"{path} is not valid JSON: {e} (fix it, or delete it and record "
                            "roles again with `flowc people USER ROLE...`)") from e
     return tuple(people.get(user, []))
+
+
+def _anchor(args, base_dir: Path | None = None):
+    """The audit anchor: `--anchor URL`, else flowc.toml's `[audit] anchor`, else None."""
+    from flowc.config import ConfigError, load_config
+    from flowc.runtime.audit import Anchor
+
+    url = getattr(args, "anchor", None)
+    if not url:
+        try:
+            url = load_config(base_dir or Path.cwd()).audit_anchor
+        except ConfigError as e:
+            raise CommandError(str(e)) from e
+    return Anchor(url) if url else None
+
+
+def _anchor_versions(args, store, flow: str, base_dir: Path | None = None) -> None:
+    """Append the head of a flow's version history to the anchor (when one is set), after a
+    command recorded a version or an action on one. A failure is said in one line: what was
+    committed stays committed."""
+    import sys
+
+    from flowc.runtime.audit import AnchorError
+
+    anchor = _anchor(args, base_dir)
+    if anchor is None:
+        return
+    try:
+        anchor.record_versions(store, [flow])
+    except AnchorError as e:
+        print(f"flowc: warning: {e}; the version history is stored, its head is not anchored "
+              "until the next version command reaches the anchor", file=sys.stderr)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from flowc.cli_store import _ignore_default_store, _name, _people_path, _roles, _store  # noqa: F401
+from flowc.cli_store import _anchor, _ignore_default_store, _name, _people_path, _roles, _store  # noqa: F401
 from flowc.errors import CommandError
 
 __all__ = ["add_runtime_commands"]
@@ -54,20 +54,6 @@ def _engine(args, store, base_dir: Path | None = None, models=None):
         models = _models(args, base_dir)
     return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None,
                   models=models, on_error=_one_line)
-
-
-def _anchor(args, base_dir: Path | None = None):
-    """The audit anchor: `--anchor URL`, else flowc.toml's `[audit] anchor`, else None."""
-    from flowc.config import ConfigError, load_config
-    from flowc.runtime.audit import Anchor
-
-    url = getattr(args, "anchor", None)
-    if not url:
-        try:
-            url = load_config(base_dir or Path.cwd()).audit_anchor
-        except ConfigError as e:
-            raise CommandError(str(e)) from e
-    return Anchor(url) if url else None
 
 
 def _anchor_heads(args, store, base_dir: Path | None = None) -> None:

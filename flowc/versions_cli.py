@@ -67,7 +67,7 @@ def _git_message(path: Path) -> tuple[str, str]:
 
 
 def cmd_submit(args) -> int:
-    from flowc.cli_store import _name, _store
+    from flowc.cli_store import _anchor_versions, _name, _store
     from flowc.runtime.store.versions import VersionExists
     from flowc.runtime.versions import VersionError, submit
 
@@ -90,12 +90,13 @@ def cmd_submit(args) -> int:
         raise CommandError(f"nothing to record: {e}", 1) from None
     except VersionError as e:
         raise _version_error(e) from None
+    _anchor_versions(args, store, v.flow, path.resolve().parent)
     print(f"{v.flow} v{v.number}: draft ({v.hash[:12]}) by {v.author}: {v.message}")
     return 0
 
 
 def cmd_act(args) -> int:
-    from flowc.cli_store import _name, _store
+    from flowc.cli_store import _anchor_versions, _name, _store
     from flowc.runtime.versions import VersionError, transition
 
     _name(args.as_user, "--as")
@@ -108,12 +109,13 @@ def cmd_act(args) -> int:
         raise _version_error(e) from None
     done = {"review": "in review", "approve": "approved", "reject": "rejected",
             "publish": "published", "rollback": "published again (rolled back)"}[args.action]
+    _anchor_versions(args, store, v.flow)
     print(f"{v.flow} v{v.number}: {done} by {args.as_user}")
     return 0
 
 
 def cmd_comment(args) -> int:
-    from flowc.cli_store import _name, _store
+    from flowc.cli_store import _anchor_versions, _name, _store
     from flowc.runtime.versions import VersionError, comment
 
     _name(args.as_user, "--as")
@@ -123,6 +125,7 @@ def cmd_comment(args) -> int:
                 args.message)
     except VersionError as e:
         raise _version_error(e) from None
+    _anchor_versions(args, store, args.flow)
     print(f"{args.flow}: comment recorded")
     return 0
 
@@ -136,11 +139,20 @@ def _event_line(e) -> str:
 
 
 def cmd_versions(args) -> int:
-    from flowc.cli_store import _store
+    from flowc.cli_store import _anchor, _store
 
     store = _store(args)
     versions = store.list_versions(args.flow)
-    problems = store.verify_version_chain(args.flow) if args.verify else []
+    problems: list[str] = []
+    anchor = None
+    if args.verify:
+        from flowc.runtime.audit import AnchorError, verify_versions
+
+        anchor = _anchor(args)
+        try:
+            problems = verify_versions(store, args.flow, anchor=anchor)
+        except AnchorError as e:
+            raise CommandError(str(e), 4) from None
     if args.format == "json":
         print(json.dumps({"flow": args.flow, "versions": [
             {"number": v.number, "hash": v.hash, "status": v.status, "author": v.author,
@@ -160,7 +172,8 @@ def cmd_versions(args) -> int:
                 for p in problems:
                     print(f"history broken: {p}")
             else:
-                print(f"history of {args.flow}: {events} events, intact")
+                against = f", every head anchored in {anchor.url} held" if anchor else ""
+                print(f"history of {args.flow}: {events} events, intact{against}")
     return 1 if problems else 0
 
 
@@ -201,7 +214,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from flowc.cli_store import _name, _store
+    from flowc.cli_store import _anchor_versions, _name, _store
     from flowc.runtime.store.versions import VersionExists
     from flowc.runtime.versions import VersionError, import_version
 
@@ -221,6 +234,7 @@ def cmd_import(args) -> int:
         raise CommandError(f"nothing to import: {e}", 1) from None
     except VersionError as e:
         raise CommandError(f"refused: {' '.join(str(e).split())[:500]}", 1) from None
+    _anchor_versions(args, store, v.flow)
     print(f"{v.flow} v{v.number}: draft ({v.hash[:12]}) imported; author {v.author}")
     return 0
 
@@ -263,9 +277,13 @@ def cmd_diff(args) -> int:
 
 
 def add_version_commands(sub, parser_class) -> None:
-    def store_opt(sp):
+    def store_opt(sp, anchored: bool = False):
         sp.add_argument("--store", metavar="PATH",
                         help="the run store (default: $FLOWC_STORE or ./.flowc/runs.db)")
+        if anchored:
+            sp.add_argument("--anchor", metavar="URL", help="the audit anchor: a file or "
+                            "fsspec URL the history's head is appended to, and checked "
+                            "against (default: flowc.toml's [audit] anchor)")
 
     sp = sub.add_parser("version", help="flow versions: record a draft, review, approve, "
                         "publish, roll back, export, import (docs/versions.md)")
@@ -278,7 +296,7 @@ def add_version_commands(sub, parser_class) -> None:
     v.add_argument("-m", "--message", default="")
     v.add_argument("--from-git", action="store_true", help="the last commit's subject as the "
                    "message (and its sha as the version's origin)")
-    store_opt(v)
+    store_opt(v, anchored=True)
     v.set_defaults(func=cmd_submit)
 
     for action, text in (("review", "ask for a draft's review"),
@@ -291,7 +309,7 @@ def add_version_commands(sub, parser_class) -> None:
         v.add_argument("ref", metavar="VERSION", help="3, v3, published, latest or a plan hash")
         v.add_argument("--as", dest="as_user", required=True, metavar="USER")
         v.add_argument("-m", "--message", default="")
-        store_opt(v)
+        store_opt(v, anchored=True)
         v.set_defaults(func=cmd_act, action=action)
 
     v = vsub.add_parser("comment", help="a review comment on a version")
@@ -299,7 +317,7 @@ def add_version_commands(sub, parser_class) -> None:
     v.add_argument("ref", metavar="VERSION")
     v.add_argument("--as", dest="as_user", required=True, metavar="USER")
     v.add_argument("-m", "--message", required=True)
-    store_opt(v)
+    store_opt(v, anchored=True)
     v.set_defaults(func=cmd_comment)
 
     v = vsub.add_parser("show", help="a version and its history")
@@ -318,14 +336,14 @@ def add_version_commands(sub, parser_class) -> None:
     v = vsub.add_parser("import", help="record an exported version as a draft here")
     v.add_argument("file", metavar="FILE")
     v.add_argument("--as", dest="as_user", required=True, metavar="USER")
-    store_opt(v)
+    store_opt(v, anchored=True)
     v.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("versions", help="a flow's versions, newest first")
     sp.add_argument("flow", metavar="FLOW")
     sp.add_argument("--verify", action="store_true", help="check the history's hash chain")
     sp.add_argument("--format", choices=("text", "json"), default="text")
-    store_opt(sp)
+    store_opt(sp, anchored=True)
     sp.set_defaults(func=cmd_versions)
 
     sp = sub.add_parser("diff", help="what changed between two versions of a flow: the plan "
@@ -345,7 +363,7 @@ def add_version_commands(sub, parser_class) -> None:
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
     sp.add_argument("-m", "--message", default="")
     sp.add_argument("--from-git", action="store_true")
-    store_opt(sp)
+    store_opt(sp, anchored=True)
     sp.set_defaults(func=cmd_publish)
 
     sp = sub.add_parser("rollback", help="publish a superseded version again (history kept)")
@@ -353,7 +371,7 @@ def add_version_commands(sub, parser_class) -> None:
     sp.add_argument("ref", metavar="VERSION")
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
     sp.add_argument("-m", "--message", required=True, help="why")
-    store_opt(sp)
+    store_opt(sp, anchored=True)
     sp.set_defaults(func=cmd_act, action="rollback")
 
 

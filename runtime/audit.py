@@ -51,7 +51,8 @@ from .store.chain import (
 from .store.records import TERMINAL_RUN_STATUSES, AuditVerification
 
 __all__ = ["EXPORT_FORMAT", "Anchor", "AnchorError", "AnchoredHead", "ExportError",
-           "export_run", "verify_evidence", "verify_export", "verify_run"]
+           "VERSIONS_PREFIX", "export_run", "verify_evidence", "verify_export", "verify_run",
+           "verify_versions"]
 
 EXPORT_FORMAT = "flowc-audit-export"
 EXPORT_VERSION = 1
@@ -318,6 +319,10 @@ def _check_tasks(tasks: list[Mapping[str, Any]], parsed: list[tuple[Mapping[str,
 # ------------------------------------------------------------------------------ anchors
 
 
+# An anchored head of a flow's version history (not a run's trail) is keyed `versions/FLOW`.
+VERSIONS_PREFIX = "versions/"
+
+
 @dataclass(frozen=True)
 class AnchoredHead:
     run: str
@@ -342,13 +347,25 @@ class Anchor:
         if not ids:
             return []
         now = time.time()
-        heads = [AnchoredHead(rid, seq, head, now)
-                 for rid, (seq, head) in sorted(store.audit_heads(ids).items()) if seq > 0]
-        if not heads:
-            return []
-        text = "".join(json.dumps({"run": h.run, "seq": h.seq, "head": h.head, "at": h.at},
-                                  sort_keys=True) + "\n" for h in heads)
-        self._append(text.encode("utf-8"))
+        return self._append_heads([AnchoredHead(rid, seq, head, now) for rid, (seq, head)
+                                   in sorted(store.audit_heads(ids).items()) if seq > 0])
+
+    def record_versions(self, store, flows: Iterable[str]) -> list[AnchoredHead]:
+        """Append the head of each flow's version history, as `versions/FLOW` (a run's id
+        never holds a `/`)."""
+        now = time.time()
+        heads = []
+        for flow in sorted(set(flows)):
+            head = store.version_chain_head(flow)
+            if head is not None and head[0] > 0:
+                heads.append(AnchoredHead(VERSIONS_PREFIX + flow, head[0], head[1], now))
+        return self._append_heads(heads)
+
+    def _append_heads(self, heads: list[AnchoredHead]) -> list[AnchoredHead]:
+        if heads:
+            self._append("".join(
+                json.dumps({"run": h.run, "seq": h.seq, "head": h.head, "at": h.at},
+                           sort_keys=True) + "\n" for h in heads).encode("utf-8"))
         return heads
 
     def _append(self, data: bytes) -> None:
@@ -393,19 +410,19 @@ class Anchor:
 
 
 def _check_anchor(events: list[Mapping[str, Any]], anchored: list[AnchoredHead], url: str,
-                  problems: list[str]) -> None:
+                  problems: list[str], what: str = "trail") -> None:
     by_seq = {e["seq"]: e["hash"] for e in events}
     last = max(by_seq, default=0)
     for h in anchored:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h.at)) + " UTC"
         if h.seq > last:
             problems.append(f"the anchor {url} holds event {h.seq} (head {_short(h.head)}, "
-                            f"anchored {when}); the trail has {last} events: it was cut short "
+                            f"anchored {when}); the {what} has {last} events: it was cut short "
                             "or rolled back")
         elif by_seq.get(h.seq) != h.head:
             problems.append(f"event {h.seq} is not the one anchored in {url} at {when} (head "
-                            f"{_short(h.head)}, the trail has {_short(by_seq.get(h.seq))}): the "
-                            "trail was rewritten or rolled back")
+                            f"{_short(h.head)}, the {what} has {_short(by_seq.get(h.seq))}): "
+                            f"the {what} was rewritten or rolled back")
 
 
 # ------------------------------------------------------------------------------ verifying
@@ -446,6 +463,21 @@ def verify_evidence(evidence: Mapping[str, Any], run_id: str | None = None, *,
             notes.append(f"the run has no head in {url}: nothing outside the store vouches for "
                          "its trail")
     return AuditVerification(not problems, problems, len(events), notes)
+
+
+def verify_versions(store, flow: str, *, anchor: Anchor | None = None,
+                    anchored: list[AnchoredHead] | None = None) -> list[str]:
+    """The problems of a flow's version history (empty: intact): its chain and rows
+    (`store.verify_version_chain`) and, with `anchor` (or its heads, `anchored`), every head
+    anchored for it: a history rewritten with every hash recomputed, or cut short, no longer
+    holds the event an anchor recorded."""
+    problems = store.verify_version_chain(flow)
+    if anchor is not None or anchored is not None:
+        url = anchor.url if anchor is not None else "the anchor"
+        heads = anchored if anchored is not None else anchor.heads(VERSIONS_PREFIX + flow)
+        events = [{"seq": e.seq, "hash": e.hash} for e in store.version_events(flow)]
+        _check_anchor(events, heads, url, problems, what="history")
+    return problems
 
 
 def verify_run(store, run_id: str, *, anchor: Anchor | None = None) -> AuditVerification:

@@ -26,7 +26,7 @@ import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
 
-from .audit import Anchor, AnchoredHead, verify_evidence
+from .audit import VERSIONS_PREFIX, Anchor, AnchoredHead, _check_anchor, verify_evidence
 from .store import MIGRATIONS, AuditVerification, StoreFault, file_fault, read_evidence, store_fault
 
 __all__ = ["StoreReport", "check_store"]
@@ -45,6 +45,8 @@ class StoreReport:
     schema_problem: str | None = None
     runs: dict[str, AuditVerification] = field(default_factory=dict)
     lost_runs: list[str] = field(default_factory=list)   # anchored, gone from the store
+    # flow -> its version history against the heads anchored for it
+    version_problems: dict[str, list[str]] = field(default_factory=dict)
     anchor: str | None = None
 
     @property
@@ -58,7 +60,7 @@ class StoreReport:
     def exit_code(self) -> int:
         if self.fault is not None:
             return EXIT_STORE
-        if self.audit_problems or self.schema_problem:
+        if self.audit_problems or self.schema_problem or self.version_problems:
             return EXIT_PROBLEMS
         return EXIT_OK
 
@@ -89,6 +91,12 @@ class StoreReport:
                 for rid, problems in list(bad.items())[:_MAX_LISTED]:
                     for p in problems[:_MAX_LISTED]:
                         lines.append(f"  run {rid}: {p}")
+            if self.version_problems:
+                lines.append(f"versions: {len(self.version_problems)} flow(s) whose history "
+                             "does not hold its anchored heads:")
+            for flow, problems in list(self.version_problems.items())[:_MAX_LISTED]:
+                for p in problems[:_MAX_LISTED]:
+                    lines.append(f"  {flow}: {p}")
         return "\n".join(lines) + "\n"
 
 
@@ -203,6 +211,16 @@ def _audit(conn: sqlite3.Connection, report: StoreReport, anchor: Anchor | None)
         report.runs[rid] = verify_evidence(
             evidence, rid, anchor=anchor,
             anchored=anchored.get(rid, []) if anchor is not None else None)
+    for key in [k for k in anchored if k.startswith(VERSIONS_PREFIX)]:
+        # a flow's version history anchored alongside the runs: its anchored heads checked
+        # against the events (its chain and rows: `flowc versions FLOW --verify`)
+        flow, heads = key[len(VERSIONS_PREFIX):], anchored.pop(key)
+        events = [{"seq": seq, "hash": digest} for seq, digest in conn.execute(
+            "SELECT seq, hash FROM version_events WHERE flow = ? ORDER BY seq", (flow,))]
+        problems: list[str] = []
+        _check_anchor(events, heads, anchor.url, problems, what="history")
+        if problems:
+            report.version_problems[flow] = problems
     for rid, heads in anchored.items():
         if rid not in report.runs:
             last = max(heads, key=lambda h: h.seq)

@@ -47,7 +47,8 @@ from typing import Any
 from flowc.runtime.store.chain import canonical_json
 
 __all__ = [
-    "ACTIONS", "BUNDLE_FORMAT", "EXPORT_FORMAT", "VersionError", "VersionRefused",
+    "ACTIONS", "BUNDLE_FORMAT", "EXPORT_FORMAT", "VersionConflict", "VersionError",
+    "VersionRefused",
     "allowed_actions", "build_bundle", "bundle_plan", "export_version", "import_version",
     "materialize", "parse_ref", "resolve", "submit", "transition",
 ]
@@ -65,6 +66,11 @@ class VersionError(Exception):
 
 class VersionRefused(VersionError):
     """An action this person may not take on this version now."""
+
+
+class VersionConflict(VersionRefused):
+    """The version moved on since the person looked (another acted first, or the ref names
+    another version now): nothing was done."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,10 @@ def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
         raise VersionError(f"unknown action `{action}` (one of {', '.join(ACTIONS)})")
     version = resolve(store, flow, ref)
     if seen_hash is not None and seen_hash != version.hash:
-        raise VersionRefused(f"{flow} {ref} is v{version.number} now, not the version you "
+        raise VersionConflict(f"{flow} {ref} is v{version.number} now, not the version you "
                              "were shown (nothing done: look at it first)")
     if seen is not None and seen != version.status:
-        raise VersionRefused(f"{flow} v{version.number} is {version.status} now (someone acted "
+        raise VersionConflict(f"{flow} v{version.number} is {version.status} now (someone acted "
                              f"on it first; you saw it {seen})")
     submitted = store.version_submission(flow, version.number) if act.not_author else None
     why = _refusal(act, version, person, roles, separate,
@@ -158,7 +164,7 @@ def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
         return store.set_version_status(flow, version.number, (version.status,), act.target,
                                         kind=act.event, actor=person, payload=payload)
     except StatusConflict as e:
-        raise VersionRefused(f"{e} now (someone acted on it first)") from None
+        raise VersionConflict(f"{e} now (someone acted on it first)") from None
 
 
 def comment(store, flow: str, ref: str, person: str, roles, text: str) -> None:

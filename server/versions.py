@@ -4,6 +4,7 @@ The rules are runtime/versions.py's: every action is checked there, on the serve
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .errors import JSONResponse, RequestProblem
+
+_log = logging.getLogger("flowc.serve.versions")
 
 __all__ = ["version_api_routes", "version_openapi_paths", "version_page_routes"]
 
@@ -28,11 +31,11 @@ def _separate(service) -> bool:
 
 
 def _problem(e: Exception) -> RequestProblem:
-    from flowc.runtime.versions import VersionRefused
+    from flowc.runtime.versions import VersionConflict, VersionRefused
 
     text = " ".join(str(e).split())[:500]
     if isinstance(e, VersionRefused):
-        return RequestProblem(text, 409 if "now (someone acted" in text or " takes a version"
+        return RequestProblem(text, 409 if isinstance(e, VersionConflict) or " takes a version"
                               in text else 403)
     if type(e).__name__ == "VersionExists":
         return RequestProblem(text, 409)
@@ -66,6 +69,22 @@ def _history(store, v) -> list[dict[str, Any]]:
             if isinstance(e.payload, dict) and e.payload.get("version") == v.number]
 
 
+def anchor_versions(service, flow: str) -> None:
+    """After a version was recorded or acted on: append its flow's history head to the
+    project's audit anchor (flowc.toml `[audit] anchor`), when it has one. A failure is
+    logged in one line; the action stays committed."""
+    from flowc.config import ConfigError, load_config
+    from flowc.runtime.audit import Anchor, AnchorError
+
+    try:
+        url = load_config(service.config.project).audit_anchor
+        if url:
+            Anchor(url).record_versions(service.store, [flow])
+    except (ConfigError, AnchorError) as e:
+        _log.warning("the history of %s's versions is not anchored: %s", flow,
+                     " ".join(str(e).split())[:300])
+
+
 def submit_working_copy(service, flow: str, who, message: str):
     """Record the project's file of `flow` as it is now as a draft (a drafter's action)."""
     from flowc.runtime.versions import VersionRefused, submit
@@ -76,7 +95,9 @@ def submit_working_copy(service, flow: str, who, message: str):
     entry = service.catalog.get(flow)
     if entry is None:
         raise RequestProblem(f"no flow `{flow[:100]}` in the project", 404)
-    return submit(service.store, entry.path, who.name, message)
+    v = submit(service.store, entry.path, who.name, message)
+    anchor_versions(service, v.flow)
+    return v
 
 
 def take_action(service, flow: str, ref: str, action: str, who, message: str,
@@ -88,9 +109,12 @@ def take_action(service, flow: str, ref: str, action: str, who, message: str,
 
     if action == "comment":
         comment(service.store, flow, ref, who.name, who.roles, message)
+        anchor_versions(service, flow)
         return None
-    return transition(service.store, flow, ref, action, who.name, who.roles, message=message,
-                      separate=_separate(service), seen=seen, seen_hash=seen_hash)
+    v = transition(service.store, flow, ref, action, who.name, who.roles, message=message,
+                   separate=_separate(service), seen=seen, seen_hash=seen_hash)
+    anchor_versions(service, v.flow)
+    return v
 
 
 def diff_json(service, flow: str, a: str, b: str) -> dict[str, Any]:
@@ -187,6 +211,7 @@ def version_api_routes(service, endpoint, body_json) -> list[Route]:
                                  "record a version", 403)
         body = await request.body()
         v = _call(import_version, store, body, who.name)
+        anchor_versions(service, v.flow)
         return JSONResponse(_version_json(v, who, service), status_code=201)
 
     @endpoint

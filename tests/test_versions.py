@@ -485,3 +485,40 @@ def test_flowc_diff_puts_an_effect_no_longer_behind_a_gate_first(tmp_path):
     assert "no semantic changes; sources identical" in same
     assert "no version `7`" in one_line_error(flowc("diff", "payout", "1", "7", *s,
                                                     cwd=tmp_path))
+
+
+def test_version_commands_anchor_the_history_head_when_the_project_has_an_anchor(project,
+                                                                                 tmp_path):
+    (project / "flowc.toml").write_text('[audit]\nanchor = "audit/heads.jsonl"\n')
+    s = ("--store", tmp_path / "runs.db")
+    heads = project / "audit" / "heads.jsonl"
+
+    def anchored():
+        return [json.loads(line) for line in heads.read_text().splitlines()]
+
+    flowc("version", "submit", project / "pricing.flow", "--as", "dana", *s, cwd=project,
+          check=True)
+    assert [(h["run"], h["seq"]) for h in anchored()] == [("versions/pricing", 1)]
+    flowc("version", "review", "pricing", "1", "--as", "dana", *s, cwd=project, check=True)
+    flowc("version", "comment", "pricing", "1", "--as", "rita", "-m", "reading", *s,
+          cwd=project, check=True)
+    flowc("version", "approve", "pricing", "1", "--as", "rita", *s, cwd=project, check=True)
+    flowc("publish", "pricing", "1", "--as", "pete", *s, cwd=project, check=True)
+    assert [h["seq"] for h in anchored()] == [1, 2, 3, 4, 5]
+    r = flowc("versions", "pricing", "--verify", *s, cwd=project, check=True)
+    assert "every head anchored in" in r.stdout
+    # an action refused appends nothing
+    one_line_error(flowc("version", "approve", "pricing", "1", "--as", "rita", *s,
+                         cwd=project))
+    assert len(anchored()) == 5
+    # an anchor that cannot be written: the action stays committed, a one-line warning
+    r = flowc("version", "comment", "pricing", "1", "--as", "rita", "-m", "again", *s,
+              "--anchor", "nosuchproto://x/heads.jsonl", cwd=project)
+    assert r.returncode == 0 and "warning" in r.stderr and "Traceback" not in r.stderr, r
+    assert len(anchored()) == 5
+    # the head recorded before a rewrite no longer matches what the store holds
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("UPDATE version_events SET actor = 'mallory' WHERE seq = 4")
+    db.close()
+    r = flowc("versions", "pricing", "--verify", *s, cwd=project)
+    assert r.returncode == 1 and "history broken" in r.stdout

@@ -484,22 +484,18 @@ def test_wiping_a_flows_whole_history_is_detected(project, tmp_path):
     assert _verify(db), "a flow with 2 versions and no history verifies as intact"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING: the version chain is unkeyed and has no anchor: rewriting an event (here who "
-    "approved) and recomputing every later hash and the head verifies as intact (runs' "
-    "trails can be anchored outside the store; versions cannot). "
-    "runtime/store/versions.py verify_version_chain"))
-def test_a_rewritten_chain_with_recomputed_hashes_is_detected(project, tmp_path):
+def _rewrite_approver(db: Path, who: str) -> None:
+    """Rewrite who approved, and recompute every later hash and the recorded head: what
+    someone with write access to the database, who read flowc's source, can do."""
     from flowc.runtime.store.chain import AUDIT_GENESIS, _audit_hash_text, _normalised
 
-    db = _history_db(tmp_path, project)
     with sqlite3.connect(db) as c:
         rows = c.execute("SELECT seq, ts, kind, actor, payload_json FROM version_events"
                          " WHERE flow = 'pricing' ORDER BY seq").fetchall()
         prev = AUDIT_GENESIS
         for seq, ts, kind, actor, text in rows:
             if kind == "version.approved":
-                actor = "mallory"
+                actor = who
             _, canon = _normalised(json.loads(text))
             digest = _audit_hash_text(prev, "versions/pricing", seq, ts, kind, actor, canon)
             c.execute("UPDATE version_events SET actor = ?, prev_hash = ?, hash = ? WHERE"
@@ -507,7 +503,63 @@ def test_a_rewritten_chain_with_recomputed_hashes_is_detected(project, tmp_path)
             prev = digest
         c.execute("UPDATE version_chains SET head = ? WHERE flow = 'pricing'", (prev,))
     c.close()
-    assert _verify(db), "the approval now says mallory, and the history verifies"
+
+
+def test_a_rewritten_chain_with_recomputed_hashes_is_detected_against_the_anchor(project,
+                                                                                  tmp_path):
+    # Unkeyed, the chain alone cannot see a rewrite with every hash recomputed (the same
+    # holds for runs' trails): the heads anchored outside the store can.
+    from flowc.runtime.audit import Anchor, verify_versions
+    from flowc.runtime.store import open_store
+
+    db = _history_db(tmp_path, project)
+    anchor = Anchor(str(tmp_path / "heads.jsonl"))
+    st = open_store(str(db))
+    try:
+        assert [h.run for h in anchor.record_versions(st, ["pricing"])] == ["versions/pricing"]
+        assert verify_versions(st, "pricing", anchor=anchor) == []
+    finally:
+        st.close()
+    _rewrite_approver(db, "mallory")
+    assert _verify(db) == [], "the chain alone verifies (the limit the anchor is for)"
+    st = open_store(str(db))
+    try:
+        problems = verify_versions(st, "pricing", anchor=anchor)
+    finally:
+        st.close()
+    assert problems and "rewritten" in problems[-1], problems
+    # the command line says so too, and `flowc store check` with the anchor
+    r = flowc("versions", "pricing", "--verify", "--store", db, "--anchor",
+              tmp_path / "heads.jsonl", cwd=tmp_path)
+    assert r.returncode == 1 and "was rewritten" in r.stdout, (r.stdout, r.stderr)
+    r = flowc("store", "check", "--store", db, "--anchor", tmp_path / "heads.jsonl",
+              cwd=tmp_path)
+    assert r.returncode == 1 and "pricing: event" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_cutting_an_anchored_history_short_is_detected(project, tmp_path):
+    from flowc.runtime.audit import Anchor, verify_versions
+    from flowc.runtime.store import open_store
+
+    db = _history_db(tmp_path, project)
+    anchor = Anchor(str(tmp_path / "heads.jsonl"))
+    st = open_store(str(db))
+    try:
+        anchor.record_versions(st, ["pricing"])
+    finally:
+        st.close()
+    # drop v2 and its events, and record the shorter head: the chain alone is consistent
+    _sql(db, "DELETE FROM version_events WHERE flow = 'pricing' AND seq > 5",
+         "DELETE FROM flow_versions WHERE flow = 'pricing' AND number = 2",
+         "UPDATE version_chains SET seq = 5, head = (SELECT hash FROM version_events WHERE"
+         " flow = 'pricing' AND seq = 5) WHERE flow = 'pricing'")
+    assert _verify(db) == []
+    st = open_store(str(db))
+    try:
+        problems = verify_versions(st, "pricing", anchor=anchor)
+    finally:
+        st.close()
+    assert problems and "cut short" in problems[0], problems
 
 
 def test_a_draft_marked_published_in_the_table_is_detected_and_not_run(project, tmp_path):

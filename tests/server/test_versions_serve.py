@@ -271,3 +271,35 @@ def test_schedules_start_the_published_version_and_follow_a_new_publish(tmp_path
         assert "versions" in runs[0].base_dir
     finally:
         service.stop()
+
+
+def test_actions_in_the_web_app_anchor_the_history_and_a_stale_hash_is_refused(project,
+                                                                               tmp_path):
+    (project / "flowc.toml").write_text('[audit]\nanchor = "heads.jsonl"\n')
+    heads = project / "heads.jsonl"
+
+    def anchored():
+        if not heads.exists():
+            return []
+        return [json.loads(line) for line in heads.read_text().splitlines()]
+
+    with serving(project, tmp_path / "runs.db", people=PEOPLE) as (base, service):
+        api = Api(base, service)
+        assert api.post("dana", "/api/flows/pricing/versions").status_code == 201
+        v1 = api.get("dana", "/api/flows/pricing/versions/1").json()
+        r = api.post("dana", "/api/flows/pricing/versions/1/review",
+                     {"if_status": "draft", "if_hash": v1["hash"]})
+        assert r.status_code == 200, r.text
+        # a newer version becomes `latest`: an approval of `latest` with v1's hash is refused
+        (project / "pricing.flow").write_text(FLOW_V2)
+        assert api.post("dana", "/api/flows/pricing/versions").status_code == 201
+        r = api.post("rita", "/api/flows/pricing/versions/latest/approve",
+                     {"if_hash": v1["hash"]})
+        assert r.status_code == 409 and "not the version you were shown" in r.text, r.text
+        assert service.store.get_version("pricing", 2).status == "draft"
+        assert [h["seq"] for h in anchored()] == [1, 2, 3]
+        r = api.post("rita", "/api/flows/pricing/versions/1/approve", {"if_hash": v1["hash"]})
+        assert r.status_code == 200, r.text
+        assert [(h["run"], h["seq"]) for h in anchored()][-1] == ("versions/pricing", 4)
+        head = service.store.version_chain_head("pricing")
+        assert (anchored()[-1]["seq"], anchored()[-1]["head"]) == head
