@@ -197,11 +197,14 @@ def cmd_show(args) -> int:
 
 def cmd_export(args) -> int:
     from flowc.cli_store import _store
-    from flowc.runtime.versions import export_version
+    from flowc.runtime.versions import VersionError, export_version
 
     store = _store(args)
     v = _resolve(store, args.flow, args.ref)
-    text = export_version(store, v)
+    try:
+        text = export_version(store, v)
+    except VersionError as e:
+        raise _version_error(e) from None
     if args.output and args.output != "-":
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -251,9 +254,13 @@ def diff_versions(store, flow: str, ref_a: str, ref_b: str):
 
 def cmd_diff(args) -> int:
     from flowc.cli_store import _store
+    from flowc.runtime.versions import VersionError
 
     store = _store(args)
-    a, b, changes, files = diff_versions(store, args.flow, args.a, args.b)
+    try:
+        a, b, changes, files = diff_versions(store, args.flow, args.a, args.b)
+    except VersionError as e:
+        raise _version_error(e) from None
     if args.format == "json":
         print(json.dumps({"flow": args.flow, "from": {"number": a.number, "hash": a.hash},
                           "to": {"number": b.number, "hash": b.hash},

@@ -401,7 +401,9 @@ class Anchor:
             try:
                 d = json.loads(line)
                 h = AnchoredHead(str(d["run"]), int(d["seq"]), str(d["head"]), float(d["at"]))
-            except (ValueError, KeyError, TypeError) as e:
+                if not (0 <= h.at < 1e11 and 0 < h.seq < 2**62):  # also NaN and inf
+                    raise ValueError("its seq or time is out of range")
+            except (ValueError, KeyError, TypeError, OverflowError) as e:
                 raise AnchorError(f"the audit anchor {self.url}: line {n} is not an anchored "
                                   f"head ({e})") from None
             if run_id is None or h.run == run_id:

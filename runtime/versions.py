@@ -142,12 +142,7 @@ def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
     if act is None:
         raise VersionError(f"unknown action `{action}` (one of {', '.join(ACTIONS)})")
     version = resolve(store, flow, ref)
-    if seen_hash is not None and seen_hash != version.hash:
-        raise VersionConflict(f"{flow} {ref} is v{version.number} now, not the version you "
-                             "were shown (nothing done: look at it first)")
-    if seen is not None and seen != version.status:
-        raise VersionConflict(f"{flow} v{version.number} is {version.status} now (someone acted "
-                             f"on it first; you saw it {seen})")
+    _as_seen(flow, ref, version, seen, seen_hash)
     submitted = store.version_submission(flow, version.number) if act.not_author else None
     why = _refusal(act, version, person, roles, separate,
                    submitted.actor if submitted is not None else None)
@@ -167,8 +162,22 @@ def transition(store, flow: str, ref: str, action: str, person: str, roles, *,
         raise VersionConflict(f"{e} now (someone acted on it first)") from None
 
 
-def comment(store, flow: str, ref: str, person: str, roles, text: str) -> None:
+def _as_seen(flow: str, ref: str, version, seen: str | None, seen_hash: str | None) -> None:
+    """VersionConflict when the version is not the one, or not in the status, the person
+    was shown."""
+    if seen_hash is not None and seen_hash != version.hash:
+        raise VersionConflict(f"{flow} {ref} is v{version.number} now, not the version you "
+                              "were shown (nothing done: look at it first)")
+    if seen is not None and seen != version.status:
+        raise VersionConflict(f"{flow} v{version.number} is {version.status} now (someone "
+                              f"acted on it first; you saw it {seen})")
+
+
+def comment(store, flow: str, ref: str, person: str, roles, text: str, *,
+            seen_hash: str | None = None) -> None:
+    """A review comment on a version (`seen_hash`: the version the person was shown)."""
     version = resolve(store, flow, ref)
+    _as_seen(flow, ref, version, None, seen_hash)
     if not any(_has(roles, r) for r in ROLES):
         raise VersionRefused(f"{person} holds none of the roles drafter, reviewer, publisher")
     text = (text or "").strip()
@@ -445,15 +454,34 @@ def check_bundle(bundle: Any) -> dict:
     return bundle
 
 
+def stored_bundle(store, version) -> dict:
+    """A version's stored snapshot, read as hostile input (a row can be changed outside
+    flowc): VersionError when it is not a readable bundle."""
+    text = store.version_bundle(version.flow, version.number)
+    try:
+        bundle = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        bundle = None
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("plan"), dict) \
+            or not isinstance(bundle.get("files"), dict):
+        raise VersionError(f"{version.flow} v{version.number}'s stored snapshot is not "
+                           f"readable: it was changed (`flowc versions {version.flow} "
+                           "--verify`)")
+    return bundle
+
+
 def bundle_plan(store, version) -> dict:
-    return json.loads(store.version_bundle(version.flow, version.number))["plan"]
+    return stored_bundle(store, version)["plan"]
 
 
 def materialize(store, version, root: Path) -> Path:
     """The version's files written out under `root/versions/FLOW/HASH16/` (once; checked
     against the bundle each time): returns the path of its entry flow file."""
-    bundle = json.loads(store.version_bundle(version.flow, version.number))
+    bundle = stored_bundle(store, version)
     folder = root / "versions" / _safe_rel(version.flow) / version.hash[:16]
+    if not isinstance(bundle.get("entry"), str):
+        raise VersionError(f"{version.flow} v{version.number}'s stored snapshot names no "
+                           "entry file")
     entry = folder / _safe_rel(bundle["entry"])
     if folder.is_dir() and all(
             (folder / name).is_file() and (folder / name).read_bytes() == _file_bytes(e, name)
@@ -486,7 +514,7 @@ def submit(store, flow_file: Path, author: str, message: str, *, origin: str | N
 
 
 def export_version(store, version) -> str:
-    bundle = json.loads(store.version_bundle(version.flow, version.number))
+    bundle = stored_bundle(store, version)
     history = [{"seq": e.seq, "ts": e.ts, "kind": e.kind, "actor": e.actor,
                 "payload": e.payload} for e in store.version_events(version.flow)
                if isinstance(e.payload, dict) and e.payload.get("version") == version.number]
@@ -537,10 +565,10 @@ def import_version(store, data: bytes | str, importer: str):
 
 def bundle_files(store, version) -> dict[str, str]:
     """The version's files as text (a binary file: a note of its size), for diffs."""
-    bundle = json.loads(store.version_bundle(version.flow, version.number))
+    bundle = stored_bundle(store, version)
     out = {}
     for name, entry in bundle["files"].items():
-        if "text" in entry:
+        if isinstance(entry, dict) and isinstance(entry.get("text"), str):
             out[name] = entry["text"]
         else:
             out[name] = f"(binary, {len(_file_bytes(entry, name))} bytes)\n"

@@ -101,8 +101,6 @@ class Service:
             self.oidc = OidcProvider(config.oidc, config.base_url.rstrip("/") +
                                      "/signin/oidc/callback", self.secret, clock=config.clock)
         self._version_plans: dict[str, tuple] = {}   # plan hash -> (Plan, entry file)
-        # (flow, number, status, snapshot sha256, history head) -> the version's problems
-        self._version_checks: dict[tuple, list[str]] = {}
         self._schedule_basis: tuple = ()
         self.notifier = self._notifier()
         self.scheduler = self._scheduler()
@@ -149,7 +147,13 @@ class Service:
     def _scheduler(self):
         from .schedule import Scheduler, schedules_from_plans
 
-        entries = [self.flow_entry(name) for name in self.flow_names()]
+        entries = []
+        for name in self.flow_names():
+            try:
+                entries.append(self.flow_entry(name))
+            except Exception as e:  # one flow's bad rows never keep the server from starting
+                self._problem(f"flow {name}: its schedule is not started: "
+                              f"{type(e).__name__}: {' '.join(str(e).split())[:200]}")
         plans = [e.plan for e in entries if e is not None and e.plan is not None
                  and any(t.get("kind") == "schedule" for t in e.triggers)]
         self._schedule_basis = self._published()
@@ -204,6 +208,12 @@ class Service:
             return FlowEntry(name, entry.path if entry else Path(name), self.config.project,
                              None, [f"{name} has versions but none is published (`flowc "
                                     f"versions {name}`)"])
+        if self.store.version_chain_head(name) is not None:
+            # a version history with no versions left in the table: rows deleted outside
+            # flowc; the working copy never runs in their place
+            return FlowEntry(name, entry.path if entry else Path(name), self.config.project,
+                             None, [f"{name} has a version history but no versions in the "
+                                    f"table (`flowc versions {name} --verify`)"])
         if entry is not None and entry.plan is not None and self._published_only():
             return FlowEntry(name, entry.path, entry.base_dir, None, [
                 f"{name} has no published version (flowc.toml [versions] published_only)"])
@@ -222,23 +232,17 @@ class Service:
             return False
 
     def _version_problems(self, v) -> list[str]:
-        """What is wrong with a version about to run (empty: nothing): its history's chain,
-        its row against that history (status, plan hash, author) and its stored snapshot
-        against the sha256 recorded when it was submitted. Checked again whenever the
-        version's status, snapshot sha256 or its flow's history head changes."""
-        key = (v.flow, v.number, v.status, v.bundle_sha256,
-               self.store.version_chain_head(v.flow))
-        problems = self._version_checks.get(key)
-        if problems is None:
-            problems = self.store.verify_version_chain(v.flow, bundles=(v.number,))
-            if len(self._version_checks) > 4096:
-                self._version_checks.clear()
-            self._version_checks[key] = problems
-        return problems
+        """What is wrong with a version about to run (empty: nothing): its history's chain
+        and its row against that history (status, plan hash, author, snapshot sha256),
+        checked at every start (one read of the flow's events); and its stored snapshot
+        against that sha256 until its plan is loaded (the plan is then kept by its hash, so
+        a snapshot changed later is never what runs)."""
+        return self.store.verify_version_chain(
+            v.flow, bundles=() if v.hash in self._version_plans else (v.number,))
 
     def _version_entry(self, v) -> FlowEntry:
         from flowc.compiler.plan import Plan
-        from flowc.runtime.versions import bundle_plan, materialize
+        from flowc.runtime.versions import VersionError, bundle_plan, materialize
 
         problems = self._version_problems(v)
         if problems:
@@ -246,8 +250,17 @@ class Service:
                 f"v{v.number}'s version history does not verify ({problems[0]}; `flowc versions {v.flow} --verify`)"])
         cached = self._version_plans.get(v.hash)
         if cached is None:
-            plan = Plan.model_validate(bundle_plan(self.store, v))
-            path = materialize(self.store, v, self.store_path.parent)
+            try:
+                plan = Plan.model_validate(bundle_plan(self.store, v))
+                path = materialize(self.store, v, self.store_path.parent)
+            except (VersionError, ValueError) as e:
+                return FlowEntry(v.flow, Path(v.flow), self.config.project, None, [
+                    f"v{v.number}'s snapshot cannot be loaded ({' '.join(str(e).split())[:200]};"
+                    f" `flowc versions {v.flow} --verify`)"])
+            if plan.hash != v.hash:
+                return FlowEntry(v.flow, Path(v.flow), self.config.project, None, [
+                    f"v{v.number}'s snapshot holds another plan than its hash says "
+                    f"(`flowc versions {v.flow} --verify`)"])
             cached = self._version_plans[v.hash] = (plan, path)
         plan, path = cached
         return FlowEntry(v.flow, path, path.parent, plan, [], version={

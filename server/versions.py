@@ -108,7 +108,7 @@ def take_action(service, flow: str, ref: str, action: str, who, message: str,
     from flowc.runtime.versions import comment, transition
 
     if action == "comment":
-        comment(service.store, flow, ref, who.name, who.roles, message)
+        comment(service.store, flow, ref, who.name, who.roles, message, seen_hash=seen_hash)
         anchor_versions(service, flow)
         return None
     v = transition(service.store, flow, ref, action, who.name, who.roles, message=message,

@@ -74,6 +74,15 @@ def _record(row) -> VersionRecord:
     return VersionRecord(*row)
 
 
+def _payload(text: Any) -> Any:
+    """An event's payload as stored (None: unreadable, a row changed outside flowc, which
+    `verify_version_chain` names)."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
 def _chain_key(flow: str) -> str:
     return f"versions/{flow}"
 
@@ -231,7 +240,7 @@ class VersionTables(SQLiteBase):
                 "SELECT seq, ts, kind, actor, payload_json, prev_hash, hash FROM version_events"
                 " WHERE flow = ? AND kind = 'version.submitted' ORDER BY seq",
                 (flow,)).fetchall()):
-            payload = json.loads(event[4])
+            payload = _payload(event[4])
             if isinstance(payload, dict) and payload.get("version") == number:
                 return VersionEvent(flow, *event[:4], payload, *event[5:])
         return None
@@ -247,7 +256,7 @@ class VersionTables(SQLiteBase):
         rows = self._read(lambda c: c.execute(
             "SELECT flow, seq, ts, kind, actor, payload_json, prev_hash, hash FROM"
             " version_events WHERE flow = ? ORDER BY seq", (flow,)).fetchall())
-        return [VersionEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+        return [VersionEvent(r[0], r[1], r[2], r[3], r[4], _payload(r[5]), r[6], r[7])
                 for r in rows]
 
     def verify_version_chain(self, flow: str, *,
@@ -274,8 +283,15 @@ class VersionTables(SQLiteBase):
                 problems.append(f"event {i} is numbered {seq}")
             if prev_hash != prev:
                 problems.append(f"event {seq} does not follow the one before it")
-            payload = json.loads(text)
-            _, canon = _normalised(payload)
+            try:
+                payload = json.loads(text)
+                _, canon = _normalised(payload)
+            except (ValueError, TypeError, RecursionError):
+                # a stored row is hostile input: unreadable is changed, never a crash
+                problems.append(f"event {seq} ({str(kind)[:40]}) was changed (its payload "
+                                "is not JSON)")
+                prev = digest
+                continue
             if _audit_hash_text(prev_hash, _chain_key(flow), seq, ts, kind, actor,
                                 canon) != digest:
                 problems.append(f"event {seq} ({kind}) was changed")
@@ -294,6 +310,10 @@ class VersionTables(SQLiteBase):
         if not rows and (versions or (head is not None and head[0] != 0)):
             problems.append("the history's events are gone")
             return problems
+        numbers = {r[1] for r in versions}
+        for number in sorted(set(submitted) - numbers):
+            problems.append(f"v{number} is in the history but not in the table: its row was "
+                            "deleted or moved")
         for v in map(_record, versions):
             where = f"v{v.number}"
             if v.number not in submitted:
@@ -309,7 +329,8 @@ class VersionTables(SQLiteBase):
                                 "one its history recorded")
             if bundles is None or v.number in bundles:
                 text = self.version_bundle(flow, v.number)
-                if hashlib.sha256(text.encode("utf-8")).hexdigest() != v.bundle_sha256:
+                if not isinstance(text, str) or hashlib.sha256(
+                        text.encode("utf-8", "surrogatepass")).hexdigest() != v.bundle_sha256:
                     problems.append(f"{where}'s stored snapshot does not hash to its recorded "
                                     "sha256: it was changed")
         return problems
