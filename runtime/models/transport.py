@@ -158,7 +158,10 @@ class HttpTransport:
              body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` as JSON and return the JSON answer (see the module docstring)."""
         attempts = config.max_retries + 1
-        content = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            content = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate (from a model's own answer, say):
+            content = json.dumps(body).encode()  # sent as its JSON escape, as it came
         headers = {"content-type": "application/json", **headers}
         last, status, timed_out = "", None, False
         for n in range(attempts):
