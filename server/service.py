@@ -101,6 +101,8 @@ class Service:
             self.oidc = OidcProvider(config.oidc, config.base_url.rstrip("/") +
                                      "/signin/oidc/callback", self.secret, clock=config.clock)
         self._version_plans: dict[str, tuple] = {}   # plan hash -> (Plan, entry file)
+        self.anchor = self._audit_anchor()
+        self._unanchored: set[str] = set()  # runs whose head the anchor has not taken yet
         self._schedule_basis: tuple = ()
         self.notifier = self._notifier()
         self.scheduler = self._scheduler()
@@ -116,6 +118,38 @@ class Service:
         return Engine(self.store, workspace=self.workspace, base_dir=str(self.config.project),
                       models=models, on_error=self._problem, clock=self.config.clock,
                       sandbox=self.config.sandbox)
+
+    def _audit_anchor(self):
+        """flowc.toml's `[audit] anchor` (None: none, or a file that cannot be read: said)."""
+        from flowc.config import ConfigError, load_config
+        from flowc.runtime.audit import Anchor
+
+        try:
+            url = load_config(self.config.project).audit_anchor
+        except ConfigError as e:
+            self._problem(f"run heads are not anchored: {e}")
+            return None
+        return Anchor(url) if url else None
+
+    def anchor_heads(self) -> None:
+        """Append the heads of the runs this process extended (decisions, starts, the worker's
+        nodes, schedules) to the audit anchor, as `flowc run`/`resume` do. A failure is
+        reported; those runs are tried again at the next pass, with any extended since."""
+        from flowc.runtime.audit import AnchorError
+
+        if self.anchor is None:
+            return
+        pending = self._unanchored | self.store.touched_runs()
+        if not pending:
+            return
+        try:
+            self.anchor.record(self.store, pending)
+        except AnchorError as e:
+            self._unanchored = pending
+            self._problem(f"{len(pending)} run head(s) not anchored (tried again at the next "
+                          f"pass): {e}"[:500])
+            return
+        self._unanchored = set()
 
     def _import_people_json(self, path: Path) -> None:
         """People recorded with `flowc people` before the store kept them: their roles are
@@ -304,6 +338,8 @@ class Service:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        with contextlib.suppress(Exception):  # the heads of the last requests and pass
+            self.anchor_heads()
         if self._worker is not None:
             with contextlib.suppress(Exception):
                 self._worker.close()
@@ -336,6 +372,8 @@ class Service:
         if self.config.webhook_url and "webhooks" in parts:
             steps.append(("webhooks", lambda: post_run_events(
                 self.store, self.config.webhook_url, self.config.base_url)))
+        if self.anchor is not None:  # last: the heads this pass (and requests) made
+            steps.append(("anchor", self.anchor_heads))
         for name, step in steps:
             if self._stop.is_set():
                 return

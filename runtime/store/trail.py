@@ -113,8 +113,10 @@ class AuditTrail(SQLiteBase):
 
     def touched_runs(self) -> set[str]:
         """The runs whose trail this store object extended since the last call (to anchor
-        their heads outside the store); the set is emptied."""
-        out, self._touched = self._touched, set()
+        their heads outside the store); the set is emptied. Taken under the write lock: a
+        run added by a write in another thread is in this set or the next, never lost."""
+        with self._lock:
+            out, self._touched = self._touched, set()
         return out
 
     def audit_heads(self, run_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str]]:
