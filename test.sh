@@ -16,6 +16,12 @@ fi
 # Tests that load the machine on purpose (`busy`: CPU burners for a minute) run alone after
 # the rest, so their burners do not slow every other test down.
 .venv/bin/python -m pytest "${parallel[@]}" -m "not slow and not live and not busy" "$@"
+# The store's durable behaviour again on PostgreSQL (tests/pgkit.py starts a real server):
+# the tests of these files that take the `store` fixture, each on a fresh database.
+FLOWC_TEST_STORE=postgresql .venv/bin/python -m pytest "${parallel[@]}" \
+  -m "not slow and not live and not busy" "$@" \
+  tests/test_store.py tests/test_leases.py tests/test_engine.py tests/test_effect_keys.py \
+  tests/test_gate_escalation.py tests/test_audit_data.py tests/test_node_kinds.py
 status=0
 .venv/bin/python -m pytest -m busy "$@" || status=$?
 [ "$status" -eq 0 ] || [ "$status" -eq 5 ] || exit "$status"  # 5: none selected

@@ -19,7 +19,10 @@ def cmd_store_check(args) -> int:
     if path.startswith("sqlite:///"):
         path = path[len("sqlite:///"):]
     elif "://" in path or path in (":memory:", "memory:"):
-        raise CommandError(f"`{path}`: store check reads a SQLite file")
+        from flowc.runtime.store.pgbase import redact
+
+        raise CommandError(f"`{redact(path)}`: store check reads a SQLite file (on a "
+                           "PostgreSQL store, `flowc audit verify RUN` checks a run's trail)")
     try:
         report = check_store(path, anchor=_anchor(args))
     except AnchorError as e:

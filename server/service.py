@@ -72,10 +72,19 @@ class Service:
         from .auth import RateLimiter
 
         self.config = config
-        where = Path(config.store or default_store_path())
+        target = str(config.store or default_store_path())
+        if target.startswith(("postgresql://", "postgres://")):
+            # a database server: this server's own files (uploads, workspace, link secret,
+            # version snapshots) stay in the project's .flowc folder
+            where = Path(config.project).resolve() / ".flowc" / "server"
+            self.store = open_store(target)
+        else:
+            where = Path(target)
+            self.store = None
         where.parent.mkdir(parents=True, exist_ok=True)
         self.store_path = where
-        self.store = open_store(str(where))
+        if self.store is None:
+            self.store = open_store(str(where))
         self.catalog = Catalog([config.project])
         self.limiter = RateLimiter()                 # per person: 5 in 5 minutes
         self.addr_limiter = RateLimiter(max_failures=30)  # per client address

@@ -67,3 +67,38 @@ def one_sandbox_for_every_engine() -> Iterator[object]:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(engine_module, "Engine", SharedEngine)
             yield pool
+
+
+def open_again(store):
+    """Another store object on the same database as `store` (another process, days later):
+    a SQLite file, or the same PostgreSQL database."""
+    from flowc.runtime.store import SQLiteStore
+    from flowc.runtime.store.pgstore import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        return PostgresStore(store.url)
+    return SQLiteStore(store.path)
+
+
+def raw_sql(store, sql: str, args=()) -> list:
+    """Run one statement on the store's database behind flowc's back (a crash's leftovers,
+    a tampered row), committed; its rows, if any. `?` placeholders on either database."""
+    from flowc.runtime.store.pgstore import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        import psycopg
+
+        from flowc.runtime.store.pgbase import _pg_sql
+
+        with psycopg.connect(store.url, autocommit=True) as c:
+            cur = c.execute(_pg_sql(sql), tuple(args))
+            return cur.fetchall() if cur.description else []
+    import sqlite3
+
+    db = sqlite3.connect(store.path)
+    try:
+        rows = db.execute(sql, tuple(args)).fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from flowc_testkit import plan_of
+from flowc_testkit import plan_of, raw_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -263,11 +263,9 @@ def test_an_anchor_shows_a_truncated_chain(store, tmp_path):
     anchor.record(store, [run.id])
     events = store.audit_events(run.id)
     # cut the last two events and put the head back: the chain is consistent again
-    conn = sqlite3.connect(store.path, isolation_level=None)
-    conn.execute("DELETE FROM audit_events WHERE run_id = ? AND seq > 3", (run.id,))
-    conn.execute("UPDATE runs SET audit_seq = 3, audit_head = ? WHERE id = ?",
-                 (events[2].hash, run.id))
-    conn.close()
+    raw_sql(store, "DELETE FROM audit_events WHERE run_id = ? AND seq > 3", (run.id,))
+    raw_sql(store, "UPDATE runs SET audit_seq = 3, audit_head = ? WHERE id = ?",
+            (events[2].hash, run.id))
     assert store.verify_audit(run.id).ok  # without an anchor, nothing shows
     v = verify_run(store, run.id, anchor=anchor)
     assert not v.ok and any("anchor" in p and "5" in p for p in v.problems), v.problems

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flowc_testkit import plan_of
+from flowc_testkit import open_again, plan_of, raw_sql
 
 from flowc.runtime.store import SQLiteStore
 
@@ -322,8 +322,8 @@ output skill_key: str = s.key
     got = dict(Receiver.deliveries)
     keyless = [b for b, k in Receiver.deliveries if not k and b != "quiet"]
     assert keyless == [], f"deliveries without an idempotency key: {keyless}"
-    rows = sqlite3.connect(tmp_path / "runs.db").execute(
-        "SELECT node_id, item, key, status, kind FROM effects WHERE run_id = ?", (run.id,))
+    rows = raw_sql(store, "SELECT node_id, item, key, status, kind FROM effects WHERE"
+                   " run_id = ?", (run.id,))
     rec = {(r[0], r[1]): r[2:] for r in rows}
     assert set(rec) == {("own", -1), ("auto", -1), ("js", -1), ("each", 0), ("each", 1),
                         ("s", -1)}
@@ -348,13 +348,11 @@ output skill_key: str = s.key
     # the same run advanced again from its committed effects (its node results lost, as in
     # a crash after the effects were recorded): nothing is delivered again
     before = len(Receiver.deliveries)
-    db = sqlite3.connect(tmp_path / "runs.db")
-    db.execute("DELETE FROM node_executions WHERE run_id = ? AND node_id != 'quiet'",
-               (run.id,))
-    db.execute("UPDATE runs SET status = 'running', outputs_json = NULL WHERE id = ?", (run.id,))
-    db.commit()
-    db.close()
-    again = Engine(SQLiteStore(str(tmp_path / "runs.db")), sandbox=pool,
+    raw_sql(store, "DELETE FROM node_executions WHERE run_id = ? AND node_id != 'quiet'",
+            (run.id,))
+    raw_sql(store, "UPDATE runs SET status = 'running', outputs_json = NULL WHERE id = ?",
+            (run.id,))
+    again = Engine(open_again(store), sandbox=pool,
                    base_dir=str(tmp_path)).advance(run.id)
     assert again.status == "succeeded", again.error
     assert again.outputs == run.outputs
@@ -419,6 +417,6 @@ output x: int = flaky
     keys = [k for b, k in Receiver.deliveries if b == "flaky"]
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
     assert Receiver.acted == {"flaky": 1}
-    rows = sqlite3.connect(tmp_path / "runs.db").execute(
-        "SELECT key, status, starts FROM effects WHERE run_id = ?", (run.id,)).fetchall()
+    rows = raw_sql(store, "SELECT key, status, starts FROM effects WHERE run_id = ?",
+                   (run.id,))
     assert rows == [(keys[0], "done", 2)]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from flowc_testkit import ROOT, plan_of
+from flowc_testkit import ROOT, open_again, plan_of, raw_sql
 
 from flowc.compiler.api import compile_source
 from flowc.runtime.engine import DecisionRefused, Engine, RunRefused
-from flowc.runtime.store import SQLiteStore
 
 
 class Clock:
@@ -104,7 +103,7 @@ def test_concurrent_decisions_exactly_one_wins(store, pool, tmp_path):
 
     def decide(action, who):
         try:
-            Engine(SQLiteStore(str(tmp_path / "runs.db")), sandbox=pool).decide(
+            Engine(open_again(store), sandbox=pool).decide(
                 task.id, action=action, by=who, roles=("lead",))
             wins.append(who)
         except DecisionRefused:
@@ -230,7 +229,7 @@ def test_unknown_models_and_bad_inputs_are_refused_before_the_run(engine, store,
 def test_a_fresh_engine_continues_a_paused_run(store, pool, tmp_path):
     run = Engine(store, sandbox=pool).start(plan_of(GATE), {"amount": 500.0})
     (task,) = store.list_tasks(run_id=run.id)
-    other = SQLiteStore(str(tmp_path / "runs.db"))  # another process, days later
+    other = open_again(store)  # another process, days later
     run = Engine(other, sandbox=pool).decide(task.id, action="approve", by="a", roles=("lead",))
     assert run.status == "succeeded" and run.outputs["paid"] == 1000.0
 
@@ -262,7 +261,6 @@ output y: int? = c.y
 
 def test_an_effect_is_not_repeated_after_a_crash(store, pool, tmp_path):
     import http.server
-    import sqlite3
 
     hits: dict[str, int] = {}
 
@@ -297,12 +295,10 @@ output status: int = send
     assert run.status == "succeeded" and run.outputs == {"status": 200}
     assert list(hits.values()) == [1]
     # a crash after the effect but before its node result was committed
-    db = sqlite3.connect(tmp_path / "runs.db")
-    db.execute("DELETE FROM node_executions WHERE run_id = ?", (run.id,))
-    db.execute("UPDATE runs SET status = 'running', outputs_json = NULL WHERE id = ?", (run.id,))
-    db.commit()
-    db.close()
-    run = Engine(SQLiteStore(str(tmp_path / "runs.db")), sandbox=pool).advance(run.id)
+    raw_sql(store, "DELETE FROM node_executions WHERE run_id = ?", (run.id,))
+    raw_sql(store, "UPDATE runs SET status = 'running', outputs_json = NULL WHERE id = ?",
+            (run.id,))
+    run = Engine(open_again(store), sandbox=pool).advance(run.id)
     assert run.status == "succeeded" and run.outputs == {"status": 200}
     assert list(hits.values()) == [1]  # the receiver saw the key once
     srv.shutdown()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flowc_testkit import plan_of
+from flowc_testkit import open_again, plan_of
 
 from flowc.compiler.api import compile_source
 from flowc.compiler.formatter import format_source
@@ -261,7 +261,7 @@ def test_an_escalation_fires_once_at_its_time(engine, store, tmp_path):
     assert after.next_escalation == opened + 24 * H
     # a second pass of this worker, and a pass of another worker on its own connection
     assert engine.fire_due(opened + 8 * H + 60).escalated == []
-    other = Engine(SQLiteStore(str(tmp_path / "runs.db")), clock=Clock(opened + 9 * H))
+    other = Engine(open_again(store), clock=Clock(opened + 9 * H))
     assert other.fire_due().escalated == []
     other.store.close()
     assert kinds(store, run.id) == ["run.started", "gate.opened", "task.escalated"]
@@ -286,7 +286,7 @@ def test_concurrent_workers_fire_each_step_exactly_once(engine, store, tmp_path)
     results, barrier = [], threading.Barrier(6)
 
     def work():
-        s = SQLiteStore(str(tmp_path / "runs.db"))
+        s = open_again(store)
         try:
             e = Engine(s, clock=Clock(due))
             barrier.wait()

@@ -21,6 +21,7 @@ from flowc.runtime.store import (
     StatusConflict,
     Store,
 )
+from flowc.runtime.store.pgstore import PostgresStore
 
 PLAN = "c" * 64
 
@@ -33,24 +34,32 @@ class Clock:
         return self.now
 
 
-STORES = {
-    "sqlite-file": lambda tmp, clock: SQLiteStore(str(tmp / "contract.db"), clock=clock),
-    "sqlite-memory": lambda tmp, clock: SQLiteStore(":memory:", clock=clock),
+STORES = {  # (where: a temporary folder, or the test's PostgreSQL database URL; clock)
+    "sqlite-file": lambda where, clock: SQLiteStore(str(where / "contract.db"), clock=clock),
+    "sqlite-memory": lambda where, clock: SQLiteStore(":memory:", clock=clock),
+    # a real PostgreSQL server (tests/pgkit.py), a database of its own for each test
+    "postgresql": lambda where, clock: PostgresStore(where, clock=clock),
 }
 
 
 @pytest.fixture(params=sorted(STORES))
 def store_factory(request, tmp_path):
     opened: list[Store] = []
+    where = tmp_path
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        where = url = cluster.fresh_database()
 
     def make(clock=None) -> Store:
-        s = STORES[request.param](tmp_path, clock or Clock())
+        s = STORES[request.param](where, clock or Clock())
         opened.append(s)
         return s
 
     yield make
     for s in opened:
         s.close()
+    if request.param == "postgresql":
+        cluster.drop(url)
 
 
 def _run(s: Store, **kw):

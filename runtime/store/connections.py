@@ -141,6 +141,8 @@ class SQLiteBase:
     `quick_check_max_bytes`: files up to this size get `PRAGMA quick_check` when opened (0:
     never), larger ones the header checks only."""
 
+    dialect = "sqlite"  # where the tables' SQL differs (a planner hint, "no limit")
+
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
                  busy_timeout: float = 5.0, retry_for: float = 60.0,
                  clock: Callable[[], float] = time.time,

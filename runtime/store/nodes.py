@@ -27,6 +27,17 @@ from .trail import AuditTrail
 __all__ = ["NodeTables"]
 
 
+# A re-run attempt replaces the exchange with the same key (SQL both SQLite and PostgreSQL
+# accept: an upsert on the primary key).
+_MODEL_CALL_KEY = ("run_id", "node_id", "item", "attempt", "seq")
+_UPSERT_MODEL_CALL = (
+    f"INSERT INTO model_calls ({_MODEL_CALL_COLS}) VALUES ("
+    + ", ".join("?" for _ in _MODEL_CALL_COLS.split(","))
+    + f") ON CONFLICT ({', '.join(_MODEL_CALL_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (x.strip() for x in _MODEL_CALL_COLS.split(","))
+                if c not in _MODEL_CALL_KEY))
+
+
 class NodeTables(AuditTrail):
     """Node executions and model calls (a node result chains its own audit event)."""
 
@@ -77,8 +88,7 @@ class NodeTables(AuditTrail):
             finished = None if status in ("running", "waiting") else now
             if calls:
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _UPSERT_MODEL_CALL,
                     [_row(c) for c in calls])
             if started is None:
                 cur = conn.execute(
@@ -87,7 +97,7 @@ class NodeTables(AuditTrail):
                     " ON CONFLICT (run_id, node_id, item) DO UPDATE SET status = excluded.status,"
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
+                    " metrics_json = COALESCE(excluded.metrics_json, node_executions.metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, self._json(conn, output), outcome, error, now,
                      finished, _dump(dict(metrics)) if metrics else None))
             else:  # the attempt's start comes with its result: one row written once
@@ -99,7 +109,7 @@ class NodeTables(AuditTrail):
                     " output_json = excluded.output_json, outcome = excluded.outcome,"
                     " error = excluded.error, started_at = excluded.started_at,"
                     " finished_at = excluded.finished_at,"
-                    " metrics_json = COALESCE(excluded.metrics_json, metrics_json)" + _NODE_BACK,
+                    " metrics_json = COALESCE(excluded.metrics_json, node_executions.metrics_json)" + _NODE_BACK,
                     (run_id, node_id, item, status, started.get("attempt", 1),
                      self._json(conn, started.get("inputs")), self._json(conn, output), outcome,
                      error,
@@ -140,8 +150,7 @@ class NodeTables(AuditTrail):
             calls = [_row(c) for *_, cs in items for c in cs]
             if calls:
                 conn.executemany(
-                    f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
-                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
+                    _UPSERT_MODEL_CALL, calls)
 
         if items:
             self._write(write)
@@ -151,8 +160,7 @@ class NodeTables(AuditTrail):
     def record_model_call(self, call: ModelCallRecord) -> None:
         """Keep one model exchange (replacing a row with the same key: a re-run attempt)."""
         self._write(lambda conn: conn.execute(
-            f"INSERT OR REPLACE INTO model_calls ({_MODEL_CALL_COLS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _model_call_row(call)))
+            _UPSERT_MODEL_CALL, _model_call_row(call)))
 
     def model_calls(self, run_id: str | None = None, *, since: float | None = None,
                     until: float | None = None) -> list[ModelCallRecord]:

@@ -56,16 +56,22 @@ def open_store(path_or_url: str | os.PathLike[str] | None = None, **options: Any
 
     None: `default_store_path()`. ":memory:", "memory:", "sqlite://", "sqlite:///:memory:": an
     in-memory store. "sqlite:///relative/path.db", "sqlite:////absolute/path.db" (SQLAlchemy's
-    spelling) or a plain path: a SQLite file. `options` go to `SQLiteStore`."""
+    spelling) or a plain path: a SQLite file. "postgresql://..." (libpq's URL): a
+    PostgreSQL database (`PostgresStore`, pgstore.py). `options` go to the store's class."""
     target = default_store_path() if path_or_url is None else os.fspath(path_or_url)
     if target in (":memory:", "memory:", "sqlite://", "sqlite:///:memory:"):
         return SQLiteStore(":memory:", **options)
     if target.startswith("sqlite:///"):
         target = target[len("sqlite:///"):]
+    elif target.startswith(("postgresql://", "postgres://")):
+        from .pgstore import PostgresStore
+
+        return PostgresStore(target, **{k: v for k, v in options.items()
+                                        if k in ("retry_for", "clock", "connect_timeout")})
     elif "://" in target:
         scheme = target.split("://", 1)[0]
-        raise StoreError(f"no store for {scheme}:// URLs: use a file path or sqlite:///path "
-                         "(another backend implements the Store protocol)")
+        raise StoreError(f"no store for {scheme}:// URLs: use a file path, sqlite:///path or "
+                         "postgresql://...")
     if not target:
         raise StoreError("an empty store path")
     return SQLiteStore(target, **options)

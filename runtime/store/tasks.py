@@ -125,10 +125,12 @@ class TaskTables(SQLiteBase):
         cols = ", ".join(f"t.{c.strip()}" for c in _TASK_COLS.split(","))
         # one run's tasks: that run's few rows by (run_id, status), not every pending task by
         # status in time order (SQLite's planner, without statistics, picks the latter)
-        hint = " INDEXED BY tasks_run_status" if run_id is not None else ""
+        hint = " INDEXED BY tasks_run_status" if run_id is not None and \
+            self.dialect == "sqlite" else ""
         sql = (f"SELECT {cols} FROM tasks t{hint}{where} ORDER BY t.created_at, t.id"
                " LIMIT ? OFFSET ?")
-        args += [-1 if limit is None else limit, offset]
+        args += [(-1 if self.dialect == "sqlite" else None) if limit is None else limit,
+                 offset]  # no limit: SQLite's -1, PostgreSQL's NULL
         return [_task(r) for r in self._read(lambda c: c.execute(sql, args).fetchall())]
 
     def count_tasks(self, status: str | None = "pending", for_user: str | None = None,
