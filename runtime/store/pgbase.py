@@ -14,6 +14,7 @@ transaction failed on a serialisation or deadlock error is retried within `retry
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import re
 import threading
@@ -64,19 +65,34 @@ def _params(params: Sequence[Any] | None) -> tuple:
     return () if not params else tuple(_param(v) for v in params)
 
 
+_SECRET_PARAM = re.compile(r"(?i)((?:^|&)(?:password|sslpassword)=)[^&]*")
+
+
 def redact(url: str) -> str:
-    """The URL without its password (for messages and `repr`)."""
+    """The URL without its passwords (for messages and `repr`): the one in its user part,
+    and `password=`/`sslpassword=` query parameters."""
     try:
         parts = urlsplit(url)
+        password = parts.password
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
     except ValueError:
         return "postgresql://..."
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, ""))
+    netloc = parts.netloc
+    if password is not None:
+        netloc = f"{parts.username or ''}:***@{host}"
+    query = _SECRET_PARAM.sub(r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+# PostgreSQL's INTEGER is 32 bits; SQLite's is 64 (file sizes, tokens, counts): the schema's
+# INTEGER columns are BIGINT here
+_INTEGER = re.compile(r"\bINTEGER\b")
+
+
+def _pg_ddl(statement: str) -> str:
+    return _INTEGER.sub("BIGINT", statement)
 
 
 class _Cursor:
@@ -144,6 +160,12 @@ class _PgConnection:
 
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
+    @property
+    def in_error(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status == TransactionStatus.INERROR
+
     def close(self) -> None:
         self.raw.close()
 
@@ -157,7 +179,8 @@ def _errors():
 def _retryable(exc: BaseException) -> bool:
     psycopg = _errors()
     return isinstance(exc, (psycopg.errors.SerializationFailure,
-                            psycopg.errors.DeadlockDetected))
+                            psycopg.errors.DeadlockDetected,
+                            psycopg.errors.LockNotAvailable))  # lock_timeout: another writer
 
 
 class PostgresBase:
@@ -170,7 +193,7 @@ class PostgresBase:
 
     def __init__(self, url: str, *, retry_for: float = 60.0,
                  clock: Callable[[], float] = time.time, connect_timeout: float = 10.0,
-                 **_ignored: Any):
+                 lock_timeout: float = 5.0, idle_timeout: float = 300.0, **_ignored: Any):
         try:
             import psycopg  # noqa: F401
         except ImportError as e:  # an install without the extra
@@ -181,6 +204,11 @@ class PostgresBase:
         self.retry_for = retry_for
         self.clock = clock
         self.connect_timeout = connect_timeout
+        # one wait for the write lock (then retried until retry_for: StoreBusy); a client
+        # that stops inside a transaction is cut off by the server after idle_timeout
+        self.lock_timeout = lock_timeout
+        self.idle_timeout = idle_timeout
+        self._pid = os.getpid()
         self._closed = False
         self._touched: set[str] = set()
         self._heads: dict[str, tuple[int, str]] = {}
@@ -211,8 +239,10 @@ class PostgresBase:
     def _connect(self) -> _PgConnection:
         psycopg = _errors()
         try:
-            raw = psycopg.connect(self.url, autocommit=True,
-                                  connect_timeout=max(1, int(self.connect_timeout)))
+            raw = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
+                options=f"-c lock_timeout={int(self.lock_timeout * 1000)} "
+                        f"-c idle_in_transaction_session_timeout={int(self.idle_timeout * 1000)}")
         except psycopg.Error as e:
             raise StoreFault(f"{self.path}: the store cannot be opened: "
                              f"{' '.join(str(e).split())[:300]}", "cannot_open",
@@ -222,6 +252,7 @@ class PostgresBase:
     def _conn(self) -> _PgConnection:
         if self._closed:
             raise StoreError(f"{self!r} is closed")
+        self._after_fork()
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn.raw.closed:
             conn = None  # lost: the next call opens another
@@ -240,6 +271,16 @@ class PostgresBase:
                 alive.append((weakref.ref(threading.current_thread()), conn))
                 self._conns = alive
         return conn
+
+    def _after_fork(self) -> None:
+        """In a forked child, forget the parent's connections and thread state (its open
+        transaction too, if it forked inside one): never used, never closed from here."""
+        if os.getpid() != self._pid:
+            self._conns = []
+            self._conns_lock = threading.Lock()
+            self._local = threading.local()
+            self._lock = threading.RLock()
+            self._pid = os.getpid()
 
     @property
     def closed(self) -> bool:
@@ -276,6 +317,7 @@ class PostgresBase:
     def transaction(self) -> Iterator[PostgresBase]:
         """One write transaction for this thread; store calls inside it join it (savepoints).
         Commits when the block ends, rolls everything back when it raises."""
+        self._after_fork()
         depth = getattr(self._local, "depth", 0)
         if depth:
             conn = self._conn()
@@ -316,6 +358,12 @@ class PostgresBase:
                 raise
             else:
                 try:
+                    if conn.in_error:
+                        # a statement failed inside and its error was caught: PostgreSQL
+                        # would answer COMMIT with a rollback and no error
+                        raise StoreError(f"{self.path}: a statement failed inside the "
+                                         "transaction (its error was caught): nothing of it "
+                                         "was committed")
                     conn.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -330,6 +378,12 @@ class PostgresBase:
             return StoredValueChanged(f"{self.path}: {exc}")
         if isinstance(exc, psycopg.errors.IntegrityError):
             return StoreError(f"{self.path}: {' '.join(str(exc).split())[:300]}")
+        if isinstance(exc, psycopg.errors.ProgramLimitExceeded):  # a key too long to index
+            return StoreError(f"{self.path}: a value too large for the database: "
+                              f"{' '.join(str(exc).split())[:300]}")
+        if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a text column
+            return StoreError(f"{self.path}: a text the database cannot hold (a lone "
+                              "surrogate)")
         if isinstance(exc, psycopg.OperationalError):
             return StoreFault(f"{self.path}: the store cannot serve: "
                               f"{' '.join(str(exc).split())[:300]}", "cannot_serve",
@@ -340,6 +394,8 @@ class PostgresBase:
         return None
 
     def _write(self, fn: Callable[[Any], T]) -> T:
+        self._after_fork()
+
         def once() -> T:
             with self.transaction():
                 return fn(self._conn())
@@ -355,6 +411,7 @@ class PostgresBase:
             raise
 
     def _read(self, fn: Callable[[Any], T]) -> T:
+        self._after_fork()
         try:
             return fn(self._conn())
         except Exception as exc:
@@ -389,12 +446,12 @@ class PostgresBase:
             return
 
         def apply(conn) -> None:
-            conn.execute(_schema.MIGRATIONS_TABLE)
+            conn.execute(_pg_ddl(_schema.MIGRATIONS_TABLE))
             current = self._version(conn)  # again, under the write lock
             self._refuse_newer(current)
             for number in range(current + 1, len(_schema.MIGRATIONS) + 1):
                 for statement in _schema.MIGRATIONS[number - 1]:
-                    conn.execute(statement)
+                    conn.execute(_pg_ddl(statement))
                 conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                              (number, self._now()))
 

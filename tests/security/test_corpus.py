@@ -22,7 +22,9 @@ Directives (`|` separates alternatives):
     host_cpu<SECONDS          CPU time of this (flowc's) process, all its threads, in the call
     sandbox_peak<MIB          the sandbox's peak resident memory, as flowc's own watch saw it (a
                               watch that pauses sees the peak late, or stops the process late)
-    limits=key:value,...      Limits for the execution (defaults: timeout 5 s)
+    limits=key:value,...      Limits for the execution (defaults: timeout 15 s: no case counts on
+                              being stopped by it, and a busy machine must not stop one that
+                              only needs to finish; a case about timeouts sets its own)
     allow=server,RULE         allow the local test server for flowc_http, and allowlist rules
                               besides it (e.g. allowed.test)
     server=none|hit           the local test server got no connection / a connection
@@ -94,6 +96,7 @@ MARKER = f"/tmp/flowc-sec-{uuid.uuid4().hex[:12]}"
 FORBIDDEN_TEXT = ("root:x:0:0", SENTINEL, "[build-system]", 'requires-python = ">=3.12"')
 SLOW_SECONDS = 4.0
 TIME_MARGIN = 5.0
+DEFAULT_TIMEOUT = 15.0  # a case's timeout unless it sets one (see the docstring)
 HANG_SECONDS = 90.0  # past timeout + this, a call is reported as hung (setup grace is 30 s)
 GONE_SECONDS = 3.0  # a killed process and a request thread have this long to be gone
 BIG_BODY = 4 * 1024 * 1024  # the allowed server's /big answer
@@ -557,7 +560,7 @@ def _call(case: Case, limits: Limits, fn) -> tuple:
 
 def _run(case: Case, pool: SandboxPool, g: dict, out_dir: Path, input_dir: Path,
          session=None, fresh: SandboxPool | None = None):
-    limits = Limits(**{"timeout": 5.0, **case.limits})
+    limits = Limits(**{"timeout": DEFAULT_TIMEOUT, **case.limits})
     inputs = {}
     for name, size in case.inputs:
         src = input_dir / f"{case.name}-{name}"
