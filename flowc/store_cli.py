@@ -33,8 +33,35 @@ def cmd_store_check(args) -> int:
     return report.exit_code
 
 
+def cmd_store_copy(args) -> int:
+    import os
+
+    from flowc.runtime.store import StoreError, open_store
+    from flowc.runtime.store.copy import copy_store
+    from flowc.runtime.store.pgbase import redact
+    from flowc.runtime.store.pgstore import is_postgres_url
+
+    source = args.source[len("sqlite:///"):] if args.source.startswith("sqlite:///") \
+        else args.source
+    if "://" in source or not os.path.isfile(source):
+        raise CommandError(f"--from {redact(args.source)}: no SQLite store file there")
+    if not is_postgres_url(args.dest):
+        raise CommandError("--to takes a postgresql:// URL (the store to move the runs to)")
+    try:
+        dest = open_store(args.dest)
+        try:
+            counts = copy_store(source, dest)
+        finally:
+            dest.close()
+    except StoreError as e:
+        raise CommandError(f"nothing copied: {' '.join(str(e).split())[:400]}", 1) from None
+    shown = ", ".join(f"{n} {t}" for t, n in counts.items() if n)
+    print(f"copied {source} to {redact(args.dest)}: {shown or 'no rows'}")
+    return 0
+
+
 def add_store_commands(sub, parser_class) -> None:
-    sp = sub.add_parser("store", help="the run store: `flowc store check`")
+    sp = sub.add_parser("store", help="the run store: `flowc store check`, `flowc store copy`")
     verbs = sp.add_subparsers(dest="store_command", metavar="VERB", parser_class=parser_class,
                               required=True)
     check = verbs.add_parser(
@@ -49,3 +76,13 @@ def add_store_commands(sub, parser_class) -> None:
                        help="check the heads anchored here too (default: flowc.toml's "
                        "[audit] anchor)")
     check.set_defaults(func=cmd_store_check)
+    copy = verbs.add_parser(
+        "copy", help="move a SQLite store into an empty PostgreSQL database",
+        description="Copy every run, task, node result, effect record, audit event, blob and "
+        "version of a SQLite store, as stored, into an empty PostgreSQL database (one "
+        "transaction: all or nothing). Runs verify there as here; paused runs resume there.")
+    copy.add_argument("--from", dest="source", required=True, metavar="PATH",
+                      help="the SQLite store file")
+    copy.add_argument("--to", dest="dest", required=True, metavar="URL",
+                      help="postgresql://USER@HOST/DB (empty, or new)")
+    copy.set_defaults(func=cmd_store_copy)
