@@ -450,6 +450,11 @@ class SQLiteBase:
             raise
         return int(row[0] or 0)
 
+    @staticmethod
+    def _ddl(statement: str) -> str:
+        """A migration's statement as this database takes it (PostgreSQL: pgbase.py)."""
+        return statement
+
     def _refuse_newer(self, version: int) -> None:
         if version > len(_schema.MIGRATIONS):
             raise SchemaVersionError(
@@ -463,12 +468,12 @@ class SQLiteBase:
             return
 
         def apply(conn: sqlite3.Connection) -> None:
-            conn.execute(_schema.MIGRATIONS_TABLE)
+            conn.execute(self._ddl(_schema.MIGRATIONS_TABLE))
             current = self._version(conn)  # again, under the write lock
             self._refuse_newer(current)
             for number in range(current + 1, len(_schema.MIGRATIONS) + 1):
                 for statement in _schema.MIGRATIONS[number - 1]:
-                    conn.execute(statement)
+                    conn.execute(self._ddl(statement))
                 conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                              (number, self._now()))
 
@@ -529,6 +534,11 @@ class SQLiteBase:
             conn.execute("PRAGMA data_version").fetchone()[0]
         if getattr(self._local, "fence_seen", None) == (fence, version):
             return
+        self._check_lease(conn, fence)
+        self._local.fence_seen = (fence, version)
+
+    def _check_lease(self, conn: sqlite3.Connection, fence: tuple[str, str, int]) -> None:
+        """RunCancelled / LeaseLost unless `fence`'s owner still holds the run's lease."""
         run_id, owner, token = fence
         state = self._lease_state(conn.execute(
             "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
@@ -537,4 +547,3 @@ class SQLiteBase:
             raise RunCancelled(f"run {run_id} was cancelled")
         if state == "lost":
             raise LeaseLost(f"the lease on run {run_id} was taken by another process")
-        self._local.fence_seen = (fence, version)

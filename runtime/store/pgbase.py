@@ -25,18 +25,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import blobs as _blobs
-from . import schema as _schema
-from .codec import _dump
+from .connections import SQLiteBase
 from .errors import (
-    LeaseLost,
-    RunCancelled,
-    SchemaVersionError,
     StoreBusy,
     StoredValueChanged,
     StoreError,
     StoreFault,
 )
-from .records import TERMINAL_RUN_STATUSES
 
 T = TypeVar("T")
 
@@ -183,9 +178,10 @@ def _retryable(exc: BaseException) -> bool:
                             psycopg.errors.LockNotAvailable))  # lock_timeout: another writer
 
 
-class PostgresBase:
+class PostgresBase(SQLiteBase):
     """A PostgreSQL database as the store: one connection per thread, write transactions
-    serialised by an advisory lock, migrations, retries and lease fences."""
+    serialised by an advisory lock, retries and lease checks. What does not depend on the
+    database (migrations' order, lease states and fences) is SQLiteBase's."""
 
     dialect = "postgresql"
     memory = False
@@ -224,15 +220,6 @@ class PostgresBase:
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.path!r})"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _now(self) -> float:
-        return float(self.clock())
 
     # -- connections
 
@@ -281,10 +268,6 @@ class PostgresBase:
             self._local = threading.local()
             self._lock = threading.RLock()
             self._pid = os.getpid()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def close(self) -> None:
         if self._closed:
@@ -420,10 +403,9 @@ class PostgresBase:
                 raise mapped from exc
             raise
 
-    def _json(self, conn, value: Any) -> str | None:
-        return _blobs.pack(conn, value, _dump, self._now)
+    # -- migrations (SQLiteBase's, with BIGINT for INTEGER)
 
-    # -- migrations
+    _ddl = staticmethod(_pg_ddl)
 
     @staticmethod
     def _version(conn) -> int:
@@ -433,73 +415,9 @@ class PostgresBase:
         row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
-    def _refuse_newer(self, version: int) -> None:
-        if version > len(_schema.MIGRATIONS):
-            raise SchemaVersionError(
-                f"{self.path}: the store's schema is version {version}, this flowc knows "
-                f"versions up to {len(_schema.MIGRATIONS)}; open it with a newer flowc")
-
-    def _migrate(self) -> None:
-        version = self._read(self._version)
-        self._refuse_newer(version)
-        if version == len(_schema.MIGRATIONS):
-            return
-
-        def apply(conn) -> None:
-            conn.execute(_pg_ddl(_schema.MIGRATIONS_TABLE))
-            current = self._version(conn)  # again, under the write lock
-            self._refuse_newer(current)
-            for number in range(current + 1, len(_schema.MIGRATIONS) + 1):
-                for statement in _schema.MIGRATIONS[number - 1]:
-                    conn.execute(_pg_ddl(statement))
-                conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                             (number, self._now()))
-
-        self._write(apply)
-
-    def schema_version(self) -> int:
-        return self._read(self._version)
-
-    # -- lease fences (as SQLiteBase's, reading the lease in every fenced transaction)
-
-    @staticmethod
-    def _lease_state(row: Sequence[Any] | None, owner: str, token: int) -> str:
-        if row is None:
-            return "unknown"
-        status, lease_owner, lease_token = row
-        if status == "cancelled":
-            return "cancelled"
-        if lease_token != token:
-            return "lost"
-        if status in TERMINAL_RUN_STATUSES:
-            return "ended"
-        return "held" if lease_owner == owner else "lost"
-
-    @contextlib.contextmanager
-    def fenced(self, run_id: str, owner: str, token: int) -> Iterator[None]:
-        stack = self._local.__dict__.setdefault("fences", [])
-        stack.append((run_id, owner, token))
-        try:
-            yield
-        finally:
-            stack.pop()
-
-    def in_transaction(self) -> bool:
-        return bool(getattr(self._local, "depth", 0))
-
-    def current_fence(self) -> tuple[str, str, int] | None:
-        stack = getattr(self._local, "fences", None)
-        return stack[-1] if stack else None
+    # -- lease fences (SQLiteBase's; the lease is read in every fenced transaction)
 
     def _check_fence(self, conn) -> None:
         stack = getattr(self._local, "fences", None)
-        if not stack:
-            return
-        run_id, owner, token = stack[-1]
-        state = self._lease_state(conn.execute(
-            "SELECT status, lease_owner, lease_token FROM runs WHERE id = ?",
-            (run_id,)).fetchone(), owner, token)
-        if state == "cancelled":
-            raise RunCancelled(f"run {run_id} was cancelled")
-        if state == "lost":
-            raise LeaseLost(f"the lease on run {run_id} was taken by another process")
+        if stack:
+            self._check_lease(conn, stack[-1])
