@@ -258,7 +258,12 @@ def cmd_run(args) -> int:
     try:
         with _engine(args, store, base_dir) as engine:
             _require_inputs(inputs, plan)  # after the options (store, models, recording)
-            run = engine.start(plan, inputs)
+            if args.engine == "temporal":
+                from flowc.temporal_cli import start_on_temporal
+
+                run = start_on_temporal(args, engine, plan, inputs, store)
+            else:
+                run = engine.start(plan, inputs)
     except RunRefused as e:
         raise CommandError(f"not run: {e}", 1) from e
     _anchor_heads(args, store, base_dir)
@@ -465,7 +470,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from flowc.runtime.engine import DecisionRefused
+    from flowc.runtime.decisions import DecisionRefused
 
     _name(args.as_user, "--as")
     store = _store(args)
@@ -500,12 +505,24 @@ def cmd_resume(args) -> int:
         answer = _typed_value(args.answer, task.form.get("schema", {}), "--answer", "answer",
                               "the answer", "", max_bytes)
     t0 = time.perf_counter()
+    bound = store.run_engine(task.run_id)
     try:
-        with _engine(args, store, base_dir) as engine:
-            run = engine.decide(
-                task.id, action=actions[0] if actions else "answer", by=args.as_user,
-                roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
-                answer=answer)
+        if bound is not None and task.status != "pending":
+            raise DecisionRefused(f"task `{task.id}` was already {task.status} by "
+                                  f"{task.decided_by or 'flowc'}; the first decision stands")
+        if bound is not None:  # Temporal orchestrates the run: the decision is an update
+            from flowc.temporal_cli import decide_on_temporal
+
+            decide_on_temporal(args, bound, task, action=actions[0] if actions else "answer",
+                               by=args.as_user, roles=_roles(args, args.as_user),
+                               values=values, reason=args.reason or "", answer=answer)
+            run = store.get_run(task.run_id)
+        else:
+            with _engine(args, store, base_dir) as engine:
+                run = engine.decide(
+                    task.id, action=actions[0] if actions else "answer", by=args.as_user,
+                    roles=_roles(args, args.as_user), values=values, reason=args.reason or "",
+                    answer=answer)
     except DecisionRefused as e:
         hint = ""
         if "may not decide" in str(e):
@@ -548,6 +565,14 @@ def _worker_service(args):
 
 def cmd_worker(args) -> int:
     store = _store(args)
+    if args.engine == "temporal":
+        if args.project or args.smtp or args.webhook or args.once:
+            raise CommandError("--engine temporal takes no --once, --project, --smtp or "
+                               "--webhook (run `flowc serve` or an embedded worker for those)")
+        from flowc.temporal_cli import worker_on_temporal
+
+        with _engine(args, store) as engine:
+            return worker_on_temporal(args, engine)
     deadline = time.monotonic() + args.seconds if args.seconds else None
     from flowc.errors import EXIT_STORE, store_problem
     from flowc.runtime.engine import describe_people
@@ -611,6 +636,11 @@ def cmd_cancel(args) -> int:
         raise CommandError(f"run `{args.run}` already {store.get_run(run.id).status}",
                            1) from None
     _anchor_heads(args, store, Path(run.base_dir) if run.base_dir else None)
+    bound = store.run_engine(run.id)
+    if bound is not None:  # its workflow ends once it sees the cancellation
+        from flowc.temporal_cli import wake_workflow
+
+        wake_workflow(args, bound)
     print(f"run {run.id}: cancelled")
     return 0
 
@@ -807,6 +837,9 @@ def add_runtime_commands(sub, parser_class) -> None:
     model_opts(sp)
     anchor_opt(sp)
     store_opt(sp)
+    from flowc.temporal_cli import temporal_options
+
+    temporal_options(sp)
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("replay", help="re-run a run from a node with its recorded inputs "
@@ -863,6 +896,8 @@ def add_runtime_commands(sub, parser_class) -> None:
                     "each field); VALUE as below")
     sp.add_argument("--reject", action="store_true")
     sp.add_argument("--reason", metavar="TEXT")
+    sp.add_argument("--temporal", metavar="HOST:PORT", help="for a run on Temporal: its "
+                    "frontend (default: $FLOWC_TEMPORAL, else where the run was started)")
     sp.add_argument("--answer", metavar="VALUE", help="the value an `ask human` task asks "
                     "for; VALUE as below")
     sp.add_argument("--as", dest="as_user", required=True, metavar="USER")
@@ -874,7 +909,7 @@ def add_runtime_commands(sub, parser_class) -> None:
     sp.set_defaults(func=cmd_resume)
 
     sp = sub.add_parser("worker", help="fire due gate timeouts and escalations, resume "
-                        "interrupted runs")
+                        "interrupted runs (--engine temporal: run Temporal's workflows)")
     sp.add_argument("--once", action="store_true")
     sp.add_argument("--seconds", type=_positive(float), help="stop after this long")
     sp.add_argument("--interval", type=_positive(float), default=1.0)
@@ -889,10 +924,15 @@ def add_runtime_commands(sub, parser_class) -> None:
     model_opts(sp)
     anchor_opt(sp)
     store_opt(sp)
+    temporal_options(sp)
+    sp.add_argument("--concurrency", type=_positive(int), default=4, metavar="N",
+                    help="with --engine temporal: activities run at once (default 4)")
     sp.set_defaults(func=cmd_worker)
 
     sp = sub.add_parser("cancel", help="cancel a run")
     sp.add_argument("run", metavar="RUN")
+    sp.add_argument("--temporal", metavar="HOST:PORT", help="for a run on Temporal: its "
+                    "frontend (default: $FLOWC_TEMPORAL, else where the run was started)")
     sp.add_argument("--as", dest="as_user", default="cli", metavar="USER")
     anchor_opt(sp)
     store_opt(sp)

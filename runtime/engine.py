@@ -32,6 +32,7 @@ from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
 
+from .decisions import DecisionRefused, ask_decision, gate_decision
 from .effects import env_code
 from .expressions import MISSING, EvaluationError, Scope, evaluate
 from .nodes import KINDS, executed_kind
@@ -60,10 +61,6 @@ _STORE_DOWN = (StoreFault, StoreBusy)
 
 class RunRefused(ValueError):
     """The run cannot start: bad inputs, or a node kind this runtime does not run yet."""
-
-
-class DecisionRefused(ValueError):
-    """A decision that changes nothing: wrong user, bad value, task already decided."""
 
 
 def _describe(e: BaseException) -> str:
@@ -389,10 +386,12 @@ class Engine:
     # ---- starting ----------------------------------------------------------------------------
     def start(self, plan: Plan | dict, inputs: dict, *, parent: tuple[str, str] | None = None,
               advance: bool = True, by: str | None = None, base_dir: str | None = None,
-              version: dict | None = None):
+              version: dict | None = None, bind=None):
         """Start a run of `plan`. `base_dir`: where its flow's files are (default: the
         engine's); `version`: the flow version it runs ({"number", "status"}), recorded in
-        its `run.started` event."""
+        its `run.started` event; `bind`: the other engine that orchestrates it (the
+        arguments of `store.bind_engine`, or a function of the run id giving them),
+        recorded in the transaction that creates the run."""
         plan = _plan(plan)
         refuse_unsupported(plan)
         if parent is None:
@@ -450,6 +449,8 @@ class Engine:
                 parent_run_id=parent[0] if parent else None,
                 parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
                 base_dir=str(base_dir or self.base_dir), run_id=run_id)
+            if bind is not None:
+                self.store.bind_engine(run.id, **(bind(run.id) if callable(bind) else bind))
             self.store.record_files(records)
             started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
             if version is not None:
@@ -1090,43 +1091,10 @@ class Engine:
         return records
 
     def _gate_decision(self, task, action: str, values: dict, reason: str) -> dict:
-        actions = task.form.get("actions", [])
-        if action not in ("approve", "edit", "reject"):
-            raise DecisionRefused(f"unknown action `{action}`: approve, edit or reject")
-        if action not in actions:
-            raise DecisionRefused(f"this gate does not offer `{action}` "
-                                  f"(it offers: {', '.join(actions)})")
-        fields = {f["name"]: f["schema"] for f in task.form.get("fields", [])}
-        if values and action != "edit":
-            raise DecisionRefused("values can only be changed with --edit")
-        for name, value in values.items():
-            if name not in fields:
-                raise DecisionRefused(f"the form has no field `{name}` "
-                                      f"(fields: {', '.join(fields) or 'none'})")
-            problem = field_problem(value, self.max_field_bytes)
-            if problem:
-                raise DecisionRefused(f"field `{name}` {problem}")
-            problems = schema_errors(value, fields[name], name)
-            if problems:
-                raise DecisionRefused(problems[0])
-        problem = field_problem(reason, self.max_field_bytes)
-        if problem:
-            raise DecisionRefused(f"the reason {problem}")
-        outcome = {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
-        return {"outcome": outcome, "values": values, "reason": reason}
+        return gate_decision(task.form, action, values, reason, self.max_field_bytes)
 
     def _ask_decision(self, task, answer: Any) -> dict:
-        schema = task.form.get("schema", {})
-        problem = field_problem(answer, self.max_field_bytes)
-        if problem:
-            raise DecisionRefused(f"the answer {problem}")
-        problems = schema_errors(answer, schema, "answer")
-        if problems:
-            raise DecisionRefused(problems[0])
-        choices = task.form.get("choices")
-        if choices and answer not in choices:
-            raise DecisionRefused(f"the answer must be one of: {', '.join(map(str, choices))}")
-        return {"outcome": "answered", "value": answer}
+        return ask_decision(task.form, answer, self.max_field_bytes)
 
     # ---- error replay ------------------------------------------------------------------------
     @staticmethod

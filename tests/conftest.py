@@ -59,6 +59,16 @@ def pg_cluster():
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def temporal_server():
+    """A real Temporal dev server for this test process (tests/temporalkit.py)."""
+    from temporalkit import DevServer
+
+    server = DevServer().start()
+    yield server
+    server.stop()
+
+
 def pytest_collection_modifyitems(config, items):
     """With FLOWC_TEST_STORE=postgresql (test.sh's second pass), only the tests that take the
     `store` fixture run: the others ran in the first pass, on SQLite, and do not touch it."""

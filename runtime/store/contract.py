@@ -139,6 +139,17 @@ class Store(Protocol):
         hold it, and another owner's lease is never touched."""
         ...
 
+    def bind_engine(self, run_id: str, engine: str, workflow_id: str, address: str,
+                    namespace: str, task_queue: str) -> None:
+        """Record that another engine (Temporal) orchestrates the run. `claim_runs`,
+        `wake_runs`, `due_tasks` and `due_escalations` (the embedded worker's) then leave it,
+        and its sub-flow runs (bound with it at their creation), alone."""
+        ...
+
+    def run_engine(self, run_id: str) -> dict[str, str] | None:
+        """{engine, workflow_id, address, namespace, task_queue} of a bound run, else None."""
+        ...
+
     def wake_run(self, run_id: str) -> bool:
         """Queue a paused run (compare-and-set on `paused`): True for the one caller that did."""
         ...

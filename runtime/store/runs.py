@@ -29,6 +29,8 @@ __all__ = ["RunTables"]
 
 
 # a lease changing hands (or taken again after it was given back) gets the next fencing token
+# runs the embedded workers may take: not those another engine orchestrates (bind_engine)
+_EMBEDDED = "id NOT IN (SELECT run_id FROM run_engines)"
 _NEXT_TOKEN = "lease_token = lease_token + (CASE WHEN lease_owner = ? THEN 0 ELSE 1 END)"
 
 
@@ -81,6 +83,11 @@ class RunTables(SQLiteBase):
                 " ?, ?, ?, ?, NULL, NULL, ?, ?)",
                 (rid, flow_name, plan_hash, status, self._json(conn, inputs), parent_run_id,
                  parent_node_id, workspace_url, now, now, base_dir, AUDIT_GENESIS))
+            if parent_run_id is not None:  # a sub-flow run is orchestrated with its parent
+                conn.execute(
+                    "INSERT INTO run_engines (run_id, engine, workflow_id, address, namespace,"
+                    " task_queue, created_at) SELECT ?, engine, workflow_id, address, namespace,"
+                    " task_queue, ? FROM run_engines WHERE run_id = ?", (rid, now, parent_run_id))
             return self._get_run(conn, rid)
 
         return self._write(create)
@@ -158,7 +165,7 @@ class RunTables(SQLiteBase):
             now = self._now()
             free = "(lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ?)"
             ids = [r[0] for r in conn.execute(
-                f"SELECT id FROM runs WHERE status IN ({claimable}) AND {free}"
+                f"SELECT id FROM runs WHERE status IN ({claimable}) AND {free} AND {_EMBEDDED}"
                 " ORDER BY created_at, id LIMIT ?",
                 (*CLAIMABLE_RUN_STATUSES, now, limit)).fetchall()]
             claimed = []
@@ -205,6 +212,27 @@ class RunTables(SQLiteBase):
             "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
             (run_id, owner)).rowcount == 1)
 
+    def bind_engine(self, run_id: str, engine: str, workflow_id: str, address: str,
+                    namespace: str, task_queue: str) -> None:
+        """Record that another engine (Temporal) orchestrates this run: the embedded workers
+        neither claim, wake nor time out its tasks (nor those of its sub-flow runs, bound
+        with it when they are created). Call it in the transaction that creates the run."""
+        self._write(lambda conn: conn.execute(
+            "INSERT INTO run_engines (run_id, engine, workflow_id, address, namespace,"
+            " task_queue, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, engine, workflow_id, address, namespace, task_queue, self._now())))
+
+    def run_engine(self, run_id: str) -> dict[str, str] | None:
+        """The engine that orchestrates a run ({engine, workflow_id, address, namespace,
+        task_queue}), or None for the embedded one."""
+        row = self._read(lambda c: c.execute(
+            "SELECT engine, workflow_id, address, namespace, task_queue FROM run_engines"
+            " WHERE run_id = ?", (run_id,)).fetchone())
+        if row is None:
+            return None
+        return dict(zip(("engine", "workflow_id", "address", "namespace", "task_queue"),
+                        row, strict=True))
+
     def wake_run(self, run_id: str) -> bool:
         """A paused run can go on (its task was decided or timed out, its sub-flow ended):
         queue it for a worker (compare-and-set on `paused`). Call it in the transaction of the
@@ -219,7 +247,8 @@ class RunTables(SQLiteBase):
         task that is no longer pending, or on a sub-flow run that ended. Returns their ids."""
         def wake(conn: sqlite3.Connection) -> list[str]:
             ids = [r[0] for r in conn.execute(
-                "SELECT r.id FROM runs r WHERE r.status = 'paused' AND (EXISTS (SELECT 1 FROM"
+                "SELECT r.id FROM runs r WHERE r.status = 'paused' AND r.id NOT IN (SELECT"
+                " run_id FROM run_engines) AND (EXISTS (SELECT 1 FROM"
                 " tasks t JOIN node_executions n ON n.run_id = t.run_id AND n.node_id ="
                 " t.node_id AND n.item = t.item WHERE t.run_id = r.id AND t.status <> 'pending'"
                 " AND n.status = 'waiting') OR EXISTS (SELECT 1 FROM runs c JOIN"

@@ -263,6 +263,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
             seq INTEGER NOT NULL,
             head TEXT NOT NULL)""",
     ),
+    (  # the engine a run is orchestrated by, when it is not the embedded one (Temporal): the
+        # embedded workers leave such runs (and their sub-flow runs) alone
+        """CREATE TABLE run_engines (
+            run_id TEXT PRIMARY KEY REFERENCES runs (id),
+            engine TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            address TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            task_queue TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL)""",
+    ),
 ]
 
 MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (

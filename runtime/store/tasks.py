@@ -18,6 +18,9 @@ from .rows import _TASK_COLS, _task
 
 __all__ = ["TaskTables"]
 
+# tasks the embedded timer fires: not those of runs another engine orchestrates (its timers do)
+_EMBEDDED = "run_id NOT IN (SELECT run_id FROM run_engines)"
+
 
 def _assignees(items: Iterable[Mapping[str, str]]) -> tuple[dict[str, str], ...]:
     out: list[dict[str, str]] = []
@@ -210,7 +213,8 @@ class TaskTables(SQLiteBase):
         at = self._now() if now is None else float(now)
         rows = self._read(lambda c: c.execute(
             f"SELECT {_TASK_COLS} FROM tasks WHERE status = 'pending' AND deadline IS NOT NULL"
-            " AND deadline <= ? ORDER BY deadline, id LIMIT ?", (at, limit)).fetchall())
+            f" AND deadline <= ? AND {_EMBEDDED} ORDER BY deadline, id LIMIT ?",
+            (at, limit)).fetchall())
         return [_task(r) for r in rows]
 
     def expire_task(self, task_id: str, outcome: str | None = None, *,
@@ -248,7 +252,8 @@ class TaskTables(SQLiteBase):
         at = self._now() if now is None else float(now)
         rows = self._read(lambda c: c.execute(
             f"SELECT {_TASK_COLS} FROM tasks WHERE status = 'pending' AND next_escalation IS NOT"
-            " NULL AND next_escalation <= ? ORDER BY next_escalation, id LIMIT ?",
+            f" NULL AND next_escalation <= ? AND {_EMBEDDED} ORDER BY next_escalation, id"
+            " LIMIT ?",
             (at, limit)).fetchall())
         return [_task(r) for r in rows]
 

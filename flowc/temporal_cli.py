@@ -1,0 +1,151 @@
+"""The Temporal engine in the CLI: `flowc run --engine temporal`, `flowc worker --engine
+temporal`, and the decisions (`flowc resume`) and cancellations (`flowc cancel`) of runs that
+Temporal orchestrates (docs/temporal.md). The store stays the source of truth: `runs`, `inbox`,
+`show`, `trace`, `audit` and `cost` read it as for embedded runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from flowc.errors import CommandError
+
+__all__ = ["temporal_options", "address", "start_on_temporal", "decide_on_temporal",
+           "wake_workflow", "worker_on_temporal"]
+
+_QUIET_HINT = 15.0  # seconds a run may stay queued before the CLI says no worker took it
+
+
+def temporal_options(sp, engine: bool = True) -> None:
+    if engine:
+        sp.add_argument("--engine", choices=("embedded", "temporal"),
+                        default=os.environ.get("FLOWC_ENGINE", "embedded"),
+                        help="who orchestrates: this process (embedded, the default) or "
+                        "Temporal workers (default: $FLOWC_ENGINE)")
+    sp.add_argument("--temporal", metavar="HOST:PORT",
+                    help="the Temporal frontend (default: $FLOWC_TEMPORAL, or 127.0.0.1:7233;"
+                    " a run's decisions go where it was started unless given)")
+    sp.add_argument("--namespace", default=None, metavar="NS",
+                    help="the Temporal namespace (default: default)")
+    sp.add_argument("--task-queue", default=None, metavar="QUEUE",
+                    help="the task queue flowc's workers poll (default: flowc)")
+
+
+def address(args, recorded: str | None = None) -> str:
+    from flowc.runtime.temporal.client import DEFAULT_ADDRESS
+
+    return (getattr(args, "temporal", None) or os.environ.get("FLOWC_TEMPORAL") or recorded
+            or DEFAULT_ADDRESS)
+
+
+def _errors():
+    try:
+        from flowc.runtime.temporal.client import TemporalError
+    except ImportError:  # pragma: no cover - the package is always there; temporalio may not be
+        raise
+    return TemporalError
+
+
+def start_on_temporal(args, engine, plan, inputs, store):
+    """Create the run in the store, bound to its workflow, start the workflow, and wait (as
+    `flowc run` does) until the run ends or waits for a person."""
+    from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
+    from flowc.runtime.temporal.client import binding, connect, start_run
+
+    TemporalError = _errors()
+    where = address(args)
+    namespace = args.namespace or NAMESPACE
+    queue = args.task_queue or TASK_QUEUE
+    try:  # reach Temporal before anything is written: a wrong address leaves nothing behind
+        import asyncio
+
+        asyncio.run(connect(where, namespace))
+    except TemporalError as e:
+        raise CommandError(f"not run: {e}", 1) from None
+    bound = {}
+
+    def bind_for(run_id):
+        bound.update(binding(run_id, where, namespace, queue))
+        return {k: v for k, v in bound.items()}
+
+    run = engine.start(plan, inputs, advance=False, bind=bind_for)
+    try:
+        start_run(bound, run.id, heartbeat_seconds=_heartbeat())
+    except TemporalError as e:
+        from flowc.runtime.engine import cancel_run
+
+        cancel_run(store, run.id, "flowc")  # never a run left queued that nobody will advance
+        raise CommandError(f"not run: {e} (run {run.id} was cancelled)", 1) from None
+    return wait_settled(store, run.id, queue)
+
+
+def _heartbeat() -> float:
+    try:
+        return max(1.0, float(os.environ.get("FLOWC_TEMPORAL_HEARTBEAT", "30")))
+    except ValueError:
+        raise CommandError("FLOWC_TEMPORAL_HEARTBEAT must be a number of seconds") from None
+
+
+def wait_settled(store, run_id: str, queue: str):
+    """Wait until the run ends or waits for people (Ctrl-C leaves it to the workers)."""
+    t0 = time.monotonic()
+    hinted = False
+    try:
+        while True:
+            run = store.get_run(run_id)
+            if run.status not in ("queued", "running"):
+                return run
+            if not hinted and run.status == "queued" and time.monotonic() - t0 > _QUIET_HINT:
+                print(f"flowc: run {run_id} waits for a worker: is `flowc worker --engine "
+                      f"temporal` running on task queue {queue}?", file=sys.stderr, flush=True)
+                hinted = True
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        print(f"flowc: run {run_id} goes on on Temporal (`flowc runs` shows it)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def decide_on_temporal(args, bound: dict, task, *, action, by, roles, values, reason, answer):
+    """A decision sent as the workflow's `decide` update; the run as it stands after."""
+    from flowc.runtime.temporal.client import decide
+
+    TemporalError = _errors()
+    target = dict(bound, address=address(args, bound["address"]))
+    arg = {"task": task.id, "action": action, "by": by, "roles": list(roles),
+           "values": values, "reason": reason, "answer": answer}
+    try:
+        decide(target, arg)
+    except TemporalError as e:
+        raise CommandError(str(e), 1) from None
+
+
+def wake_workflow(args, bound: dict) -> None:
+    from flowc.runtime.temporal.client import wake
+
+    TemporalError = _errors()
+    try:
+        wake(dict(bound, address=address(args, bound["address"])))
+    except TemporalError as e:
+        print(f"flowc: warning: {e}; the workflow sees the change at its next wake-up",
+              file=sys.stderr)
+
+
+def worker_on_temporal(args, engine) -> int:
+    from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
+    from flowc.runtime.temporal.client import run_worker
+
+    TemporalError = _errors()
+    where = address(args)
+    queue = args.task_queue or TASK_QUEUE
+
+    def ready():
+        print(f"flowc worker: polling task queue {queue} at {where}", flush=True)
+
+    try:
+        run_worker(engine, where, args.namespace or NAMESPACE, queue,
+                   concurrency=args.concurrency, seconds=args.seconds, on_ready=ready)
+    except TemporalError as e:
+        raise CommandError(str(e), 1) from None
+    return 0

@@ -1,0 +1,146 @@
+"""The workflow's activities, run on a worker: each a short piece of the embedded engine's
+work on one run, committed to the store (the store's leases, fences and compare-and-sets make
+a retried activity safe: a node whose result was committed is not run again, an effect whose
+result was recorded is not acted on again, a decision is recorded once)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ..decisions import DecisionRefused
+
+__all__ = ["Activities"]
+
+_FINAL = ("succeeded", "failed", "cancelled")
+_BEAT = 1.0  # seconds between heartbeats while the engine works
+
+
+class Activities:
+    """Activities over one engine (one per worker process; its sandbox pool lives here)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.store = engine.store
+
+    def _tree(self, run_id: str) -> list:
+        """The run and its sub-flow runs, parents first."""
+        out, todo = [], [run_id]
+        while todo:
+            run = self.store.get_run(todo.pop(0))
+            if run is None:
+                continue
+            out.append(run)
+            todo += [r.id for r in self.store.sub_runs(run.id)]
+        return out
+
+    def _state(self, run_id: str) -> dict:
+        run = self.store.get_run(run_id)
+        tasks, due = [], None
+        for r in self._tree(run_id):
+            for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
+                form = t.form if isinstance(t.form, dict) else {}
+                tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind, "form": {
+                    "actions": form.get("actions", []),
+                    "fields": [{"name": f["name"], "schema": f["schema"]}
+                               for f in form.get("fields", [])],
+                    "schema": form.get("schema", {}), "choices": form.get("choices")}})
+                for at in (t.deadline, t.next_escalation):
+                    if at is not None and (due is None or at < due):
+                        due = at
+        return {"run_id": run_id, "status": run.status, "error": run.error, "tasks": tasks,
+                "next_due": due, "max_field_bytes": self.engine.max_field_bytes}
+
+    def _beating(self, work) -> Any:
+        """`work()` in a thread while this activity heartbeats (a worker killed mid-way is
+        noticed within the heartbeat timeout, and the activity runs again elsewhere)."""
+        box: dict = {}
+
+        def target():
+            try:
+                box["value"] = work()
+            except BaseException as e:  # handed to the activity's thread
+                box["error"] = e
+
+        thread = threading.Thread(target=target, daemon=True, name="flowc-activity")
+        thread.start()
+        while thread.is_alive():
+            activity.heartbeat()
+            thread.join(_BEAT)
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    @activity.defn(name="flowc.advance")
+    def advance(self, arg: dict) -> dict:
+        run_id = arg["run_id"]
+        if self.store.get_run(run_id) is None:
+            raise ApplicationError(f"no run {run_id} in the store", type="RunMissing",
+                                   non_retryable=True)
+
+        def work():
+            # sub-flow runs a decision or a timeout queued go on first; their end wakes
+            # their parent, which this pass then advances
+            for child in reversed(self._tree(run_id)[1:]):
+                if child.status in ("queued", "running"):
+                    self.engine.advance(child.id)
+            self.engine.advance(run_id)
+
+        self._beating(work)
+        state = self._state(run_id)
+        if state["status"] in ("queued", "running"):
+            # another process holds its lease (a worker that died holds it until it lapses)
+            raise ApplicationError(f"run {run_id} is being advanced by another process; "
+                                   "tried again", type="RunBusy")
+        return state
+
+    @activity.defn(name="flowc.decide")
+    def decide(self, arg: dict) -> dict:
+        task = self.store.get_task(str(arg.get("task")))
+        bound = self.store.run_engine(task.run_id) if task is not None else None
+        if task is None or bound is None or bound["workflow_id"] != arg.get("workflow_id"):
+            return {"refused": f"task `{str(arg.get('task'))[:80]}` is not a task of this run"}
+        try:
+            run = self.engine.decide(
+                task.id, action=arg.get("action") or "answer", by=arg.get("by"),
+                roles=tuple(arg.get("roles") or ()), values=arg.get("values") or {},
+                reason=arg.get("reason") or "", answer=arg.get("answer"), advance=False)
+        except DecisionRefused as e:  # an answer, not a failure: the update says it
+            return {"refused": str(e)}
+        return {"run": run.id, "status": run.status}
+
+    @activity.defn(name="flowc.fire_due")
+    def fire_due(self, arg: dict) -> dict:
+        """Time out, or escalate, what is due in this run's tree, earliest first: at the
+        workflow's timer time, or this worker's clock if it reads later."""
+        from ..engine import Fired
+
+        at = max(float(arg["at"]), time.time())
+        due = []
+        for r in self._tree(arg["run_id"]):
+            for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
+                if t.deadline is not None and t.deadline <= at:
+                    due.append((t.deadline, 0, t))
+                elif t.next_escalation is not None and t.next_escalation <= at:
+                    due.append((t.next_escalation, 1, t))
+        timed_out, escalated = [], 0
+        fired = Fired()
+        for _, kind, task in sorted(due, key=lambda d: (d[0], d[1], d[2].id)):
+            if kind == 0:
+                if self.engine._time_out(task, at):
+                    timed_out.append(task.id)
+                continue
+            done = self.engine._escalate(task, task.escalated + 1, at, fired)
+            while done is not None:
+                escalated += 1
+                if done.next_escalation is None or done.next_escalation > at:
+                    break
+                done = self.engine._escalate(done, done.escalated + 1, at, fired)
+        return {"timed_out": timed_out, "escalated": escalated}
+
+    def all(self) -> list:
+        return [self.advance, self.decide, self.fire_due]

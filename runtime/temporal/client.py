@@ -1,0 +1,147 @@
+"""The CLI's side of the Temporal engine: connect, start a run's workflow, send a decision
+or a wake-up, and run a worker. Every failure to reach Temporal is a TemporalError: one line
+naming the address."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+from typing import Any
+
+from . import NAMESPACE, TASK_QUEUE, WORKFLOW, workflow_id
+
+__all__ = ["TemporalError", "connect", "start_run", "decide", "wake", "run_worker",
+           "DEFAULT_ADDRESS"]
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+_CONNECT_TIMEOUT = 10.0
+
+
+class TemporalError(RuntimeError):
+    """Temporal could not be reached, or refused what was asked (one line)."""
+
+
+def _imports():
+    try:
+        import temporalio.client  # noqa: F401
+    except ImportError:
+        raise TemporalError("the Temporal engine needs the temporal extra: pip install "
+                            "'flowc[temporal]' (or scripts/bootstrap.sh temporal)") from None
+
+
+async def connect(address: str, namespace: str = NAMESPACE):
+    _imports()
+    from temporalio.client import Client
+
+    try:
+        return await asyncio.wait_for(Client.connect(address, namespace=namespace),
+                                      _CONNECT_TIMEOUT)
+    except (TimeoutError, RuntimeError, OSError) as e:
+        detail = " ".join(str(e).split())[:200] or "no answer"
+        raise TemporalError(f"cannot reach Temporal at {address} (namespace {namespace}): "
+                            f"{detail}") from None
+
+
+def _sync(coro):
+    return asyncio.run(coro)
+
+
+def start_run(binding: dict, run_id: str, heartbeat_seconds: float = 30.0) -> None:
+    """Start the workflow of a run created (and bound) in the store."""
+    async def go():
+        client = await connect(binding["address"], binding["namespace"])
+        await client.start_workflow(WORKFLOW, {"run_id": run_id,
+                                               "heartbeat_seconds": heartbeat_seconds},
+                                    id=binding["workflow_id"], task_queue=binding["task_queue"])
+    try:
+        _sync(go())
+    except TemporalError:
+        raise
+    except Exception as e:
+        raise TemporalError(f"Temporal did not start run {run_id}: {_line(e)}") from None
+
+
+def _line(e: BaseException) -> str:
+    cause = getattr(e, "cause", None)
+    text = getattr(cause, "message", None) or str(cause or "") or str(e) or type(e).__name__
+    return " ".join(text.split())[:500]
+
+
+def decide(binding: dict, arg: dict) -> dict:
+    """Send a decision as the run's `decide` update; its answer once the run went on.
+    DecisionRefused (from the validator or the store) is raised as ValueError's subclass."""
+    from ..decisions import DecisionRefused
+
+    async def go():
+        client = await connect(binding["address"], binding["namespace"])
+        handle = client.get_workflow_handle(binding["workflow_id"])
+        return await handle.execute_update("decide", arg)
+
+    try:
+        return _sync(go())
+    except TemporalError:
+        raise
+    except Exception as e:
+        from temporalio.client import WorkflowUpdateFailedError
+        from temporalio.service import RPCError
+
+        if isinstance(e, WorkflowUpdateFailedError):
+            raise DecisionRefused(_line(e)) from None
+        if isinstance(e, RPCError):
+            raise TemporalError(f"Temporal refused the decision for workflow "
+                                f"{binding['workflow_id']}: {_line(e)}") from None
+        raise
+
+
+def wake(binding: dict) -> None:
+    """Tell the run's workflow that the run changed in the store (cancelled, say)."""
+    async def go():
+        client = await connect(binding["address"], binding["namespace"])
+        await client.get_workflow_handle(binding["workflow_id"]).signal("wake")
+    try:
+        _sync(go())
+    except TemporalError:
+        raise
+    except Exception as e:
+        raise TemporalError(f"Temporal did not take the wake-up of workflow "
+                            f"{binding['workflow_id']}: {_line(e)}") from None
+
+
+def binding(run_id: str, address: str, namespace: str = NAMESPACE,
+            task_queue: str = TASK_QUEUE) -> dict[str, str]:
+    return {"engine": "temporal", "workflow_id": workflow_id(run_id), "address": address,
+            "namespace": namespace, "task_queue": task_queue}
+
+
+def run_worker(engine, address: str, namespace: str = NAMESPACE, task_queue: str = TASK_QUEUE,
+               concurrency: int = 4, seconds: float | None = None,
+               on_ready: Any = None) -> None:
+    """Poll `task_queue` for workflow and activity tasks until SIGINT/SIGTERM (or `seconds`)."""
+    _imports()
+    from temporalio.worker import Worker
+
+    from .activities import Activities
+    from .workflow import FlowcRun
+
+    async def go():
+        client = await connect(address, namespace)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (ValueError, RuntimeError):  # not the main thread (tests)
+                pass
+        with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+            worker = Worker(client, task_queue=task_queue, workflows=[FlowcRun],
+                            activities=Activities(engine).all(), activity_executor=pool,
+                            max_concurrent_activities=concurrency)
+            async with worker:
+                if on_ready is not None:
+                    on_ready()
+                try:
+                    await asyncio.wait_for(stop.wait(), seconds)
+                except TimeoutError:
+                    pass
+    _sync(go())

@@ -1,0 +1,125 @@
+"""The workflow that orchestrates one run: deterministic, no I/O, clock or randomness.
+
+Its loop: an `advance` activity runs what is ready (on a worker, with the engine's node
+executors, committing to the store) and returns the run's state: its status, the pending
+tasks' forms and the time the next timeout or escalation step falls due. While the run waits
+for people, the workflow waits for a `decide` update, a `wake` signal (the run was cancelled,
+or changed from outside) or a durable timer for the next due time (then a `fire_due` activity
+times out or escalates what is due). A run is pinned to its plan by hash in the store; the
+workflow never reads the plan, so a new flowc version cannot change a run's path in replay.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from flowc.runtime.decisions import DecisionRefused, ask_decision, gate_decision
+
+__all__ = ["FlowcRun"]
+
+_FINAL = ("succeeded", "failed", "cancelled")
+_MAX_NAME = 200
+
+
+@workflow.defn(name="flowc.run")
+class FlowcRun:
+    def __init__(self) -> None:
+        self.state: dict = {}
+        self.tasks: dict[str, dict] = {}
+        self.decisions = 0      # decisions committed through updates
+        self.wakes = 0          # `wake` signals
+        self.started = 0        # advance activities started
+        self.done = 0           # the number of the last advance activity that completed
+
+    # ---- the run -----------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, arg: dict) -> dict:
+        run_id = arg["run_id"]
+        heartbeat = timedelta(seconds=float(arg.get("heartbeat_seconds", 30)))
+        options = dict(start_to_close_timeout=timedelta(hours=24), heartbeat_timeout=heartbeat,
+                       retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
+                                                backoff_coefficient=2.0,
+                                                maximum_interval=timedelta(seconds=10),
+                                                non_retryable_error_types=["RunMissing"]))
+        while True:
+            seen = (self.decisions, self.wakes)
+            self.started += 1
+            number = self.started
+            self.state = await workflow.execute_activity("flowc.advance", {"run_id": run_id},
+                                                         **options)
+            self.done = number
+            self.tasks = {t["id"]: t for t in self.state.get("tasks", [])}
+            if self.state.get("status") in _FINAL:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self.state
+            due = self.state.get("next_due")
+            timeout = None
+            if due is not None:
+                timeout = max(0.0, float(due) - workflow.now().timestamp())
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: (self.decisions, self.wakes) != seen,
+                    timeout=None if timeout is None else timedelta(seconds=timeout))
+            except TimeoutError:  # the durable timer fired first
+                await workflow.execute_activity(
+                    "flowc.fire_due", {"run_id": run_id, "at": workflow.now().timestamp()},
+                    **options)
+
+    # ---- people ------------------------------------------------------------------------------
+    @workflow.update(name="decide")
+    async def decide(self, arg: dict) -> dict:
+        """A person's decision: committed by an activity (which also checks who may decide,
+        with the store's compare-and-set), then answered once the run went on from it."""
+        try:
+            done = await workflow.execute_activity(
+                "flowc.decide", {**arg, "workflow_id": workflow.info().workflow_id},
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=5))
+        except ActivityError as e:  # the store could not be reached five times over
+            cause = e.cause
+            message = getattr(cause, "message", None) or str(cause or e)
+            raise ApplicationError(f"the decision was not recorded: {message}",
+                                   type="DecisionFailed", non_retryable=True) from None
+        if done.get("refused"):  # who may decide, a task decided first: the store's word
+            raise ApplicationError(done["refused"], type="DecisionRefused", non_retryable=True)
+        self.decisions += 1
+        after = self.started
+        await workflow.wait_condition(lambda: self.done > after)
+        return {"status": self.state.get("status"), "error": self.state.get("error")}
+
+    @decide.validator
+    def check_decision(self, arg: dict) -> None:
+        """Refused here, a decision never enters the history: a task this run does not wait
+        on, an action its form does not offer, a value that does not fit its field."""
+        if not isinstance(arg, dict):
+            raise DecisionRefused("a decision is a map")
+        task = self.tasks.get(arg.get("task")) if isinstance(arg.get("task"), str) else None
+        if task is None:
+            raise DecisionRefused(f"this run does not wait on task `{str(arg.get('task'))[:80]}`"
+                                  " now")
+        by = arg.get("by")
+        if not isinstance(by, str) or not by.strip() or len(by) > _MAX_NAME:
+            raise DecisionRefused("who decides must be named (`--as USER`)")
+        roles = arg.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise DecisionRefused("roles must be a list of names")
+        limit = self.state.get("max_field_bytes")
+        if task["kind"] == "ask":
+            ask_decision(task["form"], arg.get("answer"), limit)
+        else:
+            gate_decision(task["form"], arg.get("action"), arg.get("values") or {},
+                          arg.get("reason") or "", limit)
+
+    @workflow.signal(name="wake")
+    def wake(self) -> None:
+        """The run changed outside the workflow (cancelled, say): advance it again."""
+        self.wakes += 1
+
+    @workflow.query(name="state")
+    def current(self) -> dict:
+        return self.state
