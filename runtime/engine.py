@@ -897,8 +897,12 @@ class Engine:
 
     # what the engine lends executors (runtime/nodes/base.Host) ------------------------------
     def run_flow(self, plan: Plan, args: dict, parent: tuple[str, str]):
-        """A sub-flow's run, started and advanced as far as it goes (a `flow` node)."""
-        child = self.start(plan, args, parent=parent, advance=False)
+        """A sub-flow's run, started and advanced as far as it goes (a `flow` node). Its
+        files are where its parent's are (not where this process happens to run: a worker
+        continuing the parent elsewhere)."""
+        above = self.store.get_run(parent[0])
+        child = self.start(plan, args, parent=parent, advance=False,
+                           base_dir=above.base_dir if above is not None else None)
         return self.advance(child.id)
 
     def run_parts(self, run, plan: Plan, node: PlanNode, parts: list[Part],
