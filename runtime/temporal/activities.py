@@ -104,11 +104,16 @@ class Activities:
         bound = self.store.run_engine(task.run_id) if task is not None else None
         if task is None or bound is None or bound["workflow_id"] != arg.get("workflow_id"):
             return {"refused": f"task `{str(arg.get('task'))[:80]}` is not a task of this run"}
+        if task.status != "pending" and activity.info().attempt > 1 and \
+                task.decided_by == arg.get("by"):
+            # a retry: this worker's predecessor recorded the decision and died before it
+            # answered (the update's own first attempt is refused as usual)
+            return {"run": task.run_id, "status": self.store.get_run(task.run_id).status}
         try:
-            run = self.engine.decide(
+            run = self._beating(lambda: self.engine.decide(
                 task.id, action=arg.get("action") or "answer", by=arg.get("by"),
                 roles=tuple(arg.get("roles") or ()), values=arg.get("values") or {},
-                reason=arg.get("reason") or "", answer=arg.get("answer"), advance=False)
+                reason=arg.get("reason") or "", answer=arg.get("answer"), advance=False))
         except DecisionRefused as e:  # an answer, not a failure: the update says it
             return {"refused": str(e)}
         return {"run": run.id, "status": run.status}
@@ -117,6 +122,9 @@ class Activities:
     def fire_due(self, arg: dict) -> dict:
         """Time out, or escalate, what is due in this run's tree, earliest first: at the
         workflow's timer time, or this worker's clock if it reads later."""
+        return self._beating(lambda: self._fire_due(arg))
+
+    def _fire_due(self, arg: dict) -> dict:
         from ..engine import Fired
 
         at = max(float(arg["at"]), time.time())

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import signal
+from datetime import timedelta
 from typing import Any
 
 from . import NAMESPACE, TASK_QUEUE, WORKFLOW, workflow_id
@@ -43,6 +45,20 @@ async def connect(address: str, namespace: str = NAMESPACE):
                             f"{detail}") from None
 
 
+def _seconds(name: str, default: float) -> float:
+    """A duration from the environment (the Temporal timeouts flowc sets; docs/temporal.md)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise TemporalError(f"{name} must be a number of seconds, not `{text[:40]}`") from None
+    if not 0.5 <= value <= 86400:
+        raise TemporalError(f"{name} must be between 0.5 and 86400 seconds, not {text[:40]}")
+    return value
+
+
 def _sync(coro):
     return asyncio.run(coro)
 
@@ -53,7 +69,9 @@ def start_run(binding: dict, run_id: str, heartbeat_seconds: float = 30.0) -> No
         client = await connect(binding["address"], binding["namespace"])
         await client.start_workflow(WORKFLOW, {"run_id": run_id,
                                                "heartbeat_seconds": heartbeat_seconds},
-                                    id=binding["workflow_id"], task_queue=binding["task_queue"])
+                                    id=binding["workflow_id"], task_queue=binding["task_queue"],
+                                    task_timeout=timedelta(seconds=_seconds(
+                                        "FLOWC_TEMPORAL_TASK_TIMEOUT", 10.0)))
     try:
         _sync(go())
     except TemporalError:
@@ -134,9 +152,11 @@ def run_worker(engine, address: str, namespace: str = NAMESPACE, task_queue: str
             except (ValueError, RuntimeError):  # not the main thread (tests)
                 pass
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+            sticky = timedelta(seconds=_seconds("FLOWC_TEMPORAL_STICKY_TIMEOUT", 10.0))
             worker = Worker(client, task_queue=task_queue, workflows=[FlowcRun],
                             activities=Activities(engine).all(), activity_executor=pool,
-                            max_concurrent_activities=concurrency)
+                            max_concurrent_activities=concurrency,
+                            sticky_queue_schedule_to_start_timeout=sticky)
             async with worker:
                 if on_ready is not None:
                     on_ready()

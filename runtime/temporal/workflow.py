@@ -35,13 +35,15 @@ class FlowcRun:
         self.wakes = 0          # `wake` signals
         self.started = 0        # advance activities started
         self.done = 0           # the number of the last advance activity that completed
+        self.heartbeat = timedelta(seconds=30)  # a worker that died is noticed within this
 
     # ---- the run -----------------------------------------------------------------------------
     @workflow.run
     async def run(self, arg: dict) -> dict:
         run_id = arg["run_id"]
-        heartbeat = timedelta(seconds=float(arg.get("heartbeat_seconds", 30)))
-        options = dict(start_to_close_timeout=timedelta(hours=24), heartbeat_timeout=heartbeat,
+        self.heartbeat = timedelta(seconds=float(arg.get("heartbeat_seconds", 30)))
+        options = dict(start_to_close_timeout=timedelta(hours=24),
+                       heartbeat_timeout=self.heartbeat,
                        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
                                                 backoff_coefficient=2.0,
                                                 maximum_interval=timedelta(seconds=10),
@@ -75,10 +77,19 @@ class FlowcRun:
     async def decide(self, arg: dict) -> dict:
         """A person's decision: committed by an activity (which also checks who may decide,
         with the store's compare-and-set), then answered once the run went on from it."""
+        if self.started > self.done:
+            # an advance is in flight (say, run again after its worker died): the task may be
+            # one it opened and has not reported yet; checked in full once it has
+            await workflow.wait_condition(lambda: self.done >= self.started)
+            try:
+                self._check(arg)
+            except DecisionRefused as e:
+                raise ApplicationError(str(e), type="DecisionRefused",
+                                       non_retryable=True) from None
         try:
             done = await workflow.execute_activity(
                 "flowc.decide", {**arg, "workflow_id": workflow.info().workflow_id},
-                start_to_close_timeout=timedelta(minutes=5),
+                start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=self.heartbeat,
                 retry_policy=RetryPolicy(maximum_attempts=5))
         except ActivityError as e:  # the store could not be reached five times over
             cause = e.cause
@@ -95,11 +106,17 @@ class FlowcRun:
     @decide.validator
     def check_decision(self, arg: dict) -> None:
         """Refused here, a decision never enters the history: a task this run does not wait
-        on, an action its form does not offer, a value that does not fit its field."""
+        on, an action its form does not offer, a value that does not fit its field. (While
+        an advance is in flight the workflow may not know a task the store already shows:
+        then only the decision's shape is checked here, the rest by the handler once the
+        advance has reported, before anything is recorded.)"""
+        self._check(arg, known_only=self.started <= self.done)
+
+    def _check(self, arg: dict, known_only: bool = True) -> None:
         if not isinstance(arg, dict):
             raise DecisionRefused("a decision is a map")
         task = self.tasks.get(arg.get("task")) if isinstance(arg.get("task"), str) else None
-        if task is None:
+        if task is None and known_only:
             raise DecisionRefused(f"this run does not wait on task `{str(arg.get('task'))[:80]}`"
                                   " now")
         by = arg.get("by")
@@ -108,6 +125,8 @@ class FlowcRun:
         roles = arg.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise DecisionRefused("roles must be a list of names")
+        if task is None:
+            return
         limit = self.state.get("max_field_bytes")
         if task["kind"] == "ask":
             ask_decision(task["form"], arg.get("answer"), limit)
