@@ -68,7 +68,14 @@ def service_config(args, *, base_url: str, worker: bool, oidc=None):
         if not host or not port.isdigit():
             raise CommandError(f"--smtp takes HOST:PORT, not `{args.smtp}`")
         smtp_host, smtp_port = host, int(port)
-    return ServeConfig(project=project, store=args.store, base_url=base_url,
+    temporal = None
+    if getattr(args, "engine", "embedded") == "temporal":
+        from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
+        from flowc.temporal_cli import _heartbeat, address
+
+        temporal = {"address": address(args), "namespace": args.namespace or NAMESPACE,
+                    "task_queue": args.task_queue or TASK_QUEUE, "heartbeat": _heartbeat()}
+    return ServeConfig(project=project, store=args.store, base_url=base_url, temporal=temporal,
                        smtp_host=smtp_host, smtp_port=smtp_port,
                        smtp_sender=args.smtp_sender, webhook_url=args.webhook,
                        worker=worker, interval=args.interval,
@@ -185,6 +192,9 @@ def add_serve_commands(sub, parser_class) -> None:
                     "holding the client secret (none: a public client with PKCE)")
     sp.add_argument("--demo", action="store_true", help="add the demo people (carla, dev, "
                     "ana) with passwords NAME-demo")
+    from flowc.temporal_cli import temporal_options
+
+    temporal_options(sp)
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("token", help="make an API token for a person (printed once)")

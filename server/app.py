@@ -380,11 +380,19 @@ class Pages:
                                          errors={"answer": error}, posted=form.get("answer"))
             kw = dict(action="answer", answer=value)
         try:
-            # the form's one use and the decision: one commit (a refused decision uses nothing)
-            with self.s.store.transaction():
-                if not self.s.store.use_once(once, "decision-form"):
-                    return again()
+            if self.s.bound(task.id) is not None:
+                # on Temporal a worker records the decision (the update): the form's one use
+                # follows it (a refused decision uses nothing; a second post of an accepted
+                # one finds the task decided)
                 self.s.decide(task.id, who, **kw)
+                self.s.store.use_once(once, "decision-form")
+            else:
+                # the form's one use and the decision: one commit (a refused decision uses
+                # nothing)
+                with self.s.store.transaction():
+                    if not self.s.store.use_once(once, "decision-form"):
+                        return again()
+                    self.s.decide(task.id, who, **kw)
             self.s.wake()  # committed now: the worker goes on with the run
         except DecisionRefused as e:
             later = self.s.store.get_task(task.id)

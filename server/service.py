@@ -48,6 +48,10 @@ class ServeConfig:
     sandbox: Any = None                 # a SandboxPool to share (tests); None: the engine's own
     oidc: Any = None                    # server.oidc.OidcConfig: sign-in with an OIDC provider
     label: str = "flowc serve"          # names the process in the problems it prints
+    # runs start on Temporal ({"address", "namespace", "task_queue", "heartbeat"}; None: this
+    # process's embedded engine). Decisions on runs bound to Temporal go to their workflows
+    # whatever this is (docs/temporal.md).
+    temporal: dict | None = None
 
 
 def _secret_for(store_dir: Path) -> str:
@@ -213,10 +217,31 @@ class Service:
         if entry is None or entry.plan is None:
             raise RunRefused(entry.errors[0] if entry else f"no flow `{schedule.flow}`")
         inputs = dict(self.config.schedule_inputs.get(schedule.flow, {}))
-        run = self.front.start(entry.plan, inputs, advance=False, base_dir=str(entry.base_dir),
-                               version=entry.version)
+        run = self._start(entry.plan, inputs, base_dir=str(entry.base_dir),
+                          version=entry.version)
         self.wake()
         return run.id
+
+    def _start(self, plan, inputs: dict, **kw):
+        """A queued run of `plan`: for this process's worker, or bound to a Temporal workflow
+        and started there (refused in one line when Temporal cannot start it: the run is then
+        cancelled, never left queued with nobody to advance it)."""
+        t = self.config.temporal
+        if t is None:
+            return self.front.start(plan, inputs, advance=False, **kw)
+        from flowc.runtime.engine import RunRefused, cancel_run
+        from flowc.runtime.temporal.client import TemporalError, binding, start_run
+
+        def bind(run_id):
+            return binding(run_id, t["address"], t["namespace"], t["task_queue"])
+
+        run = self.front.start(plan, inputs, advance=False, bind=bind, **kw)
+        try:
+            start_run(bind(run.id), run.id, heartbeat_seconds=t.get("heartbeat", 30.0))
+        except TemporalError as e:
+            cancel_run(self.store, run.id, "flowc")
+            raise RunRefused(f"{e} (run {run.id} was cancelled)") from None
+        return run
 
     # ---- which version of a flow runs
     def flow_names(self) -> list[str]:
@@ -315,16 +340,43 @@ class Service:
         return person.roles if person else ()
 
     def start_run(self, entry: FlowEntry, inputs: dict, by: str | None = None) -> Any:
-        run = self.front.start(entry.plan, inputs, advance=False, by=by,
-                               base_dir=str(entry.base_dir) if entry.version else None,
-                               version=entry.version)
+        run = self._start(entry.plan, inputs, by=by,
+                          base_dir=str(entry.base_dir) if entry.version else None,
+                          version=entry.version)
         self.wake()
         return run
 
+    def bound(self, task_id: str) -> dict | None:
+        """The Temporal workflow that orchestrates this task's run, if one does."""
+        task = self.store.get_task(task_id)
+        return self.store.run_engine(task.run_id) if task is not None else None
+
     def decide(self, task_id: str, who, **kw) -> Any:
+        bound = self.bound(task_id)
+        if bound is not None:  # the decision is the workflow's update (checked, then recorded)
+            return self._decide_on_temporal(task_id, bound, who, **kw)
         run = self.front.decide(task_id, by=who.name, roles=who.roles, advance=False, **kw)
         self.wake()
         return run
+
+    def _decide_on_temporal(self, task_id: str, bound: dict, who, *, action: str = "answer",
+                            values=None, reason: str = "", answer=None) -> Any:
+        from flowc.runtime.decisions import DecisionRefused
+        from flowc.runtime.temporal.client import TemporalError, decide
+
+        task = self.store.get_task(task_id)
+        if task.status != "pending":
+            raise DecisionRefused(f"task `{task_id}` was already {task.status} by "
+                                  f"{task.decided_by or 'flowc'}; the first decision stands")
+        t = self.config.temporal or {}
+        target = dict(bound, address=t.get("address") or bound["address"])
+        try:
+            decide(target, {"task": task_id, "action": action, "by": who.name,
+                            "roles": list(who.roles), "values": values or {},
+                            "reason": reason or "", "answer": answer})
+        except TemporalError as e:
+            raise DecisionRefused(f"not recorded: {e}") from None
+        return self.store.get_run(task.run_id)
 
     def wake(self) -> None:
         self._wake.set()

@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import os
 import signal
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -60,7 +61,26 @@ def _seconds(name: str, default: float) -> float:
 
 
 def _sync(coro):
-    return asyncio.run(coro)
+    """Run `coro` to its end from synchronous code; from inside a running event loop (a
+    request handler of `flowc serve`) in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as e:  # handed back to the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="flowc-temporal-call")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def start_run(binding: dict, run_id: str, heartbeat_seconds: float = 30.0) -> None:
