@@ -34,7 +34,7 @@ def test_a_bound_run_and_its_sub_flow_runs_name_their_engine(runs):
 
 
 def test_the_embedded_worker_claims_only_unbound_runs(runs):
-    store, bound, child, free = runs
+    store, _bound, _child, free = runs
     claimed = store.claim_runs("worker-1", 60, limit=10)
     assert [r.id for r in claimed] == [free.id]
 
@@ -50,7 +50,7 @@ def test_the_embedded_timer_leaves_bound_tasks_alone(runs):
 
 
 def test_wake_runs_leaves_bound_runs_paused(runs):
-    store, bound, child, free = runs
+    store, bound, _child, free = runs
     for run in (bound, free):
         store.set_run_status(run.id, "paused")
         task = store.create_task(run.id, "review")
@@ -61,7 +61,7 @@ def test_wake_runs_leaves_bound_runs_paused(runs):
 
 
 def test_a_run_is_bound_once(runs):
-    store, bound, child, free = runs
+    store, bound, _child, _free = runs
     with pytest.raises(Exception):  # noqa: B017 - the store's integrity error, either dialect
         store.bind_engine(bound.id, **BOUND)
     assert store.run_engine(bound.id)["workflow_id"] == f"flowc-run-{bound.id}"
