@@ -98,3 +98,22 @@ def test_skilltest_bench_short_form_reports_both_modes():
     assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: the target missed (a busy machine)
     assert "skill test json-query " in r.stdout and "--strict" in r.stdout
     assert " s |" in r.stdout
+
+
+def test_scale_bench_short_form_reports_each_worker_count():
+    """bench/scale.py against a real Temporal dev server: runs per second for each worker
+    count beside the embedded engine, and the per-node overhead ratio."""
+    r = _run("scale.py", "--quick", "--workers", "1,2", "--runs", "6")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    for row in ("embedded, 1 process, runs in sequence", "embedded, 2 processes",
+                "Temporal, 1 worker process", "Temporal, 2 worker processes"):
+        assert f"| {row} |" in out, out
+    assert "Temporal / embedded per node:" in out and "dev server" in out
+
+
+@pytest.mark.slow
+def test_scale_bench_full_form():
+    r = _run("scale.py")
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
