@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from ..decisions import DecisionRefused
 
@@ -18,6 +18,9 @@ __all__ = ["Activities"]
 
 _FINAL = ("succeeded", "failed", "cancelled")
 _BEAT = 1.0  # seconds between heartbeats while the engine works
+# failures that are retried on purpose: logged at DEBUG by the SDK, not as warnings with a trace
+_EXPECTED = ApplicationErrorCategory.BENIGN
+_MISSING_ATTEMPTS = 30  # about 5 minutes of retries (the workflow's backoff, 10 s at most)
 
 
 class Activities:
@@ -79,6 +82,11 @@ class Activities:
     def advance(self, arg: dict) -> dict:
         run_id = arg["run_id"]
         if self.store.get_run(run_id) is None:
+            # the transaction that creates it may not have committed yet (a scheduled start
+            # commits with its tick's claim): tried again for a while, then given up
+            if activity.info().attempt < _MISSING_ATTEMPTS:
+                raise ApplicationError(f"run {run_id} is not in the store (yet)",
+                                       type="RunNotYet", category=_EXPECTED)
             raise ApplicationError(f"no run {run_id} in the store", type="RunMissing",
                                    non_retryable=True)
 
@@ -95,7 +103,7 @@ class Activities:
         if state["status"] in ("queued", "running"):
             # another process holds its lease (a worker that died holds it until it lapses)
             raise ApplicationError(f"run {run_id} is being advanced by another process; "
-                                   "tried again", type="RunBusy")
+                                   "tried again", type="RunBusy", category=_EXPECTED)
         return state
 
     @activity.defn(name="flowc.decide")

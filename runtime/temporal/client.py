@@ -37,8 +37,14 @@ async def connect(address: str, namespace: str = NAMESPACE):
     _imports()
     from temporalio.client import Client
 
+    options: dict = {}
+    api_key = os.environ.get("FLOWC_TEMPORAL_API_KEY", "").strip()
+    if api_key:  # Temporal Cloud's API keys (sent over TLS)
+        options.update(api_key=api_key, tls=True)
+    if os.environ.get("FLOWC_TEMPORAL_TLS", "").strip().lower() in ("1", "true", "yes"):
+        options["tls"] = True
     try:
-        return await asyncio.wait_for(Client.connect(address, namespace=namespace),
+        return await asyncio.wait_for(Client.connect(address, namespace=namespace, **options),
                                       _CONNECT_TIMEOUT)
     except (TimeoutError, RuntimeError, OSError) as e:
         detail = " ".join(str(e).split())[:200] or "no answer"

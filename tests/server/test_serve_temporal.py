@@ -75,3 +75,57 @@ def test_serve_starts_and_decides_runs_on_temporal(tmp_path, temporal_server, pg
             assert service.store.verify_audit(run_id).ok
     finally:
         pg_cluster.drop(url)
+
+
+AUTO = '''flow auto version "1.0.0"
+  "No input, no person."
+
+node n: int = code python(a: 41) """
+result = a + 1
+"""
+
+output answer: int = n
+'''
+
+
+def _advance_attempt(server, run_id: str) -> int:
+    """The attempt number of the workflow's pending `flowc.advance` (0: none pending)."""
+    import asyncio
+
+    async def go():
+        from temporalio.client import Client
+
+        client = await Client.connect(server.address)
+        d = await client.get_workflow_handle(f"flowc-run-{run_id}").describe()
+        return max((a.attempt for a in d.raw_description.pending_activities
+                    if a.activity_type.name == "flowc.advance"), default=0)
+    return asyncio.run(go())
+
+
+def test_a_scheduled_start_commits_after_its_workflow_started(tmp_path, temporal_server):
+    """The scheduler starts a run inside its tick's transaction: the workflow is started
+    before the run is committed. Its first advance finds no run and tries again; once the
+    transaction commits, the run goes to its end."""
+    import time
+    from types import SimpleNamespace
+
+    from servekit import wait_for
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "auto.flow").write_text(AUTO)
+    store = tmp_path / "runs.db"
+    queue = f"sched-{uuid.uuid4().hex[:8]}"
+    temporal = {"address": temporal_server.address, "namespace": "default",
+                "task_queue": queue, "heartbeat": 5.0}
+    with serving(project, store, temporal=temporal) as (_, service), \
+            Worker(temporal_server.address, queue, str(store), project,
+                   log=tmp_path / "w.log") as worker:
+        with service.store.transaction():
+            run_id = service._scheduled_start(SimpleNamespace(flow="auto"), 0.0)
+            wait_for(lambda: _advance_attempt(temporal_server, run_id) >= 2,
+                     "the worker's first advance to miss the run")
+            time.sleep(0.2)
+        assert "Traceback" not in worker.log.read_text()  # an expected retry, not a failure
+        run = run_status(service, run_id, "succeeded", "failed")
+        assert run.status == "succeeded" and run.outputs == {"answer": 42}, run.error
