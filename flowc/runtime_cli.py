@@ -511,12 +511,12 @@ def cmd_resume(args) -> int:
             raise DecisionRefused(f"task `{task.id}` was already {task.status} by "
                                   f"{task.decided_by or 'flowc'}; the first decision stands")
         if bound is not None:  # Temporal orchestrates the run: the decision is an update
-            from flowc.temporal_cli import decide_on_temporal
+            from flowc.temporal_cli import decide_on_temporal, settle_after_decision
 
             decide_on_temporal(args, bound, task, action=actions[0] if actions else "answer",
                                by=args.as_user, roles=_roles(args, args.as_user),
                                values=values, reason=args.reason or "", answer=answer)
-            run = store.get_run(task.run_id)
+            run = settle_after_decision(store, task.run_id, bound["task_queue"])
         else:
             with _engine(args, store, base_dir) as engine:
                 run = engine.decide(

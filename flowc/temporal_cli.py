@@ -87,6 +87,16 @@ def _heartbeat() -> float:
         raise CommandError("FLOWC_TEMPORAL_HEARTBEAT must be a number of seconds") from None
 
 
+def _busy(store, run) -> bool:
+    """Whether the run, or a sub-flow run it waits on (each a workflow of its own), is still
+    queued or running."""
+    if run.status in ("queued", "running"):
+        return True
+    if run.status != "paused":
+        return False
+    return any(_busy(store, child) for child in store.sub_runs(run.id))
+
+
 def wait_settled(store, run_id: str, queue: str):
     """Wait until the run ends or waits for people (Ctrl-C leaves it to the workers)."""
     t0 = time.monotonic()
@@ -94,7 +104,7 @@ def wait_settled(store, run_id: str, queue: str):
     try:
         while True:
             run = store.get_run(run_id)
-            if run.status not in ("queued", "running"):
+            if not _busy(store, run):
                 return run
             if not hinted and run.status == "queued" and time.monotonic() - t0 > _QUIET_HINT:
                 print(f"flowc: run {run_id} waits for a worker: is `flowc worker --engine "
@@ -119,6 +129,17 @@ def decide_on_temporal(args, bound: dict, task, *, action, by, roles, values, re
         decide(target, arg)
     except TemporalError as e:
         raise CommandError(str(e), 1) from None
+
+
+
+def settle_after_decision(store, run_id: str, queue: str):
+    """As the embedded `flowc resume`: back once the run went as far as it goes; a sub-flow
+    run's end goes on in its parent's workflow, so the top run is waited for."""
+    run = store.get_run(run_id)
+    while run.parent_run_id:
+        run = store.get_run(run.parent_run_id)
+    wait_settled(store, run.id, queue)
+    return store.get_run(run_id)
 
 
 def wake_workflow(args, bound: dict) -> None:

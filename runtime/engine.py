@@ -901,8 +901,17 @@ class Engine:
         files are where its parent's are (not where this process happens to run: a worker
         continuing the parent elsewhere)."""
         above = self.store.get_run(parent[0])
-        child = self.start(plan, args, parent=parent, advance=False,
+        bound = self.store.run_engine(parent[0])
+        bind = None
+        if bound is not None:  # its own workflow, a child of its parent's (runtime/temporal)
+            from .temporal import workflow_id
+
+            def bind(run_id):
+                return dict(bound, workflow_id=workflow_id(run_id))
+        child = self.start(plan, args, parent=parent, advance=False, bind=bind,
                            base_dir=above.base_dir if above is not None else None)
+        if bound is not None:
+            return child  # queued: the parent's workflow starts the child's, which runs it
         return self.advance(child.id)
 
     def run_parts(self, run, plan: Plan, node: PlanNode, parts: list[Part],

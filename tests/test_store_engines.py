@@ -1,5 +1,5 @@
 """Runs another engine orchestrates (Temporal): `bind_engine` records it in the run's creating
-transaction, sub-flow runs inherit it, and the embedded worker's queries (`claim_runs`,
+transaction (the engine binds a bound run's sub-flow runs too), and the embedded worker's queries (`claim_runs`,
 `wake_runs`, `due_tasks`, `due_escalations`) leave such runs alone, on SQLite and (test.sh's
 second pass) PostgreSQL."""
 
@@ -19,16 +19,19 @@ def runs(store):
     with store.transaction():
         bound = store.create_run("f", PLAN, {})
         store.bind_engine(bound.id, **{**BOUND, "workflow_id": f"flowc-run-{bound.id}"})
-    child = store.create_run("f", PLAN, {}, parent_run_id=bound.id, parent_node_id="sub#-1")
+    with store.transaction():  # a sub-flow run: bound by the engine to a workflow of its own
+        child = store.create_run("f", PLAN, {}, parent_run_id=bound.id, parent_node_id="sub#-1")
+        store.bind_engine(child.id, **{**BOUND, "workflow_id": f"flowc-run-{child.id}"})
     free = store.create_run("f", PLAN, {})
     return store, bound, child, free
 
 
-def test_a_bound_run_and_its_sub_flow_runs_name_their_engine(runs):
+def test_bound_runs_name_their_engine_and_workflow(runs):
     store, bound, child, free = runs
     assert store.run_engine(bound.id) == {**{k: v for k, v in BOUND.items()},
                                           "workflow_id": f"flowc-run-{bound.id}"}
-    assert store.run_engine(child.id) == store.run_engine(bound.id)
+    assert store.run_engine(child.id) == {**store.run_engine(bound.id),
+                                          "workflow_id": f"flowc-run-{child.id}"}
     assert store.run_engine(free.id) is None
     assert store.run_engine("no-such-run") is None
 

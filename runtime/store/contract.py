@@ -142,8 +142,8 @@ class Store(Protocol):
     def bind_engine(self, run_id: str, engine: str, workflow_id: str, address: str,
                     namespace: str, task_queue: str) -> None:
         """Record that another engine (Temporal) orchestrates the run. `claim_runs`,
-        `wake_runs`, `due_tasks` and `due_escalations` (the embedded worker's) then leave it,
-        and its sub-flow runs (bound with it at their creation), alone."""
+        `wake_runs`, `due_tasks` and `due_escalations` (the embedded worker's) then leave it
+        alone. One binding per run (a second is an integrity error)."""
         ...
 
     def run_engine(self, run_id: str) -> dict[str, str] | None:

@@ -83,11 +83,6 @@ class RunTables(SQLiteBase):
                 " ?, ?, ?, ?, NULL, NULL, ?, ?)",
                 (rid, flow_name, plan_hash, status, self._json(conn, inputs), parent_run_id,
                  parent_node_id, workspace_url, now, now, base_dir, AUDIT_GENESIS))
-            if parent_run_id is not None:  # a sub-flow run is orchestrated with its parent
-                conn.execute(
-                    "INSERT INTO run_engines (run_id, engine, workflow_id, address, namespace,"
-                    " task_queue, created_at) SELECT ?, engine, workflow_id, address, namespace,"
-                    " task_queue, ? FROM run_engines WHERE run_id = ?", (rid, now, parent_run_id))
             return self._get_run(conn, rid)
 
         return self._write(create)
@@ -215,8 +210,8 @@ class RunTables(SQLiteBase):
     def bind_engine(self, run_id: str, engine: str, workflow_id: str, address: str,
                     namespace: str, task_queue: str) -> None:
         """Record that another engine (Temporal) orchestrates this run: the embedded workers
-        neither claim, wake nor time out its tasks (nor those of its sub-flow runs, bound
-        with it when they are created). Call it in the transaction that creates the run."""
+        neither claim, wake nor time out its tasks. Call it in the transaction that creates
+        the run (the engine binds a bound run's sub-flow runs when it creates them)."""
         self._write(lambda conn: conn.execute(
             "INSERT INTO run_engines (run_id, engine, workflow_id, address, namespace,"
             " task_queue, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

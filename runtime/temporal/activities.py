@@ -20,7 +20,8 @@ _FINAL = ("succeeded", "failed", "cancelled")
 _BEAT = 1.0  # seconds between heartbeats while the engine works
 # failures that are retried on purpose: logged at DEBUG by the SDK, not as warnings with a trace
 _EXPECTED = ApplicationErrorCategory.BENIGN
-_MISSING_ATTEMPTS = 30  # about 5 minutes of retries (the workflow's backoff, 10 s at most)
+_MISSING_ATTEMPTS = 30
+_STOP_WAIT = 30.0  # seconds a cancelled activity waits for the engine to stop its work  # about 5 minutes of retries (the workflow's backoff, 10 s at most)
 
 
 class Activities:
@@ -30,21 +31,15 @@ class Activities:
         self.engine = engine
         self.store = engine.store
 
-    def _tree(self, run_id: str) -> list:
-        """The run and its sub-flow runs, parents first."""
-        out, todo = [], [run_id]
-        while todo:
-            run = self.store.get_run(todo.pop(0))
-            if run is None:
-                continue
-            out.append(run)
-            todo += [r.id for r in self.store.sub_runs(run.id)]
-        return out
-
     def _state(self, run_id: str) -> dict:
         run = self.store.get_run(run_id)
         tasks, due = [], None
-        for r in self._tree(run_id):
+        children = []
+        for child in self.store.sub_runs(run_id):
+            bound = self.store.run_engine(child.id)
+            if bound is not None and child.status not in _FINAL:
+                children.append({"run": child.id, "workflow_id": bound["workflow_id"]})
+        for r in [run]:
             for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
                 form = t.form if isinstance(t.form, dict) else {}
                 tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind, "form": {
@@ -56,9 +51,10 @@ class Activities:
                     if at is not None and (due is None or at < due):
                         due = at
         return {"run_id": run_id, "status": run.status, "error": run.error, "tasks": tasks,
-                "next_due": due, "max_field_bytes": self.engine.max_field_bytes}
+                "next_due": due, "max_field_bytes": self.engine.max_field_bytes,
+                "children": children}
 
-    def _beating(self, work) -> Any:
+    def _beating(self, work, run_id: str | None = None) -> Any:
         """`work()` in a thread while this activity heartbeats (a worker killed mid-way is
         noticed within the heartbeat timeout, and the activity runs again elsewhere)."""
         box: dict = {}
@@ -71,9 +67,18 @@ class Activities:
 
         thread = threading.Thread(target=target, daemon=True, name="flowc-activity")
         thread.start()
-        while thread.is_alive():
-            activity.heartbeat()
-            thread.join(_BEAT)
+        try:
+            while thread.is_alive():
+                activity.heartbeat()
+                thread.join(_BEAT)
+        except BaseException:
+            # cancelled (the worker shuts down past its grace period, the workflow ended):
+            # the run's work stops as on Ctrl-C, its sandboxes killed, nothing more committed
+            # and no failure recorded; the activity runs again elsewhere from the last commit
+            if run_id is not None:
+                self.engine._beat.stop(run_id, "interrupted")
+            thread.join(_STOP_WAIT)
+            raise
         if "error" in box:
             raise box["error"]
         return box.get("value")
@@ -90,15 +95,7 @@ class Activities:
             raise ApplicationError(f"no run {run_id} in the store", type="RunMissing",
                                    non_retryable=True)
 
-        def work():
-            # sub-flow runs a decision or a timeout queued go on first; their end wakes
-            # their parent, which this pass then advances
-            for child in reversed(self._tree(run_id)[1:]):
-                if child.status in ("queued", "running"):
-                    self.engine.advance(child.id)
-            self.engine.advance(run_id)
-
-        self._beating(work)
+        self._beating(lambda: self.engine.advance(run_id), run_id)
         state = self._state(run_id)
         if state["status"] in ("queued", "running"):
             # another process holds its lease (a worker that died holds it until it lapses)
@@ -137,7 +134,7 @@ class Activities:
 
         at = max(float(arg["at"]), time.time())
         due = []
-        for r in self._tree(arg["run_id"]):
+        for r in [self.store.get_run(arg["run_id"])]:
             for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
                 if t.deadline is not None and t.deadline <= at:
                     due.append((t.deadline, 0, t))

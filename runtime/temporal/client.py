@@ -182,7 +182,9 @@ def run_worker(engine, address: str, namespace: str = NAMESPACE, task_queue: str
             worker = Worker(client, task_queue=task_queue, workflows=[FlowcRun],
                             activities=Activities(engine).all(), activity_executor=pool,
                             max_concurrent_activities=concurrency,
-                            sticky_queue_schedule_to_start_timeout=sticky)
+                            sticky_queue_schedule_to_start_timeout=sticky,
+                            graceful_shutdown_timeout=timedelta(seconds=_seconds(
+                                "FLOWC_TEMPORAL_GRACE", 30.0)))
             async with worker:
                 if on_ready is not None:
                     on_ready()

@@ -11,6 +11,7 @@ workflow never reads the plan, so a new flowc version cannot change a run's path
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -36,6 +37,9 @@ class FlowcRun:
         self.started = 0        # advance activities started
         self.done = 0           # the number of the last advance activity that completed
         self.heartbeat = timedelta(seconds=30)  # a worker that died is noticed within this
+        self.children: dict = {}  # sub-flow run -> its child workflow's handle
+        self.ended = 0            # child workflows that ended
+        self.watchers: list = []
 
     # ---- the run -----------------------------------------------------------------------------
     @workflow.run
@@ -59,18 +63,41 @@ class FlowcRun:
             if self.state.get("status") in _FINAL:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.state
+            for child in self.state.get("children", []):  # flow calls: child workflows
+                if child["run"] not in self.children:
+                    await self._start_child(child, arg)
             due = self.state.get("next_due")
             timeout = None
             if due is not None:
                 timeout = max(0.0, float(due) - workflow.now().timestamp())
+            ended = self.ended
             try:
                 await workflow.wait_condition(
-                    lambda seen=seen: (self.decisions, self.wakes) != seen,
+                    lambda seen=seen, ended=ended: (self.decisions, self.wakes) != seen
+                    or self.ended != ended,
                     timeout=None if timeout is None else timedelta(seconds=timeout))
             except TimeoutError:  # the durable timer fired first
                 await workflow.execute_activity(
                     "flowc.fire_due", {"run_id": run_id, "at": workflow.now().timestamp()},
                     **options)
+
+    async def _start_child(self, child: dict, arg: dict) -> None:
+        """The workflow of a sub-flow run (created and bound by the engine in this run's
+        advance): a child of this one, ended with it; its end wakes this loop (the store
+        has already woken this run)."""
+        handle = await workflow.start_child_workflow(
+            "flowc.run", {"run_id": child["run"],
+                          "heartbeat_seconds": arg.get("heartbeat_seconds", 30)},
+            id=child["workflow_id"])
+        self.children[child["run"]] = handle
+
+        async def watch():
+            try:
+                await handle
+            except Exception:  # its run's state is in the store either way
+                pass
+            self.ended += 1
+        self.watchers.append(asyncio.create_task(watch()))  # the workflow's own event loop
 
     # ---- people ------------------------------------------------------------------------------
     @workflow.update(name="decide")

@@ -1,0 +1,483 @@
+"""An outside reviewer's attempts to break the Temporal engine's guarantees (docs/temporal.md):
+hostile update payloads, races between decisions, kills at awkward moments, bad command
+lines and environment values. Each test fails when the guarantee it names does not hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalkit import Worker
+from test_temporal import GATED, ROOT, Side, _event_names, _history
+
+from flowc.runtime.temporal import workflow_id
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _deadline_wait(what, timeout=60.0, step=0.1):
+    end = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value:
+            return value
+        if time.monotonic() > end:
+            return value
+        time.sleep(step)
+
+
+def _send(address: str, run_id: str, arg, *, raw: bytes | None = None, encoding=b"json/plain",
+          timeout: float = 60.0, update_id: str | None = None):
+    """Send one `decide` update; ("ok", result) or ("refused", message) or ("error", text)."""
+    async def go():
+        from temporalio.api.common.v1 import Payload
+        from temporalio.client import Client, WorkflowUpdateFailedError
+        from temporalio.common import RawValue
+
+        client = await Client.connect(address)
+        handle = client.get_workflow_handle(workflow_id(run_id))
+        value = arg if raw is None else RawValue(Payload(metadata={"encoding": encoding},
+                                                         data=raw))
+        try:
+            kw = {"id": update_id} if update_id else {}
+            got = await asyncio.wait_for(handle.execute_update("decide", value, **kw), timeout)
+            return ("ok", got)
+        except WorkflowUpdateFailedError as e:
+            return ("refused", str(e.cause.message if e.cause else e))
+        except TimeoutError:
+            return ("timeout", "")
+        except Exception as e:
+            return ("error", f"{type(e).__name__}: {e}"[:500])
+    return asyncio.run(go())
+
+
+def _failures(history) -> list[str]:
+    """Workflow task failures: a workflow that cannot make progress."""
+    return [n for n in _event_names(history) if n == "EVENT_TYPE_WORKFLOW_TASK_FAILED"]
+
+
+def _wf_status(address: str, run_id: str) -> str:
+    async def go():
+        from temporalio.client import Client
+
+        client = await Client.connect(address)
+        d = await client.get_workflow_handle(workflow_id(run_id)).describe()
+        return d.status.name if d.status else "?"
+    return asyncio.run(go())
+
+
+def _wf_result(address: str, run_id: str, timeout: float):
+    async def go():
+        from temporalio.client import Client
+
+        client = await Client.connect(address)
+        return await asyncio.wait_for(
+            client.get_workflow_handle(workflow_id(run_id)).result(), timeout)
+    try:
+        return asyncio.run(go())
+    except TimeoutError:
+        return None
+
+
+class Bench:
+    """A folder with the gated flow, a store, and one Temporal worker on a queue of its own."""
+
+    def __init__(self, server, folder: Path, timeout="1h -> reject", escalate="",
+                 worker_env: dict | None = None, env: dict | None = None, start=True):
+        self.server = server
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.flow = folder / "gated.flow"
+        self.flow.write_text(GATED.format(timeout=timeout, escalate=escalate))
+        self.side = Side(folder / "side", {"FLOWC_TEMPORAL": server.address, **(env or {})})
+        self.queue = f"adv-{uuid.uuid4().hex[:8]}"
+        self.worker_env = worker_env or {}
+        self.workers: list[Worker] = []
+        if start:
+            self.start_worker()
+
+    def start_worker(self, env: dict | None = None) -> Worker:
+        w = Worker(self.server.address, self.queue, str(self.side.store_path), self.folder,
+                   env={**self.worker_env, **(env or {})},
+                   log=self.folder / f"worker-{len(self.workers)}.log")
+        self.workers.append(w)
+        return w
+
+    def run(self, n=3) -> str:
+        self.side("run", str(self.flow), "--engine", "temporal", "--task-queue", self.queue,
+                  "--input", f"n={n}")
+        with contextlib.closing(self.side.store()) as s:
+            runs = [r for r in s.list_runs(limit=1000) if r.parent_run_id is None]
+        return max(runs, key=lambda r: r.created_at).id
+
+    def task(self, run_id):
+        with contextlib.closing(self.side.store()) as s:
+            [t] = s.list_tasks(status=None, run_id=run_id, limit=None)
+            return t
+
+    def get_run(self, run_id):
+        with contextlib.closing(self.side.store()) as s:
+            return s.get_run(run_id)
+
+    def audit_kinds(self, run_id):
+        with contextlib.closing(self.side.store()) as s:
+            return [e.kind for e in s.audit_events(run_id)]
+
+    def close(self):
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                w.stop()
+
+
+@pytest.fixture()
+def bench(temporal_server, tmp_path):
+    made: list[Bench] = []
+
+    def make(**kw) -> Bench:
+        b = Bench(temporal_server, tmp_path / f"b{len(made)}", **kw)
+        made.append(b)
+        for w in b.workers:
+            w.wait_ready()
+        return b
+    yield make
+    for b in made:
+        b.close()
+
+
+def _flowc(env: dict, *args: str, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowc", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_clean_line(got: subprocess.CompletedProcess) -> None:
+    assert got.returncode not in (0, None), got
+    assert "Traceback" not in got.stderr, got.stderr[-3000:]
+    lines = [ln for ln in got.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, got.stderr[-3000:]
+
+
+# ---- 6. hostile values over the update ---------------------------------------------------------
+
+
+def test_hostile_update_values_are_refused_and_never_block_the_workflow(bench, temporal_server):
+    """Lone surrogates (in the task, the action, a field's name, the name), payloads that are
+    not JSON, not a map, nested too deep, values of the wrong type: each refused, the workflow
+    never fails a task, and a good decision still goes through."""
+    b = bench()
+    run = b.run()
+    task = b.task(run)
+    addr = temporal_server.address
+    deep = b"[" * 1400 + b"]" * 1400
+    cases = {
+        "surrogate task": ({"task": "\ud800" + task.id, "action": "approve", "by": "ana"}, None),
+        "surrogate action": ({"task": task.id, "action": "\udfff", "by": "ana"}, None),
+        "surrogate field": ({"task": task.id, "action": "edit", "by": "ana",
+                             "values": {"\ud800": 1}}, None),
+        "surrogate value": ({"task": task.id, "action": "edit", "by": "ana",
+                             "values": {"amount": "\ud800"}}, None),
+        "surrogate reason": ({"task": task.id, "action": "approve", "by": "ana",
+                              "reason": "\ud800"}, None),
+        "not json": (None, b"{not json"),
+        "json array": (None, b"[1, 2]"),
+        "json null": (None, b"null"),
+        "json number": (None, b"12"),
+        "json NaN": (None, b'{"task": "%s", "action": "edit", "by": "ana", "values": '
+                           b'{"amount": NaN}}' % task.id.encode()),
+        "deep values": (None, b'{"task": "%s", "action": "edit", "by": "ana", "values": '
+                              b'{"amount": %s}}' % (task.id.encode(), deep)),
+        "very deep": (None, b'{"task": "%s", "action": "edit", "by": "ana", "values": '
+                            b'{"amount": %s}}' % (task.id.encode(), b"[" * 100000 +
+                                                  b"]" * 100000)),
+        "values a list": ({"task": task.id, "action": "edit", "by": "ana",
+                           "values": [["amount", 2]]}, None),
+        "values a string": ({"task": task.id, "action": "edit", "by": "ana",
+                             "values": "amount=2"}, None),
+        "roles a map": ({"task": task.id, "action": "approve", "by": "ana",
+                         "roles": {"admin": True}}, None),
+        "roles of ints": ({"task": task.id, "action": "approve", "by": "ana",
+                           "roles": [1, 2]}, None),
+        "action a list": ({"task": task.id, "action": ["approve"], "by": "ana"}, None),
+        "by a list": ({"task": task.id, "action": "approve", "by": ["ana"]}, None),
+        "task a map": ({"task": {"id": task.id}, "action": "approve", "by": "ana"}, None),
+        "huge reason": ({"task": task.id, "action": "approve", "by": "ana",
+                         "reason": "x" * 1_500_000}, None),
+        "huge value": ({"task": task.id, "action": "edit", "by": "ana",
+                        "values": {"amount": 1.0, "x": "y" * 1_500_000}}, None),
+    }
+    outcomes = {}
+    for name, (arg, raw) in cases.items():
+        outcomes[name] = _send(addr, run, arg, raw=raw, timeout=30)
+    bad = {k: v for k, v in outcomes.items() if v[0] != "refused"}
+    history = _history(temporal_server, run)
+    names = _event_names(history)
+    assert not _failures(history), (names, outcomes)
+    assert not bad, bad
+    assert not [n for n in names if "UPDATE" in n], names
+    assert b.task(run).status == "pending"
+    assert "task.decided" not in b.audit_kinds(run)
+    assert all(w.proc.poll() is None for w in b.workers)
+    # the workflow still takes a good decision
+    got = _send(addr, run, {"task": task.id, "action": "edit", "by": "ana",
+                            "values": {"amount": 2.0}}, timeout=60)
+    assert got[0] == "ok", got
+    assert _deadline_wait(lambda: b.get_run(run).status == "succeeded", 60)
+
+
+# ---- 5. bad input on the command line ----------------------------------------------------------
+
+
+def _queued_left(side: Side) -> list:
+    if not side.store_path.exists():
+        return []
+    with contextlib.closing(side.store()) as s:
+        return [r.id for r in s.list_runs(limit=1000) if r.status in ("queued", "running")]
+
+
+@pytest.mark.parametrize("value", ["abc", "inf", "1e300", "-5"])
+def test_a_bad_heartbeat_env_is_one_line_and_leaves_no_run_queued(temporal_server, tmp_path,
+                                                                  value):
+    """FLOWC_TEMPORAL_HEARTBEAT that is not a sane number of seconds: `flowc run --engine
+    temporal` says so in one line and no run is left queued that nobody will advance (with a
+    worker polling the queue, whatever run was started must leave `queued`)."""
+    b = Bench(temporal_server, tmp_path / "b", env={"FLOWC_TEMPORAL_HEARTBEAT": value})
+    try:
+        b.workers[0].wait_ready()
+        got = _flowc(b.side.env, "run", str(b.flow), "--engine", "temporal", "--task-queue",
+                     b.queue, "--input", "n=3", timeout=60)
+        if got.returncode != 0:
+            _one_clean_line(got)
+        stuck = _deadline_wait(lambda: not _queued_left(b.side), 20)
+        assert stuck, (f"FLOWC_TEMPORAL_HEARTBEAT={value}: exit {got.returncode}, runs left "
+                       f"queued: {_queued_left(b.side)}; stderr: {got.stderr[-600:]}")
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("name,value", [("FLOWC_TEMPORAL_TASK_TIMEOUT", "abc"),
+                                        ("FLOWC_TEMPORAL_TASK_TIMEOUT", "0"),
+                                        ("FLOWC_TEMPORAL_TASK_TIMEOUT", "nan")])
+def test_a_bad_task_timeout_env_is_one_line_and_cancels_the_run(temporal_server, tmp_path,
+                                                                name, value):
+    b = Bench(temporal_server, tmp_path / "b", env={name: value}, start=False)
+    got = _flowc(b.side.env, "run", str(b.flow), "--engine", "temporal", "--task-queue",
+                 b.queue, "--input", "n=3", timeout=60)
+    _one_clean_line(got)
+    assert _queued_left(b.side) == []
+
+
+@pytest.mark.parametrize("extra,env", [
+    (["--namespace", "no-such-namespace"], {}),
+    (["--task-queue", ""], {}),
+    (["--temporal", "not an address"], {}),
+    (["--temporal", "http://[::1"], {}),
+    ([], {"FLOWC_TEMPORAL_STICKY_TIMEOUT": "abc"}),
+    ([], {"FLOWC_TEMPORAL_STICKY_TIMEOUT": "inf"}),
+])
+def test_a_bad_worker_command_line_is_one_line(temporal_server, tmp_path, extra, env):
+    full = {**os.environ, "FLOWC_STORE": str(tmp_path / "runs.db"),
+            "FLOWC_TEMPORAL": temporal_server.address, **env}
+    full.pop("FLOWC_FAULT", None)
+    args = ["worker", "--engine", "temporal", "--seconds", "3"]
+    if "--task-queue" not in extra:
+        args += ["--task-queue", f"w-{uuid.uuid4().hex[:6]}"]
+    got = _flowc(full, *args, *extra, cwd=tmp_path, timeout=60)
+    _one_clean_line(got)
+
+
+@pytest.mark.parametrize("extra", [["--namespace", "no-such-namespace"], ["--task-queue", ""],
+                                   ["--temporal", "http://[::1"],
+                                   ["--temporal", "not an address"]])
+def test_a_bad_run_command_line_is_one_line_and_leaves_no_run_queued(temporal_server,
+                                                                    tmp_path, extra):
+    b = Bench(temporal_server, tmp_path / "b", start=False)
+    args = ["run", str(b.flow), "--engine", "temporal", "--input", "n=3"]
+    if "--task-queue" not in extra:
+        args += ["--task-queue", b.queue]
+    got = _flowc(b.side.env, *args, *extra, timeout=60)
+    _one_clean_line(got)
+    assert _queued_left(b.side) == []
+
+
+# ---- 2, 3, 7: races and kills ------------------------------------------------------------------
+
+FAST = {"FLOWC_TEMPORAL_HEARTBEAT": "2", "FLOWC_LEASE_SECONDS": "1",
+        "FLOWC_TEMPORAL_TASK_TIMEOUT": "2"}
+WORKER_FAST = {"FLOWC_LEASE_SECONDS": "1", "FLOWC_TEMPORAL_STICKY_TIMEOUT": "1"}
+KILL_AFTER_DECISION = {**WORKER_FAST, "FLOWC_FAULT": "Engine.decide/transaction:after:1"}
+
+
+@contextlib.contextmanager
+def _store_locked(path: Path):
+    """Hold the SQLite store's write lock (other writers wait on it; readers go on)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def _accept(address: str, run_id: str, arg, timeout=30.0):
+    """Send an update and return once the workflow accepted it (or refused it): a handle."""
+    async def go():
+        from temporalio.client import (Client, WorkflowUpdateFailedError,
+                                       WorkflowUpdateStage)
+
+        client = await Client.connect(address)
+        handle = client.get_workflow_handle(workflow_id(run_id))
+        try:
+            up = await asyncio.wait_for(handle.start_update(
+                "decide", arg, wait_for_stage=WorkflowUpdateStage.ACCEPTED), timeout)
+        except WorkflowUpdateFailedError as e:
+            return ("refused", str(e.cause.message if e.cause else e))
+        return ("accepted", up.id)
+    return asyncio.run(go())
+
+
+def _outcome(address: str, run_id: str, update_id: str, timeout=60.0):
+    async def go():
+        from temporalio.client import Client, WorkflowUpdateFailedError
+
+        client = await Client.connect(address)
+        handle = client.get_workflow_handle(workflow_id(run_id))
+        try:
+            got = await asyncio.wait_for(
+                handle.get_update_handle(update_id).result(), timeout)
+            return ("ok", got)
+        except WorkflowUpdateFailedError as e:
+            return ("refused", str(e.cause.message if e.cause else e))
+        except TimeoutError:
+            return ("timeout", "")
+    return asyncio.run(go())
+
+
+def test_two_decisions_by_one_person_only_the_first_stands_even_when_a_worker_dies(
+        bench, temporal_server):
+    """Ana approves in one tab and rejects in another at the same moment; the worker that
+    records the first dies right after its commit. Exactly one update may be answered as
+    recorded, and it must be the decision the store holds; the other must be refused."""
+    b = bench(env=FAST, worker_env=KILL_AFTER_DECISION)
+    run = b.run()
+    task = b.task(run)
+    addr = temporal_server.address
+    with _store_locked(b.side.store_path):  # both accepted before either commits
+        a = _accept(addr, run, {"task": task.id, "action": "approve", "by": "ana"})
+        r = _accept(addr, run, {"task": task.id, "action": "reject", "by": "ana"})
+        assert a[0] == r[0] == "accepted", (a, r)
+        time.sleep(0.5)
+    assert _deadline_wait(lambda: b.workers[0].proc.poll() is not None, 30), \
+        "the fault did not kill the worker"
+    b.start_worker().wait_ready()
+    got = {"approve": _outcome(addr, run, a[1]), "reject": _outcome(addr, run, r[1])}
+    decided = b.task(run)
+    stood = {"approved": "approve", "rejected": "reject"}[decided.decision["outcome"]]
+    assert [k for k, v in got.items() if v[0] == "ok"] == [stood], \
+        f"the store holds {stood}, yet the updates were answered {got}"
+    assert b.audit_kinds(run).count("task.decided") == 1
+    assert _wf_result(addr, run, 60) is not None
+
+
+def test_a_cancel_while_a_decision_is_being_recorded_still_ends_the_workflow(
+        bench, temporal_server):
+    """The worker recording a decision dies right after its commit; before the decision's
+    activity is retried, the run is cancelled (`flowc cancel`). The workflow must end, and
+    the person's `flowc resume` must get an answer, not wait for ever."""
+    b = bench(env=FAST, worker_env=KILL_AFTER_DECISION)
+    run = b.run()
+    task = b.task(run)
+    addr = temporal_server.address
+    resume = subprocess.Popen(
+        [sys.executable, "-m", "flowc", "resume", task.id, "--approve", "--as", "ana"],
+        cwd=ROOT, env=b.side.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _deadline_wait(lambda: b.workers[0].proc.poll() is not None, 60), \
+            "the fault did not kill the worker"
+        got = b.side("cancel", run, ok=False)
+        assert got.returncode == 0, got.stderr
+        b.start_worker().wait_ready()
+        result = _wf_result(addr, run, 45)
+        assert result is not None, (
+            f"the workflow of cancelled run {run} is still {_wf_status(addr, run)} 45 s "
+            f"later; history: {_event_names(_history(temporal_server, run))[-12:]}")
+        assert result["status"] == "cancelled"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            resume.wait(20)
+        assert resume.poll() is not None, "`flowc resume` still waits for its answer"
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+            resume.wait()
+
+
+def test_a_cancel_that_could_not_reach_temporal_can_be_sent_again(bench, temporal_server):
+    """`flowc cancel` while Temporal cannot be reached cancels in the store and warns. Once
+    Temporal is back, there must be a way to end the workflow: `flowc cancel` again."""
+    b = bench()
+    run = b.run()
+    got = b.side("cancel", run, "--temporal", "127.0.0.1:1", ok=False)
+    assert got.returncode == 0 and "warning" in got.stderr, got.stderr
+    again = b.side("cancel", run, ok=False)
+    result = _wf_result(temporal_server.address, run, 20)
+    assert result is not None, (
+        f"the workflow of cancelled run {run} is still "
+        f"{_wf_status(temporal_server.address, run)}; a second `flowc cancel` said: "
+        f"{again.stderr.strip()} (exit {again.returncode})")
+
+
+def test_a_decision_for_an_unknown_task_never_enters_history_while_an_advance_runs(
+        bench, temporal_server):
+    """Guarantee 1 says a decision on a task of another run is refused by the validator and
+    never enters the history; here it arrives while an advance is in flight."""
+    b = bench()
+    run = b.run()
+    other = b.run(n=4)
+    other_task = b.task(other)
+    addr = temporal_server.address
+
+    async def wake():
+        from temporalio.client import Client
+
+        client = await Client.connect(addr)
+        await client.get_workflow_handle(workflow_id(run)).signal("wake")
+
+    with _store_locked(b.side.store_path):  # the advance the wake starts waits on the lock
+        asyncio.run(wake())
+        time.sleep(1.0)
+        got = _accept(addr, run, {"task": other_task.id, "action": "approve", "by": "ana"})
+    if got[0] == "accepted":
+        got = _outcome(addr, run, got[1])
+    assert got[0] == "refused", got
+    names = _event_names(_history(temporal_server, run))
+    assert not [n for n in names if "UPDATE" in n], names
+    assert b.task(other).status == "pending"
+
+
+def test_fields_the_validator_does_not_read_are_bounded_too(bench, temporal_server):
+    """A decision by someone who may not decide, with 1.5 MB in `roles`, in an `answer` on a
+    gate or in a key the form does not have: refused, and (guarantee 6: bounded) it must not
+    enter the workflow's history (each such update stores megabytes there, and a history has
+    a size limit past which Temporal terminates the workflow)."""
+    b = bench()
+    run = b.run()
+    task = b.task(run)
+    addr = temporal_server.address
+    big = "x" * 1_500_000
+    for arg in ({"task": task.id, "action": "approve", "by": "mallory", "roles": [big]},
+                {"task": task.id, "action": "approve", "by": "mallory", "answer": big},
+                {"task": task.id, "action": "approve", "by": "mallory", "junk": big}):
+        got = _send(addr, run, arg, timeout=60)
+        assert got[0] == "refused", got
+    history = _history(temporal_server, run)
+    size = history.to_json().__len__()
+    accepted = [n for n in _event_names(history) if n == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+    assert not accepted, f"{len(accepted)} oversize updates entered the history ({size} bytes)"
