@@ -263,3 +263,64 @@ def test_workers_killed_at_random_while_runs_are_in_flight(temporal_server, serv
         assert state["outputs"] == {"decision": "approved", "echo": 101 + n}, state
         assert state["acted"] == {f"pay:{100 + n}": 1}, state
     assert all(v == 1 for v in server.acted.values()), server.acted
+
+
+SLOW = '''flow slow version "1.0.0"
+input n: int
+node wait: int = code python(v: n) """
+import time
+time.sleep(8)
+result = v + 1
+"""
+output out: int = wait
+'''
+
+
+def test_a_worker_stopped_mid_run_fails_nothing(temporal_server, tmp_path):
+    """SIGTERM while a node runs, with a grace period shorter than the node: the activity is
+    cancelled, the run's work stops as on Ctrl-C (no failure recorded), and the next worker
+    runs the node again from the last commit."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "slow.flow").write_text(SLOW)
+    queue = f"slow-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "FLOWC_STORE": str(folder / "runs.db"),
+           "FLOWC_TEMPORAL": temporal_server.address, "FLOWC_TEMPORAL_HEARTBEAT": HEARTBEAT,
+           "FLOWC_LEASE_SECONDS": LEASE}
+    for name in ("FLOWC_FAULT", "FLOWC_FAULT_LOG", "FLOWC_ENGINE"):
+        env.pop(name, None)
+    first = Worker(temporal_server.address, queue, str(folder / "runs.db"), folder,
+                   env={"FLOWC_TEMPORAL_GRACE": "0.5", "FLOWC_LEASE_SECONDS": LEASE},
+                   log=folder / "first.log").wait_ready()
+    run = subprocess.Popen([sys.executable, "-m", "flowc", "run", "slow.flow", "--engine",
+                            "temporal", "--task-queue", queue, "--input", "n=1"], cwd=folder,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        store = SQLiteStore(str(folder / "runs.db"))
+        end = time.monotonic() + 120
+        while not [r for r in store.list_runs(limit=10) if r.status == "running"]:
+            assert time.monotonic() < end, first.log.read_text()[-2000:]
+            time.sleep(0.05)
+        time.sleep(2.0)  # its sandbox started, the 8 s node is under way
+        [r] = store.list_runs(limit=10)
+        assert r.status == "running" and not store.node_results(r.id), r.status
+        first.stop()  # SIGTERM: past its grace the activity is cancelled
+        assert first.proc.returncode == 0, first.log.read_text()[-2000:]
+        [r] = store.list_runs(limit=10)
+        assert r.status in ("running", "queued"), (r.status, r.error)
+        with Worker(temporal_server.address, queue, str(folder / "runs.db"), folder,
+                    env={"FLOWC_LEASE_SECONDS": LEASE}, log=folder / "second.log"):
+            out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+        r = store.get_run(r.id)
+        assert r.status == "succeeded" and r.outputs == {"out": 2}, (r.status, r.error)
+        kinds = [e.kind for e in store.audit_events(r.id)]
+        assert "run.failed" not in kinds and kinds.count("run.succeeded") == 1
+        finals = [e for e in store.audit_events(r.id) if e.kind == "node.result"
+                  and e.payload["node"] == "wait" and e.payload["status"] == "succeeded"]
+        assert len(finals) == 1
+        store.close()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
