@@ -419,6 +419,18 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    failed = sys.modules.get("flowc.runtime.temporal.client")
+    if argv is None and failed is not None and failed.FAILED_TO_CONNECT.is_set():
+        # Temporal's client core, left with a connection attempt that failed, can crash the
+        # interpreter as it shuts down (SIGSEGV): everything is said and written, leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     command = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(core_only=command in _CORE_COMMANDS)

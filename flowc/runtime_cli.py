@@ -625,6 +625,16 @@ def cmd_cancel(args) -> int:
     run = store.get_run(args.run)
     if run is None:
         raise CommandError(f"no run `{args.run}` (see `flowc runs`)")
+    bound = store.run_engine(run.id)
+    if run.status == "cancelled" and bound is not None:
+        # cancelled here already: its workflow is told again (the first signal may not
+        # have reached it)
+        from flowc.temporal_cli import wake_workflow
+
+        if wake_workflow(args, bound):
+            print(f"run {run.id}: already cancelled; its workflow was told again")
+            return 0
+        return 1
     if run.status in ("succeeded", "failed", "cancelled"):
         raise CommandError(f"run `{args.run}` already {run.status}", 1)
     from flowc.runtime.engine import cancel_run
@@ -636,7 +646,6 @@ def cmd_cancel(args) -> int:
         raise CommandError(f"run `{args.run}` already {store.get_run(run.id).status}",
                            1) from None
     _anchor_heads(args, store, Path(run.base_dir) if run.base_dir else None)
-    bound = store.run_engine(run.id)
     if bound is not None:  # its workflow ends once it sees the cancellation
         from flowc.temporal_cli import wake_workflow
 

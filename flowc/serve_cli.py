@@ -71,10 +71,25 @@ def service_config(args, *, base_url: str, worker: bool, oidc=None):
     temporal = None
     if getattr(args, "engine", "embedded") == "temporal":
         from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
-        from flowc.temporal_cli import _heartbeat, address
+        from flowc.runtime.temporal.client import (
+            TemporalError,
+            check_address,
+            check_name,
+            check_settings,
+            heartbeat_seconds,
+        )
+        from flowc.temporal_cli import address
 
         temporal = {"address": address(args), "namespace": args.namespace or NAMESPACE,
-                    "task_queue": args.task_queue or TASK_QUEUE, "heartbeat": _heartbeat()}
+                    "task_queue": TASK_QUEUE if args.task_queue is None else args.task_queue}
+        try:
+            check_settings()
+            check_address(temporal["address"])
+            check_name(temporal["namespace"], "namespace")
+            check_name(temporal["task_queue"], "task queue")
+            temporal["heartbeat"] = heartbeat_seconds()
+        except TemporalError as e:
+            raise CommandError(str(e)) from None
     return ServeConfig(project=project, store=args.store, base_url=base_url, temporal=temporal,
                        smtp_host=smtp_host, smtp_port=smtp_port,
                        smtp_sender=args.smtp_sender, webhook_url=args.webhook,

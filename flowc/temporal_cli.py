@@ -51,13 +51,23 @@ def start_on_temporal(args, engine, plan, inputs, store):
     """Create the run in the store, bound to its workflow, start the workflow, and wait (as
     `flowc run` does) until the run ends or waits for a person."""
     from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
-    from flowc.runtime.temporal.client import binding, connect, start_run
+    from flowc.runtime.temporal.client import (
+        binding,
+        check_name,
+        check_settings,
+        connect,
+        heartbeat_seconds,
+        start_run,
+    )
 
     TemporalError = _errors()
     where = address(args)
     namespace = args.namespace or NAMESPACE
-    queue = args.task_queue or TASK_QUEUE
-    try:  # reach Temporal before anything is written: a wrong address leaves nothing behind
+    queue = TASK_QUEUE if args.task_queue is None else args.task_queue
+    try:  # settings first, then reach Temporal: nothing is written unless both hold
+        check_settings()
+        check_name(queue, "task queue")
+        heartbeat = heartbeat_seconds()
         import asyncio
 
         asyncio.run(connect(where, namespace))
@@ -71,20 +81,13 @@ def start_on_temporal(args, engine, plan, inputs, store):
 
     run = engine.start(plan, inputs, advance=False, bind=bind_for)
     try:
-        start_run(bound, run.id, heartbeat_seconds=_heartbeat())
+        start_run(bound, run.id, heartbeat_seconds=heartbeat)
     except TemporalError as e:
         from flowc.runtime.engine import cancel_run
 
         cancel_run(store, run.id, "flowc")  # never a run left queued that nobody will advance
         raise CommandError(f"not run: {e} (run {run.id} was cancelled)", 1) from None
     return wait_settled(store, run.id, queue)
-
-
-def _heartbeat() -> float:
-    try:
-        return max(1.0, float(os.environ.get("FLOWC_TEMPORAL_HEARTBEAT", "30")))
-    except ValueError:
-        raise CommandError("FLOWC_TEMPORAL_HEARTBEAT must be a number of seconds") from None
 
 
 def _busy(store, run) -> bool:
@@ -142,15 +145,18 @@ def settle_after_decision(store, run_id: str, queue: str):
     return store.get_run(run_id)
 
 
-def wake_workflow(args, bound: dict) -> None:
+def wake_workflow(args, bound: dict) -> bool:
+    """Signal the run's workflow; False (said in one line) when it could not be told."""
     from flowc.runtime.temporal.client import wake
 
     TemporalError = _errors()
     try:
         wake(dict(bound, address=address(args, bound["address"])))
     except TemporalError as e:
-        print(f"flowc: warning: {e}; the workflow sees the change at its next wake-up",
-              file=sys.stderr)
+        print(f"flowc: warning: {e}; the workflow sees the change at its next wake-up, or "
+              f"when `flowc cancel` is given again", file=sys.stderr)
+        return False
+    return True
 
 
 def worker_on_temporal(args, engine) -> int:
@@ -159,7 +165,7 @@ def worker_on_temporal(args, engine) -> int:
 
     TemporalError = _errors()
     where = address(args)
-    queue = args.task_queue or TASK_QUEUE
+    queue = TASK_QUEUE if args.task_queue is None else args.task_queue
 
     def ready():
         print(f"flowc worker: polling task queue {queue} at {where}", flush=True)

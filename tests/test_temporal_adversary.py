@@ -338,8 +338,7 @@ def _store_locked(path: Path):
 def _accept(address: str, run_id: str, arg, timeout=30.0):
     """Send an update and return once the workflow accepted it (or refused it): a handle."""
     async def go():
-        from temporalio.client import (Client, WorkflowUpdateFailedError,
-                                       WorkflowUpdateStage)
+        from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 
         client = await Client.connect(address)
         handle = client.get_workflow_handle(workflow_id(run_id))
@@ -358,12 +357,18 @@ def _outcome(address: str, run_id: str, update_id: str, timeout=60.0):
 
         client = await Client.connect(address)
         handle = client.get_workflow_handle(workflow_id(run_id))
+        from temporalio.service import RPCError
+
         try:
             got = await asyncio.wait_for(
                 handle.get_update_handle(update_id).result(), timeout)
             return ("ok", got)
         except WorkflowUpdateFailedError as e:
             return ("refused", str(e.cause.message if e.cause else e))
+        except RPCError as e:  # a rejected update is not kept: the server knows no such id
+            if "not found" in str(e):
+                return ("refused", str(e))
+            raise
         except TimeoutError:
             return ("timeout", "")
     return asyncio.run(go())

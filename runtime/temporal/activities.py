@@ -42,7 +42,8 @@ class Activities:
         for r in [run]:
             for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
                 form = t.form if isinstance(t.form, dict) else {}
-                tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind, "form": {
+                tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind,
+                              "assignees": [dict(a) for a in t.assignees], "form": {
                     "actions": form.get("actions", []),
                     "fields": [{"name": f["name"], "schema": f["schema"]}
                                for f in form.get("fields", [])],
@@ -110,9 +111,10 @@ class Activities:
         if task is None or bound is None or bound["workflow_id"] != arg.get("workflow_id"):
             return {"refused": f"task `{str(arg.get('task'))[:80]}` is not a task of this run"}
         if task.status != "pending" and activity.info().attempt > 1 and \
-                task.decided_by == arg.get("by"):
-            # a retry: this worker's predecessor recorded the decision and died before it
-            # answered (the update's own first attempt is refused as usual)
+                task.decided_by == arg.get("by") and self._same(task, arg):
+            # a retry: this worker's predecessor recorded this very decision and died before
+            # it answered (the update's own first attempt is refused as usual, and so is
+            # another decision of the same person)
             return {"run": task.run_id, "status": self.store.get_run(task.run_id).status}
         try:
             run = self._beating(lambda: self.engine.decide(
@@ -122,6 +124,21 @@ class Activities:
         except DecisionRefused as e:  # an answer, not a failure: the update says it
             return {"refused": str(e)}
         return {"run": run.id, "status": run.status}
+
+    def _same(self, task, arg: dict) -> bool:
+        """Whether `arg` is the decision recorded on `task`."""
+        from ..decisions import ask_decision, gate_decision
+
+        try:
+            if task.kind == "ask":
+                wanted = ask_decision(task.form, arg.get("answer"), None)
+            else:
+                wanted = gate_decision(task.form, arg.get("action"), arg.get("values") or {},
+                                       arg.get("reason") or "", None)
+        except DecisionRefused:
+            return False
+        recorded = task.decision if isinstance(task.decision, dict) else {}
+        return all(recorded.get(k) == v for k, v in wanted.items())
 
     @activity.defn(name="flowc.fire_due")
     def fire_due(self, arg: dict) -> dict:

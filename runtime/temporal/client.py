@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import re
 import signal
 import threading
 from datetime import timedelta
@@ -19,6 +20,7 @@ __all__ = ["TemporalError", "connect", "start_run", "decide", "wake", "run_worke
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 _CONNECT_TIMEOUT = 10.0
+_NOT_YET = "does not wait on task"  # the validator's refusal while it lags the store
 
 
 class TemporalError(RuntimeError):
@@ -33,9 +35,35 @@ def _imports():
                             "'flowc[temporal]' (or scripts/bootstrap.sh temporal)") from None
 
 
+_ADDRESS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
+                      r":[0-9]{1,5}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+FAILED_TO_CONNECT = threading.Event()  # see flowc.cli: such a process leaves by os._exit
+
+
+def check_address(address: str) -> str:
+    """HOST:PORT (a name, an IPv4 address or [an IPv6 address]), else TemporalError."""
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address) or \
+            not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+        raise TemporalError(f"the Temporal address must be HOST:PORT (like 127.0.0.1:7233), "
+                            f"not `{str(address)[:80]}`")
+    return address
+
+
+def check_name(value: str, what: str) -> str:
+    """A namespace or task queue name: letters, digits, `.`, `_`, `-` (at most 200)."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise TemporalError(f"the {what} must be a name of letters, digits, `.`, `_` or `-`, "
+                            f"not `{str(value)[:80]}`")
+    return value
+
+
 async def connect(address: str, namespace: str = NAMESPACE):
     _imports()
     from temporalio.client import Client
+
+    check_address(address)
+    check_name(namespace, "namespace")
 
     options: dict = {}
     api_key = os.environ.get("FLOWC_TEMPORAL_API_KEY", "").strip()
@@ -46,7 +74,8 @@ async def connect(address: str, namespace: str = NAMESPACE):
     try:
         return await asyncio.wait_for(Client.connect(address, namespace=namespace, **options),
                                       _CONNECT_TIMEOUT)
-    except (TimeoutError, RuntimeError, OSError) as e:
+    except (TimeoutError, RuntimeError, OSError, ValueError) as e:
+        FAILED_TO_CONNECT.set()
         detail = " ".join(str(e).split())[:200] or "no answer"
         raise TemporalError(f"cannot reach Temporal at {address} (namespace {namespace}): "
                             f"{detail}") from None
@@ -61,9 +90,26 @@ def _seconds(name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise TemporalError(f"{name} must be a number of seconds, not `{text[:40]}`") from None
-    if not 0.5 <= value <= 86400:
+    if not 0.5 <= value <= 86400:  # (NaN and infinities too)
         raise TemporalError(f"{name} must be between 0.5 and 86400 seconds, not {text[:40]}")
     return value
+
+
+def heartbeat_seconds() -> float:
+    """FLOWC_TEMPORAL_HEARTBEAT: how long an activity may go without a heartbeat before
+    Temporal runs it again elsewhere (default 30 s; at least 1)."""
+    return max(1.0, _seconds("FLOWC_TEMPORAL_HEARTBEAT", 30.0))
+
+
+def check_settings() -> None:
+    """Every FLOWC_TEMPORAL_* duration read as flowc starts or serves runs: a bad one is a
+    TemporalError before anything is written."""
+    heartbeat_seconds()
+    for name, default in (("FLOWC_TEMPORAL_TASK_TIMEOUT", 10.0),
+                          ("FLOWC_TEMPORAL_STICKY_TIMEOUT", 10.0),
+                          ("FLOWC_TEMPORAL_GRACE", 30.0),
+                          ("FLOWC_TEMPORAL_DECIDE_WAIT", 60.0)):
+        _seconds(name, default)
 
 
 def _sync(coro):
@@ -117,10 +163,24 @@ def decide(binding: dict, arg: dict) -> dict:
     DecisionRefused (from the validator or the store) is raised as ValueError's subclass."""
     from ..decisions import DecisionRefused
 
+    wait = _seconds("FLOWC_TEMPORAL_DECIDE_WAIT", 60.0)
+
     async def go():
+        from temporalio.client import WorkflowUpdateFailedError
+
         client = await connect(binding["address"], binding["namespace"])
         handle = client.get_workflow_handle(binding["workflow_id"])
-        return await handle.execute_update("decide", arg)
+        end = asyncio.get_running_loop().time() + wait
+        while True:
+            try:
+                return await handle.execute_update("decide", arg)
+            except WorkflowUpdateFailedError as e:
+                # the workflow has not heard yet of a task the store shows pending (the
+                # advance that opened it is being run again after its worker died): the
+                # validator refused it, nothing entered the history; asked again shortly
+                if _NOT_YET not in _line(e) or asyncio.get_running_loop().time() > end:
+                    raise
+                await asyncio.sleep(0.5)
 
     try:
         return _sync(go())
@@ -141,8 +201,15 @@ def decide(binding: dict, arg: dict) -> dict:
 def wake(binding: dict) -> None:
     """Tell the run's workflow that the run changed in the store (cancelled, say)."""
     async def go():
+        from temporalio.service import RPCError, RPCStatusCode
+
         client = await connect(binding["address"], binding["namespace"])
-        await client.get_workflow_handle(binding["workflow_id"]).signal("wake")
+        try:
+            await client.get_workflow_handle(binding["workflow_id"]).signal("wake")
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND and "completed" in str(e):
+                return  # it has ended already: nothing left to tell it
+            raise
     try:
         _sync(go())
     except TemporalError:
@@ -168,6 +235,9 @@ def run_worker(engine, address: str, namespace: str = NAMESPACE, task_queue: str
     from .activities import Activities
     from .workflow import FlowcRun
 
+    check_name(task_queue, "task queue")
+    check_settings()
+
     async def go():
         client = await connect(address, namespace)
         stop = asyncio.Event()
@@ -185,11 +255,21 @@ def run_worker(engine, address: str, namespace: str = NAMESPACE, task_queue: str
                             sticky_queue_schedule_to_start_timeout=sticky,
                             graceful_shutdown_timeout=timedelta(seconds=_seconds(
                                 "FLOWC_TEMPORAL_GRACE", 30.0)))
-            async with worker:
-                if on_ready is not None:
-                    on_ready()
-                try:
-                    await asyncio.wait_for(stop.wait(), seconds)
-                except TimeoutError:
-                    pass
+            polling = asyncio.ensure_future(worker.run())
+            waiting = asyncio.ensure_future(asyncio.wait_for(stop.wait(), seconds))
+            await asyncio.sleep(0)
+            if on_ready is not None and not polling.done():
+                on_ready()
+            done, _ = await asyncio.wait({polling, waiting},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if polling in done:  # it could not poll (no such namespace, say)
+                waiting.cancel()
+                error = polling.exception()
+                if error is not None:
+                    raise TemporalError(f"the worker cannot poll task queue {task_queue} at "
+                                        f"{address} (namespace {namespace}): "
+                                        f"{_line(error)}")
+                return
+            await worker.shutdown()
+            await polling
     _sync(go())

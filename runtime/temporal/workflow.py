@@ -25,6 +25,8 @@ __all__ = ["FlowcRun"]
 
 _FINAL = ("succeeded", "failed", "cancelled")
 _MAX_NAME = 200
+_MAX_ROLES = 64
+_KEYS = {"task", "action", "by", "roles", "values", "reason", "answer"}
 
 
 @workflow.defn(name="flowc.run")
@@ -40,6 +42,7 @@ class FlowcRun:
         self.children: dict = {}  # sub-flow run -> its child workflow's handle
         self.ended = 0            # child workflows that ended
         self.watchers: list = []
+        self.ended_run = False    # the run reached its end
 
     # ---- the run -----------------------------------------------------------------------------
     @workflow.run
@@ -61,6 +64,7 @@ class FlowcRun:
             self.done = number
             self.tasks = {t["id"]: t for t in self.state.get("tasks", [])}
             if self.state.get("status") in _FINAL:
+                self.ended_run = True
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.state
             for child in self.state.get("children", []):  # flow calls: child workflows
@@ -104,15 +108,6 @@ class FlowcRun:
     async def decide(self, arg: dict) -> dict:
         """A person's decision: committed by an activity (which also checks who may decide,
         with the store's compare-and-set), then answered once the run went on from it."""
-        if self.started > self.done:
-            # an advance is in flight (say, run again after its worker died): the task may be
-            # one it opened and has not reported yet; checked in full once it has
-            await workflow.wait_condition(lambda: self.done >= self.started)
-            try:
-                self._check(arg)
-            except DecisionRefused as e:
-                raise ApplicationError(str(e), type="DecisionRefused",
-                                       non_retryable=True) from None
         try:
             done = await workflow.execute_activity(
                 "flowc.decide", {**arg, "workflow_id": workflow.info().workflow_id},
@@ -127,37 +122,48 @@ class FlowcRun:
             raise ApplicationError(done["refused"], type="DecisionRefused", non_retryable=True)
         self.decisions += 1
         after = self.started
-        await workflow.wait_condition(lambda: self.done > after)
+        # answered once an advance that started after this decision has reported, or the
+        # run has ended (an advance already under way may have ended it: a cancel)
+        await workflow.wait_condition(lambda: self.done > after or self.ended_run)
         return {"status": self.state.get("status"), "error": self.state.get("error")}
 
     @decide.validator
     def check_decision(self, arg: dict) -> None:
         """Refused here, a decision never enters the history: a task this run does not wait
-        on, an action its form does not offer, a value that does not fit its field. (While
-        an advance is in flight the workflow may not know a task the store already shows:
-        then only the decision's shape is checked here, the rest by the handler once the
-        advance has reported, before anything is recorded.)"""
-        self._check(arg, known_only=self.started <= self.done)
-
-    def _check(self, arg: dict, known_only: bool = True) -> None:
+        on now (as far as the workflow knows: a client whose store shows the task pending
+        asks again shortly, see client.decide), an action its form does not offer, a value
+        that does not fit its field, a person the task is not for, any other key or an
+        oversized name."""
         if not isinstance(arg, dict):
             raise DecisionRefused("a decision is a map")
+        unknown = sorted(str(k)[:40] for k in arg if k not in _KEYS)
+        if unknown:
+            raise DecisionRefused(f"a decision has no `{unknown[0]}`")
         task = self.tasks.get(arg.get("task")) if isinstance(arg.get("task"), str) else None
-        if task is None and known_only:
+        if task is None:
             raise DecisionRefused(f"this run does not wait on task `{str(arg.get('task'))[:80]}`"
                                   " now")
         by = arg.get("by")
         if not isinstance(by, str) or not by.strip() or len(by) > _MAX_NAME:
             raise DecisionRefused("who decides must be named (`--as USER`)")
         roles = arg.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise DecisionRefused("roles must be a list of names")
-        if task is None:
-            return
+        if not isinstance(roles, list) or len(roles) > _MAX_ROLES or not all(
+                isinstance(r, str) and 0 < len(r) <= _MAX_NAME for r in roles):
+            raise DecisionRefused(f"roles must be a list of at most {_MAX_ROLES} names")
+        allowed = [a for a in task.get("assignees", []) if isinstance(a, dict)]
+        if allowed and not any((a.get("kind") == "user" and a.get("name") == by) or
+                               (a.get("kind") == "role" and a.get("name") in roles)
+                               for a in allowed):
+            raise DecisionRefused(f"{by} may not decide task `{task['id']}`")
         limit = self.state.get("max_field_bytes")
         if task["kind"] == "ask":
+            if arg.get("values") or arg.get("reason") or arg.get("action") not in (None,
+                                                                                  "answer"):
+                raise DecisionRefused("a question takes an answer, not an action or values")
             ask_decision(task["form"], arg.get("answer"), limit)
         else:
+            if arg.get("answer") is not None:
+                raise DecisionRefused("a gate takes an action (and values), not an answer")
             gate_decision(task["form"], arg.get("action"), arg.get("values") or {},
                           arg.get("reason") or "", limit)
 
