@@ -64,11 +64,21 @@ def _name(text: str, what: str) -> str:
     return text
 
 
-def _people_path(args) -> Path:
+def _local_dir(args) -> Path:
+    """The folder of the store's local companions (people.json, the workspace): beside a
+    store file; for a database server's URL (postgresql://...), ./.flowc of this folder."""
     from flowc.runtime.store import default_store_path
 
-    base = Path(args.store) if args.store else Path(default_store_path())
-    return base.parent / "people.json"
+    where = str(args.store or default_store_path())
+    if "://" in where and not where.startswith("sqlite:"):
+        return Path.cwd() / ".flowc"
+    if where.startswith("sqlite:///"):
+        where = where[len("sqlite:///"):] or "runs.db"
+    return Path(where).parent
+
+
+def _people_path(args) -> Path:
+    return _local_dir(args) / "people.json"
 
 
 def _roles(args, user: str) -> tuple[str, ...]:

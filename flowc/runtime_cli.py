@@ -46,10 +46,9 @@ def _engine(args, store, base_dir: Path | None = None, models=None):
 
     workspace = args.workspace if getattr(args, "workspace", None) else None
     if workspace is None:
-        from flowc.runtime.store import default_store_path
+        from flowc.cli_store import _local_dir
 
-        base = Path(args.store) if args.store else Path(default_store_path())
-        workspace = str((base.parent / "workspace").resolve())
+        workspace = str((_local_dir(args) / "workspace").resolve())
     if models is None:
         models = _models(args, base_dir)
     return Engine(store, workspace=workspace, base_dir=str(base_dir) if base_dir else None,
@@ -753,7 +752,10 @@ def _store_optional(args) -> bool:
     enough for the CLI; `flowc serve` takes its people into the store when it starts)."""
     from flowc.runtime.store import default_store_path
 
-    return not Path(args.store or default_store_path()).exists()
+    where = str(args.store or default_store_path())
+    if "://" in where and not where.startswith("sqlite:"):
+        return False  # a database server: it is there to be written to
+    return not Path(where).exists()
 
 
 def cmd_people(args) -> int:

@@ -31,7 +31,6 @@ import pytest
 from temporalio import workflow
 from temporalkit import Worker
 
-from flowc.runtime.store import SQLiteStore
 from flowc.runtime.validate import file_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +94,8 @@ CASES = {
 
 def _inputs(case: str) -> list[str]:
     inputs = CASES[case][1]
-    return [i.replace('"HOLDINGS"', json.dumps(_holdings())) for i in inputs]
+    return [i.replace('"HOLDINGS"', json.dumps(_holdings())).replace(
+        "=@examples/", f"=@{EXAMPLES}/") for i in inputs]
 
 
 def _recording(flow: str) -> Path:
@@ -106,23 +106,31 @@ def _recording(flow: str) -> Path:
 class Side:
     """One engine's side: a store in a folder of its own, `flowc` commands on it."""
 
-    def __init__(self, folder: Path, env: dict | None = None):
+    def __init__(self, folder: Path, env: dict | None = None, url: str | None = None):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.store_path = folder / "runs.db"
-        self.env = {**os.environ, "FLOWC_STORE": str(self.store_path), **(env or {})}
+        self.url = url  # a PostgreSQL database instead of the file (commands run in `folder`)
+        self.env = {**os.environ, "FLOWC_STORE": url or str(self.store_path), **(env or {})}
         for name in ("FLOWC_FAULT", "FLOWC_FAULT_LOG", "FLOWC_ENGINE"):
             self.env.pop(name, None)
 
+    @property
+    def where(self) -> str:
+        return self.url or str(self.store_path)
+
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        got = subprocess.run([sys.executable, "-m", "flowc", *args], cwd=ROOT, env=self.env,
+        got = subprocess.run([sys.executable, "-m", "flowc", *args],
+                             cwd=self.folder if self.url else ROOT, env=self.env,
                              capture_output=True, text=True, timeout=600)
         if ok:
             assert got.returncode == 0, f"flowc {' '.join(args)}: {got.stdout}{got.stderr}"
         return got
 
-    def store(self) -> SQLiteStore:
-        return SQLiteStore(str(self.store_path))
+    def store(self):
+        from flowc.runtime.store import open_store
+
+        return open_store(self.where)
 
     def pending(self) -> list:
         with contextlib.closing(self.store()) as s:
@@ -194,23 +202,30 @@ def _stable(value, key=None):
 
 
 @pytest.fixture(scope="module")
-def examples_on_both(temporal_server, tmp_path_factory):
-    """Every case run on the embedded engine and on Temporal (a worker per recording: each
-    replays its own model exchanges). {case: (embedded side, run, temporal side, run)}."""
+def examples_on_both(temporal_server, pg_cluster, tmp_path_factory):
+    """Every case run on the embedded engine (a SQLite file) and on Temporal with its store in
+    PostgreSQL, as in production (a worker per recording: each replays its own model
+    exchanges). {case: (embedded side, run, temporal side, run)}."""
     root = tmp_path_factory.mktemp("engines")
     out = {}
+    urls = []
     for case, (flow, *_rest) in CASES.items():
         embedded = Side(root / case / "embedded")
         run_e = _drive(embedded, case)
         queue = f"examples-{case}-{uuid.uuid4().hex[:6]}"
-        temporal = Side(root / case / "temporal", {"FLOWC_TEMPORAL": temporal_server.address})
+        urls.append(pg_cluster.fresh_database())
+        temporal = Side(root / case / "temporal", {"FLOWC_TEMPORAL": temporal_server.address},
+                        url=urls[-1])
         recording = _recording(flow)
         replay = ["--replay", str(recording)] if recording.exists() else []
-        with Worker(temporal_server.address, queue, str(temporal.store_path), EXAMPLES,
-                    *replay, log=temporal.folder / "worker.log"):
+        with Worker(temporal_server.address, queue, temporal.where, EXAMPLES, *replay,
+                    "--workspace", str(temporal.folder / ".flowc" / "workspace"),
+                    log=temporal.folder / "worker.log"):
             run_t = _drive(temporal, case, "--engine", "temporal", "--task-queue", queue)
         out[case] = (embedded, run_e, temporal, run_t)
-    return out
+    yield out
+    for url in urls:
+        pg_cluster.drop(url)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -223,6 +238,7 @@ def test_example_runs_to_the_same_outputs_and_audit_on_temporal(examples_on_both
         bound = s.run_engine(run_t)
         assert bound is not None and bound["engine"] == "temporal"
         assert temporal.env["FLOWC_TEMPORAL"] == bound["address"]
+        assert s.dialect == "postgresql"
     got = temporal("audit", run_t, "--verify")
     assert "intact" in got.stdout
 

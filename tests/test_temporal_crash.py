@@ -44,8 +44,9 @@ class Supervisor:
     """Keeps one worker on `queue`: the first with `fault`, each next one without."""
 
     def __init__(self, address: str, queue: str, folder: Path, fault: str | None = None,
-                 log: Path | None = None, workers: int = 1):
+                 log: Path | None = None, workers: int = 1, store: str | None = None):
         self.address, self.queue, self.folder = address, queue, folder
+        self.where = store or str(folder / "runs.db")
         self.env = {"FLOWC_LEASE_SECONDS": LEASE, "FLOWC_TEMPORAL_STICKY_TIMEOUT": "1"}
         self.fault = {"FLOWC_FAULT": fault} if fault else {}
         if log is not None:
@@ -59,7 +60,7 @@ class Supervisor:
 
     def _start(self, env: dict) -> Worker:
         n = len(self.deaths) + len(self.workers)
-        return Worker(self.address, self.queue, str(self.folder / "runs.db"), self.folder,
+        return Worker(self.address, self.queue, self.where, self.folder,
                       env={**self.env, **env}, log=self.folder / f"worker-{n}.log")
 
     def __enter__(self) -> Supervisor:
@@ -97,13 +98,15 @@ class Supervisor:
 class Trial:
     """A folder with the harness flows, a store and the CLI against Temporal."""
 
-    def __init__(self, folder: Path, srv: CountingServer, address: str):
+    def __init__(self, folder: Path, srv: CountingServer, address: str,
+                 url: str | None = None):
         folder.mkdir(parents=True, exist_ok=True)
         srv.clear()  # each trial counts its own effects (the trials of a module run in turn)
         self.folder = folder
+        self.where = url or str(folder / "runs.db")  # a SQLite file, or a PostgreSQL database
         (folder / "child.flow").write_text(CHILD.format())
         (folder / "harness.flow").write_text(HARNESS.format(host=srv.host, **LONG))
-        self.env = {**os.environ, "FLOWC_STORE": str(folder / "runs.db"),
+        self.env = {**os.environ, "FLOWC_STORE": self.where,
                     "FLOWC_TEMPORAL": address, "FLOWC_TEMPORAL_HEARTBEAT": HEARTBEAT,
                     "FLOWC_LEASE_SECONDS": LEASE, "FLOWC_TEMPORAL_TASK_TIMEOUT": "2"}
         for name in ("FLOWC_FAULT", "FLOWC_FAULT_LOG", "FLOWC_ENGINE"):
@@ -113,8 +116,10 @@ class Trial:
         return subprocess.run([sys.executable, "-m", "flowc", *args], cwd=self.folder,
                               env=self.env, capture_output=True, text=True, timeout=600)
 
-    def store(self) -> SQLiteStore:
-        return SQLiteStore(str(self.folder / "runs.db"))
+    def store(self):
+        from flowc.runtime.store import open_store
+
+        return open_store(self.where)
 
     def drive(self, queue: str, n: int = 5) -> str:
         """One run: started, its gate approved once it opens, waited for to its end."""
@@ -226,12 +231,20 @@ def test_kill_a_worker_before_and_after_every_commit(reference, temporal_server,
     _kill_everywhere(False, reference, temporal_server, server, tmp_path)
 
 
-def test_workers_killed_at_random_while_runs_are_in_flight(temporal_server, server, tmp_path):
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_workers_killed_at_random_while_runs_are_in_flight(store, temporal_server, server,
+                                                           tmp_path, request):
     """Six runs on two workers; a killer SIGKILLs a random worker every 0.3-1.5 s (each is
     replaced) while the runs are started and decided; then the killing stops. Every run ends
-    as the reference does, every effect acted on once."""
+    as the reference does, every effect acted on once: on a SQLite file, and on PostgreSQL
+    (the production store: every worker, process and the CLI on one database)."""
     rng = random.Random(int(os.environ.get("FLOWC_CRASH_SEED", "7")))
-    trial = Trial(tmp_path / "random", server, temporal_server.address)
+    url = None
+    if store == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        url = cluster.fresh_database()
+        request.addfinalizer(lambda: cluster.drop(url))
+    trial = Trial(tmp_path / "random", server, temporal_server.address, url=url)
     queue = f"random-{uuid.uuid4().hex[:8]}"
     runs: dict[int, str] = {}
     errors: list[str] = []
@@ -242,7 +255,8 @@ def test_workers_killed_at_random_while_runs_are_in_flight(temporal_server, serv
         except AssertionError as e:
             errors.append(f"run {n}: {str(e)[:400]}")
 
-    with Supervisor(temporal_server.address, queue, trial.folder, workers=2) as sup:
+    with Supervisor(temporal_server.address, queue, trial.folder, workers=2,
+                    store=trial.where) as sup:
         drivers = [threading.Thread(target=drive, args=(n,)) for n in range(6)]
         for d in drivers:
             d.start()
