@@ -241,6 +241,29 @@ def test_example_runs_to_the_same_outputs_and_audit_on_temporal(examples_on_both
         assert s.dialect == "postgresql"
     got = temporal("audit", run_t, "--verify")
     assert "intact" in got.stdout
+    # the trace (nodes, model exchanges, tokens) landed in the store as on the embedded side
+    assert _traced(temporal, run_t) == _traced(embedded, run_e)
+
+
+def _traced(side: Side, run_id: str):
+    """What a run's trace says, without times or ids: each node (and item, and a sub-flow's
+    nodes) with its kind, status, outcome, attempts, model, tokens, cost and model calls."""
+    data = json.loads(side("trace", run_id, "--format", "json").stdout)
+    out = []
+
+    def walk(run, depth):
+        for n in run.get("nodes", []):
+            out.append((depth, n["id"], n["item"], n["kind"], n["status"], n["outcome"],
+                        n["attempts"], n["model"], n["prompt_tokens"], n["completion_tokens"],
+                        n["cost"], n["calls"], len(n["model_calls"])))
+            for item in n.get("items") or []:
+                if isinstance(item, dict) and "nodes" in item:
+                    walk(item, depth + 1)
+            if isinstance(n.get("child_run"), dict):
+                walk(n["child_run"], depth + 1)
+    walk(data["run"], 0)
+    assert out, data
+    return sorted(out, key=repr)
 
 
 def test_replayer_replays_every_example_workflow(examples_on_both, temporal_server):

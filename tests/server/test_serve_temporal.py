@@ -129,3 +129,40 @@ def test_a_scheduled_start_commits_after_its_workflow_started(tmp_path, temporal
         assert "Traceback" not in worker.log.read_text()  # an expected retry, not a failure
         run = run_status(service, run_id, "succeeded", "failed")
         assert run.status == "succeeded" and run.outputs == {"answer": 42}, run.error
+
+
+def test_the_review_page_decides_a_run_on_temporal(tmp_path, temporal_server):
+    """A person signs in, opens the review page of a task of a run on Temporal and posts the
+    form: the decision is the workflow's update, the run ends; the same form posted again is
+    refused (409), and nothing is decided twice."""
+    from servekit import csrf_of, form_id_of, signed_in
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "gate.flow").write_text(FLOW)
+    store = tmp_path / "runs.db"
+    queue = f"page-{uuid.uuid4().hex[:8]}"
+    temporal = {"address": temporal_server.address, "namespace": "default",
+                "task_queue": queue, "heartbeat": 5.0}
+    with serving(project, store, people=PEOPLE, temporal=temporal) as (base, service), \
+            Worker(temporal_server.address, queue, str(store), project, log=tmp_path / "w.log"):
+        carla = {"authorization": f"Bearer {token_for(service, 'carla')}"}
+        r = httpx.post(base + "/api/flows/gate/runs", headers=carla,
+                       json={"inputs": {"amount": 3}}, timeout=120)
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        run_status(service, run_id, "paused")
+        (task,) = service.store.list_tasks("pending", run_id=run_id)
+        page_client = signed_in(base, "carla", "carla-pw")
+        page = page_client.get(f"/review/{task.id}")
+        assert page.status_code == 200
+        form = {"csrf": csrf_of(page.text), "form_id": form_id_of(page.text),
+                "action": "approve"}
+        r = page_client.post(f"/review/{task.id}", data=form)
+        assert r.status_code == 303, r.text[:500]
+        run = run_status(service, run_id, "succeeded", "failed")
+        assert run.outputs == {"decision": "approved", "twice": 6.0}, run.error
+        r = page_client.post(f"/review/{task.id}", data=form)
+        assert r.status_code == 409
+        decided = [e for e in service.store.audit_events(run_id) if e.kind == "task.decided"]
+        assert len(decided) == 1 and decided[0].actor == "carla"
