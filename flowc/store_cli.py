@@ -12,19 +12,23 @@ __all__ = ["add_store_commands"]
 def cmd_store_check(args) -> int:
     from flowc.runtime.audit import AnchorError
     from flowc.runtime.store import default_store_path
-    from flowc.runtime.storecheck import check_store
+    from flowc.runtime.store.pgstore import is_postgres_url
+    from flowc.runtime.storecheck import check_pg_store, check_store
     from flowc.runtime_cli import _anchor
 
     path = args.store or default_store_path()
+    check = check_store
     if path.startswith("sqlite:///"):
         path = path[len("sqlite:///"):]
+    elif is_postgres_url(path):
+        check = check_pg_store
     elif "://" in path or path in (":memory:", "memory:"):
         from flowc.runtime.store.pgbase import redact
 
-        raise CommandError(f"`{redact(path)}`: store check reads a SQLite file (on a "
-                           "PostgreSQL store, `flowc audit verify RUN` checks a run's trail)")
+        raise CommandError(f"`{redact(path)}`: store check reads a SQLite file or a "
+                           "PostgreSQL database")
     try:
-        report = check_store(path, anchor=_anchor(args))
+        report = check(path, anchor=_anchor(args))
     except AnchorError as e:
         raise CommandError(str(e)) from e
     sys.stdout.write(report.text())

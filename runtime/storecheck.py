@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from .audit import VERSIONS_PREFIX, Anchor, AnchoredHead, _check_anchor, verify_evidence
 from .store import MIGRATIONS, AuditVerification, StoreFault, file_fault, read_evidence, store_fault
 
-__all__ = ["StoreReport", "check_store"]
+__all__ = ["StoreReport", "check_store", "check_pg_store"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_STORE = 0, 1, 4
 _MAX_LISTED = 20
@@ -48,6 +48,7 @@ class StoreReport:
     # flow -> its version history against the heads anchored for it
     version_problems: dict[str, list[str]] = field(default_factory=dict)
     anchor: str | None = None
+    server: bool = False  # a database server's store (PostgreSQL): it keeps its own integrity
 
     @property
     def audit_problems(self) -> dict[str, list[str]]:
@@ -69,7 +70,10 @@ class StoreReport:
 
         lines = [f"store {self.path} ({_size(self.size)})"]
         if self.integrity:
-            if self.integrity == ["ok"]:
+            if self.integrity == ["ok"] and self.server:
+                lines.append("integrity: kept by the server (PostgreSQL checks its own pages "
+                             "and constraints); it answers")
+            elif self.integrity == ["ok"]:
                 lines.append("integrity: ok")
             else:
                 lines.append(f"integrity: {len(self.integrity)} problem(s):")
@@ -116,8 +120,8 @@ def _schema(conn: sqlite3.Connection, report: StoreReport) -> bool:
     try:
         versions = [r[0] for r in conn.execute(
             "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
-    except sqlite3.OperationalError as e:
-        if "no such table" not in str(e):
+    except Exception as e:  # sqlite3's OperationalError, psycopg's UndefinedTable
+        if "no such table" not in str(e) and "does not exist" not in str(e):
             raise
         versions = []
     current = max(versions, default=0)
@@ -196,14 +200,55 @@ def check_store(path: str, anchor: Anchor | None = None) -> StoreReport:
     return report
 
 
-def _audit(conn: sqlite3.Connection, report: StoreReport, anchor: Anchor | None) -> None:
+def check_pg_store(url: str, anchor: Anchor | None = None) -> StoreReport:
+    """The same check on a PostgreSQL store, in a read-only session (it never migrates or
+    writes). Integrity: the server keeps its pages and constraints (foreign keys included)
+    itself, so this part asks it only whether it answers; schema and audit as on SQLite,
+    each run's trail read in one REPEATABLE READ snapshot."""
+    from .store.pgbase import _PgConnection, redact
+
+    report = StoreReport(redact(url), anchor=anchor.url if anchor is not None else None)
+    try:
+        import psycopg
+    except ImportError:
+        report.fault = StoreFault(f"{report.path}: PostgreSQL stores need the postgres extra "
+                                  "(pip install 'flowc[postgres]')", "cannot_open",
+                                  report.path)
+        return report
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10,
+                              options="-c default_transaction_read_only=on")
+    except psycopg.Error as e:
+        report.fault = StoreFault(f"{report.path}: the store cannot be opened: "
+                                  f"{' '.join(str(e).split())[:300]}", "cannot_open",
+                                  report.path)
+        return report
+    conn = _PgConnection(raw)
+    report.server = True
+    try:
+        report.size = int(conn.execute(
+            "SELECT pg_database_size(current_database())").fetchall()[0][0])
+        report.integrity = ["ok"]
+        if not _schema(conn, report):
+            return report
+        _audit(conn, report, anchor, snapshot="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    except psycopg.Error as e:
+        report.fault = StoreFault(f"{report.path}: {' '.join(str(e).split())[:300]}",
+                                  "cannot_open", report.path)
+    finally:
+        raw.close()
+    return report
+
+
+def _audit(conn: sqlite3.Connection, report: StoreReport, anchor: Anchor | None,
+           snapshot: str = "BEGIN") -> None:
     anchored: dict[str, list[AnchoredHead]] = {}
     if anchor is not None:
         for h in anchor.heads():
             anchored.setdefault(h.run, []).append(h)
     ids = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY created_at, id")]
     for rid in ids:
-        conn.execute("BEGIN")
+        conn.execute(snapshot)
         try:
             evidence = read_evidence(conn, rid)
         finally:
