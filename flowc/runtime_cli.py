@@ -506,9 +506,6 @@ def cmd_resume(args) -> int:
     t0 = time.perf_counter()
     bound = store.run_engine(task.run_id)
     try:
-        if bound is not None and task.status != "pending":
-            raise DecisionRefused(f"task `{task.id}` was already {task.status} by "
-                                  f"{task.decided_by or 'flowc'}; the first decision stands")
         if bound is not None:  # Temporal orchestrates the run: the decision is an update
             from flowc.temporal_cli import decide_on_temporal, settle_after_decision
 

@@ -39,19 +39,12 @@ def address(args, recorded: str | None = None) -> str:
             or DEFAULT_ADDRESS)
 
 
-def _errors():
-    try:
-        from flowc.runtime.temporal.client import TemporalError
-    except ImportError:  # pragma: no cover - the package is always there; temporalio may not be
-        raise
-    return TemporalError
-
-
 def start_on_temporal(args, engine, plan, inputs, store):
     """Create the run in the store, bound to its workflow, start the workflow, and wait (as
     `flowc run` does) until the run ends or waits for a person."""
     from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
     from flowc.runtime.temporal.client import (
+        TemporalError,
         binding,
         check_name,
         check_settings,
@@ -60,7 +53,6 @@ def start_on_temporal(args, engine, plan, inputs, store):
         start_run,
     )
 
-    TemporalError = _errors()
     where = address(args)
     namespace = args.namespace or NAMESPACE
     queue = TASK_QUEUE if args.task_queue is None else args.task_queue
@@ -120,19 +112,14 @@ def wait_settled(store, run_id: str, queue: str):
         raise SystemExit(130) from None
 
 
-def decide_on_temporal(args, bound: dict, task, *, action, by, roles, values, reason, answer):
-    """A decision sent as the workflow's `decide` update; the run as it stands after."""
-    from flowc.runtime.temporal.client import decide
+def decide_on_temporal(args, bound: dict, task, **decision) -> None:
+    """A decision sent as the workflow's `decide` update (runtime/temporal/client.py)."""
+    from flowc.runtime.temporal.client import TemporalError, decide_task
 
-    TemporalError = _errors()
-    target = dict(bound, address=address(args, bound["address"]))
-    arg = {"task": task.id, "action": action, "by": by, "roles": list(roles),
-           "values": values, "reason": reason, "answer": answer}
     try:
-        decide(target, arg)
+        decide_task(bound, task, address=address(args, bound["address"]), **decision)
     except TemporalError as e:
         raise CommandError(str(e), 1) from None
-
 
 
 def settle_after_decision(store, run_id: str, queue: str):
@@ -147,9 +134,8 @@ def settle_after_decision(store, run_id: str, queue: str):
 
 def wake_workflow(args, bound: dict) -> bool:
     """Signal the run's workflow; False (said in one line) when it could not be told."""
-    from flowc.runtime.temporal.client import wake
+    from flowc.runtime.temporal.client import TemporalError, wake
 
-    TemporalError = _errors()
     try:
         wake(dict(bound, address=address(args, bound["address"])))
     except TemporalError as e:
@@ -161,9 +147,8 @@ def wake_workflow(args, bound: dict) -> bool:
 
 def worker_on_temporal(args, engine) -> int:
     from flowc.runtime.temporal import NAMESPACE, TASK_QUEUE
-    from flowc.runtime.temporal.client import run_worker
+    from flowc.runtime.temporal.client import TemporalError, run_worker
 
-    TemporalError = _errors()
     where = address(args)
     queue = TASK_QUEUE if args.task_queue is None else args.task_queue
 

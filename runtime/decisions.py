@@ -11,11 +11,17 @@ from typing import Any
 
 from .validate import field_problem, schema_errors
 
-__all__ = ["DecisionRefused", "gate_decision", "ask_decision"]
+__all__ = ["DecisionRefused", "already_decided", "gate_decision", "ask_decision"]
 
 
 class DecisionRefused(ValueError):
     """A decision that changes nothing: wrong user, bad value, task already decided."""
+
+
+def already_decided(task, after: str = "") -> DecisionRefused:
+    """The refusal of a decision on a task that is no longer pending: the first one stands."""
+    return DecisionRefused(f"task `{task.id}` was already {task.status} by "
+                           f"{task.decided_by or 'flowc'}; the first decision stands{after}")
 
 
 def gate_decision(form: dict, action: str, values: dict, reason: str,

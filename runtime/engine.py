@@ -32,7 +32,7 @@ from typing import Any
 
 from flowc.compiler.plan import Plan, PlanNode
 
-from .decisions import DecisionRefused, ask_decision, gate_decision
+from .decisions import DecisionRefused, already_decided, ask_decision, gate_decision
 from .effects import env_code
 from .expressions import MISSING, EvaluationError, Scope, evaluate
 from .nodes import KINDS, executed_kind
@@ -1032,9 +1032,7 @@ class Engine:
             after = ""
             if advance and run is not None and run.status == "queued":
                 after = f" (its run went on: {self.advance(run.id).status})"
-            raise DecisionRefused(f"task `{task_id}` was already {task.status} "
-                                  f"by {task.decided_by or 'flowc'}; the first decision "
-                                  f"stands{after}")
+            raise already_decided(task, after)
         allowed = [a for a in task.assignees if isinstance(a, dict)]
 
         def holds(people) -> bool:

@@ -359,21 +359,14 @@ class Service:
         self.wake()
         return run
 
-    def _decide_on_temporal(self, task_id: str, bound: dict, who, *, action: str = "answer",
-                            values=None, reason: str = "", answer=None) -> Any:
+    def _decide_on_temporal(self, task_id: str, bound: dict, who, **kw) -> Any:
         from flowc.runtime.decisions import DecisionRefused
-        from flowc.runtime.temporal.client import TemporalError, decide
+        from flowc.runtime.temporal.client import TemporalError, decide_task
 
         task = self.store.get_task(task_id)
-        if task.status != "pending":
-            raise DecisionRefused(f"task `{task_id}` was already {task.status} by "
-                                  f"{task.decided_by or 'flowc'}; the first decision stands")
-        t = self.config.temporal or {}
-        target = dict(bound, address=t.get("address") or bound["address"])
         try:
-            decide(target, {"task": task_id, "action": action, "by": who.name,
-                            "roles": list(who.roles), "values": values or {},
-                            "reason": reason or "", "answer": answer})
+            decide_task(bound, task, by=who.name, roles=who.roles,
+                        address=(self.config.temporal or {}).get("address"), **kw)
         except TemporalError as e:
             raise DecisionRefused(f"not recorded: {e}") from None
         return self.store.get_run(task.run_id)

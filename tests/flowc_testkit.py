@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from flowc.compiler.api import compile_source
 
-__all__ = ["ROOT", "JsonHandler", "loopback_server", "one_sandbox_for_every_engine", "plan_of"]
+__all__ = ["ROOT", "JsonHandler", "loopback_server", "one_sandbox_for_every_engine", "plan_of",
+           "wait_for"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,3 +104,17 @@ def raw_sql(store, sql: str, args=()) -> list:
         return rows
     finally:
         db.close()
+
+
+def wait_for(fn, what: str, timeout: float = 300.0, step: float = 0.05):
+    """Poll `fn` until it returns something truthy: its value. `timeout` is a bound against a
+    hang, not a speed claim (a busy machine only makes it take longer); past it, an
+    AssertionError names what never happened."""
+    end = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} never happened (a hang bound of {timeout:.0f} s)")
+        time.sleep(step)

@@ -39,7 +39,7 @@ class DevServer:
         self.address = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120.0) -> DevServer:
+    def start(self, timeout: float = 300.0) -> DevServer:
         log = open(self.root / "server.log", "w")
         self.proc = subprocess.Popen(
             [temporal_bin(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
@@ -110,7 +110,7 @@ class Worker:
              address, "--task-queue", queue, "--store", store, *extra],
             cwd=cwd, env=full, stdout=self._out, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 120.0) -> Worker:
+    def wait_ready(self, timeout: float = 300.0) -> Worker:
         end = time.monotonic() + timeout
         while "polling task queue" not in self.log.read_text():
             if self.proc.poll() is not None or time.monotonic() > end:

@@ -22,12 +22,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flowc_testkit import wait_for
 from temporalio import workflow
 from temporalkit import Worker
 
@@ -367,12 +367,8 @@ def _event_names(history) -> list[str]:
     return [EventType.Name(e.event_type) for e in history.events]
 
 
-def _wait(what, timeout=120.0):
-    end = time.monotonic() + timeout
-    while not (value := what()):
-        assert time.monotonic() < end, "timed out waiting"
-        time.sleep(0.1)
-    return value
+def _wait(what):
+    return wait_for(what, "the awaited state")
 
 
 def test_a_decision_that_does_not_fit_is_refused_before_it_enters_history(gated,

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 from flowc_faultkit import KILLED, CountingServer, commit_points
+from flowc_testkit import wait_for
 from temporalkit import Worker
 from test_fault_injection import CHILD, HARNESS, LONG
 
@@ -134,15 +135,12 @@ class Trial:
         assert got.returncode == 0, got.stdout + got.stderr
         return run.id
 
-    def wait_end(self, run_id: str, timeout: float = 300.0):
-        end = time.monotonic() + timeout
-        while True:
+    def wait_end(self, run_id: str):
+        def ended():
             with contextlib.closing(self.store()) as s:
                 run = s.get_run(run_id)
-            if run.status in ("succeeded", "failed", "cancelled"):
-                return run
-            assert time.monotonic() < end, f"run {run_id} still {run.status}"
-            time.sleep(0.1)
+            return run if run.status in ("succeeded", "failed", "cancelled") else None
+        return wait_for(ended, f"the end of run {run_id}")
 
     def end_state(self, run_id: str, srv: CountingServer) -> dict:
         with contextlib.closing(self.store()) as s:
@@ -311,10 +309,8 @@ def test_a_worker_stopped_mid_run_fails_nothing(temporal_server, tmp_path):
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         store = SQLiteStore(str(folder / "runs.db"))
-        end = time.monotonic() + 120
-        while not [r for r in store.list_runs(limit=10) if r.status == "running"]:
-            assert time.monotonic() < end, first.log.read_text()[-2000:]
-            time.sleep(0.05)
+        wait_for(lambda: [r for r in store.list_runs(limit=10) if r.status == "running"],
+                 "the run to start running")
         time.sleep(2.0)  # its sandbox started, the 8 s node is under way
         [r] = store.list_runs(limit=10)
         assert r.status == "running" and not store.node_results(r.id), r.status

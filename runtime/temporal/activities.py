@@ -39,18 +39,17 @@ class Activities:
             bound = self.store.run_engine(child.id)
             if bound is not None and child.status not in _FINAL:
                 children.append({"run": child.id, "workflow_id": bound["workflow_id"]})
-        for r in [run]:
-            for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
-                form = t.form if isinstance(t.form, dict) else {}
-                tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind,
-                              "assignees": [dict(a) for a in t.assignees], "form": {
-                    "actions": form.get("actions", []),
-                    "fields": [{"name": f["name"], "schema": f["schema"]}
-                               for f in form.get("fields", [])],
-                    "schema": form.get("schema", {}), "choices": form.get("choices")}})
-                for at in (t.deadline, t.next_escalation):
-                    if at is not None and (due is None or at < due):
-                        due = at
+        for t in self.store.list_tasks(status="pending", run_id=run_id, limit=None):
+            form = t.form if isinstance(t.form, dict) else {}
+            tasks.append({"id": t.id, "run": t.run_id, "kind": t.kind,
+                          "assignees": [dict(a) for a in t.assignees], "form": {
+                              "actions": form.get("actions", []),
+                              "fields": [{"name": f["name"], "schema": f["schema"]}
+                                         for f in form.get("fields", [])],
+                              "schema": form.get("schema", {}),
+                              "choices": form.get("choices")}})
+            due = min((at for at in (due, t.deadline, t.next_escalation) if at is not None),
+                      default=None)
         return {"run_id": run_id, "status": run.status, "error": run.error, "tasks": tasks,
                 "next_due": due, "max_field_bytes": self.engine.max_field_bytes,
                 "children": children}
@@ -151,12 +150,11 @@ class Activities:
 
         at = max(float(arg["at"]), time.time())
         due = []
-        for r in [self.store.get_run(arg["run_id"])]:
-            for t in self.store.list_tasks(status="pending", run_id=r.id, limit=None):
-                if t.deadline is not None and t.deadline <= at:
-                    due.append((t.deadline, 0, t))
-                elif t.next_escalation is not None and t.next_escalation <= at:
-                    due.append((t.next_escalation, 1, t))
+        for t in self.store.list_tasks(status="pending", run_id=arg["run_id"], limit=None):
+            if t.deadline is not None and t.deadline <= at:
+                due.append((t.deadline, 0, t))
+            elif t.next_escalation is not None and t.next_escalation <= at:
+                due.append((t.next_escalation, 1, t))
         timed_out, escalated = [], 0
         fired = Fired()
         for _, kind, task in sorted(due, key=lambda d: (d[0], d[1], d[2].id)):

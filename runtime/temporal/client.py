@@ -15,7 +15,7 @@ from typing import Any
 
 from . import NAMESPACE, TASK_QUEUE, WORKFLOW, workflow_id
 
-__all__ = ["TemporalError", "connect", "start_run", "decide", "wake", "run_worker",
+__all__ = ["TemporalError", "connect", "start_run", "decide", "decide_task", "wake", "run_worker",
            "DEFAULT_ADDRESS"]
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -196,6 +196,21 @@ def decide(binding: dict, arg: dict) -> dict:
             raise TemporalError(f"Temporal refused the decision for workflow "
                                 f"{binding['workflow_id']}: {_line(e)}") from None
         raise
+
+
+def decide_task(bound: dict, task, *, by: str, roles, action: str = "answer", values=None,
+                reason: str = "", answer=None, address: str | None = None) -> None:
+    """A person's decision on `task` of a run bound to Temporal (`bound`: its binding), sent
+    as the workflow's update (at `address` when given, else where the run was started).
+    DecisionRefused for a task already decided or a refused update; TemporalError when
+    Temporal cannot be reached."""
+    from ..decisions import already_decided
+
+    if task.status != "pending":
+        raise already_decided(task)
+    decide(dict(bound, address=address or bound["address"]),
+           {"task": task.id, "action": action, "by": by, "roles": list(roles),
+            "values": values or {}, "reason": reason or "", "answer": answer})
 
 
 def wake(binding: dict) -> None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from flowc_testkit import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -77,19 +78,6 @@ def token_for(service, person: str) -> str:
     token = "flowc_" + new_secret()
     service.store.add_api_token(person, token)
     return token
-
-
-def wait_for(fn, what: str, timeout: float = 120.0, step: float = 0.05):
-    """Poll `fn` until it returns something truthy (a bound against a hang, not a speed
-    claim: a busy machine only makes it take longer)."""
-    end = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(step)
 
 
 def run_status(service, run_id: str, *statuses: str):

@@ -29,17 +29,27 @@ output decision: str? = review.outcome
 output twice: float? = doubled
 '''
 
+def _project(tmp_path, name: str, text: str):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / name).write_text(text)
+    return project
+
+
+def _on_temporal(server, prefix: str) -> tuple[str, dict]:
+    """A task queue of the test's own, and the ServeConfig.temporal that starts runs on it."""
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return queue, {"address": server.address, "namespace": "default", "task_queue": queue,
+                   "heartbeat": 5.0}
+
+
 PEOPLE = [("carla", ["support_lead"], "carla-pw", None), ("dev", ["engineer"], "dev-pw", None)]
 
 
 def test_serve_starts_and_decides_runs_on_temporal(tmp_path, temporal_server, pg_cluster):
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "gate.flow").write_text(FLOW)
+    project = _project(tmp_path, "gate.flow", FLOW)
     url = pg_cluster.fresh_database()
-    queue = f"serve-{uuid.uuid4().hex[:8]}"
-    temporal = {"address": temporal_server.address, "namespace": "default",
-                "task_queue": queue, "heartbeat": 5.0}
+    queue, temporal = _on_temporal(temporal_server, "serve")
     try:
         with serving(project, url, people=PEOPLE, temporal=temporal) as (base, service), \
                 Worker(temporal_server.address, queue, url, project, log=tmp_path / "w1.log"), \
@@ -111,13 +121,9 @@ def test_a_scheduled_start_commits_after_its_workflow_started(tmp_path, temporal
 
     from servekit import wait_for
 
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "auto.flow").write_text(AUTO)
+    project = _project(tmp_path, "auto.flow", AUTO)
     store = tmp_path / "runs.db"
-    queue = f"sched-{uuid.uuid4().hex[:8]}"
-    temporal = {"address": temporal_server.address, "namespace": "default",
-                "task_queue": queue, "heartbeat": 5.0}
+    queue, temporal = _on_temporal(temporal_server, "sched")
     with serving(project, store, temporal=temporal) as (_, service), \
             Worker(temporal_server.address, queue, str(store), project,
                    log=tmp_path / "w.log") as worker:
@@ -137,13 +143,9 @@ def test_the_review_page_decides_a_run_on_temporal(tmp_path, temporal_server):
     refused (409), and nothing is decided twice."""
     from servekit import csrf_of, form_id_of, signed_in
 
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "gate.flow").write_text(FLOW)
+    project = _project(tmp_path, "gate.flow", FLOW)
     store = tmp_path / "runs.db"
-    queue = f"page-{uuid.uuid4().hex[:8]}"
-    temporal = {"address": temporal_server.address, "namespace": "default",
-                "task_queue": queue, "heartbeat": 5.0}
+    queue, temporal = _on_temporal(temporal_server, "page")
     with serving(project, store, people=PEOPLE, temporal=temporal) as (base, service), \
             Worker(temporal_server.address, queue, str(store), project, log=tmp_path / "w.log"):
         carla = {"authorization": f"Bearer {token_for(service, 'carla')}"}
