@@ -1,4 +1,4 @@
-# ATTACK: ask the allowed host for a slow page (4 s) and, while flowc serves that request, let a JS timer allocate 64 MiB buffers (filled, resident, outside the WebAssembly cap) every 20 ms, up to 4 GiB: a memory watch that pauses while the host serves a request misses all of it. CONTAINED: memory is watched all the time: the process is killed past memory_mb + slack.
+# ATTACK: ask the allowed host for a slow page (it answers only after the call has returned) and, while flowc serves that request, let a JS timer allocate 64 MiB buffers (filled, resident, outside the WebAssembly cap) every 20 ms, up to 4 GiB: a memory watch that pauses while the host serves a request misses all of it. CONTAINED: memory is watched all the time: the process is killed past memory_mb + slack.
 # expect: error_kind=memory; allow=server; server=hit; sandbox_peak<1536; limits=memory_mb:64,timeout:10
 import flowc_http
 import js
