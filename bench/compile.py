@@ -17,12 +17,21 @@ What is measured, and why:
   networkx"` (the import floor flowc cannot go below), alternating the two commands.
   Target: ratio at most 1.5, i.e. the CLI's start-up is dominated by its dependencies.
 
+* The plan file, for the generated 10k-node chain (`--plan-size`): its bytes per node as
+  `flowc compile` writes it (canonical compact JSON) against the indented, sorted form the
+  standard library wrote before, and the time to write each, side by side. Target: at most
+  600 bytes per node.
+* Peak memory of a whole `flowc compile` of a 50k-node chain (`--memory-nodes`), read from
+  the child's rusage, beside `flowc check` of the same file (the compile's own floor: parse
+  and check). Target: at most 500 MB.
+
 Each in-process measurement is repeated and reported as the median with the min-max spread.
 The garbage collector stays enabled (it is part of what a user pays), but a collection is
 run before each timed call and results are released after the timer stops.
 
 Usage: python bench/compile.py [--quick] [--sizes 100,1000,10000] [--repeat N]
-                               [--process-repeat N] [--example PATH] [--strict]
+                               [--process-repeat N] [--example PATH] [--plan-size N]
+                               [--memory-nodes N] [--strict]
 """
 
 from __future__ import annotations
@@ -87,6 +96,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXAMPLE = REPO_ROOT / "examples" / "client_report" / "client_report.flow"
 DEFAULT_SIZES = (100, 1000, 10000)
 QUICK_SIZES = (100, 1000)
+PLAN_BYTES_TARGET = 600.0
+PEAK_MB_TARGET = 500.0
+DEFAULT_PLAN_SIZE, QUICK_PLAN_SIZE = 10000, 1000
+DEFAULT_MEMORY_NODES, QUICK_MEMORY_NODES = 50000, 2000
 CPYTHON_RATIO_TARGET = 10.0
 LINEARITY_TARGET = 12.0
 PROCESS_RATIO_TARGET = 1.5
@@ -304,6 +317,96 @@ def measure_processes(example: Path | None, repeat: int, fallback_text: str) -> 
     )
 
 
+@dataclass(frozen=True)
+class PlanResult:
+    nodes: int
+    compact_bytes: int  # the plan file flowc writes
+    indented_bytes: int  # the file json.dumps(indent=2, sort_keys=True) wrote before
+    compact_write: Timing  # seconds to produce the file's bytes
+    indented_write: Timing
+
+
+def _indented_stdlib(plan) -> bytes:
+    import json
+
+    return (json.dumps(plan.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True,
+                       ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def measure_plan(n: int, repeat: int) -> PlanResult:
+    plan = flowc_compile(chain_flow_source(n), f"chain_{n}.flow").plan
+    compact = plan.to_json_bytes()
+    indented = _indented_stdlib(plan)
+    # the same data either way, and the file is the canonical form the hash is taken over
+    import json
+
+    assert json.loads(compact) == json.loads(indented)
+    return PlanResult(n, len(compact), len(indented),
+                      time_call(plan.to_json_bytes, repeat),
+                      time_call(partial(_indented_stdlib, plan), repeat))
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    nodes: int
+    compile_mb: float | None  # peak resident memory of `flowc compile`
+    check_mb: float | None  # of `flowc check`, the same file
+    problem: str | None
+
+
+# the child reports its own high-water mark: a fork's rusage would count this process's
+# memory, which the child held until its exec
+_PEAK_WRAPPER = (
+    "import sys\n"
+    "from flowc.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "sys.stderr.write(f'\\nflowc-bench-peak-kib {hwm}\\n')\n"
+    "sys.exit(rc)\n")
+
+
+def _peak_mb(args: list[str]) -> tuple[float | None, str | None]:
+    proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *args], cwd=REPO_ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          timeout=PROCESS_TIMEOUT_S * 4)
+    peak = [line.split()[1] for line in proc.stderr.splitlines()
+            if line.startswith("flowc-bench-peak-kib ")]
+    if proc.returncode != 0 or not peak:
+        return None, f"flowc {args[0]} exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+    return int(peak[0]) / 1024, None
+
+
+def measure_memory(n: int) -> MemoryResult:
+    with tempfile.TemporaryDirectory() as tmp:
+        flow = Path(tmp) / f"chain_{n}.flow"
+        flow.write_text(chain_flow_source(n), encoding="utf-8")
+        plan = Path(tmp) / "plan.json"
+        compile_mb, problem = _peak_mb(["compile", str(flow), "-o", str(plan)])
+        check_mb, check_problem = _peak_mb(["check", str(flow)])
+    return MemoryResult(n, compile_mb, check_mb, problem or check_problem)
+
+
+def print_plan_table(pr: PlanResult, mr: MemoryResult | None) -> None:
+    print()
+    print(f"Plan file of the {pr.nodes}-node chain")
+    print(f"  canonical compact (flowc compile)  {pr.compact_bytes / pr.nodes:7.1f} bytes/node  "
+          f"written in {pr.compact_write.cell()} s")
+    print(f"  indented, stdlib json (before)     {pr.indented_bytes / pr.nodes:7.1f} bytes/node  "
+          f"written in {pr.indented_write.cell()} s")
+    print(f"  ratio compact/indented             size {pr.compact_bytes / pr.indented_bytes:.2f}x"
+          f", write time {_fmt_ratio(_ratio(pr.compact_write, pr.indented_write))}")
+    if mr is None:
+        return
+    print()
+    print(f"Peak resident memory of one process, the {mr.nodes}-node chain")
+    if mr.problem:
+        print(f"  unavailable: {mr.problem}")
+        return
+    print(f"  flowc compile   {mr.compile_mb:8.1f} MB")
+    print(f"  flowc check     {mr.check_mb:8.1f} MB  (parse and check: the compile's floor)")
+    print(f"  ratio           {mr.compile_mb / mr.check_mb:8.2f}x")
+
+
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
@@ -370,7 +473,9 @@ def _status(value: float | None, target: float) -> str:
     return "PASS" if value <= target else "MISS"
 
 
-def evaluate_targets(rows: list[SizeRow], pr: ProcessResult | None) -> list[Verdict]:
+def evaluate_targets(rows: list[SizeRow], pr: ProcessResult | None,
+                     plan: PlanResult | None = None,
+                     memory: MemoryResult | None = None) -> list[Verdict]:
     by_size = {r.size: r for r in rows}
     big, mid = by_size.get(10000), by_size.get(1000)
 
@@ -401,6 +506,16 @@ def evaluate_targets(rows: list[SizeRow], pr: ProcessResult | None) -> list[Verd
                 _status(proc, PROCESS_RATIO_TARGET),
             )
         )
+    if plan is not None:
+        per_node = plan.compact_bytes / plan.nodes
+        verdicts.append(Verdict(
+            f"plan file of the {plan.nodes}-node chain (<= {PLAN_BYTES_TARGET:g} bytes/node)",
+            f"{per_node:.1f} bytes/node", _status(per_node, PLAN_BYTES_TARGET)))
+    if memory is not None:
+        mb = memory.compile_mb
+        verdicts.append(Verdict(
+            f"peak memory, flowc compile of {memory.nodes} nodes (<= {PEAK_MB_TARGET:g} MB)",
+            f"{mb:.1f} MB" if mb is not None else "unavailable", _status(mb, PEAK_MB_TARGET)))
     return verdicts
 
 
@@ -469,6 +584,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default examples/client_report/client_report.flow)",
     )
     ap.add_argument("--no-process", action="store_true", help="skip the whole-process measurement")
+    ap.add_argument("--plan-size", type=positive_int, default=None,
+                    help="nodes of the chain whose plan file is measured (default 10000, "
+                    "quick 1000)")
+    ap.add_argument("--memory-nodes", type=int, default=None,
+                    help="nodes of the chain whose compile's peak memory is measured "
+                    "(default 50000, quick 2000; 0 skips)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = ap.parse_args(argv)
     if args.sizes is None:
@@ -477,6 +598,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.repeat = 3 if args.quick else 5
     if args.process_repeat is None:
         args.process_repeat = 3 if args.quick else 7
+    if args.plan_size is None:
+        args.plan_size = QUICK_PLAN_SIZE if args.quick else DEFAULT_PLAN_SIZE
+    if args.memory_nodes is None:
+        args.memory_nodes = QUICK_MEMORY_NODES if args.quick else DEFAULT_MEMORY_NODES
     return args
 
 
@@ -502,7 +627,11 @@ def main(argv: list[str] | None = None) -> int:
         pr = measure_processes(args.example, args.process_repeat, chain_flow_source(100))
         print_process_table(pr)
 
-    verdicts = evaluate_targets(rows, pr)
+    plan = measure_plan(args.plan_size, args.repeat)
+    memory = measure_memory(args.memory_nodes) if args.memory_nodes > 0 else None
+    print_plan_table(plan, memory)
+
+    verdicts = evaluate_targets(rows, pr, plan, memory)
     print_verdicts(verdicts, rows)
     if flowc_note:
         print(f"\nNote: flowc figures are {flowc_note}")

@@ -8,6 +8,7 @@ reported, and parsing resumes at the next top-level declaration.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 
@@ -282,13 +283,25 @@ class _Builder(Transformer):
         try:
             value = int(c[0])
         except ValueError:  # more digits than Python converts
-            self.diagnostics.add("F0211", self.source, _sp(c[0]), "this number is too long",
+            self.diagnostics.add("F0211", self.source, self._in_file(c[0]),
+                                 "this number is too long",
                                  label="too many digits")
             value = 0
         return s.Literal("int", value, _sp(c[0]))
 
+    def _in_file(self, tok) -> Span:
+        """A token's span in the file, also inside a template hole (parsed on its own)."""
+        sp = _sp(tok)
+        return Span(sp.start + self.offset, sp.end + self.offset)
+
     def float_lit(self, c):
-        return s.Literal("float", float(c[0]), _sp(c[0]))
+        value = float(c[0])
+        if not math.isfinite(value):  # JSON, and so a plan, has no infinity
+            self.diagnostics.add("F0211", self.source, self._in_file(c[0]),
+                                 "this number is too large",
+                                 label="past the largest float")
+            value = 0.0
+        return s.Literal("float", value, _sp(c[0]))
 
     def duration_lit(self, c):
         return s.Literal("duration", str(c[0]), _sp(c[0]))

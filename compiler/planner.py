@@ -23,7 +23,6 @@ from .plan import (
     SopDocument,
     SopImport,
     SourceSpan,
-    plan_hash,
 )
 
 __all__ = ["build_plan"]
@@ -74,6 +73,17 @@ def build_plan(result, compiler) -> Plan:
             continue
         flows.append(FlowImport(alias=alias, path=_rel(use.path, base), plan=sub.plan))
     order = {name: i for i, name in enumerate(graph.order)}
+    schemas: dict = {}  # one schema per type: nodes of one type share its (unchanged) parts
+
+    def schema_of(ty) -> dict:
+        try:
+            found = schemas.get(ty)
+        except TypeError:  # a type holding an unhashable default value
+            return t.json_schema(ty)
+        if found is None:
+            found = schemas[ty] = t.json_schema(ty)
+        return found
+
     nodes = []
     for name in graph.order:
         info = prog.nodes[name]
@@ -86,7 +96,7 @@ def build_plan(result, compiler) -> Plan:
             id=name, kind=info.kind, position=order[name], source_index=info.index,
             span=_span(src, info.decl.span), deps=deps, control=control, when=info.when,
             effect=info.effect, outcomes=list(info.outcomes), options=info.options,
-            config=info.config, output_schema=t.json_schema(info.type),
+            config=info.config, output_schema=schema_of(info.type),
         ))
     inputs = [InputSpec(name=i.name, schema=t.json_schema(i.type),
                         required=i.decl.default is None and not t.is_optional(i.type),
@@ -119,4 +129,4 @@ def build_plan(result, compiler) -> Plan:
         inputs=inputs, outputs=outputs, sops=sops, skills=skills, flows=flows, nodes=nodes,
         ends=ends,
     )
-    return plan.model_copy(update={"hash": plan_hash(plan.to_data())})
+    return plan.model_copy(update={"hash": plan.canonical_sha256()})

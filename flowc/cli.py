@@ -196,20 +196,32 @@ def cmd_compile(args) -> int:
     if errors or result.plan is None:
         print(f"flowc: not compiled: {len(errors)} error(s) in {args.file}", file=sys.stderr)
         return EXIT_ERRORS
-    text = result.plan.to_json()
+    parts = result.plan.json_parts(pretty=args.pretty)  # written in pieces: plans can be large
     if args.output and args.output != "-":
         out = Path(args.output)
         if out.parent and not out.parent.exists():
             raise UsageError(f"-o {args.output}: the folder `{out.parent}` does not exist "
                              "(create it, or write the plan elsewhere)")
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.writelines(parts)
+            tmp.replace(out)
+        except OSError as e:  # a full disk, say: the old plan stays, no half-written file
+            tmp.unlink(missing_ok=True)
+            raise UsageError(f"-o {args.output}: cannot write the plan: "
+                             f"{e.strerror or e}") from None
         print(f"wrote {out} ({len(result.plan.nodes)} nodes, hash {result.plan.hash[:16]})",
               file=sys.stderr)
     else:
         if not args.summary:
-            sys.stdout.write(text)
+            raw = getattr(sys.stdout, "buffer", None)
+            if raw is None:  # a text-only stream (captured)
+                sys.stdout.write(b"".join(parts).decode("utf-8"))
+            else:
+                sys.stdout.flush()
+                raw.writelines(parts)
+                raw.flush()
     if args.summary:
         sys.stdout.write(_plan_summary(result.plan))
     return EXIT_OK
@@ -361,6 +373,8 @@ def build_parser(core_only: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("file", metavar="FILE")
     sp.add_argument("-o", "--output", metavar="PLAN", help="write the plan here (default: stdout)")
     sp.add_argument("--summary", action="store_true", help="print a summary of the plan")
+    sp.add_argument("--pretty", action="store_true",
+                    help="indent the plan for people (default: compact canonical JSON)")
     common(sp)
     sp.set_defaults(func=cmd_compile)
 
@@ -420,12 +434,15 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     code = _main(argv)
-    failed = sys.modules.get("flowc.runtime.temporal.client")
-    if argv is None and failed is not None and failed.FAILED_TO_CONNECT.is_set():
-        # Temporal's client core, left with a connection attempt that failed, can crash the
-        # interpreter as it shuts down (SIGSEGV): everything is said and written, leave now
+    if argv is None and "flowc.runtime.temporal.client" in sys.modules:
+        # Temporal's client core (Rust threads) can crash the interpreter as it shuts down
+        # (SIGSEGV): seen after a failed connection, and once after a `flowc cancel` that had
+        # succeeded and said so. Everything is committed, said and written: leave now
+        import logging
+
         sys.stdout.flush()
         sys.stderr.flush()
+        logging.shutdown()
         os._exit(code)
     return code
 
@@ -476,7 +493,7 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 # what the `run` extra brings; the light install (`pip install flowc`) has none of them
-_RUN_EXTRA_MODULES = {"deno", "httpx", "orjson", "pyodide_lock", "httpcore"}
+_RUN_EXTRA_MODULES = {"deno", "httpx", "pyodide_lock", "httpcore"}
 
 
 def _internal_error(e: Exception) -> int:

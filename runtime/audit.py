@@ -164,10 +164,10 @@ def _check_run(run: Mapping[str, Any], plan: str | None,
             problems.append(f"the run's plan {_short(run['plan_hash'])} is missing from the "
                             "store")
         else:
-            from flowc.compiler.plan import plan_hash
+            from flowc.compiler.plan import load_data, plan_hash
 
             try:
-                actual = plan_hash(json.loads(plan))
+                actual = plan_hash(load_data(plan))
             except (TypeError, ValueError, AttributeError):
                 actual = None
             if actual != run["plan_hash"]:

@@ -144,6 +144,9 @@ TAMPERS = [
     ("the run's inputs", "UPDATE runs SET inputs_json = '{\"amount\":1.0}'", ["inputs"]),
     ("the run's status", "UPDATE runs SET status = 'running'", ["status"]),
     ("the plan", "UPDATE plans SET json = replace(json, 'x * 2', 'x * 3')", ["plan"]),
+    # NaN is not JSON: orjson, which writes canonical plans, would write it as null again
+    ("the plan, a null made NaN", "UPDATE plans SET json = replace(json, '\"when\":null', "
+     "'\"when\":NaN')", ["plan"]),
 ]
 
 

@@ -28,6 +28,10 @@ def test_compile_bench_quick_runs_and_reports_ratios():
     assert "ratio flowc/CPython" in out and "Targets" in out
     assert "(parse only" not in out  # the real check+compile path is measured
     assert "1000" in out
+    # the plan file against the indented form it replaced, and a compile's peak memory
+    assert "bytes/node" in out and "ratio compact/indented" in out
+    assert "PASS  plan file of the 1000-node chain" in out, out
+    assert "flowc compile" in out and "MB" in out and "unavailable" not in out, out
 
 
 @pytest.mark.slow
@@ -46,6 +50,11 @@ def test_sandbox_bench_quick_runs_and_reports_ratios():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ratio" in r.stdout.lower() or "/" in r.stdout
     assert "PASS" in r.stdout
+    # throughput under arrival rates, with the CPU of the spares' warm-up counted in
+    for rate in ("1", "10"):
+        row = next(ln for ln in r.stdout.splitlines()
+                   if f"strict print(1) arriving at {rate}/s" in ln and "|" in ln)
+        assert "runs/s done" in row and "s/run with warm-up" in row, row
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ def _rel(p: Path) -> str:
 def test_plan_snapshot(path: Path):
     result = compile_file(path)
     assert result.plan is not None, [d.message for d in result.diagnostics.items]
-    text = result.plan.to_json()
+    text = result.plan.to_json(pretty=True)  # indented, for readable diffs
     snap = SNAPSHOTS / (_rel(path).replace("/", "__") + ".json")
     if not snap.exists() and os.environ.get("CI"):
         pytest.fail(f"no snapshot {snap}: run the tests locally and commit it")

@@ -38,7 +38,6 @@ def _imports():
 _ADDRESS = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
                       r":[0-9]{1,5}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-FAILED_TO_CONNECT = threading.Event()  # see flowc.cli: such a process leaves by os._exit
 
 
 def check_address(address: str) -> str:
@@ -75,7 +74,6 @@ async def connect(address: str, namespace: str = NAMESPACE):
         return await asyncio.wait_for(Client.connect(address, namespace=namespace, **options),
                                       _CONNECT_TIMEOUT)
     except (TimeoutError, RuntimeError, OSError, ValueError) as e:
-        FAILED_TO_CONNECT.set()
         detail = " ".join(str(e).split())[:200] or "no answer"
         raise TemporalError(f"cannot reach Temporal at {address} (namespace {namespace}): "
                             f"{detail}") from None
