@@ -31,7 +31,10 @@ run before each timed call and results are released after the timer stops.
 
 Usage: python bench/compile.py [--quick] [--sizes 100,1000,10000] [--repeat N]
                                [--process-repeat N] [--example PATH] [--plan-size N]
-                               [--memory-nodes N] [--strict]
+                               [--memory-nodes N] [--markdown PATH] [--strict]
+
+`--markdown PATH` also writes the results as a markdown table (bench/results/compile.md is
+the one the README shows; `python scripts/figures.py` pastes it).
 """
 
 from __future__ import annotations
@@ -591,6 +594,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="nodes of the chain whose compile's peak memory is measured "
                     "(default 50000, quick 2000; 0 skips)")
     ap.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--markdown", metavar="PATH", default=None,
+                    help="also write the results as markdown to PATH")
     args = ap.parse_args(argv)
     if args.sizes is None:
         args.sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
@@ -636,9 +641,66 @@ def main(argv: list[str] | None = None) -> int:
     if flowc_note:
         print(f"\nNote: flowc figures are {flowc_note}")
 
+    if args.markdown:
+        from _figures import write_markdown
+
+        write_markdown(args.markdown, "python bench/compile.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]), markdown(rows, pr, plan, memory,
+                                                                  verdicts, args.repeat))
     if args.strict and any(v.status == "MISS" for v in verdicts):
         return 1
     return 0
+
+
+def markdown(rows: list[SizeRow], pr: ProcessResult | None, plan: PlanResult,
+             memory: MemoryResult | None, verdicts: list[Verdict], repeat: int) -> str:
+    from _figures import markdown_table
+
+    def secs(t: Timing | None) -> str:
+        return "n/a" if t is None else f"{t.median:.3f} s [{min(t.samples):.3f}-{max(t.samples):.3f}]"
+
+    status = {v.name: v.status for v in verdicts}
+    by_size = {r.size: r for r in rows}
+    table = []
+    big, mid = by_size.get(10000), by_size.get(1000)
+    if big:
+        table.append(["10,000-node flow, check + compile in process", secs(big.flowc),
+                      f"CPython `compile()` {secs(big.cpython)}",
+                      _fmt_ratio(_ratio(big.flowc, big.cpython)),
+                      f"<= {CPYTHON_RATIO_TARGET:g}x", _verdict_of(status, "CPython")])
+        if big.langgraph is not None:
+            table.append(["same, against LangGraph build + compile", secs(big.flowc),
+                          f"LangGraph {secs(big.langgraph)}",
+                          _fmt_ratio(_ratio(big.flowc, big.langgraph)), "", "info"])
+        if mid:
+            table.append(["cost growth 1k -> 10k nodes", "", "",
+                          _fmt_ratio(_ratio(big.flowc, mid.flowc)),
+                          f"<= {LINEARITY_TARGET:g}x", _verdict_of(status, "linearity")])
+    if pr is not None:
+        table.append(["`flowc check` of an example, whole process", secs(pr.flowc),
+                      f"`import lark, networkx` {secs(pr.baseline)}",
+                      _fmt_ratio(_ratio(pr.flowc, pr.baseline)),
+                      f"<= {PROCESS_RATIO_TARGET:g}x", _verdict_of(status, "process")])
+    table.append([f"plan file of the {plan.nodes:,}-node chain, bytes per node",
+                  f"{plan.compact_bytes / plan.nodes:.0f} (canonical, compact)",
+                  f"{plan.indented_bytes / plan.nodes:.0f} (indented, stdlib `json`, before)",
+                  f"{plan.compact_bytes / plan.indented_bytes:.2f}x",
+                  f"<= {PLAN_BYTES_TARGET:g}", _verdict_of(status, "plan file")])
+    table.append(["writing that plan file", secs(plan.compact_write),
+                  secs(plan.indented_write),
+                  _fmt_ratio(_ratio(plan.compact_write, plan.indented_write)), "", "info"])
+    if memory is not None and memory.compile_mb is not None:
+        table.append([f"peak memory, `flowc compile` of a {memory.nodes:,}-node chain",
+                      f"{memory.compile_mb:.0f} MB",
+                      f"`flowc check` of it {memory.check_mb:.0f} MB",
+                      f"{memory.compile_mb / memory.check_mb:.2f}x",
+                      f"<= {PEAK_MB_TARGET:g} MB", _verdict_of(status, "peak memory")])
+    return (markdown_table(["measure", "flowc", "baseline", "ratio", "target", "status"], table)
+            + f"\n\nMedians [min-max] of {repeat} repeats.")
+
+
+def _verdict_of(status: dict[str, str], word: str) -> str:
+    return next((v for k, v in status.items() if word in k), "n/a")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
     return _run("compile.py", *args)
 
 
-def test_compile_bench_quick_runs_and_reports_ratios():
-    r = _bench("--quick")
+def test_compile_bench_quick_runs_and_reports_ratios(tmp_path):
+    md = tmp_path / "compile.md"
+    r = _bench("--quick", "--markdown", str(md))
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "ratio flowc/CPython" in out and "Targets" in out
@@ -32,6 +33,10 @@ def test_compile_bench_quick_runs_and_reports_ratios():
     assert "bytes/node" in out and "ratio compact/indented" in out
     assert "PASS  plan file of the 1000-node chain" in out, out
     assert "flowc compile" in out and "MB" in out and "unavailable" not in out, out
+    table = md.read_text()  # what scripts/figures.py pastes into the README
+    assert table.startswith("_Written by `python bench/compile.py --quick")
+    assert "| plan file of the 1,000-node chain, bytes per node |" in table, table
+    assert "peak memory, `flowc compile` of a 2,000-node chain" in table, table
 
 
 @pytest.mark.slow

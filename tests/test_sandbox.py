@@ -244,3 +244,61 @@ def test_compiled_wheels_are_refused(tmp_path):
     (tmp_path / "fast-1.0-cp312-cp312-manylinux_2_17_x86_64.whl").write_bytes(b"x")
     with pytest.raises(WheelhouseError, match="not a pure-Python wheel"):
         SandboxPool(size=0, wheelhouse=tmp_path)
+
+
+def test_a_burst_of_strict_runs_never_runs_more_than_max_running_at_once():
+    # 8 strict runs released together against a bound of 2: never more than 2 sandbox
+    # processes alive for them at once (unbounded, a burst started one Deno per run)
+    import threading
+
+    with SandboxPool(size=0, max_running=2) as p:
+        live, peak, lock = [0], [0], threading.Lock()
+        acquire = p.acquire
+
+        def counted(*a, **k):
+            proc = acquire(*a, **k)
+            with lock:
+                live[0] += 1
+                peak[0] = max(peak[0], live[0])
+            discard = proc.discard
+
+            def discarded():
+                with lock:
+                    live[0] -= 1
+                discard()
+
+            proc.discard = discarded
+            return proc
+
+        p.acquire = counted
+        barrier = threading.Barrier(8)
+        results = []
+
+        def one(i: int) -> None:
+            barrier.wait()
+            results.append(p.run(f"x = sum(range(200_000))\nprint({i})"))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        assert not any(t.is_alive() for t in threads), "a run never returned"
+        assert len(results) == 8 and all(r.ok for r in results), [r.error for r in results]
+        assert sorted(int(r.stdout) for r in results) == list(range(8))
+        assert 1 <= peak[0] <= 2, peak[0]
+        assert live[0] == 0
+
+
+def test_max_running_comes_from_the_environment_and_a_bad_value_is_named(monkeypatch):
+    from flowc.runtime.sandbox import SandboxSetupError
+    from flowc.runtime.sandbox.pool import max_running_default
+
+    monkeypatch.setenv("FLOWC_SANDBOX_MAX_RUNNING", "3")
+    assert max_running_default() == 3
+    for bad in ("abc", "0", "-1", "1e3", "99999"):
+        monkeypatch.setenv("FLOWC_SANDBOX_MAX_RUNNING", bad)
+        with pytest.raises(SandboxSetupError, match="FLOWC_SANDBOX_MAX_RUNNING"):
+            max_running_default()
+    monkeypatch.delenv("FLOWC_SANDBOX_MAX_RUNNING")
+    assert max_running_default() >= 2

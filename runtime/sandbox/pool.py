@@ -8,6 +8,7 @@ which is fast but shares state between them. Processes are never shared between 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .assets import Assets, ensure_assets
+from .assets import Assets, SandboxSetupError, ensure_assets
 from .files import FileOut, read_inputs, write_outputs
 from .limits import Limits
 from .net import NetworkPolicy
@@ -70,13 +71,35 @@ def _finish(raw: RawResult, output_dir: str | None, net: NetworkPolicy) -> Execu
                            net.requests + [f"refused {u}" for u in net.refused])
 
 
+def max_running_default() -> int:
+    """Strict executions one pool runs at once: FLOWC_SANDBOX_MAX_RUNNING, else twice the
+    cores (at least 2)."""
+    raw = os.environ.get("FLOWC_SANDBOX_MAX_RUNNING", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= 1024:
+            raise SandboxSetupError(f"FLOWC_SANDBOX_MAX_RUNNING={raw!r}: give a whole "
+                                    "number from 1 to 1024")
+        return value
+    return max(2, 2 * (os.cpu_count() or 1))
+
+
 class SandboxPool:
     """Ready sandboxes for strict executions, plus sessions for run-level reuse."""
 
     def __init__(self, size: int = 2, memory_mb: int = 256, assets: Assets | None = None,
                  wheelhouse: str | Path | None = None, warm: bool = True,
-                 touch_mb: int | None = None):
+                 touch_mb: int | None = None, max_running: int | None = None):
         self.assets = assets or ensure_assets()
+        # strict executions at once; the others wait their turn. Without a bound, a burst of
+        # N executions starts N Deno processes together (about 200 MB and a core's worth of
+        # start-up each), and all of them finish late: 100 arriving at 10/s on 2 cores drove
+        # the load to 59 and every latency past 20 s
+        self.max_running = max_running or max_running_default()
+        self._slots = threading.BoundedSemaphore(self.max_running)
         self.warm = warm  # spare processes run flowc's warm-up steps while they wait
         # ...the last of which touches this much memory, held by each spare process (see
         # warm.py; default: 3/8 of the memory limit, at most 96 MiB; 0: none)
@@ -226,20 +249,25 @@ class SandboxPool:
             wh, names = self.packages_for(packages, wheel_dirs)
         except WheelhouseError as e:
             return ExecutionResult(False, error_kind="packages", error=str(e))
-        with self._cond:
-            self._busy += 1
+        self._slots.acquire()
         try:
-            proc = self.acquire(limits.memory_mb, wheelhouse=wh)
-            try:
-                return _run_in(proc, code, globals_, inputs, output_dir, limits, allow_hosts,
-                               reuse=False, packages=names, idempotency_key=idempotency_key)
-            finally:
-                proc.discard()
-        finally:
             with self._cond:
-                self._busy -= 1
-                if not self._busy:
-                    self._warm_idle()
+                self._busy += 1
+            try:
+                proc = self.acquire(limits.memory_mb, wheelhouse=wh)
+                try:
+                    return _run_in(proc, code, globals_, inputs, output_dir, limits,
+                                   allow_hosts, reuse=False, packages=names,
+                                   idempotency_key=idempotency_key)
+                finally:
+                    proc.discard()
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    if not self._busy:
+                        self._warm_idle()
+        finally:
+            self._slots.release()
 
     def session(self, limits_memory_mb: int | None = None) -> RunSession:
         """One interpreter reused for the executions of one run (isolation `run`)."""
