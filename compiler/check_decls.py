@@ -204,6 +204,12 @@ class DeclarationChecks:
             if ty is None:
                 bad.append(f"input `{name}` has an invalid type `{text}`")
                 continue
+            if default is not None:
+                from .plan import json_problem
+
+                if (problem := json_problem(default)) is not None:
+                    bad.append(f"input `{name}` has a default that is not JSON data: {problem}")
+                    continue
             use.inputs[name] = (ty, not optional)
             if default is not None:
                 use.defaults[name] = default

@@ -304,6 +304,12 @@ class _Builder(Transformer):
         return s.Literal("float", value, _sp(c[0]))
 
     def duration_lit(self, c):
+        from .suggest import MAX_DURATION_SECONDS, parse_duration
+
+        if not parse_duration(str(c[0])) <= MAX_DURATION_SECONDS:
+            self.diagnostics.add("F0211", self.source, self._in_file(c[0]),
+                                 "this duration is too long", label="more than 300 years")
+            return s.Literal("duration", "0s", _sp(c[0]))
         return s.Literal("duration", str(c[0]), _sp(c[0]))
 
     def true_lit(self, c):

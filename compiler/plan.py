@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "PLAN_FORMAT", "SourceSpan", "SopDocument", "SopImport", "SkillPin", "FlowImport",
     "InputSpec", "OutputSpec", "Dependency", "ControlCondition", "PlanNode", "RunEnd", "FlowMeta",
-    "Plan", "canonical_bytes", "canonical_json", "load_data", "plan_hash",
+    "Plan", "canonical_bytes", "canonical_json", "json_problem", "load_data", "plan_hash",
 ]
 
 PLAN_FORMAT = "flowc.plan/1"
@@ -224,24 +225,24 @@ class Plan(_Model):
                                 exclude=big if with_hash else big | {"hash"})
         yield b"{"
         for i, key in enumerate(sorted([*small, *big])):
-            yield (b"," if i else b"") + canonical_bytes(key) + b":"
+            yield (b"," if i else b"") + _canonical(key, check=False) + b":"
             if key == "nodes":
                 yield b"["
                 for j, node in enumerate(self.nodes):
-                    yield (b"," if j else b"") + canonical_bytes(
-                        node.model_dump(mode="json", by_alias=True))
+                    yield (b"," if j else b"") + _canonical(
+                        node.model_dump(mode="json", by_alias=True), check=False)
                 yield b"]"
             elif key == "flows":
                 yield b"["
                 for j, f in enumerate(self.flows):  # keys in order: alias, path, plan
-                    yield (b"," if j else b"") + canonical_bytes(
-                        f.model_dump(mode="json", by_alias=True, exclude={"plan"}))[:-1]
+                    head = f.model_dump(mode="json", by_alias=True, exclude={"plan"})
+                    yield (b"," if j else b"") + _canonical(head, check=False)[:-1]
                     yield b',"plan":'
                     yield from f.plan._canonical_parts(True)
                     yield b"}"
                 yield b"]"
             else:
-                yield canonical_bytes(small[key])
+                yield _canonical(small[key], check=False)
         yield b"}"
 
     def to_compact_json(self) -> str:
@@ -269,19 +270,27 @@ def canonical_bytes(data: Any) -> bytes:
     Defined independently of any encoder's version: objects with their keys sorted by code
     point, no whitespace, strings with every character as itself except `"`, `\\`, and the
     controls below U+0020 (`\\b \\f \\n \\r \\t`, others `\\u00XX`), integers in decimal,
-    floats in Python's shortest round-trip form (`repr`), never NaN or an infinity (a plan
-    holds none: the compiler refuses such a number, and `load_data` refuses one in stored
-    text, where orjson would write it as null and hash it as null): the bytes
+    floats in Python's shortest round-trip form (`repr`), never NaN or an infinity (ValueError:
+    the compiler refuses such numbers, and `load_data` refuses them in stored text): the bytes
     `json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes, as
-    plans have always been hashed. orjson writes them about six times faster; where it could
-    write something else (a float between 1e-9 and 1e-4, an integer past 64 bits) or
-    refuses the value, the standard library writes it. tests/test_plan_encoding.py holds the
-    two to the same bytes over generated values, and pins the bytes of a fixed set."""
+    plans have always been hashed. orjson writes them several times faster, and is trusted
+    only where its bytes read back to `data` itself and hold no float orjson writes otherwise
+    (between 1e-9 and 1e-4): a NaN it wrote as null, an integer past 64 bits it reads back as a
+    float, a tuple, a value it refuses, all go to the standard library, which is always right
+    and only slower. tests/test_plan_encoding.py holds the two to the same bytes over
+    generated values, and pins the bytes of a fixed set."""
+    return _canonical(data, check=True)
+
+
+def _canonical(data: Any, *, check: bool) -> bytes:
+    """`canonical_bytes`; without `check` for data pydantic's JSON mode wrote (lists, never
+    tuples; NaN and infinities already null), where the read-back costs 25 us a node for
+    nothing: orjson's bytes and the regex decide."""
     try:
         out = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         out = None
-    if out is None or _ORJSON_PARTS.search(out):
+    if out is None or _ORJSON_PARTS.search(out) or (check and orjson.loads(out) != data):
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False).encode("utf-8")
     return out
@@ -291,10 +300,43 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is past the largest float")
+    return value
+
+
 def load_data(text: str | bytes) -> Any:
-    """Parse stored JSON (a plan read back to check its hash): strict, so that a `NaN` or an
-    `Infinity` put into the text is refused instead of hashed as something else."""
-    return json.loads(text, parse_constant=_not_json)
+    """Parse stored JSON (a plan read back to check its hash): strict, so that a `NaN`, an
+    `Infinity` or a number past the largest float (`1e999`) put into the text is refused
+    instead of hashed as something else."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """What keeps `value` from being plain JSON data (a set, a date, bytes, a key that is not
+    text, NaN or an infinity), or None: what may go into a plan from outside the flow text
+    (a skill's YAML, say), which must hash the same in every process."""
+    if depth > 200:
+        return "it is nested too deeply"
+    if value is None or isinstance(value, (bool, str, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a JSON number"
+    if isinstance(value, list):
+        for item in value:
+            if (problem := json_problem(item, depth + 1)) is not None:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"the key {key!r} is not text"
+            if (problem := json_problem(item, depth + 1)) is not None:
+                return problem
+        return None
+    return f"a {type(value).__name__} is not JSON data"
 
 
 def canonical_json(data: Any) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from difflib import get_close_matches
 
-__all__ = ["did_you_mean", "parse_duration"]
+__all__ = ["MAX_DURATION_SECONDS", "did_you_mean", "parse_duration"]
 
 
 def did_you_mean(name: str, candidates) -> str | None:
@@ -26,6 +27,12 @@ def parse_duration(text: str) -> float:
     import re
 
     total = 0.0
-    for num, unit in re.findall(r"(\d+)(ms|s|m|h|d|w)", text):
-        total += int(num) * _UNITS[unit]
+    try:
+        for num, unit in re.findall(r"(\d+)(ms|s|m|h|d|w)", text):
+            total += int(num) * _UNITS[unit]
+    except (ValueError, OverflowError):  # more digits than Python converts, past any float
+        return math.inf
     return total
+
+
+MAX_DURATION_SECONDS = 10**10  # about 317 years: longer is a mistake (and past datetime's range)

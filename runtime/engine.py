@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
-import json
 import logging
 import os
 import threading
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler.plan import Plan, PlanNode
+from flowc.compiler.plan import Plan, PlanNode, load_data
 
 from .decisions import DecisionRefused, already_decided, ask_decision, gate_decision
 from .effects import env_code
@@ -629,7 +628,7 @@ class Engine:
     def _load_plan(self, plan_hash: str) -> Plan:
         plan = self._plans.get(plan_hash)
         if plan is None:
-            plan = self._plans[plan_hash] = _plan(json.loads(self.store.get_plan(plan_hash)))
+            plan = self._plans[plan_hash] = _plan(load_data(self.store.get_plan(plan_hash)))
         return plan
 
     def _run_batch(self, run, plan, ready: list[PlanNode], results) -> list[NodeResult]:
@@ -1112,7 +1111,7 @@ class Engine:
     def replay_scope(store, run, from_node: str | None) -> tuple[str, set[str]]:
         """The node a replay starts from (default: the one that failed) and every node that
         runs again: it and whatever depends on it, by data or control."""
-        plan = _plan(json.loads(store.get_plan(run.plan_hash)))
+        plan = _plan(load_data(store.get_plan(run.plan_hash)))
         ids = [n.id for n in plan.nodes]
         if from_node is None:
             failed = {r.node_id for r in store.node_results(run.id) if r.status == "failed"}
