@@ -451,7 +451,6 @@ def test_long_strings_keep_their_source_text():
     ("100000000000000000000.0", "1.0e+20"),
     ("1.5E3", "1500.0"),
     ("1.0e-7", "1.0e-07"),
-    ("1.0e999", "1.0e999"),
     ("1h30m", "1h30m"),
     ("true and false ?? null", "true and false ?? null"),
 ])

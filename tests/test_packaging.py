@@ -21,7 +21,7 @@ import flowc
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-RUN_EXTRA = {"deno", "pyodide-lock", "httpx", "orjson"}
+RUN_EXTRA = {"deno", "pyodide-lock", "httpx"}  # (orjson, small, writes plans: light install)
 
 
 def _oldest_python() -> str:
