@@ -205,7 +205,7 @@ class DeclarationChecks:
                 bad.append(f"input `{name}` has an invalid type `{text}`")
                 continue
             if default is not None:
-                from .plan import json_problem
+                from .jsonvalue import json_problem
 
                 if (problem := json_problem(default)) is not None:
                     bad.append(f"input `{name}` has a default that is not JSON data: {problem}")

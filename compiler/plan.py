@@ -22,6 +22,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from .jsonvalue import json_problem
+
 __all__ = [
     "PLAN_FORMAT", "SourceSpan", "SopDocument", "SopImport", "SkillPin", "FlowImport",
     "InputSpec", "OutputSpec", "Dependency", "ControlCondition", "PlanNode", "RunEnd", "FlowMeta",
@@ -312,31 +314,6 @@ def load_data(text: str | bytes) -> Any:
     `Infinity` or a number past the largest float (`1e999`) put into the text is refused
     instead of hashed as something else."""
     return json.loads(text, parse_constant=_not_json, parse_float=_finite)
-
-
-def json_problem(value: Any, depth: int = 0) -> str | None:
-    """What keeps `value` from being plain JSON data (a set, a date, bytes, a key that is not
-    text, NaN or an infinity), or None: what may go into a plan from outside the flow text
-    (a skill's YAML, say), which must hash the same in every process."""
-    if depth > 200:
-        return "it is nested too deeply"
-    if value is None or isinstance(value, (bool, str, int)):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value} is not a JSON number"
-    if isinstance(value, list):
-        for item in value:
-            if (problem := json_problem(item, depth + 1)) is not None:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"the key {key!r} is not text"
-            if (problem := json_problem(item, depth + 1)) is not None:
-                return problem
-        return None
-    return f"a {type(value).__name__} is not JSON data"
 
 
 def canonical_json(data: Any) -> str:
