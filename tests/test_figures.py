@@ -21,8 +21,8 @@ def test_the_readme_and_docs_show_the_last_recorded_runs():
     r = _figures("--check")
     assert r.returncode == 0, r.stdout + r.stderr
     blocks = int(re.search(r"(\d+) figure block", r.stdout)[1])
-    assert blocks >= 4, r.stdout  # the sandbox, compile, runtime and agents tables
-    for name in ("sandbox", "compile", "runtime", "agents"):
+    assert blocks >= 5, r.stdout  # the sandbox, compile, runtime, agents and lsp tables
+    for name in ("sandbox", "compile", "runtime", "agents", "lsp"):
         text = (ROOT / "bench" / "results" / f"{name}.md").read_text()
         assert text.startswith(f"_Written by `python bench/{name}.py"), text[:200]
         assert "| measure |" in text
