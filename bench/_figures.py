@@ -30,8 +30,12 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: str | os.PathLike, command: str, body: str) -> None:
-    """Write a benchmark's results: what ran, where and when, then `body` (tables, notes)."""
+def write_markdown(path: str | os.PathLike, script: str, argv: list[str] | None,
+                   body: str) -> None:
+    """Write a benchmark's results: what ran (`script`, its `__file__`, with `argv`, or this
+    process's arguments when None), where and when, then `body` (tables, notes)."""
+    args = sys.argv[1:] if argv is None else argv
+    command = " ".join([f"python bench/{Path(script).name}", *args])
     cores = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")

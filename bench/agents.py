@@ -272,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         from _figures import write_markdown
 
-        write_markdown(args.markdown, "python bench/agents.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]),
+        write_markdown(args.markdown, __file__, argv,
             "\n".join(lines) + f"\n\nMedians [min-max] of {repeats} repeats; model calls "
             "replayed, so the figures are the engine's own work.")
     if step.median > STEP_TARGET_MS:

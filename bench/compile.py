@@ -644,9 +644,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         from _figures import write_markdown
 
-        write_markdown(args.markdown, "python bench/compile.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]), markdown(rows, pr, plan, memory,
-                                                                  verdicts, args.repeat))
+        write_markdown(args.markdown, __file__, argv,
+                       markdown(rows, pr, plan, memory, verdicts, args.repeat))
     if args.strict and any(v.status == "MISS" for v in verdicts):
         return 1
     return 0

@@ -398,8 +398,7 @@ def main(argv=None) -> int:
             ["measure", "p50 ms", "p99 ms", "max ms", "status"],
             [[x.name, f"{x.p50:.1f}", f"{x.p99:.1f}", f"{max(x.samples_ms):.1f}", x.status]
              for x in [*series, baseline]])
-        write_markdown(args.markdown, "python bench/lsp.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]),
+        write_markdown(args.markdown, __file__, argv,
             f"{starts_table}\n\nMedians of {starts} starts.\n\n{edits_table}\n\n"
             f"A {n_lines}-line flow, {edits} edits, {completions} completions; targets p50 <= "
             f"{P50_TARGET_MS:.0f} ms, p99 <= {P99_TARGET_MS:.0f} ms.")

@@ -648,8 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         from _figures import markdown_table, write_markdown
 
-        write_markdown(args.markdown, "python bench/runtime.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]), markdown_table(
+        write_markdown(args.markdown, __file__, argv, markdown_table(
             ["measure", "flowc", "baseline", "ratio", "target", "status"],
             [[r.measure, r.flowc, r.baseline, r.ratio, r.target, r.status] for r in rows])
             + "".join(f"\n\n{note[0].upper()}{note[1:]}." for note in notes))

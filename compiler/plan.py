@@ -3,7 +3,8 @@
 A plan is self-contained and deterministic: the same flow text, SOPs and skills always give
 the byte-identical plan, and `hash` is the sha256 of its canonical JSON (`canonical_bytes`:
 sorted keys, no whitespace, the `hash` field left out). A plan file is the canonical JSON of
-the whole plan (`hash` included) and a newline; `to_json(pretty=True)` indents it for people. Expressions appear as a small JSON IR:
+the whole plan (`hash` included) and a newline; `to_json(pretty=True)` indents it for people.
+Expressions appear as a small JSON IR:
 `{"lit": v}`, `{"input": n, "path": [...]}`, `{"node": n, "path": [...]}`,
 `{"var": n, "path": [...]}`, `{"sop": "alias.entry"}`, `{"template": [str | expr, ...]}`,
 `{"list": [...]}`, `{"op": OP, "args": [...]}`, `{"call": FN, "args": [...]}`. A chain of
@@ -22,12 +23,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from .jsonvalue import json_problem
-
 __all__ = [
     "PLAN_FORMAT", "SourceSpan", "SopDocument", "SopImport", "SkillPin", "FlowImport",
     "InputSpec", "OutputSpec", "Dependency", "ControlCondition", "PlanNode", "RunEnd", "FlowMeta",
-    "Plan", "canonical_bytes", "canonical_json", "json_problem", "load_data", "plan_hash",
+    "Plan", "canonical_bytes", "canonical_json", "load_data", "plan_hash",
 ]
 
 PLAN_FORMAT = "flowc.plan/1"

@@ -85,6 +85,16 @@ def run_status(service, run_id: str, *statuses: str):
                     f"run {run_id} to be {'/'.join(statuses)}")
 
 
+def start_paused(base: str, service, headers: dict, flow: str, inputs: dict) -> str:
+    """Start a run of `flow` through the API and wait until it pauses at its gate."""
+    r = httpx.post(f"{base}/api/flows/{flow}/runs", headers=headers, json={"inputs": inputs},
+                   timeout=120)
+    assert r.status_code == 201, r.text
+    run_id = r.json()["id"]
+    run_status(service, run_id, "paused")
+    return run_id
+
+
 def keep_cookies(response: httpx.Response) -> None:
     """The server's cookies are `Secure`: a browser keeps them on http://127.0.0.1 (a
     potentially trustworthy origin), Python's cookie jar does not; keep them as a browser

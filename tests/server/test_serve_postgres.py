@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import httpx
-from servekit import run_status, serving, token_for
+from servekit import run_status, serving, start_paused, token_for
 
 FLOW = '''flow gate version "1.0.0"
   "One approval."
@@ -34,11 +34,7 @@ def test_two_servers_on_one_postgres_database_decide_a_task_once(tmp_path, pg_cl
                 serving(project, url, worker=False) as (base_b, b):
             ha = {"authorization": f"Bearer {token_for(a, 'carla')}"}
             hb = {"authorization": f"Bearer {token_for(b, 'cleo')}"}
-            r = httpx.post(base_a + "/api/flows/gate/runs", headers=ha,
-                           json={"inputs": {"amount": 7}}, timeout=120)
-            assert r.status_code == 201, r.text
-            run_id = r.json()["id"]
-            run_status(a, run_id, "paused")
+            run_id = start_paused(base_a, a, ha, "gate", {"amount": 7})
             (task,) = b.store.list_tasks("pending", run_id=run_id)  # the other server sees it
             barrier = threading.Barrier(2)
             answers = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from servekit import run_status, serving, token_for
+from servekit import run_status, serving, start_paused, token_for
 from temporalkit import Worker
 
 FLOW = '''flow gate version "1.0.0"
@@ -56,12 +56,8 @@ def test_serve_starts_and_decides_runs_on_temporal(tmp_path, temporal_server, pg
                 Worker(temporal_server.address, queue, url, project, log=tmp_path / "w2.log"):
             carla = {"authorization": f"Bearer {token_for(service, 'carla')}"}
             dev = {"authorization": f"Bearer {token_for(service, 'dev')}"}
-            r = httpx.post(base + "/api/flows/gate/runs", headers=carla,
-                           json={"inputs": {"amount": 7}}, timeout=120)
-            assert r.status_code == 201, r.text
-            run_id = r.json()["id"]
+            run_id = start_paused(base, service, carla, "gate", {"amount": 7})
             assert service.store.run_engine(run_id)["task_queue"] == queue
-            run_status(service, run_id, "paused")
             (task,) = service.store.list_tasks("pending", run_id=run_id)
             # not theirs to decide: refused by the store's check, nothing recorded
             r = httpx.post(base + f"/api/tasks/{task.id}/decision", headers=dev,
@@ -149,11 +145,7 @@ def test_the_review_page_decides_a_run_on_temporal(tmp_path, temporal_server):
     with serving(project, store, people=PEOPLE, temporal=temporal) as (base, service), \
             Worker(temporal_server.address, queue, str(store), project, log=tmp_path / "w.log"):
         carla = {"authorization": f"Bearer {token_for(service, 'carla')}"}
-        r = httpx.post(base + "/api/flows/gate/runs", headers=carla,
-                       json={"inputs": {"amount": 3}}, timeout=120)
-        assert r.status_code == 201, r.text
-        run_id = r.json()["id"]
-        run_status(service, run_id, "paused")
+        run_id = start_paused(base, service, carla, "gate", {"amount": 3})
         (task,) = service.store.list_tasks("pending", run_id=run_id)
         page_client = signed_in(base, "carla", "carla-pw")
         page = page_client.get(f"/review/{task.id}")
