@@ -37,6 +37,7 @@ from .expressions import MISSING, EvaluationError, Scope, evaluate
 from .nodes import KINDS, executed_kind
 from .nodes.base import NodeContext, NodeResult, Part, clean_text
 from .store import LeaseLost, RunCancelled, StoreBusy, StoreFault
+from .turn import TURN
 from .validate import apply_defaults, field_problem, is_file_schema, schema_errors, value_problem
 
 __all__ = ["Engine", "RunRefused", "DecisionRefused", "Escalation", "Fired", "SUPPORTED_KINDS",
@@ -436,72 +437,75 @@ class Engine:
                 self._drop_folder(run_id)
                 raise RunRefused(str(e) if str(e).startswith("input `") else
                                  f"input `{name}`: {e}") from None
-        if plan.hash not in self._plans or self.store.in_transaction():
-            # inside a caller's transaction the plan is written again (idempotent): if that
-            # transaction rolls back, a plan cached as stored would be missing from the store
-            self.store.put_plan(plan.hash, plan.to_compact_json())
-            if not self.store.in_transaction():
-                self._plans[plan.hash] = plan
-        with self.store.transaction():
-            run = self.store.create_run(
-                flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
-                parent_run_id=parent[0] if parent else None,
-                parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
-                base_dir=str(base_dir or self.base_dir), run_id=run_id)
-            if bind is not None:
-                self.store.bind_engine(run.id, **(bind(run.id) if callable(bind) else bind))
-            self.store.record_files(records)
-            started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
-            if version is not None:
-                started["version"] = version
-            self.store.append_audit(run.id, "run.started", by or "flowc", started)
-        return self.advance(run.id) if advance else run
+        with self._turn():  # (runtime/turn.py)
+            if plan.hash not in self._plans or self.store.in_transaction():
+                # inside a caller's transaction the plan is written again (idempotent): if that
+                # transaction rolls back, a plan cached as stored would be missing from the store
+                self.store.put_plan(plan.hash, plan.to_compact_json())
+                if not self.store.in_transaction():
+                    self._plans[plan.hash] = plan
+            with self.store.transaction():
+                run = self.store.create_run(
+                    flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
+                    parent_run_id=parent[0] if parent else None,
+                    parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
+                    base_dir=str(base_dir or self.base_dir), run_id=run_id)
+                if bind is not None:
+                    self.store.bind_engine(run.id, **(bind(run.id) if callable(bind) else bind))
+                self.store.record_files(records)
+                started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
+                if version is not None:
+                    started["version"] = version
+                self.store.append_audit(run.id, "run.started", by or "flowc", started)
+            return self.advance(run.id) if advance else run
 
     # ---- advancing ---------------------------------------------------------------------------
     def advance(self, run_id: str):
         """Run what is ready, holding the run's lease so no other process advances it too."""
-        run = self.store.get_run(run_id)
-        if run is None:
-            raise KeyError(run_id)
-        if run.status in ("succeeded", "failed", "cancelled"):
-            return run
-        give_up = time.monotonic() + _LEASE_WAIT
-        while (token := self._take_lease(run_id)) is None:
-            if time.monotonic() >= give_up:  # another process is advancing it right now
-                return self.store.get_run(run_id)
-            time.sleep(0.02)
-        with self._sessions_lock:
-            self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
-        try:
-            # the heartbeat keeps the lease while nodes run; every commit of this thread (and
-            # of the threads running the run's nodes) is fenced by the lease's token
-            with self._beat.hold(run_id, token), \
-                    self.store.fenced(run_id, self.owner, token):
-                try:
-                    return self._advance(run_id)
-                except LeaseLost as e:  # cancelled, or another process took the run over
-                    return self._stopped(run_id, e)
-                except _STORE_DOWN:
-                    raise
-                except Exception as e:  # a bug, or something no check foresaw: it fails
-                    return self._fail_unexpected(run_id, e)
-                except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go now
-                    self._beat.stop(run_id, "interrupted")
-                    raise
-        finally:
+        with self._turn():  # (runtime/turn.py)
+            run = self.store.get_run(run_id)
+            if run is None:
+                raise KeyError(run_id)
+            if run.status in ("succeeded", "failed", "cancelled"):
+                return run
+            give_up = time.monotonic() + _LEASE_WAIT
+            while (token := self._take_lease(run_id)) is None:
+                if time.monotonic() >= give_up:  # another process is advancing it right now
+                    return self.store.get_run(run_id)
+                with self._turn_given_up():
+                    time.sleep(0.02)
             with self._sessions_lock:
-                depth = self._advancing.pop(run_id, 1) - 1
-                if depth > 0:
-                    self._advancing[run_id] = depth
-            if depth <= 0:  # the run paused, ended, or stopped: its session goes
-                self._close_session(run_id)
+                self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
             try:
-                self._tracer.flush()
-            except Exception as e:  # trace detail may be lost, never a result
-                _log.error("flowc: trace records of run %s were not written: %s", run_id,
-                           clean_text(_describe(e), 300))
-            if depth <= 0:  # a nested advance of the same run leaves the lease to the outer one
-                self.store.release_run(run_id, self.owner)
+                # the heartbeat keeps the lease while nodes run; every commit of this thread
+                # (and of the threads running the run's nodes) is fenced by the lease's token
+                with self._beat.hold(run_id, token), \
+                        self.store.fenced(run_id, self.owner, token):
+                    try:
+                        return self._advance(run_id)
+                    except LeaseLost as e:  # cancelled, or another process took the run over
+                        return self._stopped(run_id, e)
+                    except _STORE_DOWN:
+                        raise
+                    except Exception as e:  # a bug, or something no check foresaw: it fails
+                        return self._fail_unexpected(run_id, e)
+                    except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go
+                        self._beat.stop(run_id, "interrupted")
+                        raise
+            finally:
+                with self._sessions_lock:
+                    depth = self._advancing.pop(run_id, 1) - 1
+                    if depth > 0:
+                        self._advancing[run_id] = depth
+                if depth <= 0:  # the run paused, ended, or stopped: its session goes
+                    self._close_session(run_id)
+                try:
+                    self._tracer.flush()
+                except Exception as e:  # trace detail may be lost, never a result
+                    _log.error("flowc: trace records of run %s were not written: %s", run_id,
+                               clean_text(_describe(e), 300))
+                if depth <= 0:  # a nested advance of the same run leaves the lease to the
+                    self.store.release_run(run_id, self.owner)  # outer one
 
     def _take_lease(self, run_id: str) -> int | None:
         """Take the run's lease: its fencing token, or None while another process holds it."""
@@ -597,6 +601,8 @@ class Engine:
                         settled.append(node.id)
             woken = {d for s in settled for d in graph.get(s, ())}
             candidates = [by_id[i] for i in sorted(woken, key=order.__getitem__)]
+            if not self.store.in_transaction():
+                TURN.pass_on()  # the other runs of this process get their turn
         failed = next((n for n, r in results.items() if r.status == "failed"), None)
         if failed is not None:
             return self._finish_run(run, plan, results, ("fail", failed))
@@ -606,6 +612,16 @@ class Engine:
                 self.store.set_run_status(run_id, "paused")
             return self.store.get_run(run_id)
         return self._finish_run(run, plan, results, ("done", None))
+
+    def _turn(self):
+        """This process's orchestration turn (runtime/turn.py), taken outside a transaction
+        only (the turn always comes before the store's write lock)."""
+        return contextlib.nullcontext() if self.store.in_transaction() else TURN.held_here()
+
+    def _turn_given_up(self):
+        """The turn given up for slow work, unless inside a transaction (taking it back there
+        would wait for it while holding the write lock)."""
+        return contextlib.nullcontext() if self.store.in_transaction() else TURN.given_up()
 
     def _keep_lease(self, run_id: str) -> None:
         """Go on only while the run is this process's to advance (the heartbeat keeps the
@@ -640,7 +656,8 @@ class Engine:
         if len(slow) < 2:
             return [self._execute(run, plan, n, results) for n in ready]
         results = dict(results)
-        with ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
+        with self._turn_given_up(), \
+                ThreadPoolExecutor(max_workers=min(_BRANCHES, len(slow))) as pool:
             execute = self._in_fence(self._execute)
             futures = {n.id: pool.submit(execute, run, plan, n, results) for n in slow}
             with self._stopping(run.id):
@@ -827,6 +844,12 @@ class Engine:
         scope = self._scope(run, results)
         resumed = getattr(results.get(node.id), "status", None) == "waiting"
         kind = KINDS.get(node.kind)
+        with contextlib.nullcontext() if kind is not None and kind.person else \
+                self._turn_given_up():  # slow work overlaps the other runs' turns
+            return self._execute_kind(run, plan, node, kind, scope, resumed)
+
+    def _execute_kind(self, run, plan: Plan, node: PlanNode, kind, scope,
+                      resumed: bool) -> NodeResult:
         try:
             if kind is not None and kind.body is not None:  # its items are attempted apart
                 if not resumed:

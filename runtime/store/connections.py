@@ -166,6 +166,7 @@ class SQLiteBase:
         self._local = threading.local()
         self._conns: list[tuple[weakref.ref[threading.Thread], _Connection]] = []
         self._conns_lock = threading.Lock()
+        self._prune_at = 8  # (see _conn)
         if self.memory:
             self._key = f":memory:{id(self)}"
             self._lock = threading.RLock()
@@ -267,15 +268,19 @@ class SQLiteBase:
             conn = self._connect(self.path)
             self._local.conn = conn
             with self._conns_lock:
-                alive = []
-                for thread, c in self._conns:
-                    t = thread()
-                    if t is not None and t.is_alive():
-                        alive.append((thread, c))
-                    else:
-                        c.close()  # its thread is gone
-                alive.append((weakref.ref(threading.current_thread()), conn))
-                self._conns = alive
+                # the connections of threads that are gone are closed when the list has doubled
+                # since it was last pruned: amortised O(1) a thread (every time was O(threads))
+                if len(self._conns) >= self._prune_at:
+                    alive = []
+                    for thread, c in self._conns:
+                        t = thread()
+                        if t is not None and t.is_alive():
+                            alive.append((thread, c))
+                        else:
+                            c.close()  # its thread is gone
+                    self._conns = alive
+                    self._prune_at = max(8, 2 * len(alive))
+                self._conns.append((weakref.ref(threading.current_thread()), conn))
         return conn
 
     def _forget_parent_connections(self) -> None:

@@ -1,0 +1,377 @@
+"""The orchestration turn (runtime/turn.py): runs in one process take turns at the engine's own
+work and give the turn up for slow work. What would break it: a holder that waits for a thread
+that wants the turn (deadlock), a waiter interrupted in the queue (the turn lost for good), a
+fork while another thread holds it (the child stuck), barging (a waiter starved), and a model
+call, a sandbox or a sub-flow done while holding it (runs no longer overlap). Every wait here is
+a hang bound, never a timing claim."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from flowc_testkit import plan_of
+
+from flowc.compiler.api import compile_source
+from flowc.config import ProjectConfig
+from flowc.runtime.engine import Engine
+from flowc.runtime.models.fakeserver import FakeModelServer
+from flowc.runtime.models.router import Models
+from flowc.runtime.turn import TURN, Turn
+
+HANG = 60.0  # seconds: only a hang takes this long
+
+
+def _until(cond, what: str) -> None:
+    end = time.monotonic() + HANG
+    while not cond():
+        assert time.monotonic() < end, f"hung waiting for {what}"
+        time.sleep(0.001)
+
+
+def _queued(turn: Turn, n: int) -> None:
+    _until(lambda: len(turn._waiters) >= n, f"{n} waiters")
+
+
+def _join(*threads: threading.Thread) -> None:
+    for t in threads:
+        t.join(HANG)
+        assert not t.is_alive(), "a thread hung"
+
+
+# ---- the primitive ------------------------------------------------------------------------
+
+
+def test_waiters_get_the_turn_first_come_first_served():
+    turn = Turn()
+    order: list[int] = []
+    turn.acquire()
+
+    def wait(k: int) -> None:
+        with turn.held_here():
+            order.append(k)
+
+    threads = []
+    for k in range(5):
+        t = threading.Thread(target=wait, args=(k,))
+        t.start()
+        _queued(turn, k + 1)  # each is in the queue before the next arrives
+        threads.append(t)
+    turn.release()
+    _join(*threads)
+    assert order == [0, 1, 2, 3, 4]
+    assert turn._owner is None and not turn._waiters
+
+
+def test_the_turn_is_reentrant_and_held_until_the_last_release():
+    turn = Turn()
+    got = threading.Event()
+    turn.acquire()
+    turn.acquire()
+    t = threading.Thread(target=lambda: (turn.acquire(), got.set(), turn.release()))
+    t.start()
+    _queued(turn, 1)
+    turn.release()
+    assert turn.held() and not got.is_set()  # one release of two: still this thread's
+    turn.release()
+    _join(t)
+    assert got.is_set() and turn._owner is None
+
+
+def test_releasing_a_turn_not_held_is_refused():
+    turn = Turn()
+    with pytest.raises(RuntimeError):
+        turn.release()
+    turn.acquire()
+    refused: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            turn.release()
+        except RuntimeError as e:
+            refused.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    _join(t)
+    assert refused and turn.held()
+    turn.release()
+
+
+def test_given_up_lets_a_waiter_in_and_takes_the_same_depth_back():
+    turn = Turn()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def other() -> None:
+        with turn.held_here():
+            inside.set()
+            leave.wait(HANG)
+
+    turn.acquire()
+    turn.acquire()
+    t = threading.Thread(target=other)
+    t.start()
+    _queued(turn, 1)
+    with turn.given_up():
+        _until(inside.is_set, "the waiter to get the turn")  # it got in while we gave up
+        assert not turn.held()
+        leave.set()
+    assert turn.held() and turn._depth == 2
+    _join(t)
+    turn.release()
+    turn.release()
+    assert turn._owner is None
+
+
+def test_given_up_without_the_turn_changes_nothing():
+    turn = Turn()
+    with turn.given_up():
+        assert turn._owner is None
+    assert turn._owner is None
+
+
+def test_pass_on_hands_the_turn_to_the_waiter_once_the_slice_is_used():
+    turn = Turn(slice_seconds=0.0)
+    order: list[str] = []
+    turn.acquire()
+    t = threading.Thread(target=lambda: (turn.acquire(), order.append("waiter"),
+                                         turn.release()))
+    t.start()
+    _queued(turn, 1)
+    turn.pass_on()  # the waiter goes first; this thread queues behind it
+    order.append("holder")
+    assert turn.held()
+    turn.release()
+    _join(t)
+    assert order == ["waiter", "holder"]
+
+
+def test_pass_on_within_the_slice_keeps_the_turn():
+    turn = Turn(slice_seconds=3600.0)
+    turn.acquire()
+    t = threading.Thread(target=lambda: (turn.acquire(), turn.release()))
+    t.start()
+    _queued(turn, 1)
+    turn.pass_on()
+    assert turn.held() and len(turn._waiters) == 1
+    turn.release()
+    _join(t)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals are delivered to the main thread")
+def test_a_waiter_interrupted_leaves_the_queue_and_the_turn_goes_on():
+    turn = Turn()
+    holder_in = threading.Event()
+    holder_go = threading.Event()
+
+    def holder() -> None:
+        with turn.held_here():
+            holder_in.set()
+            holder_go.wait(HANG)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    _until(holder_in.is_set, "the holder")
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            turn.acquire()  # waits behind the holder until the alarm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert not turn._waiters  # it left the queue
+    holder_go.set()
+    _join(t)
+    assert turn._owner is None  # not handed to a waiter that is gone
+    with turn.held_here():  # and it can be taken again
+        assert turn.held()
+
+
+def test_a_waiter_interrupted_after_it_was_handed_the_turn_passes_it_on():
+    turn = Turn()
+    turn.acquire()
+    me = threading.get_ident()
+
+    class Baton:
+        """Stands for the waiter's lock: the turn is handed over, then the wait raises."""
+
+        def acquire(self):
+            if not hasattr(self, "armed"):
+                self.armed = True
+                return True
+            with turn._mutex:  # the holder hands over just as the interrupt lands
+                assert turn._waiters[0][0] == me
+            turn._owner, turn._depth = me, 1
+            turn._waiters.popleft()
+            raise KeyboardInterrupt
+
+        def release(self):
+            pass
+
+    import flowc.runtime.turn as module
+
+    real = module.threading.Lock
+    turn._owner = -1  # held by "another thread"
+    module.threading.Lock = Baton
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            turn.acquire()
+    finally:
+        module.threading.Lock = real
+    assert turn._owner is None and turn._depth == 0  # passed on: no one is stuck behind it
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+def test_a_child_forked_while_another_thread_holds_the_turn_can_take_it():
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def holder() -> None:
+        with TURN.held_here():
+            inside.set()
+            leave.wait(HANG)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    _until(inside.is_set, "the holder")
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's holder is no thread here
+            code = 1
+            try:
+                done = threading.Event()
+                w = threading.Thread(target=lambda: (TURN.acquire(), TURN.release(),
+                                                     done.set()), daemon=True)
+                w.start()
+                code = 0 if done.wait(10) else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        leave.set()
+        _join(t)
+
+
+# ---- in the engine ------------------------------------------------------------------------
+
+SLOW = '''flow s version "1.0.0"
+input topic: str
+node brief = llm {
+  prompt "Write about {topic}."
+  model  "default"
+}
+output text = brief.text
+'''
+
+
+def _engine(store, server, monkeypatch) -> Engine:
+    monkeypatch.setenv("FLOWC_TEST_KEY", "sk-test")
+    cfg = server.model_config("default", "openai", api_key_env="FLOWC_TEST_KEY")
+    return Engine(store, models=Models(ProjectConfig(None, {"default": cfg})))
+
+
+def test_runs_in_threads_overlap_in_their_model_calls(store, monkeypatch):
+    # each model call waits until the other run's call has arrived: if a thread kept the turn
+    # through its call, the other could never make one, and the barrier would break
+    meeting = threading.Barrier(2, timeout=HANG)
+    met: list[str] = []
+
+    def handler(protocol, body):
+        meeting.wait()
+        met.append(protocol)
+        return None  # the default answer
+
+    with FakeModelServer(api_key="sk-test", handler=handler) as server:
+        engine = _engine(store, server, monkeypatch)
+        runs: dict[str, object] = {}
+        threads = [threading.Thread(target=lambda k=k: runs.__setitem__(
+            k, engine.start(plan_of(SLOW), {"topic": k}))) for k in ("a", "b")]
+        for t in threads:
+            t.start()
+        _join(*threads)
+    assert met == ["openai", "openai"] and not meeting.broken
+    assert {k: r.status for k, r in runs.items()} == {"a": "succeeded", "b": "succeeded"}
+    assert TURN._owner is None and not TURN._waiters
+
+
+def test_sub_flows_called_side_by_side_do_not_deadlock(store, tmp_path):
+    # the parent waits for helper threads that start child runs (which take the turn)
+    (tmp_path / "child.flow").write_text('''flow child version "1.0.0"
+input x: int
+node ok = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
+  when: false)
+output y: str? = ok.outcome
+output z: int = x + 1
+''')
+    text = '''flow parent version "1.0.0"
+use flow "child.flow" as child
+node a = flow child(x: 1)
+node b = flow child(x: 2)
+node c = flow child(x: 3)
+output ys: list<int> = [a.z, b.z, c.z]
+'''
+    result = compile_source(text, str(tmp_path / "parent.flow"), base_dir=tmp_path)
+    assert result.plan is not None, [d.message for d in result.diagnostics.items]
+    engine = Engine(store)
+    out: list = []
+    threads = [threading.Thread(target=lambda: out.append(engine.start(result.plan, {})))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    _join(*threads)
+    assert [r.status for r in out] == ["succeeded"] * 4
+    assert all(r.outputs == {"ys": [2, 3, 4]} for r in out)
+    assert TURN._owner is None and not TURN._waiters
+
+
+def test_many_runs_started_from_threads_all_finish_with_sound_trails(store):
+    from flowc.runtime.audit import verify_run
+
+    chain = '''flow chain version "1.0.0"
+node n0 = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
+  when: false)
+node n1 = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
+  when: false)
+  after n0.approved
+node n2 = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
+  when: false)
+  after n1.approved
+output last: str? = n2.outcome
+'''
+    plan = plan_of(chain)
+    engine = Engine(store)
+    start = threading.Barrier(40, timeout=HANG)
+    out: list = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            start.wait()
+            out.append(engine.start(plan, {}))
+        except BaseException as e:  # counted: every run must succeed
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(40)]
+    for t in threads:
+        t.start()
+    _join(*threads)
+    assert not errors, errors[:1]
+    assert [r.status for r in out] == ["succeeded"] * 40
+    for r in out:
+        assert verify_run(store, r.id).ok, r.id
+    assert TURN._owner is None and not TURN._waiters
