@@ -574,7 +574,11 @@ def cmd_worker(args) -> int:
     from flowc.runtime.engine import describe_people
 
     service = _worker_service(args)
+    from flowc.serve_cli import run_threads
+
+    threads = run_threads(args)
     with _engine(args, store) as engine:
+        engine.run_threads = threads
         while True:
             if service is not None:  # schedules first: a tick's run is advanced in this pass
                 for f in service.scheduler.run_once() if service.scheduler else ():

@@ -95,7 +95,8 @@ def service_config(args, *, base_url: str, worker: bool, oidc=None):
                        smtp_sender=args.smtp_sender, webhook_url=args.webhook,
                        worker=worker, interval=args.interval,
                        replay=getattr(args, "replay", None), record=getattr(args, "record", None),
-                       catch_up=args.catch_up, schedule_inputs=schedule_inputs, oidc=oidc)
+                       catch_up=args.catch_up, schedule_inputs=schedule_inputs, oidc=oidc,
+                       run_threads=run_threads(args))
 
 
 def open_service(config):
@@ -117,6 +118,25 @@ def trigger_options(sp) -> None:
                     help="schedules after downtime (docs/serve.md)")
     sp.add_argument("--schedule-inputs", metavar="FILE", help="JSON {flow: {input: value}} "
                     "for scheduled runs")
+    sp.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="runs advanced at once in this process (default: $FLOWC_RUN_THREADS, "
+                    "else 4; docs/runtime.md)")
+
+
+def run_threads(args) -> int:
+    """`--threads`, else FLOWC_RUN_THREADS, else 4: a bad value is a one-line error."""
+    from flowc.config import ConfigError
+    from flowc.runtime.engine import run_threads_default
+
+    value = getattr(args, "threads", None)
+    if value is not None:
+        if not 1 <= value <= 256:
+            raise CommandError(f"--threads: give a whole number from 1 to 256, not {value}")
+        return value
+    try:
+        return run_threads_default()
+    except ConfigError as e:
+        raise CommandError(str(e)) from None
 
 
 def cmd_serve(args) -> int:

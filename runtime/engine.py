@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,23 @@ def _plan(data: dict | Plan) -> Plan:
     return data if isinstance(data, Plan) else Plan.model_validate(data)
 
 
+def run_threads_default() -> int:
+    """Runs `flowc worker` and `flowc serve` advance at once in one process:
+    FLOWC_RUN_THREADS, else 4 (docs/runtime.md, "Runs in one process")."""
+    raw = os.environ.get("FLOWC_RUN_THREADS", "").strip()
+    if not raw:
+        return 4
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 256:
+        from flowc.config import ConfigError
+
+        raise ConfigError(f"FLOWC_RUN_THREADS={raw!r}: give a whole number from 1 to 256")
+    return value
+
+
 def refuse_unsupported(plan: Plan) -> None:
     for node in plan.nodes:
         kind = executed_kind(node)[0]
@@ -196,8 +214,11 @@ class Engine:
                  base_dir: str | None = None, models=None, trace: bool = True,
                  file_protocols: tuple[str, ...] | None = None,
                  max_file_bytes: int | None = None, on_error=None,
-                 max_field_bytes: int | None = None):
+                 max_field_bytes: int | None = None, run_threads: int = 1):
         self.store = store
+        # how many claimed runs `resume_interrupted` (flowc worker, flowc serve) advances at
+        # once (runtime/turn.py); `run_threads_default()` reads FLOWC_RUN_THREADS
+        self.run_threads = run_threads
         # files people supply go through this fsspec protocol allowlist, and no file larger
         # than this is staged into a sandbox; None: flowc.toml's [files] (default: `file`,
         # 100 MiB)
@@ -1189,33 +1210,68 @@ class Engine:
         return self.advance(new.id) if advance else self.store.get_run(new.id)
 
     # ---- workers -----------------------------------------------------------------------------
-    def resume_interrupted(self, limit: int = 10) -> list[str]:
+    def resume_interrupted(self, limit: int = 10, threads: int | None = None) -> list[str]:
         """Take over runs a crashed process left queued or running (their lease lapsed), and
-        advance each from its last committed node."""
-        done = []
+        advance each from its last committed node: up to `threads` runs at once (default:
+        the engine's `run_threads`), taking turns at the engine's own work (runtime/turn.py),
+        so that one run's slow node (a model call, a sandbox) does not hold the others up.
+        Returns the ids of the runs advanced, in the order they were claimed."""
+        threads = self.run_threads if threads is None else threads
         self.store.wake_runs(limit=limit)  # paused runs whose committed state lets them go on
-        claimed = self.store.claim_runs(self.owner, _LEASE_SECONDS, limit=limit)
-        left = [run.id for run in claimed]
+        claimed = [run.id for run in self.store.claim_runs(self.owner, _LEASE_SECONDS,
+                                                            limit=limit)]
+        if threads > 1 and len(claimed) > 1:
+            return self._resume_side_by_side(claimed, threads)
+        done = []
+        left = list(claimed)
         try:
-            for run in claimed:
-                left.remove(run.id)
-                try:
-                    self.advance(run.id)  # a run's own failure is recorded on it there
-                    done.append(run.id)
-                except _STORE_DOWN:
-                    raise
-                except Exception as e:  # even that could not be written: the next goes on
-                    self._report(run.id, e)
-                finally:
-                    try:
-                        self.store.release_run(run.id, self.owner)
-                    except Exception as e:
-                        self._report(run.id, e)
+            for run_id in claimed:
+                left.remove(run_id)
+                if self._resume_one(run_id):
+                    done.append(run_id)
         finally:  # interrupted (SIGTERM): the runs not reached yet are given back at once
-            for run_id in left:
-                with contextlib.suppress(Exception):
-                    self.store.release_run(run_id, self.owner)
+            self._give_back(left)
         return done
+
+    def _resume_one(self, run_id: str) -> bool:
+        """Advance one claimed run (its own failure is recorded on it), then give its claim
+        back; False when even the failure could not be recorded (reported in one line)."""
+        try:
+            self.advance(run_id)  # a run's own failure is recorded on it there
+            return True
+        except _STORE_DOWN:
+            raise
+        except Exception as e:  # even that could not be written: the next goes on
+            self._report(run_id, e)
+            return False
+        finally:
+            try:
+                self.store.release_run(run_id, self.owner)
+            except Exception as e:
+                self._report(run_id, e)
+
+    def _resume_side_by_side(self, claimed: list[str], threads: int) -> list[str]:
+        """`_resume_one` of each claimed run on a pool of threads. Interrupted (Ctrl-C,
+        SIGTERM reach this thread only), or when the store fails under one of them: the runs
+        not started are given back at once, and those in flight stop as a cancel stops them
+        (their sandboxes killed, nothing more committed, their leases given back)."""
+        with ThreadPoolExecutor(max_workers=min(threads, len(claimed)),
+                                thread_name_prefix="flowc-run") as pool:
+            futures = [(run_id, pool.submit(self._resume_one, run_id)) for run_id in claimed]
+            try:
+                return [run_id for run_id, f in futures if f.result()]
+            except BaseException:
+                self._give_back([run_id for run_id, f in futures if f.cancel()])
+                while running := [(run_id, f) for run_id, f in futures if not f.done()]:
+                    for run_id, _ in running:  # (again: one may only now hold its lease)
+                        self._beat.stop(run_id, "interrupted")
+                    wait_futures([f for _, f in running], timeout=0.05)
+                raise
+
+    def _give_back(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                self.store.release_run(run_id, self.owner)
 
     def _report(self, run_id: str, e: BaseException) -> None:
         self._report_line(run_id, f"run {run_id}: {_describe(e)}")

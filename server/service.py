@@ -37,6 +37,7 @@ class ServeConfig:
     smtp_sender: str = "flowc@localhost"
     webhook_url: str | None = None      # Slack-compatible: tasks opened, runs ended or paused
     worker: bool = True                 # advance runs in this process
+    run_threads: int = 1                # of them, at once (runtime/turn.py; CLI default 4)
     interval: float = 1.0               # seconds between background passes (also woken early)
     replay: str | None = None           # serve recorded model exchanges (demos, tests)
     record: str | None = None           # keep the worker's model exchanges in this file
@@ -130,7 +131,7 @@ class Service:
                         record=self.config.record if worker else None)
         return Engine(self.store, workspace=self.workspace, base_dir=str(self.config.project),
                       models=models, on_error=self._problem, clock=self.config.clock,
-                      sandbox=self.config.sandbox)
+                      sandbox=self.config.sandbox, run_threads=self.config.run_threads)
 
     def _audit_anchor(self):
         """flowc.toml's `[audit] anchor` (None: none, or a file that cannot be read: said)."""

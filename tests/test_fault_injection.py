@@ -108,6 +108,10 @@ NOT_EXERCISED = {
         "printed (run it again)",
     "cmd_token/revoke_api_tokens":
         "`flowc token --revoke`: one statement, no run state; killed, it revoked all or none",
+    "Engine._give_back/release_run":
+        "a worker interrupted (SIGTERM, Ctrl-C) gives back the claims of runs it had not "
+        "started (tests/test_leases.py, tests/test_turn.py); killed there, a claim lapses "
+        "with its lease and a worker takes the run over, as after any crash",
     "Heartbeat._loop/heartbeat":
         "renews a lease (lease_until only); reached on timing, so killed when reached "
         "(TIMING) and covered by tests/test_leases.py",

@@ -375,3 +375,110 @@ output last: str? = n2.outcome
     for r in out:
         assert verify_run(store, r.id).ok, r.id
     assert TURN._owner is None and not TURN._waiters
+
+
+# ---- the worker: claimed runs advanced side by side ----------------------------------------
+
+
+def _queued_runs(engine: Engine, n: int) -> list[str]:
+    return [engine.start(plan_of(SLOW), {"topic": str(k)}, advance=False).id for k in range(n)]
+
+
+def test_a_worker_advances_its_claimed_runs_side_by_side(store, monkeypatch):
+    # three runs, three threads: each model call waits for all three to have arrived
+    meeting = threading.Barrier(3, timeout=HANG)
+
+    def handler(protocol, body):
+        meeting.wait()
+        return None
+
+    with FakeModelServer(api_key="sk-test", handler=handler) as server:
+        engine = _engine(store, server, monkeypatch)
+        ids = _queued_runs(engine, 3)
+        done = engine.resume_interrupted(threads=3)
+    assert not meeting.broken
+    assert done == ids  # in the order they were claimed
+    assert [store.get_run(i).status for i in ids] == ["succeeded"] * 3
+    assert all(store.get_run(i).lease_owner is None for i in ids)
+    assert TURN._owner is None and not TURN._waiters
+
+
+def test_one_thread_advances_them_one_after_another(store, monkeypatch):
+    inside = []
+    most = []
+    lock = threading.Lock()
+
+    def handler(protocol, body):
+        with lock:
+            inside.append(1)
+            most.append(len(inside))
+        time.sleep(0.05)
+        with lock:
+            inside.pop()
+        return None
+
+    with FakeModelServer(api_key="sk-test", handler=handler) as server:
+        engine = _engine(store, server, monkeypatch)
+        ids = _queued_runs(engine, 3)
+        assert engine.resume_interrupted(threads=1) == ids
+    assert max(most) == 1
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals are delivered to the main thread")
+def test_a_worker_interrupted_gives_every_run_back_and_commits_nothing_more(store, monkeypatch):
+    arrived = threading.Semaphore(0)
+    release = threading.Event()
+
+    def handler(protocol, body):
+        arrived.release()
+        release.wait(HANG)
+        return None
+
+    def interrupt(signum, frame):
+        threading.Timer(0.2, release.set).start()  # the calls in flight answer after
+        raise KeyboardInterrupt
+
+    with FakeModelServer(api_key="sk-test", handler=handler) as server:
+        engine = _engine(store, server, monkeypatch)
+        ids = _queued_runs(engine, 3)  # two threads: the third is not started
+        before = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            def alarm_when_both_called():
+                for _ in range(2):
+                    assert arrived.acquire(timeout=HANG)
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+
+            threading.Thread(target=alarm_when_both_called, daemon=True).start()
+            with pytest.raises(KeyboardInterrupt):
+                engine.resume_interrupted(threads=2)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, before)
+        runs = [store.get_run(i) for i in ids]
+        assert [r.lease_owner for r in runs] == [None] * 3  # every lease given back
+        assert all(r.status != "succeeded" for r in runs)  # the answers came after: no result
+        assert not any(n.node_id == "brief" for i in ids for n in store.node_results(i))
+        release.set()
+        # nothing lost: a worker takes them over from their last committed node
+        assert engine.resume_interrupted(threads=2) == ids
+    assert [store.get_run(i).status for i in ids] == ["succeeded"] * 3
+    assert TURN._owner is None and not TURN._waiters
+
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["--threads", "0"], {}, "--threads: give a whole number from 1 to 256, not 0"),
+    (["--threads", "x"], {}, "--threads"),
+    ([], {"FLOWC_RUN_THREADS": "many"}, "FLOWC_RUN_THREADS='many': give a whole number"),
+    ([], {"FLOWC_RUN_THREADS": "0"}, "FLOWC_RUN_THREADS='0': give a whole number"),
+])
+def test_a_bad_thread_count_is_one_line(tmp_path, args, env, said):
+    import subprocess
+    import sys
+
+    got = subprocess.run([sys.executable, "-m", "flowc", "worker", "--once", *args],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=HANG,
+                         env={**os.environ, **env})
+    assert got.returncode != 0
+    assert said in got.stderr and "Traceback" not in got.stderr, got.stderr
+    assert len(got.stderr.strip().splitlines()) <= 2, got.stderr
