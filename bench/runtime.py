@@ -26,10 +26,17 @@ plans are compiled once, outside the timers):
    process (target <= 200 ms), and the whole `python -m flowc inbox --store PATH` command as a
    subprocess, shown next to `python -c pass` (the interpreter's start-up, which the
    command pays too); the process row is for information.
-5. 200 concurrent runs against one SQLite file, each thread with its own
-   `Engine(SQLiteStore(path))`, started together; the process is pinned to 2 CPUs when it
-   has more. Target: 0 failures (no "database is locked", no `StoreBusy`, every run
-   succeeded); the total wall time is reported.
+5. Concurrency in one process (issue 21): 200 runs of a 5-node flow of in-process nodes,
+   per node, against the same 200 runs one after another on one warmed Engine (the
+   baseline): queued at once and advanced by a worker of 4 threads (`resume_interrupted`,
+   what `flowc worker` and `flowc serve` do; target <= 1.3x), and started together from 200
+   threads on one shared Engine (target <= 1.3x), and (info) each of those threads with its
+   own Engine and store. The process is pinned to 2 CPUs when it has more. Also: 0 failures
+   (no "database is locked", no `StoreBusy`, every run succeeded).
+6. Worker processes on one store: 400 queued runs of the same flow taken by 1 and by 2
+   spawned worker processes (`resume_interrupted` until none is left): runs per second,
+   target >= 1.7x; with (info) the share of a run's time spent inside the store's write
+   transactions, which one process at a time may hold, and the ceiling that share sets.
 
 Ratios are baseline / flowc: above 1 means flowc is faster.
 
@@ -67,6 +74,10 @@ PER_NODE_MEMORY_MS = 0.1
 RESUME_MS = 50.0
 INBOX_MS = 200.0
 CONCURRENT_RUNS = 200
+CONCURRENT_RATIO = 1.3     # issue 21: 200 concurrent runs within 1.3x of the same in sequence
+RUN_THREADS = 4            # `flowc worker` / `flowc serve`'s default (FLOWC_RUN_THREADS)
+PROCESS_RUNS = 400
+PROCESSES_SPEEDUP = 1.7    # issue 21: two worker processes on one store
 PAUSED_RUNS = 10_000
 PROCESS_TIMEOUT_S = 300
 
@@ -437,14 +448,54 @@ class ConcurrentResult:
     locked: int
     not_succeeded: int
     first_error: str | None
-    cpus: int | None
 
 
-def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
+def sequence_ms_per_node(plan, db_path: str, runs: int, nodes: int) -> float:
+    """`runs` runs one after another on one warmed Engine: ms per node (the baseline)."""
     from flowc.runtime.engine import Engine
     from flowc.runtime.store import SQLiteStore
 
-    SQLiteStore(db_path).close()  # created and migrated before the threads start
+    with contextlib.closing(SQLiteStore(db_path)) as store:
+        engine = Engine(store)
+        engine.start(plan, {})  # warm: imports, the plan stored, statement caches
+        gc.collect()
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            run = engine.start(plan, {})
+            assert run.status == "succeeded", run.error
+        return (time.perf_counter() - t0) * 1000 / (runs * nodes)
+
+
+def worker_ms_per_node(plan, db_path: str, runs: int, nodes: int, threads: int) -> float:
+    """`runs` runs queued at once (`Engine.start(advance=False)`), then taken and advanced as
+    `flowc worker` and `flowc serve` do (`resume_interrupted`, `threads` at once): ms per
+    node, from the first claim to the last run's end."""
+    from flowc.runtime.engine import Engine
+    from flowc.runtime.store import SQLiteStore
+
+    with contextlib.closing(SQLiteStore(db_path)) as store:
+        engine = Engine(store, run_threads=threads)
+        engine.start(plan, {})
+        ids = [engine.start(plan, {}, advance=False).id for _ in range(runs)]
+        gc.collect()
+        t0 = time.perf_counter()
+        done = engine.resume_interrupted(limit=runs)
+        elapsed = time.perf_counter() - t0
+        assert done == ids, (len(done), len(ids))
+        assert all(store.get_run(i).status == "succeeded" for i in ids)
+        return elapsed * 1000 / (runs * nodes)
+
+
+def measure_concurrent(plan, db_path: str, threads: int, shared: bool = True
+                       ) -> ConcurrentResult:
+    """`threads` runs started together, each from its own thread: on one shared Engine and
+    store (`shared`), or each thread with its own `Engine(SQLiteStore(path))`."""
+    from flowc.runtime.engine import Engine
+    from flowc.runtime.store import SQLiteStore
+
+    first = SQLiteStore(db_path)  # created and migrated before the threads start
+    engine = Engine(first)
+    engine.start(plan, {})  # warm, as the baseline is
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
     statuses: list[str] = []
@@ -455,8 +506,11 @@ def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
         store = None
         try:
             barrier.wait()
-            store = SQLiteStore(db_path)
-            run = Engine(store).start(plan, {})
+            if shared:
+                run = engine.start(plan, {})
+            else:
+                store = SQLiteStore(db_path)
+                run = Engine(store).start(plan, {})
             with lock:
                 statuses.append(run.status)
                 if run.status != "succeeded":
@@ -468,23 +522,106 @@ def measure_concurrent(plan, db_path: str, threads: int) -> ConcurrentResult:
             if store is not None:
                 store.close()
 
-    with pinned_to(2) as cpus:
-        pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-        for t in pool:
-            t.start()
-        gc.collect()
-        start = time.perf_counter()
-        barrier.wait()
-        for t in pool:
-            t.join()
-        elapsed = time.perf_counter() - start
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    gc.collect()
+    start = time.perf_counter()
+    barrier.wait()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    first.close()
     locked = sum(1 for e in errors
                  if "locked" in str(e).lower() or type(e).__name__ == "StoreBusy")
     return ConcurrentResult(
         seconds=elapsed, failures=len(errors), locked=locked,
         not_succeeded=sum(1 for s in statuses if s != "succeeded"),
         first_error=(f"{type(errors[0]).__name__}: {errors[0]}" if errors
-                     else unsucceeded[0] if unsucceeded else None), cpus=cpus)
+                     else unsucceeded[0] if unsucceeded else None))
+
+
+# --------------------------------------------------------------------------------------
+# 6: worker processes on one store
+# --------------------------------------------------------------------------------------
+
+
+def _worker_process(db: str, go, conn) -> None:
+    """A `flowc worker` pass in a process of its own: takes queued runs until none is left."""
+    from flowc.runtime.engine import Engine
+    from flowc.runtime.store import SQLiteStore
+
+    with contextlib.closing(SQLiteStore(db)) as store:
+        engine = Engine(store, run_threads=1)
+        store.get_run("warm")
+        conn.send("ready")
+        go.wait()
+        t0, count = time.time(), 0
+        while got := engine.resume_interrupted(limit=10):
+            count += len(got)
+        conn.send((t0, time.time(), count))
+
+
+def processes_runs_per_second(plan, db: str, runs: int, processes: int) -> float:
+    """`runs` queued runs of `plan` taken by `processes` worker processes (spawned, warmed,
+    started together) on one store: runs per second from the first start to the last end."""
+    import multiprocessing as mp
+
+    from flowc.runtime.engine import Engine
+    from flowc.runtime.store import SQLiteStore
+
+    with contextlib.closing(SQLiteStore(db)) as store:
+        engine = Engine(store)
+        for _ in range(runs):
+            engine.start(plan, {}, advance=False)
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    pipes, procs = [], []
+    for _ in range(processes):
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_worker_process, args=(db, go, child))
+        p.start()
+        pipes.append(parent)
+        procs.append(p)
+    for parent in pipes:
+        assert parent.recv() == "ready"
+    go.set()
+    spans = [parent.recv() for parent in pipes]
+    for p in procs:
+        p.join()
+    assert sum(c for _, _, c in spans) == runs, spans
+    return runs / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
+
+
+def write_share(plan, db_path: str, runs: int) -> float:
+    """The share of a run's time spent inside the store's write transactions (one writer at
+    a time per store file: the part that no second process can overlap)."""
+    from flowc.runtime.engine import Engine
+    from flowc.runtime.store import SQLiteStore
+
+    inside = [0.0]
+    with contextlib.closing(SQLiteStore(db_path)) as store:
+        real = store.transaction
+
+        @contextlib.contextmanager
+        def timed():
+            outer = not store.in_transaction()
+            t0 = time.perf_counter()
+            try:
+                with real() as tx:
+                    yield tx
+            finally:
+                if outer:
+                    inside[0] += time.perf_counter() - t0
+
+        store.transaction = timed
+        engine = Engine(store)
+        engine.start(plan, {})
+        inside[0] = 0.0
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            engine.start(plan, {})
+        return inside[0] / (time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------------------
@@ -533,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     resume_repeat = 15 if args.quick else 50
     inbox_repeat = 20 if args.quick else 50
     process_repeat = 3 if args.quick else 5
+    conc_repeat = 1 if args.quick else 3
     has_langgraph, has_saver = langgraph_available()
 
     wall = time.perf_counter()
@@ -616,22 +754,60 @@ def main(argv: list[str] | None = None) -> int:
                         f"+{proc_t.median - bare_t.median:.0f} ms" if proc_t else "n/a"))
         print("  measured 4: inbox", flush=True)
 
-        # 5. concurrent runs
-        conc = measure_concurrent(
-            compile_plan(gate_flow_source(4, pause=False), "concurrent.flow"),
-            os.path.join(tmp, "concurrent.db"), CONCURRENT_RUNS)
+        # 5. concurrent runs in one process, against the same runs in sequence
+        five = compile_plan(gate_flow_source(4, pause=False), "concurrent.flow")
+        with pinned_to(2) as cpus:
+            seq = Timing(tuple(sequence_ms_per_node(five, os.path.join(tmp, f"s{k}.db"),
+                                                    CONCURRENT_RUNS, 5)
+                               for k in range(conc_repeat)))
+            pooled = Timing(tuple(worker_ms_per_node(five, os.path.join(tmp, f"w{k}.db"),
+                                                     CONCURRENT_RUNS, 5, RUN_THREADS)
+                                  for k in range(conc_repeat)))
+            threaded = [measure_concurrent(five, os.path.join(tmp, f"t{k}.db"),
+                                           CONCURRENT_RUNS) for k in range(conc_repeat)]
+            own = measure_concurrent(five, os.path.join(tmp, "own.db"), CONCURRENT_RUNS,
+                                     shared=False)
         print("  measured 5: concurrent runs", flush=True)
-        bad = conc.failures + conc.not_succeeded
-        rows.append(Row(f"5 {CONCURRENT_RUNS} concurrent runs, failures", str(bad),
+        per_thread = Timing(tuple(c.seconds * 1000 / (CONCURRENT_RUNS * 5) for c in threaded))
+        rows.append(Row(f"5 {CONCURRENT_RUNS} runs in sequence, one engine (ms/node)",
+                        seq.cell(3), ratio="baseline"))
+        rows.append(Row(f"5 {CONCURRENT_RUNS} runs queued at once, a worker of {RUN_THREADS} "
+                        "threads (ms/node)", pooled.cell(3), seq.cell(3),
+                        f"{pooled.median / seq.median:.2f}x", f"<= {CONCURRENT_RATIO:g}x",
+                        _at_most(pooled.median / seq.median, CONCURRENT_RATIO)))
+        rows.append(Row(f"5 {CONCURRENT_RUNS} runs started at once, a thread each, one engine "
+                        "(ms/node)", per_thread.cell(3), seq.cell(3),
+                        f"{per_thread.median / seq.median:.2f}x", f"<= {CONCURRENT_RATIO:g}x",
+                        _at_most(per_thread.median / seq.median, CONCURRENT_RATIO)))
+        rows.append(Row("5 (info) the same, each thread its own Engine and store (ms/node)",
+                        f"{own.seconds * 1000 / (CONCURRENT_RUNS * 5):.3f}", seq.cell(3),
+                        f"{own.seconds * 1000 / (CONCURRENT_RUNS * 5) / seq.median:.2f}x"))
+        bad = sum(c.failures + c.not_succeeded for c in (*threaded, own))
+        rows.append(Row(f"5 runs started from {CONCURRENT_RUNS} threads, failures", str(bad),
                         target="0", status="PASS" if bad == 0 else "MISS"))
-        rows.append(Row(f"5 (info) {CONCURRENT_RUNS} concurrent runs, wall time (s)",
-                        f"{conc.seconds:.2f}",
-                        ratio=f"{conc.seconds * 1000 / CONCURRENT_RUNS:.1f} ms/run"))
-        if conc.cpus is not None:
-            notes.append(f"measure 5 ran on {conc.cpus} CPU(s), 5 nodes per run")
-        if conc.first_error:
-            notes.append(f"measure 5: {conc.failures} errors ({conc.locked} locked/busy), "
-                         f"{conc.not_succeeded} runs not succeeded; first: {conc.first_error}")
+        if cpus is not None:
+            notes.append(f"measure 5 ran on {cpus} CPU(s), 5 nodes per run")
+        for c in (*threaded, own):
+            if c.first_error:
+                notes.append(f"measure 5: {c.failures} errors ({c.locked} locked/busy), "
+                             f"{c.not_succeeded} runs not succeeded; first: {c.first_error}")
+                break
+
+        # 6. worker processes on one store
+        one = Timing(tuple(processes_runs_per_second(five, os.path.join(tmp, f"p1{k}.db"),
+                                                     PROCESS_RUNS, 1)
+                           for k in range(conc_repeat)))
+        two = Timing(tuple(processes_runs_per_second(five, os.path.join(tmp, f"p2{k}.db"),
+                                                     PROCESS_RUNS, 2)
+                           for k in range(conc_repeat)))
+        share = write_share(five, os.path.join(tmp, "share.db"), CONCURRENT_RUNS)
+        print("  measured 6: worker processes", flush=True)
+        rows.append(Row("6 2 worker processes on one store (runs/s)", two.cell(0), one.cell(0),
+                        f"{two.median / one.median:.2f}x", f">= {PROCESSES_SPEEDUP:g}x",
+                        _at_least(two.median / one.median, PROCESSES_SPEEDUP)))
+        rows.append(Row("6 (info) a run's time inside the store's write transactions",
+                        f"{share:.0%}", ratio=f"at most {1 / (share + (1 - share) / 2):.2f}x "
+                        "with 2 processes"))
 
         profile = profile_chain(chain, n, tmp) if args.profile else None
 

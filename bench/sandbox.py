@@ -52,7 +52,6 @@ import json
 import math
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -64,7 +63,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _timing import positive_int
+from _timing import cpu_seconds, positive_int
 
 SESSION_P50_TARGET_S = 0.005
 SESSION_P99_TARGET_S = 0.020
@@ -447,30 +446,6 @@ def measure_strict_runs(pool, repeat: int, limits, refill: bool) -> Samples:
     return samples
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process (every thread) and of its children, live or reaped. A child
-    counts in the sum over live children until it is reaped, then in RUSAGE_CHILDREN with the
-    same total, so a difference of two readings is exact whatever ended in between."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    tick = os.sysconf("SC_CLK_TCK")
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        if int(fields[1]) == me:  # fields from the state on: ppid, ..., utime at 11
-            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
-
-
 @dataclass(frozen=True)
 class ArrivalRow:
     rate: float  # offered runs per second
@@ -507,7 +482,7 @@ def measure_arrivals(assets, rate: float, seconds: float, pool_size: int,
                 if not r.ok or r.stdout.strip() != "1":
                     failures.append(f"{r.error_kind}: {r.error}")
 
-        cpu0 = _cpu_seconds()
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         threads = []
         for i in range(n):
@@ -526,7 +501,7 @@ def measure_arrivals(assets, rate: float, seconds: float, pool_size: int,
         # the spares used are replaced and warmed: their CPU belongs to these runs
         if not pool.wait_ready(timeout=POOL_FILL_TIMEOUT_S * 2, warmed=True):
             raise RuntimeError("the pool did not refill and warm after the runs")
-        cpu = _cpu_seconds() - cpu0
+        cpu = cpu_seconds() - cpu0
         window = time.perf_counter() - t0
     finally:
         pool.close()

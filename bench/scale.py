@@ -18,6 +18,7 @@ Where the ceiling is: printed with the figures (the CPU time of the dev server a
 workers, read from /proc, over the throughput runs).
 
 Usage: python bench/scale.py [--quick] [--runs R] [--repeat N] [--workers 1,2,4]
+                            [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=positive_int, help="runs per throughput measurement")
     ap.add_argument("--repeat", type=positive_int, help="repeats of each measurement")
     ap.add_argument("--workers", default="1,2,4", help="worker process counts (default 1,2,4)")
+    ap.add_argument("--markdown", metavar="PATH", default=None,
+                    help="also write the results to PATH (bench/results/scale.md is the "
+                    "README's and docs/temporal.md's; python scripts/figures.py pastes it)")
     args = ap.parse_args(argv)
     runs = args.runs or (12 if args.quick else 60)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -240,27 +244,31 @@ def main(argv=None) -> int:
                          Timing(tuple(g[0] for g in got)), None))
             ceilings[w] = (statistics.median(g[1] for g in got),
                            statistics.median(g[2] for g in got))
-        print(f"## Runs per second: {runs} runs of a {NODES}-node flow of in-process nodes, "
-              f"{repeat} repeat(s), {os.cpu_count()} CPUs\n")
-        print("| engine | runs/s median [min-max] | vs embedded in sequence |")
-        print("|---|---|---|")
+        out = [f"Runs per second: {runs} runs of a {NODES}-node flow of in-process nodes, "
+               f"{repeat} repeat(s), {os.cpu_count()} CPUs.", "",
+               "| engine | runs/s median [min-max] | vs embedded in sequence |",
+               "|---|---|---|"]
         for name, t, _ in rows:
-            print(f"| {name} | {t.cell(1)} | {t.median / base.median:.2f}x |")
-        print("\nCPU busy during the Temporal runs (cores: the dev server, the workers):")
+            out.append(f"| {name} | {t.cell(1)} | {t.median / base.median:.2f}x |")
+        out += ["", "CPU busy during the Temporal runs (cores: the dev server, the workers):", ""]
         for w, (srv, wk) in ceilings.items():
-            print(f"- {w} worker(s): dev server {srv:.2f}, workers {wk:.2f} "
-                  f"(of {os.cpu_count()} cores)")
+            out.append(f"- {w} worker(s): dev server {srv:.2f}, workers {wk:.2f} "
+                       f"(of {os.cpu_count()} cores)")
         lat_n = 5 if args.quick else 15
         lt = temporal_latency(on, lat_n, folder)
         le = embedded_latency(plan, str(folder / "lat.db"), lat_n)
-        print(f"\n## Per-node cost of one run at a time ({lat_n} runs)\n")
-        print("| engine | ms per node median [min-max] |")
-        print("|---|---|")
-        print(f"| embedded (`Engine.start`) | {le.cell(3)} |")
-        print(f"| Temporal, 1 worker (start to end seen in the store) | {lt.cell(3)} |")
-        print(f"\nTemporal / embedded per node: {lt.median / le.median:.2f}x "
-              f"(+{lt.median - le.median:.3f} ms per node, "
-              f"{(lt.median - le.median) * NODES:.1f} ms per run)")
+        out += ["", f"Per-node cost of one run at a time ({lat_n} runs):", "",
+                "| engine | ms per node median [min-max] |", "|---|---|",
+                f"| embedded (`Engine.start`) | {le.cell(3)} |",
+                f"| Temporal, 1 worker (start to end seen in the store) | {lt.cell(3)} |", "",
+                f"Temporal / embedded per node: {lt.median / le.median:.2f}x "
+                f"(+{lt.median - le.median:.3f} ms per node, "
+                f"{(lt.median - le.median) * NODES:.1f} ms per run)."]
+        print("\n".join(out))
+        if args.markdown:
+            from _figures import write_markdown
+
+            write_markdown(args.markdown, __file__, argv, "\n".join(out))
         on.store.close()
     finally:
         server.stop()

@@ -16,6 +16,7 @@ open), decisions, timeouts and escalations.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import heapq
 import logging
@@ -148,6 +149,17 @@ class _Outputs(Mapping):
 
 def _plan(data: dict | Plan) -> Plan:
     return data if isinstance(data, Plan) else Plan.model_validate(data)
+
+
+def _in_turn(method):
+    """The engine method runs holding this process's turn (runtime/turn.py). A decorator,
+    so that the commit points inside keep the method's name."""
+    @functools.wraps(method)
+    def in_turn(self, *args, **kwargs):
+        with self._turn():
+            return method(self, *args, **kwargs)
+
+    return in_turn
 
 
 def run_threads_default() -> int:
@@ -405,6 +417,7 @@ class Engine:
             self._check_models(sub.plan)
 
     # ---- starting ----------------------------------------------------------------------------
+    @_in_turn
     def start(self, plan: Plan | dict, inputs: dict, *, parent: tuple[str, str] | None = None,
               advance: bool = True, by: str | None = None, base_dir: str | None = None,
               version: dict | None = None, bind=None):
@@ -449,36 +462,36 @@ class Engine:
 
             schemas = {s.name: s.schema_ for s in plan.inputs}
             try:
-                for name in list(values):
-                    values[name] = self._ingest(
-                        values[name], schemas[name], run_id=run_id, node_id=f"input:{name}",
-                        item=-1, folder=f"{run_id}/.inputs/{name}", records=records,
-                        what=f"input `{name}`")
+                with self._turn_given_up():  # files copied in: slow work
+                    for name in list(values):
+                        values[name] = self._ingest(
+                            values[name], schemas[name], run_id=run_id,
+                            node_id=f"input:{name}", item=-1, folder=f"{run_id}/.inputs/{name}",
+                            records=records, what=f"input `{name}`")
             except FileRefused as e:
                 self._drop_folder(run_id)
                 raise RunRefused(str(e) if str(e).startswith("input `") else
                                  f"input `{name}`: {e}") from None
-        with self._turn():  # (runtime/turn.py)
-            if plan.hash not in self._plans or self.store.in_transaction():
-                # inside a caller's transaction the plan is written again (idempotent): if that
-                # transaction rolls back, a plan cached as stored would be missing from the store
-                self.store.put_plan(plan.hash, plan.to_compact_json())
-                if not self.store.in_transaction():
-                    self._plans[plan.hash] = plan
-            with self.store.transaction():
-                run = self.store.create_run(
-                    flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
-                    parent_run_id=parent[0] if parent else None,
-                    parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
-                    base_dir=str(base_dir or self.base_dir), run_id=run_id)
-                if bind is not None:
-                    self.store.bind_engine(run.id, **(bind(run.id) if callable(bind) else bind))
-                self.store.record_files(records)
-                started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
-                if version is not None:
-                    started["version"] = version
-                self.store.append_audit(run.id, "run.started", by or "flowc", started)
-            return self.advance(run.id) if advance else run
+        if plan.hash not in self._plans or self.store.in_transaction():
+            # inside a caller's transaction the plan is written again (idempotent): if that
+            # transaction rolls back, a plan cached as stored would be missing from the store
+            self.store.put_plan(plan.hash, plan.to_compact_json())
+            if not self.store.in_transaction():
+                self._plans[plan.hash] = plan
+        with self.store.transaction():
+            run = self.store.create_run(
+                flow_name=plan.flow.name, plan_hash=plan.hash, inputs=values,
+                parent_run_id=parent[0] if parent else None,
+                parent_node_id=parent[1] if parent else None, workspace_url=self.workspace,
+                base_dir=str(base_dir or self.base_dir), run_id=run_id)
+            if bind is not None:
+                self.store.bind_engine(run.id, **(bind(run.id) if callable(bind) else bind))
+            self.store.record_files(records)
+            started = {"plan_hash": plan.hash, "flow": plan.flow.name, "inputs": values}
+            if version is not None:
+                started["version"] = version
+            self.store.append_audit(run.id, "run.started", by or "flowc", started)
+        return self.advance(run.id) if advance else run
 
     # ---- advancing ---------------------------------------------------------------------------
     def advance(self, run_id: str):

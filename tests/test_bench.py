@@ -72,9 +72,14 @@ def test_sandbox_bench_full_meets_targets():
 def test_runtime_bench_quick_meets_the_hard_targets():
     r = _run("runtime.py", "--quick")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "200 concurrent runs, failures" in r.stdout
-    row = next(ln for ln in r.stdout.splitlines() if "200 concurrent runs, failures" in ln)
+    row = next(ln for ln in r.stdout.splitlines() if "runs started from 200 threads, failures"
+               in ln)
     assert " 0 " in row and "PASS" in row, r.stdout  # never "database is locked"
+    # the concurrency figures are there, each against its baseline (timing is not asserted)
+    for measure in ("200 runs queued at once, a worker of 4 threads",
+                    "200 runs started at once, a thread each", "2 worker processes on one store",
+                    "inside the store's write transactions"):
+        assert measure in r.stdout, r.stdout
 
 
 @pytest.mark.slow
