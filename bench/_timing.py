@@ -8,7 +8,7 @@ import resource
 import statistics
 from dataclasses import dataclass
 
-__all__ = ["Timing", "cpu_seconds", "positive_int"]
+__all__ = ["Timing", "cpu_seconds", "positive_int", "spawned_together"]
 
 
 def positive_int(text: str) -> int:
@@ -41,6 +41,30 @@ def cpu_seconds() -> float:
         if int(fields[1]) == me:  # fields from the state on: ppid, ..., utime at 11
             total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
     return total
+
+
+def spawned_together(target, arg_tuples: list[tuple]) -> list:
+    """Start one spawned process per `arg_tuples` entry, calling `target(*args, go, conn)`;
+    each sends "ready" on `conn` once warmed, waits for `go`, then sends its result. All
+    start together; returns their results in order."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    pipes, procs = [], []
+    for args in arg_tuples:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=target, args=(*args, go, child))
+        p.start()
+        pipes.append(parent)
+        procs.append(p)
+    for parent in pipes:
+        assert parent.recv() == "ready"
+    go.set()
+    results = [parent.recv() for parent in pipes]
+    for p in procs:
+        p.join()
+    return results
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ PROCESS_TIMEOUT_S = 300
 # --------------------------------------------------------------------------------------
 
 
-from _timing import Timing  # noqa: E402  (bench/ is the script folder)
+from _timing import Timing, spawned_together  # noqa: E402  (bench/ is the script folder)
 
 
 @dataclass(frozen=True)
@@ -565,8 +565,6 @@ def _worker_process(db: str, go, conn) -> None:
 def processes_runs_per_second(plan, db: str, runs: int, processes: int) -> float:
     """`runs` queued runs of `plan` taken by `processes` worker processes (spawned, warmed,
     started together) on one store: runs per second from the first start to the last end."""
-    import multiprocessing as mp
-
     from flowc.runtime.engine import Engine
     from flowc.runtime.store import SQLiteStore
 
@@ -574,21 +572,7 @@ def processes_runs_per_second(plan, db: str, runs: int, processes: int) -> float
         engine = Engine(store)
         for _ in range(runs):
             engine.start(plan, {}, advance=False)
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    pipes, procs = [], []
-    for _ in range(processes):
-        parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker_process, args=(db, go, child))
-        p.start()
-        pipes.append(parent)
-        procs.append(p)
-    for parent in pipes:
-        assert parent.recv() == "ready"
-    go.set()
-    spans = [parent.recv() for parent in pipes]
-    for p in procs:
-        p.join()
+    spans = spawned_together(_worker_process, [(db,)] * processes)
     assert sum(c for _, _, c in spans) == runs, spans
     return runs / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
 

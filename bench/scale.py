@@ -34,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _timing import Timing, positive_int
+from _timing import Timing, positive_int, spawned_together
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the dev server and worker helpers
@@ -92,25 +92,9 @@ def _embedded_child(plan_json: str, db: str, runs: int, go, conn) -> None:
 def embedded_processes(plan, db: str, runs: int, processes: int) -> float:
     """Runs per second of `runs` runs split over `processes` embedded processes on one store,
     from the first start to the last end (each process warmed and started together)."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    pipes, procs = [], []
     plan_json = plan.model_dump_json(by_alias=True)
-    for _ in range(processes):
-        parent, child = ctx.Pipe()
-        p = ctx.Process(target=_embedded_child,
-                        args=(plan_json, db, runs // processes, go, child))
-        p.start()
-        pipes.append(parent)
-        procs.append(p)
-    for parent in pipes:
-        assert parent.recv() == "ready"
-    go.set()
-    spans = [parent.recv() for parent in pipes]
-    for p in procs:
-        p.join()
+    spans = spawned_together(_embedded_child,
+                             [(plan_json, db, runs // processes)] * processes)
     return (runs // processes) * processes / (max(e for _, e in spans) -
                                               min(s for s, _ in spans))
 
