@@ -793,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviewers", type=int, help="concurrent reviewers (50; quick 10)")
     parser.add_argument("--per-reviewer", type=int,
                         help="decisions per reviewer and load (20; quick 5)")
+    parser.add_argument("--markdown", metavar="PATH", default=None,
+                        help="also write the table to PATH (bench/results/serve.md is the "
+                        "README's; python scripts/figures.py pastes it)")
     parser.add_argument("--no-worker-variant", action="store_true",
                         help="skip 2c/2d (deciding while the server's worker advances runs)")
     args = parser.parse_args(argv)
@@ -948,6 +951,15 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"total bench time {time.perf_counter() - wall:.1f} s")
+    if args.markdown:
+        from _figures import markdown_table, write_markdown
+
+        write_markdown(args.markdown, __file__, argv, markdown_table(
+            ["measure", "n", "p50 ms", "p99 ms", "target", "status"],
+            [[r.measure.strip(), r.n, r.p50, r.p99, r.target, r.status] for r in rows])
+            + "\n\nApp time: the app's time from receiving a request to starting its response "
+            "(Server-Timing); round trip: as the load client on the same machine saw it; p99 "
+            "by nearest rank.")
     failed = [r.measure.strip() for r in rows if r.status == "FAIL"]
     missed = [r.measure.strip() for r in rows if r.status == "MISS"]
     if failed:
