@@ -565,6 +565,9 @@ def cmd_worker(args) -> int:
         if args.project or args.smtp or args.webhook or args.once:
             raise CommandError("--engine temporal takes no --once, --project, --smtp or "
                                "--webhook (run `flowc serve` or an embedded worker for those)")
+        if args.threads is not None:
+            raise CommandError("--engine temporal takes no --threads: activities run at once "
+                               "up to --concurrency")
         from flowc.temporal_cli import worker_on_temporal
 
         with _engine(args, store) as engine:

@@ -467,16 +467,22 @@ def test_a_worker_interrupted_gives_every_run_back_and_commits_nothing_more(stor
 
 
 @pytest.mark.parametrize(("args", "env", "said"), [
-    (["--threads", "0"], {}, "--threads: give a whole number from 1 to 256, not 0"),
-    (["--threads", "x"], {}, "--threads"),
-    ([], {"FLOWC_RUN_THREADS": "many"}, "FLOWC_RUN_THREADS='many': give a whole number"),
-    ([], {"FLOWC_RUN_THREADS": "0"}, "FLOWC_RUN_THREADS='0': give a whole number"),
+    (["worker", "--once", "--threads", "0"], {},
+     "--threads: give a whole number from 1 to 256, not 0"),
+    (["worker", "--once", "--threads", "x"], {}, "--threads"),
+    (["worker", "--once"], {"FLOWC_RUN_THREADS": "many"},
+     "FLOWC_RUN_THREADS='many': give a whole number"),
+    (["worker", "--once"], {"FLOWC_RUN_THREADS": "0"},
+     "FLOWC_RUN_THREADS='0': give a whole number"),
+    (["serve", "--threads", "300"], {}, "--threads: give a whole number from 1 to 256"),
+    (["worker", "--engine", "temporal", "--threads", "2"], {},
+     "--engine temporal takes no --threads"),
 ])
 def test_a_bad_thread_count_is_one_line(tmp_path, args, env, said):
     import subprocess
     import sys
 
-    got = subprocess.run([sys.executable, "-m", "flowc", "worker", "--once", *args],
+    got = subprocess.run([sys.executable, "-m", "flowc", *args],
                          cwd=tmp_path, capture_output=True, text=True, timeout=HANG,
                          env={**os.environ, **env})
     assert got.returncode != 0
