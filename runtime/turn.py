@@ -109,7 +109,10 @@ class Turn:
         try:
             yield
         finally:
-            self.release()
+            # not held any more when an interrupt stopped `given_up` taking it back: that
+            # interrupt is what goes on, not a "not held" error
+            if self.held():
+                self.release()
 
     @contextlib.contextmanager
     def given_up(self) -> Iterator[None]:

@@ -488,3 +488,36 @@ def test_a_bad_thread_count_is_one_line(tmp_path, args, env, said):
     assert got.returncode != 0
     assert said in got.stderr and "Traceback" not in got.stderr, got.stderr
     assert len(got.stderr.strip().splitlines()) <= 2, got.stderr
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals are delivered to the main thread")
+def test_an_interrupt_while_taking_the_turn_back_is_the_error_seen():
+    # Ctrl-C lands while a thread waits to take the turn back after slow work: the
+    # KeyboardInterrupt goes on (no "not held" error in its place) and the turn is not stranded
+    turn = Turn()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def other() -> None:
+        with turn.held_here():
+            inside.set()
+            leave.wait(HANG)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    t = threading.Thread(target=other)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with turn.held_here(), turn.given_up():
+                t.start()
+                _until(inside.is_set, "the other thread to take the turn")
+                signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands while taking it back
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+        leave.set()
+        _join(t)
+    assert turn._owner is None and not turn._waiters
