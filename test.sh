@@ -22,7 +22,7 @@ FLOWC_TEST_STORE=postgresql .venv/bin/python -m pytest "${parallel[@]}" \
   -m "not slow and not live and not busy" "$@" \
   tests/test_store.py tests/test_leases.py tests/test_engine.py tests/test_effect_keys.py \
   tests/test_gate_escalation.py tests/test_audit_data.py tests/test_node_kinds.py \
-  tests/test_store_engines.py
+  tests/test_store_engines.py tests/test_turn.py
 status=0
 .venv/bin/python -m pytest -m busy "$@" || status=$?
 [ "$status" -eq 0 ] || [ "$status" -eq 5 ] || exit "$status"  # 5: none selected
