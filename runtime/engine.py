@@ -248,6 +248,7 @@ class Engine:
         self._session_locks: dict[str, threading.Lock] = {}
         self._session_files: dict[str, dict[str, str]] = {}  # name -> sha256 in the session
         self._advancing: dict[str, int] = {}   # nested advance() calls per run
+        self._halted: set[str] = set()         # runs of an interrupted worker: no pass begins
         self._sessions_lock = threading.Lock()
         self._models = models
         # trace=False keeps only what a run needs to continue (results, tasks, effects, the
@@ -500,7 +501,7 @@ class Engine:
             run = self.store.get_run(run_id)
             if run is None:
                 raise KeyError(run_id)
-            if run.status in ("succeeded", "failed", "cancelled"):
+            if run.status in ("succeeded", "failed", "cancelled") or run_id in self._halted:
                 return run
             give_up = time.monotonic() + _LEASE_WAIT
             while (token := self._take_lease(run_id)) is None:
@@ -515,6 +516,8 @@ class Engine:
                 # (and of the threads running the run's nodes) is fenced by the lease's token
                 with self._beat.hold(run_id, token), \
                         self.store.fenced(run_id, self.owner, token):
+                    if run_id in self._halted:  # (stopped before the heartbeat held it)
+                        return self.store.get_run(run_id)
                     try:
                         return self._advance(run_id)
                     except LeaseLost as e:  # cancelled, or another process took the run over
@@ -687,7 +690,9 @@ class Engine:
         read it as it is: copying it for every batch cost a long chain time quadratic in its
         length; helper threads get a copy of their own."""
         slow = [n for n in ready if (kind := KINDS.get(n.kind)) is not None and not kind.person]
-        if len(slow) < 2:
+        # inside a caller's transaction (which holds the store's write lock) helper threads
+        # could not commit anything: the branches run one after another there
+        if len(slow) < 2 or self.store.in_transaction():
             return [self._execute(run, plan, n, results) for n in ready]
         results = dict(results)
         with self._turn_given_up(), \
@@ -983,7 +988,7 @@ class Engine:
                 self._commit(run.id, node.id, r, item=part.item)
             return r
 
-        if width > 1 and len(parts) > 1:
+        if width > 1 and len(parts) > 1 and not self.store.in_transaction():  # (_run_batch)
             with ThreadPoolExecutor(max_workers=min(width, len(parts))) as pool, \
                     self._stopping(run.id):
                 return list(pool.map(self._in_fence(one), parts))
@@ -1230,6 +1235,7 @@ class Engine:
         so that one run's slow node (a model call, a sandbox) does not hold the others up.
         Returns the ids of the runs advanced, in the order they were claimed."""
         threads = self.run_threads if threads is None else threads
+        limit = max(0, limit)  # (a negative LIMIT is no limit to SQLite)
         self.store.wake_runs(limit=limit)  # paused runs whose committed state lets them go on
         claimed = [run.id for run in self.store.claim_runs(self.owner, _LEASE_SECONDS,
                                                             limit=limit)]
@@ -1270,15 +1276,28 @@ class Engine:
         (their sandboxes killed, nothing more committed, their leases given back)."""
         with ThreadPoolExecutor(max_workers=min(threads, len(claimed)),
                                 thread_name_prefix="flowc-run") as pool:
-            futures = [(run_id, pool.submit(self._resume_one, run_id)) for run_id in claimed]
-            try:
+            futures: list = []
+            try:  # (an interrupt while they are submitted is handled as one later)
+                for run_id in claimed:
+                    futures.append((run_id, pool.submit(self._resume_one, run_id)))
                 return [run_id for run_id, f in futures if f.result()]
             except BaseException:
-                self._give_back([run_id for run_id, f in futures if f.cancel()])
-                while running := [(run_id, f) for run_id, f in futures if not f.done()]:
-                    for run_id, _ in running:  # (again: one may only now hold its lease)
-                        self._beat.stop(run_id, "interrupted")
-                    wait_futures([f for _, f in running], timeout=0.05)
+                submitted = {run_id for run_id, _ in futures}
+                self._give_back([run_id for run_id, f in futures if f.cancel()] +
+                                [run_id for run_id in claimed if run_id not in submitted])
+                # the runs started: a pass not begun yet (waiting for the turn or the lease)
+                # does not begin, one in flight stops as a cancel stops it
+                halted = [run_id for run_id, f in futures if not f.done()]
+                with self._sessions_lock:
+                    self._halted.update(halted)
+                try:
+                    while running := [(run_id, f) for run_id, f in futures if not f.done()]:
+                        for run_id, _ in running:  # (again: one may only now hold its lease)
+                            self._beat.stop(run_id, "interrupted")
+                        wait_futures([f for _, f in running], timeout=0.05)
+                finally:
+                    with self._sessions_lock:
+                        self._halted.difference_update(halted)
                 raise
 
     def _give_back(self, run_ids: list[str]) -> None:

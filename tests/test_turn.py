@@ -521,3 +521,4 @@ def test_an_interrupt_while_taking_the_turn_back_is_the_error_seen():
         leave.set()
         _join(t)
     assert turn._owner is None and not turn._waiters
+
