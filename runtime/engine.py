@@ -151,6 +151,24 @@ def _plan(data: dict | Plan) -> Plan:
     return data if isinstance(data, Plan) else Plan.model_validate(data)
 
 
+def _until_settled(method):
+    """`Engine.advance`: one more pass while another thread of the engine left a note that
+    its pass must be followed by another (a decorator, so that the commit points inside keep
+    the method's name: the crash trials select them by name)."""
+    @functools.wraps(method)
+    def until_settled(self, run_id: str):
+        while True:
+            run = method(self, run_id)
+            with self._sessions_lock:  # (the note and the end of the pass: one lock)
+                again = run_id in self._again and run_id not in self._advancer
+                if again:
+                    self._again.discard(run_id)
+            if not again:
+                return run
+
+    return until_settled
+
+
 def _in_turn(method):
     """The engine method runs holding this process's turn (runtime/turn.py). A decorator,
     so that the commit points inside keep the method's name."""
@@ -248,7 +266,10 @@ class Engine:
         self._session_locks: dict[str, threading.Lock] = {}
         self._session_files: dict[str, dict[str, str]] = {}  # name -> sha256 in the session
         self._advancing: dict[str, int] = {}   # nested advance() calls per run
+        self._advancer: dict[str, int] = {}    # the thread in a pass of the run
+        self._again: set[str] = set()          # runs whose pass must be followed by another
         self._halted: set[str] = set()         # runs of an interrupted worker: no pass begins
+        self._passes = threading.local()       # .runs: the passes this thread works for
         self._sessions_lock = threading.Lock()
         self._models = models
         # trace=False keeps only what a run needs to continue (results, tasks, effects, the
@@ -495,54 +516,81 @@ class Engine:
         return self.advance(run.id) if advance else run
 
     # ---- advancing ---------------------------------------------------------------------------
+    @_in_turn
+    @_until_settled
     def advance(self, run_id: str):
-        """Run what is ready, holding the run's lease so no other process advances it too."""
-        with self._turn():  # (runtime/turn.py)
-            run = self.store.get_run(run_id)
-            if run is None:
-                raise KeyError(run_id)
-            if run.status in ("succeeded", "failed", "cancelled") or run_id in self._halted:
-                return run
-            give_up = time.monotonic() + _LEASE_WAIT
+        """Run what is ready, holding the run's lease so that no other process advances it
+        too, and no other thread of this engine: a thread that finds another one in a pass
+        of the run waits for that pass to end (at most `_LEASE_WAIT`); past that, it leaves
+        a note, and the other thread makes one more pass once its own ends (a decision
+        recorded meanwhile is acted on, never by two passes at once)."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if run.status in ("succeeded", "failed", "cancelled") or run_id in self._halted:
+            return run
+        me = threading.get_ident()
+        give_up = time.monotonic() + _LEASE_WAIT
+        while True:  # one thread of this engine in a pass of a run at a time (nested: the same)
+            with self._sessions_lock:
+                holder = self._advancer.get(run_id)
+                if holder is None or holder == me:
+                    self._advancer[run_id] = me
+                    self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
+                    break
+                if time.monotonic() >= give_up:
+                    self._again.add(run_id)  # its pass ends with another one
+                    return self.store.get_run(run_id)
+            with self._turn_given_up():
+                time.sleep(0.02)
+        token = None
+        outer = self._working_for()
+        self._passes.runs = (*outer, run_id)
+        try:
             while (token := self._take_lease(run_id)) is None:
                 if time.monotonic() >= give_up:  # another process is advancing it right now
                     return self.store.get_run(run_id)
                 with self._turn_given_up():
                     time.sleep(0.02)
-            with self._sessions_lock:
-                self._advancing[run_id] = self._advancing.get(run_id, 0) + 1
-            try:
-                # the heartbeat keeps the lease while nodes run; every commit of this thread
-                # (and of the threads running the run's nodes) is fenced by the lease's token
-                with self._beat.hold(run_id, token), \
-                        self.store.fenced(run_id, self.owner, token):
-                    if run_id in self._halted:  # (stopped before the heartbeat held it)
-                        return self.store.get_run(run_id)
-                    try:
-                        return self._advance(run_id)
-                    except LeaseLost as e:  # cancelled, or another process took the run over
-                        return self._stopped(run_id, e)
-                    except _STORE_DOWN:
-                        raise
-                    except Exception as e:  # a bug, or something no check foresaw: it fails
-                        return self._fail_unexpected(run_id, e)
-                    except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go
-                        self._beat.stop(run_id, "interrupted")
-                        raise
-            finally:
-                with self._sessions_lock:
-                    depth = self._advancing.pop(run_id, 1) - 1
-                    if depth > 0:
-                        self._advancing[run_id] = depth
-                if depth <= 0:  # the run paused, ended, or stopped: its session goes
-                    self._close_session(run_id)
+            # the heartbeat keeps the lease while nodes run; every commit of this thread (and
+            # of the threads running the run's nodes) is fenced by the lease's token
+            with self._beat.hold(run_id, token), \
+                    self.store.fenced(run_id, self.owner, token):
+                if run_id in self._halted:  # (stopped before the heartbeat held it)
+                    return self.store.get_run(run_id)
                 try:
-                    self._tracer.flush()
-                except Exception as e:  # trace detail may be lost, never a result
-                    _log.error("flowc: trace records of run %s were not written: %s", run_id,
-                               clean_text(_describe(e), 300))
-                if depth <= 0:  # a nested advance of the same run leaves the lease to the
-                    self.store.release_run(run_id, self.owner)  # outer one
+                    return self._advance(run_id)
+                except LeaseLost as e:  # cancelled, or another process took the run over
+                    return self._stopped(run_id, e)
+                except _STORE_DOWN:
+                    raise
+                except Exception as e:  # a bug, or something no check foresaw: it fails
+                    return self._fail_unexpected(run_id, e)
+                except BaseException:  # interrupted (Ctrl-C, SIGTERM): its sandboxes go now
+                    self._beat.stop(run_id, "interrupted")
+                    raise
+        finally:
+            self._passes.runs = outer
+            with self._sessions_lock:
+                depth = self._advancing.get(run_id, 1) - 1
+                if depth > 0:
+                    self._advancing[run_id] = depth
+            try:
+                if token is not None:
+                    if depth <= 0:  # the run paused, ended, or stopped: its session goes
+                        self._close_session(run_id)
+                    try:
+                        self._tracer.flush()
+                    except Exception as e:  # trace detail may be lost, never a result
+                        _log.error("flowc: trace records of run %s were not written: %s",
+                                   run_id, clean_text(_describe(e), 300))
+                    if depth <= 0:  # a nested advance of the same run leaves the lease to
+                        self.store.release_run(run_id, self.owner)  # the outer one
+            finally:
+                if depth <= 0:  # last: no other thread of ours takes the lease before
+                    with self._sessions_lock:  # it was given back
+                        self._advancing.pop(run_id, None)
+                        self._advancer.pop(run_id, None)
 
     def _take_lease(self, run_id: str) -> int | None:
         """Take the run's lease: its fencing token, or None while another process holds it."""
@@ -707,14 +755,34 @@ class Engine:
         """`fn`, to run in a helper thread under this thread's fence (its commits are checked
         against the run's lease like this thread's)."""
         fence = self.store.current_fence()
-        if fence is None:
-            return fn
+        runs = self._working_for()  # and it works for the same passes
 
         def fenced(*args, **kwargs):
-            with self.store.fenced(*fence):
-                return fn(*args, **kwargs)
+            self._passes.runs = runs
+            try:
+                if fence is None:
+                    return fn(*args, **kwargs)
+                with self.store.fenced(*fence):
+                    return fn(*args, **kwargs)
+            finally:
+                self._passes.runs = ()
 
         return fenced
+
+    def _working_for(self) -> tuple[str, ...]:
+        """The runs whose pass this thread works for: its own passes, nested, and those of
+        the thread whose helper it is."""
+        return getattr(self._passes, "runs", ())
+
+    def _note_if_in_another_pass(self, run_id: str) -> bool:
+        """True, and a note left that its pass is followed by another, when another thread of
+        this engine is in a pass of the run."""
+        with self._sessions_lock:
+            holder = self._advancer.get(run_id)
+            if holder is not None and holder != threading.get_ident():
+                self._again.add(run_id)
+                return True
+            return False
 
     @contextlib.contextmanager
     def _stopping(self, run_id: str):
@@ -872,10 +940,14 @@ class Engine:
             if run.parent_run_id:  # the calling run can go on: a worker continues it if
                 self.store.wake_run(run.parent_run_id)  # this process dies first
         final = self.store.get_run(run.id)
-        # a parent this process is advancing right now (the sub-flow ran inside its pass)
-        # takes the result there: advancing it again here would run its next nodes twice
-        if final.parent_run_id and not self._advancing.get(final.parent_run_id):
-            self.advance(final.parent_run_id)
+        # a parent whose pass this thread works for (the sub-flow ran inside it) takes the
+        # result there: advancing it again here would run its next nodes twice; a parent
+        # another thread of this engine is in a pass of makes one more pass after it (a
+        # note: waiting for it here could wait for a pass that waits for this one)
+        parent = final.parent_run_id
+        if parent and parent not in self._working_for() and \
+                not self._note_if_in_another_pass(parent):
+            self.advance(parent)
         return self.store.get_run(run.id)
 
     # ---- executing nodes ---------------------------------------------------------------------

@@ -522,3 +522,59 @@ def test_an_interrupt_while_taking_the_turn_back_is_the_error_seen():
         _join(t)
     assert turn._owner is None and not turn._waiters
 
+
+
+RACE = '''flow race version "1.0.0"
+node g = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve)
+node x = llm {
+  prompt "QUICK"
+  model  "default"
+}
+node m = llm {
+  prompt "SLOWPROMPT after {x.text}"
+  model  "default"
+}
+output a: str? = g.outcome
+output t = m.text
+'''
+
+
+def test_a_decision_from_another_thread_waits_for_the_pass_in_flight(store, monkeypatch):
+    # thread A's pass is inside `m`'s model call (the gate's task committed with `x`'s batch)
+    # when thread B decides the gate: B's advance waits for A's pass to end, then makes its
+    # own; `m` is called once and the run ends
+    in_call, go = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def handler(protocol, body):
+        if "SLOWPROMPT" in str(body):
+            calls.append(1)
+            in_call.set()
+            go.wait(HANG)
+        return None
+
+    with FakeModelServer(api_key="sk-test", handler=handler) as server:
+        engine = _engine(store, server, monkeypatch)
+        out: dict = {}
+        a = threading.Thread(target=lambda: out.__setitem__("a", engine.start(plan_of(RACE),
+                                                                               {})))
+        a.start()
+        try:
+            assert in_call.wait(HANG), "the model call never came"
+            (task,) = store.list_tasks(status="pending")
+            b = threading.Thread(target=lambda: out.__setitem__("b", engine.decide(
+                task.id, action="approve", by="ann", roles=("lead",))))
+            b.start()
+            _until(lambda: store.get_task(task.id).status != "pending", "the decision")
+            _until(lambda: engine._advancer.get(task.run_id) == a.ident, "A in its pass")
+        finally:
+            go.set()  # A's pass ends; B's, waiting, begins
+        _join(a, b)
+    assert calls == [1]
+    assert out["b"].status == "succeeded", out["b"]
+    run = store.get_run(task.run_id)
+    assert run.status == "succeeded" and run.outputs["a"] == "approved"
+    kinds = [e.kind for e in store.audit_events(task.run_id)]
+    assert kinds.count("run.succeeded") == 1
+    assert store.verify_audit(task.run_id).ok
+    assert not engine._again and not engine._advancer

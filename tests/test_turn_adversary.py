@@ -110,12 +110,11 @@ output t = m.text
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="OPEN BUG (pre-existing, found 2026-12-07): two threads "
-                   "of one Engine can be in a pass of the same run at once; a fix was tried and "
-                   "reverted (it changed a crash trial's recovery order); see the session note")
 def test_a_gate_decided_while_its_run_waits_on_a_model_runs_nothing_twice(store, monkeypatch):
-    # BREAKS (open): Engine.decide -> advance of a run this engine is advancing in another
-    # thread takes the lease again (same owner: store/runs.py:185-187 accepts it) and
+    # BROKE (fixed: one thread of an engine in a pass of a run at a time; a second waits, or
+    # leaves a note for one more pass, the path this test takes: the decision's wait ends
+    # first): Engine.decide -> advance of a run this engine is advancing in another thread
+    # took the lease again (same owner: store/runs.py:185-187 accepts it) and
     # counts as a "nested" advance (engine.py:511-512): two passes of one run at once. The
     # decider's pass runs the in-flight node `m` again (a 2nd model call) and ends the run;
     # the first pass then commits `m` over it and, from its stale results (g "waiting"), sets
@@ -494,10 +493,11 @@ def test_an_interrupted_worker_commits_nothing_for_runs_waiting_for_the_turn(sto
         with TURN.held_here():
             _until(lambda: len(TURN._waiters) >= 2, "the worker's threads to queue")
             signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
-            go.wait(HANG)
+            # the turn comes back once the worker has taken the interrupt in (a pass that
+            # got the turn before that was in flight, and stops as a cancel stops it)
+            _until(lambda: engine._halted or go.is_set(), "the worker to take the interrupt")
 
     def interrupt(signum, frame):
-        go.set()  # the turn comes back as the interrupt lands
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGALRM, interrupt)
