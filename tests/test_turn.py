@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from flowc_testkit import plan_of
+from flowc_testkit import plan_of, wait_for
 
 from flowc.compiler.api import compile_source
 from flowc.config import ProjectConfig
@@ -26,10 +26,7 @@ HANG = 60.0  # seconds: only a hang takes this long
 
 
 def _until(cond, what: str) -> None:
-    end = time.monotonic() + HANG
-    while not cond():
-        assert time.monotonic() < end, f"hung waiting for {what}"
-        time.sleep(0.001)
+    wait_for(cond, what, timeout=HANG, step=0.001)  # a hang bound, never a speed claim
 
 
 def _queued(turn: Turn, n: int) -> None:
@@ -40,6 +37,30 @@ def _join(*threads: threading.Thread) -> None:
     for t in threads:
         t.join(HANG)
         assert not t.is_alive(), "a thread hung"
+
+
+class _Holder:
+    """A thread that takes `turn` (queueing first if it must), says so (`inside`) and keeps
+    it until `leave()`."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.inside = threading.Event()
+        self.go = threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        with self.turn.held_here():
+            self.inside.set()
+            self.go.wait(HANG)
+
+    def start(self) -> _Holder:
+        self.thread.start()
+        return self
+
+    def leave(self) -> None:
+        self.go.set()
+        _join(self.thread)
 
 
 # ---- the primitive ------------------------------------------------------------------------
@@ -103,25 +124,16 @@ def test_releasing_a_turn_not_held_is_refused():
 
 def test_given_up_lets_a_waiter_in_and_takes_the_same_depth_back():
     turn = Turn()
-    inside = threading.Event()
-    leave = threading.Event()
-
-    def other() -> None:
-        with turn.held_here():
-            inside.set()
-            leave.wait(HANG)
-
     turn.acquire()
     turn.acquire()
-    t = threading.Thread(target=other)
-    t.start()
+    other = _Holder(turn).start()
     _queued(turn, 1)
     with turn.given_up():
-        _until(inside.is_set, "the waiter to get the turn")  # it got in while we gave up
+        _until(other.inside.is_set, "the waiter to get the turn")  # it got in meanwhile
         assert not turn.held()
-        leave.set()
+        other.go.set()
     assert turn.held() and turn._depth == 2
-    _join(t)
+    other.leave()
     turn.release()
     turn.release()
     assert turn._owner is None
@@ -166,17 +178,8 @@ def test_pass_on_within_the_slice_keeps_the_turn():
                     reason="signals are delivered to the main thread")
 def test_a_waiter_interrupted_leaves_the_queue_and_the_turn_goes_on():
     turn = Turn()
-    holder_in = threading.Event()
-    holder_go = threading.Event()
-
-    def holder() -> None:
-        with turn.held_here():
-            holder_in.set()
-            holder_go.wait(HANG)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    _until(holder_in.is_set, "the holder")
+    holder = _Holder(turn).start()
+    _until(holder.inside.is_set, "the holder")
 
     class Interrupted(Exception):
         pass
@@ -193,8 +196,7 @@ def test_a_waiter_interrupted_leaves_the_queue_and_the_turn_goes_on():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
     assert not turn._waiters  # it left the queue
-    holder_go.set()
-    _join(t)
+    holder.leave()
     assert turn._owner is None  # not handed to a waiter that is gone
     with turn.held_here():  # and it can be taken again
         assert turn.held()
@@ -237,17 +239,8 @@ def test_a_waiter_interrupted_after_it_was_handed_the_turn_passes_it_on():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_a_child_forked_while_another_thread_holds_the_turn_can_take_it():
-    inside = threading.Event()
-    leave = threading.Event()
-
-    def holder() -> None:
-        with TURN.held_here():
-            inside.set()
-            leave.wait(HANG)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    _until(inside.is_set, "the holder")
+    holder = _Holder(TURN).start()
+    _until(holder.inside.is_set, "the holder")
     try:
         pid = os.fork()
         if pid == 0:  # the child: the parent's holder is no thread here
@@ -263,8 +256,7 @@ def test_a_child_forked_while_another_thread_holds_the_turn_can_take_it():
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
-        leave.set()
-        _join(t)
+        holder.leave()
 
 
 # ---- in the engine ------------------------------------------------------------------------
@@ -309,15 +301,18 @@ def test_runs_in_threads_overlap_in_their_model_calls(store, monkeypatch):
     assert TURN._owner is None and not TURN._waiters
 
 
-def test_sub_flows_called_side_by_side_do_not_deadlock(store, tmp_path):
-    # the parent waits for helper threads that start child runs (which take the turn)
-    (tmp_path / "child.flow").write_text('''flow child version "1.0.0"
+CHILD = '''flow child version "1.0.0"
 input x: int
 node ok = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
   when: false)
 output y: str? = ok.outcome
 output z: int = x + 1
-''')
+'''
+
+
+def test_sub_flows_called_side_by_side_do_not_deadlock(store, tmp_path):
+    # the parent waits for helper threads that start child runs (which take the turn)
+    (tmp_path / "child.flow").write_text(CHILD)
     text = '''flow parent version "1.0.0"
 use flow "child.flow" as child
 node a = flow child(x: 1)
@@ -496,30 +491,22 @@ def test_an_interrupt_while_taking_the_turn_back_is_the_error_seen():
     # Ctrl-C lands while a thread waits to take the turn back after slow work: the
     # KeyboardInterrupt goes on (no "not held" error in its place) and the turn is not stranded
     turn = Turn()
-    inside = threading.Event()
-    leave = threading.Event()
-
-    def other() -> None:
-        with turn.held_here():
-            inside.set()
-            leave.wait(HANG)
+    other = _Holder(turn)
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGALRM, interrupt)
-    t = threading.Thread(target=other)
     try:
         with pytest.raises(KeyboardInterrupt):
             with turn.held_here(), turn.given_up():
-                t.start()
-                _until(inside.is_set, "the other thread to take the turn")
+                other.start()
+                _until(other.inside.is_set, "the other thread to take the turn")
                 signal.setitimer(signal.ITIMER_REAL, 0.1)  # lands while taking it back
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
-        leave.set()
-        _join(t)
+        other.leave()
     assert turn._owner is None and not turn._waiters
 
 

@@ -17,6 +17,7 @@ import time
 
 import pytest
 from flowc_testkit import ROOT, plan_of
+from test_turn import CHILD, HANG, RACE, SLOW, _join, _until  # the shared pieces
 
 from flowc.compiler.api import compile_source
 from flowc.config import ProjectConfig
@@ -27,20 +28,17 @@ from flowc.runtime.store import SQLiteStore, StoreBusy
 from flowc.runtime.store.sqlitestore import open_store
 from flowc.runtime.turn import TURN
 
-HANG = 60.0
 
+def _blocking_handler():
+    """(arrived, go, handler): each model call counts on `arrived` and waits for `go`."""
+    arrived, go = threading.Semaphore(0), threading.Event()
 
-def _until(cond, what: str) -> None:
-    end = time.monotonic() + HANG
-    while not cond():
-        assert time.monotonic() < end, f"hung waiting for {what}"
-        time.sleep(0.001)
+    def handler(protocol, body):
+        arrived.release()
+        go.wait(HANG)
+        return None
 
-
-def _join(*threads: threading.Thread) -> None:
-    for t in threads:
-        t.join(HANG)
-        assert not t.is_alive(), "a thread hung"
+    return arrived, go, handler
 
 
 def _interrupt(signum, frame):
@@ -57,22 +55,6 @@ def _engine(store, server, monkeypatch) -> Engine:
     return Engine(store, models=Models(ProjectConfig(None, {"default": cfg})))
 
 
-SLOW = '''flow s version "1.0.0"
-input topic: str
-node brief = llm {
-  prompt "Write about {topic}."
-  model  "default"
-}
-output text = brief.text
-'''
-
-CHILD = '''flow child version "1.0.0"
-input x: int
-node ok = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve,
-  when: false)
-output y: str? = ok.outcome
-output z: int = x + 1
-'''
 
 PARENT = '''flow parent version "1.0.0"
 use flow "child.flow" as child
@@ -95,19 +77,6 @@ def _parent_plan(tmp_path):
 
 # ---- 1. a decision from another thread while the run's own pass waits on a model ----------
 
-RACE = '''flow race version "1.0.0"
-node g = await human(to: role("lead"), actions: [approve], timeout: 1h -> approve)
-node x = llm {
-  prompt "QUICK"
-  model  "default"
-}
-node m = llm {
-  prompt "SLOWPROMPT after {x.text}"
-  model  "default"
-}
-output a: str? = g.outcome
-output t = m.text
-'''
 
 
 def test_a_gate_decided_while_its_run_waits_on_a_model_runs_nothing_twice(store, monkeypatch):
@@ -172,11 +141,10 @@ def test_an_interrupt_while_taking_the_turn_back_stays_an_interrupt(store, monke
         assert called.wait(HANG)
         with TURN.held_here():
             holding.set()
-            end = time.monotonic() + HANG
-            while not TURN._waiters and time.monotonic() < end:
-                time.sleep(0.001)
-            if not TURN._waiters:
-                problems.append("the main thread never queued for the turn")
+            try:
+                _until(lambda: TURN._waiters, "the main thread to queue for the turn")
+            except AssertionError as e:  # (this thread reports; the test asserts)
+                problems.append(str(e))
             signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
             main_done.wait(HANG)
 
@@ -203,12 +171,7 @@ def test_an_interrupt_while_taking_the_turn_back_stays_an_interrupt(store, monke
 # ---- 3. a cancel from another thread while the worker pool advances the run ----------------
 
 def test_a_run_cancelled_while_the_worker_pool_advances_it(store, monkeypatch):
-    arrived, go = threading.Semaphore(0), threading.Event()
-
-    def handler(protocol, body):
-        arrived.release()
-        go.wait(HANG)
-        return None
+    arrived, go, handler = _blocking_handler()
 
     with FakeModelServer(api_key="sk-test", handler=handler) as server:
         engine = _engine(store, server, monkeypatch)
@@ -247,12 +210,7 @@ node b = flow kid(x: "b")
 output o = [a.t, b.t]
 '''
     plan = compile_source(text, str(tmp_path / "top.flow"), base_dir=tmp_path).plan
-    arrived, go = threading.Semaphore(0), threading.Event()
-
-    def handler(protocol, body):
-        arrived.release()
-        go.wait(HANG)
-        return None
+    arrived, go, handler = _blocking_handler()
 
     with FakeModelServer(api_key="sk-test", handler=handler) as server:
         engine = _engine(store, server, monkeypatch)
